@@ -1,0 +1,25 @@
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+
+/**
+ * Every path Strata writes lives under one data directory, STRATA_HOME (default ~/.strata).
+ * Parts receive a StrataHome rather than reading the environment themselves.
+ */
+export class StrataHome {
+  readonly root: string;
+  constructor(root?: string) {
+    this.root = resolve(root ?? process.env.STRATA_HOME ?? join(homedir(), ".strata"));
+  }
+  get db(): string { return join(this.root, "strata.db"); }
+  get tokenFile(): string { return join(this.root, "token"); }
+  get pidFile(): string { return join(this.root, "daemon.pid"); }
+  get daemonLog(): string { return join(this.root, "daemon.log"); }
+  get configFile(): string { return join(this.root, "config.yaml"); }
+  get artifacts(): string { return join(this.root, "artifacts"); }
+  get uploads(): string { return join(this.root, "uploads"); }
+  get builds(): string { return join(this.root, "builds"); }
+  get images(): string { return join(this.root, "images"); }
+  get logs(): string { return join(this.root, "logs"); }
+  /** Per-driver runtime state (bundles, overlay dirs, sockets); each driver owns its subfolder. */
+  runtime(driver: string): string { return join(this.root, "run", driver); }
+}

@@ -1,0 +1,153 @@
+/**
+ * The sandbox driver interface: one contract covers a V8 isolate and a Xen guest, as Nomad's task
+ * drivers cover exec, docker and qemu. The scheduler, router and builder branch on `capabilities`,
+ * never on a driver's name.
+ */
+export type DriverName =
+  | "runc"
+  | "crun"
+  | "gvisor"
+  | "isolate"
+  | "microvm"
+  | "lxc"
+  | "lxd"
+  | "vm"
+  | "kata"
+  | "xen"
+  | "k8s";
+
+export const DRIVER_NAMES: readonly DriverName[] = [
+  "runc",
+  "crun",
+  "gvisor",
+  "isolate",
+  "microvm",
+  "lxc",
+  "lxd",
+  "vm",
+  "kata",
+  "xen",
+  "k8s",
+];
+
+/** How strongly a tenant is separated from the host and from other tenants. */
+export type IsolationKind =
+  | "v8-isolate" // many tenants in one engine process
+  | "container" // Linux namespaces + cgroups, host kernel
+  | "user-space-kernel" // gVisor: syscalls served by a user-space kernel
+  | "system-container" // LXC/LXD: a whole OS userland, host kernel
+  | "microvm" // a minimal VM (Firecracker, Cloud Hypervisor)
+  | "vm-container" // a container inside a lightweight VM (Kata)
+  | "vm"; // a full virtual machine (QEMU/KVM, Xen)
+
+/** What kind of artifact a driver runs. */
+export type ImageKind = "oci" | "isolate-bundle" | "disk";
+
+export interface Capabilities {
+  readonly isolation: IsolationKind;
+  readonly imageKinds: readonly ImageKind[];
+  /** Each instance gets its own network namespace on the Strata bridge. */
+  readonly ownNetns: boolean;
+  /** Many instances share one host process (so a per-instance kill is not a process kill). */
+  readonly sharedProcess: boolean;
+  readonly limits: { readonly memory: boolean; readonly cpu: boolean; readonly pids: boolean };
+  /** recover() can re-adopt instances that outlived a daemon restart. */
+  readonly recoverable: boolean;
+  /** Order of magnitude of a cold start, for the scheduler's readiness timeouts. */
+  readonly coldStart: "ms" | "sub-second" | "seconds";
+}
+
+export interface Probe {
+  readonly available: boolean;
+  /** Why not, in words a user can act on. */
+  readonly reason?: string;
+  /** Packages or devices to install or enable. */
+  readonly install?: readonly string[];
+  /** Facts found (versions, chosen platform, paths), printed by `strata doctor`. */
+  readonly details?: Readonly<Record<string, string>>;
+}
+
+/** A built artifact a driver can prepare. `path` is an OCI layout dir, a bundle dir, or a disk image. */
+export interface ImageRef {
+  readonly kind: ImageKind;
+  readonly digest: string; // sha256:...
+  readonly path: string;
+  /** For OCI layouts: the manifest's ref name inside the layout. */
+  readonly ref?: string;
+}
+
+export interface InstanceLimits {
+  readonly memoryMb: number;
+  /** CPU share in millicores (1000 = one core). */
+  readonly cpuMillis: number;
+  readonly pids: number;
+}
+
+export interface InstanceSpec {
+  /** Unique, DNS-safe, used in every resource name the driver creates. */
+  readonly instanceId: string;
+  readonly app: string;
+  readonly version: string;
+  /** The port the app listens on inside its sandbox (`PORT`). */
+  readonly port: number;
+  /** Complete environment for the app process (PORT, GAE_*, env_variables). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly limits: InstanceLimits;
+  /** Overrides of the image's entrypoint/cmd, if app.yaml gives one. */
+  readonly command?: readonly string[];
+}
+
+export interface InstanceIO {
+  /** One line of the app's stdout or stderr, without its newline. */
+  log(stream: "stdout" | "stderr", line: string): void;
+}
+
+/** The per-version result of prepare(): cached and reused by every instance of that version. */
+export interface Prepared {
+  readonly driver: DriverName;
+  readonly key: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** JSON-serializable: kept in the store so a restarted daemon can recover() the instance. */
+export interface InstanceHandle {
+  readonly id: string;
+  readonly driver: DriverName;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export type Endpoint = { readonly host: string; readonly port: number } | { readonly socket: string };
+
+export interface Instance {
+  readonly id: string;
+  readonly driver: DriverName;
+  readonly endpoint: Endpoint;
+  readonly handle: InstanceHandle;
+}
+
+export type ExitReason = "exited" | "oom-killed" | "killed" | "pids-limit";
+
+export type InstanceState =
+  | { readonly status: "running"; readonly cpuMs?: number; readonly memoryBytes?: number }
+  | { readonly status: "exited"; readonly code: number; readonly reason: ExitReason }
+  | { readonly status: "gone" };
+
+export interface SandboxDriver {
+  readonly name: DriverName;
+  readonly capabilities: Capabilities;
+  /** Can this host run it? If not, why, and what to install. Never throws. */
+  probe(): Promise<Probe>;
+  /** Per version, cached: bundle, rootfs, VM disk. */
+  prepare(image: ImageRef, spec: InstanceSpec): Promise<Prepared>;
+  /** Returns once the process exists; readiness is the scheduler's job. */
+  start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance>;
+  /** SIGTERM, wait up to graceMs, then kill; removes everything the instance created. Idempotent. */
+  stop(instance: Instance, graceMs: number): Promise<void>;
+  inspect(instance: Instance): Promise<InstanceState>;
+  /** Re-adopt an instance after a daemon restart; null when it is gone (its leftovers are cleared). */
+  recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null>;
+  /** Remove every resource this driver owns whose instance id is not in `keep` (after a crash). */
+  sweep(keep: ReadonlySet<string>): Promise<void>;
+  /** Drop per-version caches created by prepare(). */
+  release?(prepared: Prepared): Promise<void>;
+}

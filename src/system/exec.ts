@@ -1,0 +1,97 @@
+import { spawn, type SpawnOptions } from "node:child_process";
+import { access, constants } from "node:fs/promises";
+import { join } from "node:path";
+import { StrataError } from "../errors.js";
+
+/**
+ * The one way Strata runs a subprocess: an argv array (never a shell string), and on failure an error
+ * that carries argv, exit code and stderr.
+ */
+export interface ExecOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: string | Buffer;
+  timeoutMs?: number;
+  /** Called with each chunk of stdout/stderr as it arrives (for streaming build progress). */
+  onOutput?: (chunk: string, stream: "stdout" | "stderr") => void;
+  /** Exit codes that count as success (default [0]). */
+  okCodes?: number[];
+  /** Cap on captured output per stream, bytes (default 4 MiB); the tail is kept. */
+  maxOutputBytes?: number;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export async function exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new StrataError("INTERNAL", "exec called with an empty argv");
+  const max = opts.maxOutputBytes ?? 4 * 1024 * 1024;
+  return await new Promise<ExecResult>((resolve, reject) => {
+    const spawnOpts: SpawnOptions = { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] };
+    const child = spawn(cmd, args, spawnOpts);
+    let stdout = "";
+    let stderr = "";
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const keepTail = (s: string) => (s.length > max ? s.slice(s.length - max) : s);
+    child.stdout!.setEncoding("utf8").on("data", (c: string) => {
+      stdout = keepTail(stdout + c);
+      opts.onOutput?.(c, "stdout");
+    });
+    child.stderr!.setEncoding("utf8").on("data", (c: string) => {
+      stderr = keepTail(stderr + c);
+      opts.onOutput?.(c, "stderr");
+    });
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      if (timer) clearTimeout(timer);
+      const missing = err.code === "ENOENT";
+      reject(
+        new StrataError(
+          "COMMAND_FAILED",
+          missing ? `${cmd} is not installed (run scripts/setup-host.sh)` : `${cmd} could not start: ${err.message}`,
+          { argv: [...argv] },
+          { cause: err },
+        ),
+      );
+    });
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const exit = code ?? -1;
+      if ((opts.okCodes ?? [0]).includes(exit) && !timedOut) {
+        resolve({ stdout, stderr, code: exit });
+        return;
+      }
+      const why = timedOut ? `timed out after ${opts.timeoutMs} ms` : signal ? `killed by ${signal}` : `exited ${exit}`;
+      const tail = stderr.trim().split("\n").slice(-20).join("\n");
+      reject(
+        new StrataError("COMMAND_FAILED", `${argv.join(" ")} ${why}${tail ? `: ${tail}` : ""}`, {
+          argv: [...argv],
+          exitCode: exit,
+          signal,
+          stderr: tail,
+        }),
+      );
+    });
+    if (opts.timeoutMs) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill("SIGKILL");
+      }, opts.timeoutMs);
+    }
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    else child.stdin!.end();
+  });
+}
+
+/** The absolute path of `cmd` on PATH (or `cmd` itself when it is an executable path), else null. */
+export async function which(cmd: string): Promise<string | null> {
+  const candidates = cmd.includes("/") ? [cmd] : (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":").map((d) => join(d, cmd));
+  for (const c of candidates) {
+    if (await access(c, constants.X_OK).then(() => true, () => false)) return c;
+  }
+  return null;
+}
