@@ -12,7 +12,8 @@ export class StrataHome {
   }
   get db(): string { return join(this.root, "strata.db"); }
   get tokenFile(): string { return join(this.root, "token"); }
-  get pidFile(): string { return join(this.root, "daemon.pid"); }
+  /** Written by a running daemon: its pid and URLs (see cli/client.ts DaemonInfo). */
+  get daemonInfo(): string { return join(this.root, "daemon.json"); }
   get daemonLog(): string { return join(this.root, "daemon.log"); }
   get configFile(): string { return join(this.root, "config.yaml"); }
   get artifacts(): string { return join(this.root, "artifacts"); }

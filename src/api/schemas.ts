@@ -1,0 +1,95 @@
+import { z } from "zod";
+
+/**
+ * The API's inputs and outputs, once: handlers validate with these, TypeScript types come from them,
+ * and /v1/openapi.json is generated from them.
+ */
+export const AppName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "an app name is a DNS label: a-z, 0-9 and '-', at most 63 characters");
+export const VersionName = z
+  .string()
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    "a version name is a DNS label: a-z, 0-9 and '-', at most 63 characters, not containing '-dot-'",
+  )
+  .refine((v) => !v.includes("-dot-"), "a version name may not contain '-dot-' (it separates version and app in URLs)");
+export const SplitBy = z.enum(["random", "cookie", "ip"]);
+
+export const DeployQuery = z.object({
+  version: VersionName.optional(),
+  promote: z.enum(["true", "false"]).default("true"),
+});
+
+export const TrafficSetBody = z.object({
+  splits: z
+    .record(VersionName, z.number().min(0).max(1))
+    .refine((s) => Object.keys(s).length > 0, "give at least one version")
+    .refine((s) => Math.abs(Object.values(s).reduce((a, b) => a + b, 0) - 1) < 1e-6, "the shares must add up to 1"),
+  splitBy: SplitBy.default("random"),
+});
+
+export const TrafficMigrateBody = z.object({ version: VersionName });
+
+export const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+});
+
+export const AppOut = z.object({
+  name: z.string(),
+  createdAt: z.string(),
+  url: z.string(),
+  versions: z.number(),
+  serving: z.record(z.string(), z.number()),
+});
+
+export const VersionOut = z.object({
+  app: z.string(),
+  version: z.string(),
+  status: z.enum(["building", "ready", "failed", "deleted"]),
+  runtime: z.string(),
+  driver: z.string().optional(),
+  traffic: z.number(),
+  createdAt: z.string(),
+  digest: z.string().optional(),
+  sizeBytes: z.number(),
+  url: z.string(),
+  error: z.string().optional(),
+});
+
+export const TrafficOut = z.object({
+  app: z.string(),
+  splitBy: SplitBy,
+  allocations: z.record(z.string(), z.number()),
+  updatedAt: z.string().optional(),
+});
+
+export const EventOut = z.object({
+  id: z.number(),
+  time: z.string(),
+  type: z.string(),
+  app: z.string().optional(),
+  version: z.string().optional(),
+  message: z.string(),
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const ProbeOut = z.object({
+  driver: z.string(),
+  implemented: z.boolean(),
+  available: z.boolean(),
+  reason: z.string().optional(),
+  install: z.array(z.string()).optional(),
+  details: z.record(z.string(), z.string()).optional(),
+  isolation: z.string(),
+});
+
+/** One line of a deploy's progress stream (NDJSON). */
+export const DeployProgress = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("step"), message: z.string() }),
+  z.object({ type: z.literal("log"), line: z.string() }),
+  z.object({ type: z.literal("warning"), message: z.string() }),
+  z.object({ type: z.literal("done"), version: VersionOut, urls: z.array(z.string()) }),
+  z.object({ type: z.literal("error"), error: ErrorBody.shape.error }),
+]);
+export type DeployProgress = z.infer<typeof DeployProgress>;

@@ -1,0 +1,41 @@
+import { access } from "node:fs/promises";
+import { join } from "node:path";
+import { StrataError } from "../errors.js";
+import { runtimeLanguage } from "../config/index.js";
+import type { AppYaml } from "../config/index.js";
+
+/** What kind of app a folder holds; picks the builder and, through the runtime table, the sandbox. */
+export type AppKind = "static" | "python" | "nodejs" | "go" | "docker" | "workers" | "php" | "ruby" | "java" | "custom";
+
+/** Markers in the order they decide: a Dockerfile beats everything, index.html only counts alone. */
+const MARKERS: ReadonlyArray<[AppKind, readonly string[]]> = [
+  ["docker", ["Dockerfile"]],
+  ["workers", ["wrangler.toml", "wrangler.json", "wrangler.jsonc"]],
+  ["go", ["go.mod"]],
+  ["python", ["requirements.txt", "pyproject.toml", "main.py"]],
+  ["nodejs", ["package.json"]],
+  ["static", ["index.html"]],
+];
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function detectAppKind(dir: string, spec: AppYaml | undefined): Promise<AppKind> {
+  if (spec?.runtime) {
+    const lang = runtimeLanguage(spec.runtime);
+    return lang === "custom" ? "docker" : lang;
+  }
+  for (const [kind, files] of MARKERS) {
+    for (const f of files) if (await exists(join(dir, f))) return kind;
+  }
+  throw new StrataError(
+    "UNSUPPORTED_RUNTIME",
+    "cannot tell what kind of app this is: add an app.yaml with `runtime:` (e.g. static, python311, nodejs20, go121), " +
+      "or one of: index.html (static site), requirements.txt or main.py (Python), package.json (Node.js), go.mod (Go), " +
+      "wrangler.toml (Workers), Dockerfile",
+  );
+}

@@ -1,0 +1,16 @@
+import type { BlobStore } from "../../artifacts/blob-store.js";
+import type { ArtifactBuilder, BuildOutput, BuildRequest } from "../artifact-builder.js";
+import { buildStaticTree } from "./build-tree.js";
+
+/** Static sites: every file stored by content, the manifest is the artifact the router serves. */
+export class StaticBuilder implements ArtifactBuilder {
+  readonly name = "static";
+  readonly kinds = ["static"] as const;
+
+  constructor(private readonly blobs: BlobStore) {}
+
+  async build(req: BuildRequest): Promise<BuildOutput> {
+    const tree = await buildStaticTree(req.sourceDir, this.blobs, req.log);
+    return { artifact: { kind: "static-tree", digest: tree.treeDigest }, runtime: req.spec?.runtime ?? "static", sizeBytes: tree.bytes };
+  }
+}

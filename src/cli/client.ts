@@ -1,0 +1,127 @@
+import http from "node:http";
+import { readFile } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { StrataError, type ErrorCode } from "../errors.js";
+import { StrataHome } from "../home.js";
+
+/** What a running daemon writes to STRATA_HOME/daemon.json so the CLI can find it. */
+export interface DaemonInfo {
+  pid: number;
+  apiUrl: string;
+  routerUrl: string;
+  domain: string;
+  routerPort: number;
+}
+
+export async function readDaemonInfo(home: StrataHome): Promise<DaemonInfo | undefined> {
+  try {
+    return JSON.parse(await readFile(home.daemonInfo, "utf8")) as DaemonInfo;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** The API client: the CLI's only way to the daemon. */
+export class ApiClient {
+  private constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+    readonly info: DaemonInfo | undefined,
+  ) {}
+
+  static async connect(home = new StrataHome()): Promise<ApiClient> {
+    const info = await readDaemonInfo(home);
+    const baseUrl = process.env.STRATA_API_URL ?? info?.apiUrl;
+    if (!baseUrl) {
+      throw new StrataError("DAEMON_UNREACHABLE", `no Strata daemon is running for ${home.root} (start one with: strata up -d)`);
+    }
+    let token = process.env.STRATA_TOKEN;
+    if (!token) {
+      try {
+        token = (await readFile(home.tokenFile, "utf8")).trim();
+      } catch (err) {
+        throw new StrataError("UNAUTHORIZED", `cannot read the API token at ${home.tokenFile}: ${(err as Error).message}`);
+      }
+    }
+    return new ApiClient(baseUrl, token, info);
+  }
+
+  async get<T>(path: string): Promise<T> {
+    return (await this.request("GET", path)) as T;
+  }
+  async post<T>(path: string, body?: unknown): Promise<T> {
+    return (await this.request("POST", path, body)) as T;
+  }
+  async put<T>(path: string, body?: unknown): Promise<T> {
+    return (await this.request("PUT", path, body)) as T;
+  }
+  async delete<T>(path: string): Promise<T> {
+    return (await this.request("DELETE", path)) as T;
+  }
+
+  /** Sends `body` (a stream) and calls onLine for each NDJSON line of the streamed answer. */
+  async stream(
+    method: string,
+    path: string,
+    body: Readable | undefined,
+    onLine: (value: unknown) => void,
+    headers: Record<string, string> = {},
+  ): Promise<void> {
+    const res = await this.raw(method, path, headers, body);
+    if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
+    let buf = "";
+    res.setEncoding("utf8");
+    for await (const chunk of res) {
+      buf += chunk as string;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim()) onLine(JSON.parse(line));
+      }
+    }
+  }
+
+  private async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const res = await this.raw(method, path, payload ? { "content-type": "application/json" } : {}, payload);
+    if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
+    const text = await readAll(res);
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  private raw(method: string, path: string, headers: Record<string, string>, body?: string | Readable): Promise<http.IncomingMessage> {
+    const url = new URL(path, this.baseUrl);
+    return new Promise((resolve, reject) => {
+      const req = http.request(url, { method, headers: { ...headers, authorization: `Bearer ${this.token}` } }, resolve);
+      req.on("error", (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === "ECONNREFUSED"
+            ? new StrataError("DAEMON_UNREACHABLE", `the Strata daemon at ${this.baseUrl} is not answering (start it with: strata up -d)`)
+            : new StrataError("DAEMON_UNREACHABLE", `request to ${url.href} failed: ${err.message}`),
+        ),
+      );
+      if (body === undefined) req.end();
+      else if (typeof body === "string") req.end(body);
+      else body.pipe(req);
+    });
+  }
+}
+
+async function readAll(res: http.IncomingMessage): Promise<string> {
+  res.setEncoding("utf8");
+  let text = "";
+  for await (const c of res) text += c as string;
+  return text;
+}
+
+async function errorOf(res: http.IncomingMessage): Promise<StrataError> {
+  const text = await readAll(res);
+  try {
+    const body = JSON.parse(text) as { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } };
+    return new StrataError(body.error.code, body.error.message, body.error.details);
+  } catch {
+    return new StrataError("INTERNAL", `the daemon answered ${res.statusCode}: ${text.slice(0, 500)}`);
+  }
+}

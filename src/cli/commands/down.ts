@@ -1,0 +1,22 @@
+import type { Command } from "commander";
+import { StrataHome } from "../../home.js";
+import { readDaemonInfo } from "../client.js";
+import { isAlive, waitFor } from "../wait.js";
+
+export function register(program: Command): void {
+  program
+    .command("down")
+    .description("stop the daemon cleanly: drain requests, stop instances, close the store")
+    .option("--timeout <s>", "seconds to wait before giving up", "60")
+    .action(async (opts: { timeout: string }) => {
+      const home = new StrataHome();
+      const info = await readDaemonInfo(home);
+      if (!info || !isAlive(info.pid)) {
+        console.log("Strata is not running.");
+        return;
+      }
+      process.kill(info.pid, "SIGTERM");
+      await waitFor(async () => (!isAlive(info.pid) ? true : undefined), Number(opts.timeout) * 1000, `the daemon (pid ${info.pid}) did not stop within ${opts.timeout} s`);
+      console.log("Strata stopped.");
+    });
+}

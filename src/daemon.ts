@@ -1,0 +1,118 @@
+import { rm, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
+import { ensureToken } from "./api/auth.js";
+import { coreRoutes } from "./api/routes.js";
+import { ApiServer } from "./api/server.js";
+import { BlobStore } from "./artifacts/blob-store.js";
+import { StaticBuilder } from "./build/static/index.js";
+import type { DaemonInfo } from "./cli/client.js";
+import { Deployer } from "./deploy/deployer.js";
+import { TrafficService } from "./deploy/traffic-service.js";
+import type { StrataHome } from "./home.js";
+import { LogStore } from "./logs/log-store.js";
+import { buildRouteTable } from "./router/route-table.js";
+import { Router } from "./router/router.js";
+import { staticSiteLoader } from "./router/site-loader.js";
+import { DriverCatalog } from "./sandbox/catalog.js";
+import { createDrivers } from "./sandbox/drivers.js";
+import { Scheduler } from "./scheduler/scheduler.js";
+import { SqliteStore } from "./store/sqlite-store.js";
+
+export interface DaemonOptions {
+  apiPort: number;
+  routerPort: number;
+  routerHost: string;
+  domain: string;
+  defaultApp?: string;
+  /** Largest upload accepted, bytes (default 512 MiB). */
+  maxUploadBytes?: number;
+}
+
+export interface Daemon {
+  info: DaemonInfo;
+  close(): Promise<void>;
+}
+
+/** Structured daemon logs: one JSON object per line on stdout (daemon.log when detached). */
+function log(level: "info" | "error", msg: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + "\n");
+}
+
+export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promise<Daemon> {
+  await mkdir(home.root, { recursive: true, mode: 0o700 });
+  const token = await ensureToken(home.tokenFile);
+  const store = new SqliteStore(home.db);
+  const blobs = new BlobStore(home.artifacts);
+  const logs = new LogStore(home.logs);
+  const drivers = new DriverCatalog(createDrivers(home));
+
+  let router: Router | undefined;
+  const scheduler = new Scheduler({ store, drivers, logs, onEndpointGone: (i) => router?.forgetEndpoint(i.endpoint) });
+  router = new Router({ domain: opts.domain, ...(opts.defaultApp && { defaultApp: opts.defaultApp }), logs, instances: scheduler });
+  const loadSite = staticSiteLoader(blobs);
+  const r = router;
+  const refreshRoutes = async () => r.setTable(await buildRouteTable(store, loadSite));
+  const traffic = new TrafficService(store, scheduler, refreshRoutes);
+  const deployer = new Deployer({
+    home,
+    store,
+    builders: [new StaticBuilder(blobs)],
+    drivers,
+    traffic,
+    maxUploadBytes: opts.maxUploadBytes ?? 512 * 1024 * 1024,
+  });
+
+  await refreshRoutes();
+  const routerPort = await router.listen(opts.routerPort, opts.routerHost);
+  const portSuffix = routerPort === 80 ? "" : `:${routerPort}`;
+  const urlOf = (app: string, version?: string) => `http://${version ? `${version}-dot-` : ""}${app}.${opts.domain}${portSuffix}`;
+  const api = new ApiServer(coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, urlOf }), token);
+  const apiPort = await api.listen(opts.apiPort, "127.0.0.1");
+  await scheduler.recover();
+  scheduler.start();
+
+  const info: DaemonInfo = {
+    pid: process.pid,
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    routerUrl: `http://${opts.domain}${portSuffix}`,
+    domain: opts.domain,
+    routerPort,
+  };
+  store.addEvent({ type: "daemon.started", message: `daemon started: API ${info.apiUrl}, router ${info.routerUrl}` });
+  log("info", "daemon started", { ...info, home: home.root });
+
+  return {
+    info,
+    async close() {
+      await api.close();
+      await router.close();
+      await scheduler.shutdown();
+      store.addEvent({ type: "daemon.stopped", message: "daemon stopped" });
+      await logs.close();
+      store.close();
+    },
+  };
+}
+
+/** `strata up` in the foreground: start, publish daemon.json, stop cleanly on SIGTERM/SIGINT. */
+export async function runDaemon(home: StrataHome, opts: DaemonOptions): Promise<void> {
+  const daemon = await startDaemon(home, opts);
+  await writeFile(home.daemonInfo, JSON.stringify(daemon.info, null, 2));
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log("info", "stopping", { signal });
+    try {
+      await daemon.close();
+      await rm(home.daemonInfo, { force: true });
+      log("info", "stopped");
+      process.exit(0);
+    } catch (err) {
+      log("error", "unclean stop", { error: (err as Error).message });
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}

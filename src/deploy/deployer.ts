@@ -1,0 +1,130 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { StrataError, asStrataError } from "../errors.js";
+import { extractArchive, receiveUpload } from "../artifacts/index.js";
+import { parseAppYaml, type AppYaml, type ConfigWarning } from "../config/index.js";
+import { detectAppKind } from "../build/detect.js";
+import type { ArtifactBuilder } from "../build/artifact-builder.js";
+import type { StrataHome } from "../home.js";
+import type { Store } from "../store/store.js";
+import type { VersionRecord } from "../store/types.js";
+import type { DriverCatalog } from "../sandbox/catalog.js";
+import type { TrafficService } from "./traffic-service.js";
+
+export interface DeployOptions {
+  version?: string;
+  promote: boolean;
+}
+
+export interface DeployEvents {
+  step(message: string): void;
+  log(line: string): void;
+  warning(message: string): void;
+}
+
+export interface DeployerDeps {
+  home: StrataHome;
+  store: Store;
+  builders: readonly ArtifactBuilder[];
+  drivers: DriverCatalog;
+  traffic: TrafficService;
+  maxUploadBytes: number;
+}
+
+/** App Engine's default version name: the deploy time, e.g. 20261125t031522. */
+export function timestampVersion(now = new Date()): string {
+  return now.toISOString().replace(/[-:]/g, "").replace("T", "t").slice(0, 15);
+}
+
+/**
+ * The deploy path: upload → extract → app.yaml → build → version ready → (optionally) traffic. A failed
+ * step marks the version failed and leaves the serving versions as they were.
+ */
+export class Deployer {
+  constructor(private readonly deps: DeployerDeps) {}
+
+  async deploy(app: string, upload: Readable, opts: DeployOptions, events: DeployEvents): Promise<VersionRecord> {
+    const { home, store } = this.deps;
+    const work = join(home.builds, `${app}-${Date.now()}-${randomBytes(4).toString("hex")}`);
+    await mkdir(home.uploads, { recursive: true });
+    events.step("receiving the upload");
+    const received = await receiveUpload(upload, home.uploads, this.deps.maxUploadBytes);
+    let record: VersionRecord | undefined;
+    try {
+      const sourceDir = join(work, "src");
+      await extractArchive(received.path, sourceDir);
+      const { spec, warnings } = await readAppYaml(sourceDir);
+      for (const w of warnings) events.warning(`app.yaml:${w.line}:${w.column}: ${w.message}`);
+      if (spec?.service && spec.service !== app) {
+        throw new StrataError("INVALID_CONFIG", `app.yaml says service: ${spec.service}, but this deploy is for app "${app}"`);
+      }
+      const version = opts.version ?? timestampVersion();
+      const existing = store.getVersion(app, version);
+      if (existing && existing.status !== "failed") {
+        throw new StrataError("ALREADY_EXISTS", `version "${version}" of app "${app}" already exists; pick another --version or delete it first`);
+      }
+      const kind = await detectAppKind(sourceDir, spec);
+      const builder = this.deps.builders.find((b) => b.kinds.includes(kind));
+      if (!builder) throw new StrataError("UNSUPPORTED_RUNTIME", `this Strata version cannot build ${kind} apps yet`);
+      // Choose the sandbox before building, so a deploy that cannot run here fails in a second.
+      const driver = kind === "static" ? undefined : await this.deps.drivers.choose(kind, spec?.sandbox);
+
+      if (!store.getApp(app)) {
+        store.createApp(app);
+        store.addEvent({ type: "app.created", app, message: `app ${app} created` });
+      }
+      record = {
+        app,
+        version,
+        status: "building",
+        runtime: spec?.runtime ?? kind,
+        ...(driver && { driver: driver.name }),
+        spec: (spec ?? {}) as Record<string, unknown>,
+        sourceDigest: received.digest,
+        sizeBytes: 0,
+        createdAt: new Date().toISOString(),
+      };
+      store.putVersion(record);
+      store.addEvent({ type: "version.building", app, version, message: `building ${kind} app` });
+      events.step(`building ${kind} app with the ${builder.name} builder`);
+      const out = await builder.build({ app, version, kind, sourceDir, spec, home, log: events.log });
+      record = { ...record, status: "ready", runtime: out.runtime, artifact: out.artifact, sizeBytes: out.sizeBytes };
+      store.putVersion(record);
+      store.addEvent({ type: "version.deployed", app, version, message: `version ${version} built (${out.artifact.kind} ${out.artifact.digest.slice(0, 19)})` });
+      if (opts.promote) {
+        events.step(`moving all traffic to ${version}`);
+        await this.deps.traffic.migrate(app, version, events.log);
+      } else {
+        // Versions with no traffic still answer at their own URL, so warm it like any other.
+        await this.deps.traffic.refreshRoutes();
+      }
+      return record;
+    } catch (err) {
+      const e = asStrataError(err);
+      if (record) {
+        store.putVersion({ ...record, status: "failed", error: e.message });
+        store.addEvent({ type: "version.failed", app, version: record.version, message: e.message });
+      }
+      throw e;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+      await rm(received.path, { force: true });
+    }
+  }
+}
+
+async function readAppYaml(dir: string): Promise<{ spec: AppYaml | undefined; warnings: ConfigWarning[] }> {
+  for (const name of ["app.yaml", "app.yml"]) {
+    let text: string;
+    try {
+      text = await readFile(join(dir, name), "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw err;
+    }
+    return parseAppYaml(text, name);
+  }
+  return { spec: undefined, warnings: [] };
+}

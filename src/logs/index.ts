@@ -1,0 +1,1 @@
+export { LogStore, type LogLine } from "./log-store.js";

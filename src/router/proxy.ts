@@ -1,0 +1,86 @@
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import { randomBytes } from "node:crypto";
+import type { Endpoint } from "../sandbox/driver.js";
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** Forwards requests to instance endpoints over pooled keep-alive connections, one agent per endpoint. */
+export class Proxy {
+  private readonly agents = new Map<string, http.Agent>();
+
+  forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, onDone: (err?: Error) => void): void {
+    const key = "socket" in endpoint ? endpoint.socket : `${endpoint.host}:${endpoint.port}`;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, timeout: 60_000 });
+      this.agents.set(key, agent);
+    }
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
+    }
+    const client = req.socket.remoteAddress ?? "";
+    const prior = req.headers["x-forwarded-for"];
+    headers["x-forwarded-for"] = prior ? `${String(prior)}, ${client}` : client;
+    headers["x-forwarded-proto"] ??= "http";
+    if (req.headers.host) headers["x-forwarded-host"] ??= req.headers.host;
+    // App Engine hands apps a trace context on every request; keep the caller's if it sent one.
+    headers["x-cloud-trace-context"] ??= `${randomBytes(16).toString("hex")}/${BigInt("0x" + randomBytes(8).toString("hex"))};o=1`;
+
+    const upstream = http.request(
+      {
+        ...("socket" in endpoint ? { socketPath: endpoint.socket } : { host: endpoint.host, port: endpoint.port }),
+        method: req.method,
+        path: req.url,
+        headers,
+        agent,
+      },
+      (up) => {
+        const out: http.OutgoingHttpHeaders = {};
+        for (const [name, value] of Object.entries(up.headers)) {
+          if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
+        }
+        res.writeHead(up.statusCode ?? 502, up.statusMessage, out);
+        up.pipe(res);
+        up.on("end", () => onDone());
+        up.on("error", (err) => {
+          res.destroy(err);
+          onDone(err);
+        });
+      },
+    );
+    upstream.on("error", (err) => {
+      if (!res.headersSent) {
+        res.writeHead(502, { "content-type": "text/plain; charset=utf-8" });
+        res.end(`502 Bad Gateway: the app's instance did not answer (${err.message})\n`);
+      } else {
+        res.destroy(err);
+      }
+      onDone(err);
+    });
+    req.pipe(upstream);
+  }
+
+  /** Drops the pooled connections to an endpoint (its instance stopped). */
+  forget(endpoint: Endpoint): void {
+    const key = "socket" in endpoint ? endpoint.socket : `${endpoint.host}:${endpoint.port}`;
+    this.agents.get(key)?.destroy();
+    this.agents.delete(key);
+  }
+
+  close(): void {
+    for (const a of this.agents.values()) a.destroy();
+    this.agents.clear();
+  }
+}

@@ -1,0 +1,143 @@
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { StrataError } from "../errors.js";
+import type { LogStore } from "../logs/log-store.js";
+import type { InstanceSource } from "./backend.js";
+import { parseHost } from "./host.js";
+import { unknownHostPage } from "./not-found.js";
+import { Proxy } from "./proxy.js";
+import { EMPTY_TABLE, type AppRoute, type RouteTable, type VersionTarget } from "./route-table.js";
+import { ipPoint, newStickyBucket, STICKY_COOKIE, stickyBucket, versionAt } from "./traffic.js";
+
+export interface RouterOptions {
+  domain: string;
+  defaultApp?: string;
+  logs: LogStore;
+  instances: InstanceSource;
+  /** Called once per request after the response ends (metrics). */
+  onRequest?: (info: { app: string; version: string; status: number; latencyMs: number }) => void;
+}
+
+/** HTTP ingress: Host → app → version (traffic split) → static files or an instance. */
+export class Router {
+  private table: RouteTable = EMPTY_TABLE;
+  private readonly proxy = new Proxy();
+  private server: http.Server | undefined;
+
+  constructor(private readonly opts: RouterOptions) {}
+
+  /** Atomically replaces the route table. */
+  setTable(table: RouteTable): void {
+    this.table = table;
+  }
+
+  get routes(): RouteTable {
+    return this.table;
+  }
+
+  async listen(port: number, host: string): Promise<number> {
+    const server = http.createServer({ keepAlive: true, keepAliveTimeout: 65_000 }, (req, res) => this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+    return (server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    this.proxy.close();
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  forgetEndpoint(...args: Parameters<Proxy["forget"]>): void {
+    this.proxy.forget(...args);
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const target = parseHost(req.headers.host, this.opts.domain, this.opts.defaultApp);
+    const route = target && this.table.apps.get(target.app);
+    if (!target || !route) {
+      const page = unknownHostPage(req.headers.host ?? "(no Host header)", this.opts.domain);
+      res.writeHead(404, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(page) });
+      res.end(req.method === "HEAD" ? undefined : page);
+      return;
+    }
+    const version = target.version !== undefined ? route.versions.get(target.version) : this.pick(route, req, res);
+    if (!version) {
+      const why =
+        target.version !== undefined
+          ? `version "${target.version}" of app "${target.app}" is not deployed or not ready (see: strata versions ${target.app})`
+          : `app "${target.app}" has no version receiving traffic (see: strata traffic migrate ${target.app} VERSION)`;
+      res.writeHead(target.version !== undefined ? 404 : 503, { "content-type": "text/plain; charset=utf-8" });
+      res.end(why + "\n");
+      return;
+    }
+    let instanceId: string | undefined;
+    // Bytes sent for this response, headers included (as Apache's %O): keep-alive requests on one
+    // connection are sequential, so the socket's counter moves by exactly this response.
+    const bytesBefore = req.socket.bytesWritten;
+    res.once("finish", () => {
+      const latencyMs = performance.now() - started;
+      this.opts.logs.append({
+        kind: "access",
+        time: new Date().toISOString(),
+        app: target.app,
+        version: version.version,
+        method: req.method ?? "GET",
+        path: req.url ?? "/",
+        status: res.statusCode,
+        bytes: req.socket.bytesWritten - bytesBefore,
+        latencyMs: Math.round(latencyMs * 1000) / 1000,
+        ...(instanceId !== undefined && { instance: instanceId }),
+      });
+      this.opts.onRequest?.({ app: target.app, version: version.version, status: res.statusCode, latencyMs });
+    });
+    if (version.site?.serve(req, res)) return;
+    if (version.kind === "static") return; // the static site answered (404 included)
+    this.opts.instances.acquire(target.app, version.version).then(
+      (lease) => {
+        instanceId = lease.instanceId;
+        this.proxy.forward(req, res, lease.endpoint, () => lease.release());
+      },
+      (err: unknown) => this.unavailable(res, err),
+    );
+  }
+
+  private pick(route: AppRoute, req: IncomingMessage, res: ServerResponse): VersionTarget | undefined {
+    const split = route.split;
+    if (!split) return undefined;
+    if (split.versions.length === 1) return route.versions.get(split.versions[0]!);
+    let point: number;
+    if (split.splitBy === "cookie") {
+      let bucket = stickyBucket(req.headers.cookie);
+      if (bucket === undefined) {
+        bucket = newStickyBucket();
+        res.setHeader("set-cookie", `${STICKY_COOKIE}=${bucket}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax`);
+      }
+      point = bucket / 1000;
+    } else if (split.splitBy === "ip") {
+      point = ipPoint(req.socket.remoteAddress ?? "");
+    } else {
+      point = Math.random();
+    }
+    return route.versions.get(versionAt(split, point));
+  }
+
+  private unavailable(res: ServerResponse, err: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const retryAfter = err instanceof StrataError ? Number(err.details?.retryAfterS ?? 1) : 1;
+    const message = err instanceof Error ? err.message : String(err);
+    res.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": String(retryAfter) });
+    res.end(`503 Service Unavailable: ${message}\n`);
+  }
+}

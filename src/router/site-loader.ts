@@ -1,0 +1,31 @@
+import type { BlobStore } from "../artifacts/blob-store.js";
+import type { AppYaml } from "../config/index.js";
+import type { VersionRecord } from "../store/types.js";
+import type { SiteLoader, StaticResponder } from "./route-table.js";
+import { ByteCache, StaticSite } from "./static/index.js";
+
+/**
+ * Makes (and remembers) the static responder of each version: loading a tree manifest once per deploy,
+ * not once per route-table rebuild. Apps with code have no static tree yet, so only their own instances
+ * answer.
+ */
+export function staticSiteLoader(blobs: BlobStore): SiteLoader {
+  const cache = new ByteCache();
+  const sites = new Map<string, Promise<StaticResponder>>();
+  return async (v: VersionRecord) => {
+    if (v.artifact?.kind !== "static-tree") return undefined;
+    const spec = v.spec as AppYaml;
+    const key = `${v.artifact.digest}:${JSON.stringify(spec.handlers ?? null)}:${spec.default_expiration ?? ""}`;
+    let site = sites.get(key);
+    if (!site) {
+      site = StaticSite.load(v.artifact.digest, blobs, {
+        ...(spec.handlers && { handlers: spec.handlers }),
+        ...(spec.default_expiration && { defaultExpiration: spec.default_expiration }),
+        cache,
+      }).then((s) => ({ serve: (req, res) => s.handle(req, res) === "served" }));
+      sites.set(key, site);
+      site.catch(() => sites.delete(key)); // a failed load is retried at the next rebuild; the error reaches the caller
+    }
+    return site;
+  };
+}

@@ -1,0 +1,55 @@
+import { access, constants, readFile } from "node:fs/promises";
+import { which } from "../system/exec.js";
+import type { Probe } from "./driver.js";
+
+/**
+ * Host checks for drivers Strata does not ship yet: `strata doctor` can already say what a host lacks
+ * for them, so a later driver only adds its folder.
+ */
+async function hasDevice(path: string): Promise<boolean> {
+  return access(path, constants.R_OK | constants.W_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function needs(binaries: Record<string, string>, devices: Record<string, string> = {}): Promise<Probe> {
+  const missing: string[] = [];
+  const install: string[] = [];
+  const details: Record<string, string> = {};
+  for (const [bin, pkg] of Object.entries(binaries)) {
+    const path = await which(bin);
+    if (path) details[bin] = path;
+    else {
+      missing.push(`${bin} is not installed`);
+      install.push(pkg);
+    }
+  }
+  for (const [dev, why] of Object.entries(devices)) {
+    if (!(await hasDevice(dev))) {
+      missing.push(`${dev} is missing (${why})`);
+      install.push(dev);
+    }
+  }
+  return missing.length ? { available: false, reason: missing.join("; "), install, details } : { available: true, details };
+}
+
+const KVM = { "/dev/kvm": "hardware virtualisation; this host may itself be a VM without nested virtualisation" };
+
+export const HOST_PROBES = {
+  microvm: () => needs({ firecracker: "firecracker (not packaged in Debian 12; from the Firecracker releases)" }, KVM),
+  lxc: () => needs({ "lxc-start": "lxc" }),
+  lxd: () => needs({ lxd: "lxd (Debian 12: lxd from bookworm-backports)" }),
+  vm: () => needs({ "qemu-system-x86_64": "qemu-system-x86" }, KVM),
+  kata: () => needs({ "kata-runtime": "kata-containers (not packaged in Debian 12)" }, KVM),
+  xen: async (): Promise<Probe> => {
+    const caps = await readFile("/proc/xen/capabilities", "utf8").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return undefined;
+      throw err;
+    });
+    if (caps?.includes("control_d")) return needs({ xl: "xen-utils" });
+    return { available: false, reason: "this host is not a Xen dom0 (/proc/xen/capabilities has no control_d)", install: ["xen-system-amd64", "reboot into the Xen hypervisor"] };
+  },
+  k8s: () => needs({ kubectl: "kubectl (and a kubeconfig for a cluster)" }),
+  gvisor: () => needs({ runsc: "runsc" }),
+} as const;

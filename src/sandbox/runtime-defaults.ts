@@ -1,0 +1,18 @@
+import type { DriverName } from "./driver.js";
+
+/**
+ * The one table of which sandbox runs which language by default (app.yaml `sandbox:` overrides it). The
+ * order of preference matters when a default is unavailable on a host: the first available one is used.
+ */
+export const DEFAULT_SANDBOX: Readonly<Record<string, readonly DriverName[]>> = {
+  python: ["runc", "crun", "gvisor"],
+  nodejs: ["runc", "crun", "gvisor"],
+  ruby: ["runc", "crun", "gvisor"],
+  docker: ["runc", "crun", "gvisor"],
+  go: ["gvisor", "runc"],
+  workers: ["isolate"],
+  wasm: ["isolate"],
+  php: ["lxc", "runc"],
+  java: ["kata", "vm", "runc"],
+  elixir: ["microvm", "runc"],
+};

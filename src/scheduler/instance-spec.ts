@@ -1,0 +1,39 @@
+import { randomBytes } from "node:crypto";
+import { limitsForClass, normalizeScaling, type AppYaml, type ScalingPolicy } from "../config/index.js";
+import type { ImageRef, InstanceSpec } from "../sandbox/driver.js";
+import { StrataError } from "../errors.js";
+import type { VersionRecord } from "../store/types.js";
+
+/** The port apps listen on inside their sandbox, as App Engine and Cloud Run set it. */
+export const APP_PORT = 8080;
+
+/** Short, DNS- and interface-name-safe: drivers name netns, veth and cgroups after it. */
+export function newInstanceId(): string {
+  return "i" + randomBytes(6).toString("hex");
+}
+
+export function policyOf(v: VersionRecord): ScalingPolicy {
+  return normalizeScaling(v.spec as AppYaml);
+}
+
+export function imageOf(v: VersionRecord): ImageRef {
+  const a = v.artifact;
+  if (!a || a.kind === "static-tree") throw new StrataError("INTERNAL", `version ${v.app}/${v.version} has no runnable artifact`);
+  return a.kind === "oci" ? { kind: "oci", digest: a.digest, path: a.path, ref: a.ref } : { kind: "isolate-bundle", digest: a.digest, path: a.path };
+}
+
+export function instanceSpecOf(v: VersionRecord, instanceId: string, policy: ScalingPolicy): InstanceSpec {
+  const spec = v.spec as AppYaml;
+  const limits = limitsForClass(policy.instanceClass);
+  const env: Record<string, string> = {
+    ...(spec.env_variables ?? {}),
+    PORT: String(APP_PORT),
+    GAE_SERVICE: v.app,
+    GAE_VERSION: v.version,
+    GAE_INSTANCE: instanceId,
+    GAE_RUNTIME: v.runtime,
+    GAE_MEMORY_MB: String(limits.memoryMb),
+    GAE_ENV: "standard",
+  };
+  return { instanceId, app: v.app, version: v.version, port: APP_PORT, env, limits };
+}

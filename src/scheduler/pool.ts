@@ -1,0 +1,68 @@
+import type { ScalingPolicy } from "../config/index.js";
+import type { Instance } from "../sandbox/driver.js";
+import type { VersionRecord } from "../store/types.js";
+
+export type SlotState = "starting" | "ready" | "draining";
+
+/** One instance as the scheduler tracks it. */
+export interface Slot {
+  id: string;
+  state: SlotState;
+  instance: Instance | undefined;
+  inflight: number;
+  lastActive: number;
+  startedAt: number;
+}
+
+export interface Waiter {
+  resolve: (slot: Slot) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Everything the scheduler knows about one version: its instances, its queued requests, its crashes. */
+export class VersionPool {
+  readonly slots = new Map<string, Slot>();
+  readonly waiters: Waiter[] = [];
+  /** Exit times of recent crashes, for backoff and crash-loop detection. */
+  crashes: number[] = [];
+  nextRestartAt = 0;
+  lastError: string | undefined;
+
+  constructor(
+    public version: VersionRecord,
+    public policy: ScalingPolicy,
+  ) {}
+
+  get key(): string {
+    return `${this.version.app}/${this.version.version}`;
+  }
+
+  count(state?: SlotState): number {
+    let n = 0;
+    for (const s of this.slots.values()) if (state === undefined ? s.state !== "draining" : s.state === state) n++;
+    return n;
+  }
+
+  /** The ready instance with the most free capacity below the concurrency target, if any. */
+  pickReady(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const s of this.slots.values()) {
+      if (s.state !== "ready" || s.inflight >= this.policy.targetConcurrency) continue;
+      if (!best || s.inflight < best.inflight) best = s;
+    }
+    return best;
+  }
+
+  /** Instances wanted right now: enough for in-flight plus queued requests at the concurrency target. */
+  wanted(): number {
+    let inflight = 0;
+    for (const s of this.slots.values()) if (s.state !== "draining") inflight += s.inflight;
+    const demand = Math.ceil((inflight + this.waiters.length) / this.policy.targetConcurrency);
+    return Math.min(this.policy.maxInstances, Math.max(this.policy.minInstances, demand));
+  }
+
+  crashLooping(now: number): boolean {
+    return this.crashes.filter((t) => now - t < 60_000).length >= 3;
+  }
+}

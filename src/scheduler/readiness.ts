@@ -1,0 +1,61 @@
+import http from "node:http";
+import net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { StrataError } from "../errors.js";
+import type { Endpoint } from "../sandbox/driver.js";
+
+export interface ReadinessOptions {
+  timeoutMs: number;
+  /** After TCP accepts: GET this path and expect a non-5xx answer (e.g. /_ah/warmup). */
+  httpPath?: string;
+  /** Polled between attempts: a sandbox that died will never become ready. */
+  stillRunning: () => Promise<boolean>;
+}
+
+function tryConnect(endpoint: Endpoint): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = "socket" in endpoint ? net.connect(endpoint.socket) : net.connect(endpoint.port, endpoint.host);
+    sock.setTimeout(1000);
+    sock.once("connect", () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once("error", () => resolve(false));
+    sock.once("timeout", () => {
+      sock.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export function httpGet(endpoint: Endpoint, path: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { ...("socket" in endpoint ? { socketPath: endpoint.socket } : { host: endpoint.host, port: endpoint.port }), path, timeout: timeoutMs, agent: false },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+  });
+}
+
+/** Readiness is the scheduler's job, not the driver's: TCP connect, then an optional HTTP check. */
+export async function waitReady(endpoint: Endpoint, opts: ReadinessOptions): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let delay = 5;
+  for (;;) {
+    if (await tryConnect(endpoint)) break;
+    if (Date.now() > deadline) throw new StrataError("INSTANCE_FAILED", `the app did not listen on its port within ${opts.timeoutMs} ms`);
+    if (!(await opts.stillRunning())) throw new StrataError("INSTANCE_FAILED", "the app exited before it listened on its port");
+    await sleep(delay);
+    delay = Math.min(100, delay * 2);
+  }
+  if (opts.httpPath) {
+    const left = Math.max(1000, deadline - Date.now());
+    const status = await httpGet(endpoint, opts.httpPath, left);
+    if (status >= 500) throw new StrataError("INSTANCE_FAILED", `GET ${opts.httpPath} answered ${status}`);
+  }
+}

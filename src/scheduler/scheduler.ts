@@ -1,0 +1,341 @@
+import { StrataError, asStrataError } from "../errors.js";
+import type { LogStore } from "../logs/log-store.js";
+import type { DriverCatalog } from "../sandbox/catalog.js";
+import type { Instance, InstanceIO, Prepared, SandboxDriver } from "../sandbox/driver.js";
+import type { Store } from "../store/store.js";
+import type { VersionRecord } from "../store/types.js";
+import type { InstanceSource, Lease } from "../router/backend.js";
+import type { VersionRuntime } from "../deploy/version-runtime.js";
+import { imageOf, instanceSpecOf, newInstanceId, policyOf } from "./instance-spec.js";
+import { VersionPool, type Slot } from "./pool.js";
+import { httpGet, waitReady } from "./readiness.js";
+
+export interface SchedulerOptions {
+  store: Store;
+  drivers: DriverCatalog;
+  logs: LogStore;
+  /** How long a request may wait in the activator for an instance (App Engine's pending latency cap). */
+  maxWaitMs?: number;
+  /** How many requests one version may hold waiting before new ones get 503. */
+  maxQueue?: number;
+  /** How long an instance has to listen on its port. */
+  readyTimeoutMs?: number;
+  /** How long a draining instance may finish in-flight requests. */
+  drainGraceMs?: number;
+  /** Tells the router to drop pooled connections to a stopped instance. */
+  onEndpointGone?: (instance: Instance) => void;
+  now?: () => number;
+}
+
+const TICK_MS = 500;
+
+/**
+ * Desired (versions × scaling × traffic) → actual instances. Holds requests while instances start (the
+ * activator's queue), replaces instances that exit, stops idle ones, and re-adopts survivors after a
+ * daemon restart.
+ */
+export class Scheduler implements InstanceSource, VersionRuntime {
+  private readonly pools = new Map<string, VersionPool>();
+  private readonly prepared = new Map<string, Promise<Prepared>>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  // ---- the activator's side ----
+
+  async acquire(app: string, version: string): Promise<Lease> {
+    const pool = this.poolFor(app, version);
+    let slot = pool.pickReady();
+    if (slot) slot.inflight++;
+    else slot = await this.hold(pool); // dispatch() reserved its place
+    slot.lastActive = this.now();
+    let released = false;
+    return {
+      instanceId: slot.id,
+      endpoint: slot.instance!.endpoint,
+      release: () => {
+        if (released) return;
+        released = true;
+        slot.inflight--;
+        slot.lastActive = this.now();
+        this.dispatch(pool);
+      },
+    };
+  }
+
+  private hold(pool: VersionPool): Promise<Slot> {
+    if (pool.waiters.length >= (this.opts.maxQueue ?? 1000)) {
+      return Promise.reject(new StrataError("INSTANCE_FAILED", `too many requests waiting for ${pool.key}`, { retryAfterS: 1 }));
+    }
+    if (pool.crashLooping(this.now()) && pool.count() === 0) {
+      return Promise.reject(
+        new StrataError("INSTANCE_FAILED", `${pool.key} is crash-looping: ${pool.lastError ?? "its instances keep exiting"} (see: strata logs ${pool.version.app})`, { retryAfterS: 10 }),
+      );
+    }
+    const waitMs = this.opts.maxWaitMs ?? 30_000;
+    const p = new Promise<Slot>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = pool.waiters.findIndex((w) => w.timer === timer);
+        if (i >= 0) pool.waiters.splice(i, 1);
+        reject(new StrataError("INSTANCE_FAILED", `no instance of ${pool.key} became ready within ${waitMs} ms${pool.lastError ? `: ${pool.lastError}` : ""}`, { retryAfterS: 2 }));
+      }, waitMs);
+      pool.waiters.push({ resolve, reject, timer });
+    });
+    this.scale(pool);
+    return p;
+  }
+
+  /** Hands queued requests to instances with free capacity. */
+  private dispatch(pool: VersionPool): void {
+    while (pool.waiters.length > 0) {
+      const slot = pool.pickReady();
+      if (!slot) break;
+      const w = pool.waiters.shift()!;
+      clearTimeout(w.timer);
+      slot.inflight++; // reserved now, so the next waiter sees this instance's true load
+      w.resolve(slot);
+    }
+  }
+
+  /** Starts as many instances as in-flight plus queued requests imply, within max_instances. */
+  private scale(pool: VersionPool): void {
+    const now = this.now();
+    if (now < pool.nextRestartAt) return;
+    const missing = pool.wanted() - pool.count();
+    for (let i = 0; i < missing; i++) void this.startInstance(pool).catch(() => undefined /* recorded in pool.lastError and events */);
+  }
+
+  // ---- the deploy path's side ----
+
+  async warm(v: VersionRecord, log: (line: string) => void): Promise<void> {
+    const pool = this.poolFor(v.app, v.version, v);
+    if (pool.count("ready") > 0) return;
+    const n = Math.max(1, pool.policy.minInstances);
+    log(`starting ${n} instance${n > 1 ? "s" : ""} of ${pool.key}`);
+    const started = this.now();
+    await Promise.all(Array.from({ length: n - pool.count() }, () => this.startInstance(pool)));
+    log(`ready in ${this.now() - started} ms`);
+  }
+
+  async drain(app: string, version: string): Promise<void> {
+    const pool = this.pools.get(`${app}/${version}`);
+    if (!pool) return;
+    this.pools.delete(pool.key);
+    for (const w of pool.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new StrataError("INSTANCE_FAILED", `${pool.key} stopped serving`, { retryAfterS: 1 }));
+    }
+    await Promise.all([...pool.slots.values()].map((s) => this.stopSlot(pool, s, "drained")));
+    this.prepared.delete(pool.key);
+  }
+
+  async removeApp(app: string): Promise<void> {
+    await Promise.all([...this.pools.values()].filter((p) => p.version.app === app).map((p) => this.drain(app, p.version.version)));
+  }
+
+  // ---- instances ----
+
+  private poolFor(app: string, version: string, record?: VersionRecord): VersionPool {
+    const key = `${app}/${version}`;
+    let pool = this.pools.get(key);
+    if (!pool) {
+      const v = record ?? this.opts.store.getVersion(app, version);
+      if (!v || v.status !== "ready") throw new StrataError("VERSION_NOT_FOUND", `version ${key} is not ready`);
+      pool = new VersionPool(v, policyOf(v));
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  private driverOf(v: VersionRecord): SandboxDriver {
+    const d = v.driver && this.opts.drivers.get(v.driver);
+    if (!d) throw new StrataError("SANDBOX_UNAVAILABLE", `sandbox "${v.driver}" of ${v.app}/${v.version} is not available in this daemon`);
+    return d;
+  }
+
+  private ioFor(v: VersionRecord, instanceId: string): InstanceIO {
+    return {
+      log: (stream, line) =>
+        this.opts.logs.append({ kind: "app", time: new Date().toISOString(), app: v.app, version: v.version, instance: instanceId, stream, line }),
+    };
+  }
+
+  private async startInstance(pool: VersionPool): Promise<Slot> {
+    const v = pool.version;
+    const driver = this.driverOf(v);
+    const id = newInstanceId();
+    const slot: Slot = { id, state: "starting", instance: undefined, inflight: 0, lastActive: this.now(), startedAt: this.now() };
+    pool.slots.set(id, slot);
+    const spec = instanceSpecOf(v, id, pool.policy);
+    try {
+      let prep = this.prepared.get(pool.key);
+      if (!prep) {
+        prep = driver.prepare(imageOf(v), spec);
+        this.prepared.set(pool.key, prep);
+        prep.catch(() => this.prepared.delete(pool.key)); // a failed prepare is retried by the next start
+      }
+      const instance = await driver.start(await prep, spec, this.ioFor(v, id));
+      slot.instance = instance;
+      this.opts.store.putInstance({ id, app: v.app, version: v.version, driver: driver.name, endpoint: instance.endpoint, handle: instance.handle, createdAt: new Date().toISOString() });
+      this.opts.store.addEvent({ type: "instance.started", app: v.app, version: v.version, message: `instance ${id} started (${driver.name})` });
+      const warmup = ((v.spec.inbound_services as string[] | undefined) ?? []).includes("warmup");
+      await waitReady(instance.endpoint, {
+        timeoutMs: this.opts.readyTimeoutMs ?? 30_000,
+        ...(warmup && { httpPath: "/_ah/warmup" }),
+        stillRunning: async () => (await driver.inspect(instance)).status === "running",
+      });
+      if (slot.state === "draining") throw new StrataError("INSTANCE_FAILED", "the version stopped serving while the instance started");
+      slot.state = "ready";
+      slot.lastActive = this.now();
+      this.opts.store.addEvent({ type: "instance.ready", app: v.app, version: v.version, message: `instance ${id} ready in ${this.now() - slot.startedAt} ms`, data: { coldStartMs: this.now() - slot.startedAt } });
+      this.dispatch(pool);
+      return slot;
+    } catch (err) {
+      const e = asStrataError(err);
+      const tail = (await this.opts.logs.recent(v.app, 20)).filter((l) => l.kind === "app" && l.instance === id).map((l) => (l.kind === "app" ? l.line : ""));
+      const message = `instance ${id} failed to start: ${e.message}${tail.length ? `\nlast lines:\n  ${tail.join("\n  ")}` : ""}`;
+      pool.lastError = e.message;
+      this.recordCrash(pool);
+      this.opts.store.addEvent({ type: "instance.failed", app: v.app, version: v.version, message });
+      await this.stopSlot(pool, slot, "failed");
+      if (pool.count() === 0 && pool.waiters.length > 0 && pool.crashLooping(this.now())) {
+        for (const w of pool.waiters.splice(0)) {
+          clearTimeout(w.timer);
+          w.reject(new StrataError("INSTANCE_FAILED", message, { retryAfterS: 10 }));
+        }
+      }
+      throw new StrataError("INSTANCE_FAILED", message, e.details);
+    }
+  }
+
+  private recordCrash(pool: VersionPool): void {
+    const now = this.now();
+    pool.crashes = [...pool.crashes.filter((t) => now - t < 60_000), now];
+    // Exponential backoff between restarts: 0.5 s, 1 s, 2 s … capped at 30 s.
+    const n = pool.crashes.length;
+    pool.nextRestartAt = n > 1 ? now + Math.min(30_000, 500 * 2 ** (n - 2)) : now;
+  }
+
+  private async stopSlot(pool: VersionPool, slot: Slot, why: string): Promise<void> {
+    slot.state = "draining";
+    const graceEnd = this.now() + (this.opts.drainGraceMs ?? 30_000);
+    while (slot.inflight > 0 && this.now() < graceEnd) await new Promise((r) => setTimeout(r, 50));
+    pool.slots.delete(slot.id);
+    const instance = slot.instance;
+    if (!instance) return;
+    try {
+      await this.driverOf(pool.version).stop(instance, 5_000);
+    } finally {
+      this.opts.onEndpointGone?.(instance);
+      this.opts.store.deleteInstance(slot.id);
+      this.opts.store.addEvent({ type: "instance.stopped", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} stopped (${why})` });
+    }
+  }
+
+  /** Health and idleness, every tick: replace exited instances, stop idle ones, keep the minimum. */
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = this.now();
+      for (const pool of this.pools.values()) {
+        const driver = this.driverOf(pool.version);
+        for (const slot of [...pool.slots.values()]) {
+          if (slot.state !== "ready" || !slot.instance) continue;
+          const state = await driver.inspect(slot.instance);
+          if (state.status !== "running") {
+            const why = state.status === "exited" ? `${state.reason} (code ${state.code})` : "gone";
+            pool.lastError = `instance ${slot.id} ${why}`;
+            this.recordCrash(pool);
+            this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} ${why}` });
+            await this.stopSlot(pool, slot, why);
+            continue;
+          }
+          const idleFor = now - slot.lastActive;
+          if (slot.inflight === 0 && pool.policy.idleTimeoutMs !== null && idleFor > pool.policy.idleTimeoutMs && pool.count() > pool.policy.minInstances) {
+            await this.stopSlot(pool, slot, `idle for ${Math.round(idleFor / 1000)} s`);
+          }
+        }
+        if (pool.count() < pool.wanted()) this.scale(pool);
+      }
+    } catch (err) {
+      this.opts.store.addEvent({ type: "instance.failed", message: `scheduler tick failed: ${asStrataError(err).message}` });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** After a daemon restart: re-adopt instances that survived, clear what is left of the rest. */
+  async recover(): Promise<void> {
+    const keep = new Set<string>();
+    for (const rec of this.opts.store.listInstances()) {
+      const v = this.opts.store.getVersion(rec.app, rec.version);
+      const driver = this.opts.drivers.get(rec.driver);
+      let instance: Instance | null = null;
+      if (v && v.status === "ready" && driver) {
+        instance = await driver.recover(rec.handle, this.ioFor(v, rec.id)).catch((err: unknown) => {
+          this.opts.store.addEvent({ type: "instance.failed", app: rec.app, version: rec.version, message: `instance ${rec.id} could not be re-adopted: ${asStrataError(err).message}` });
+          return null;
+        });
+      }
+      if (!instance || !v) {
+        this.opts.store.deleteInstance(rec.id);
+        continue;
+      }
+      const pool = this.poolFor(v.app, v.version, v);
+      const ok = await httpGet(instance.endpoint, "/", 2000).then(
+        () => true,
+        () => false,
+      );
+      if (!ok) {
+        await driver!.stop(instance, 1000);
+        this.opts.store.deleteInstance(rec.id);
+        continue;
+      }
+      keep.add(rec.id);
+      pool.slots.set(rec.id, { id: rec.id, state: "ready", instance, inflight: 0, lastActive: this.now(), startedAt: this.now() });
+      this.opts.store.addEvent({ type: "instance.recovered", app: v.app, version: v.version, message: `instance ${rec.id} re-adopted after a daemon restart` });
+    }
+    for (const d of this.opts.drivers.all()) await d.sweep(keep);
+  }
+
+  /** Instances of one app, for `strata instances`. */
+  async describe(app: string): Promise<Array<{ id: string; version: string; driver: string; state: string; endpoint: string; inflight: number; cpuMs?: number; memoryBytes?: number; startedAt: number }>> {
+    const out = [];
+    for (const pool of this.pools.values()) {
+      if (pool.version.app !== app) continue;
+      const driver = this.driverOf(pool.version);
+      for (const s of pool.slots.values()) {
+        const st = s.instance ? await driver.inspect(s.instance) : undefined;
+        const ep = s.instance?.endpoint;
+        out.push({
+          id: s.id,
+          version: pool.version.version,
+          driver: driver.name,
+          state: pool.crashLooping(this.now()) ? `${s.state} (crash-looping)` : s.state,
+          endpoint: !ep ? "-" : "socket" in ep ? ep.socket : `${ep.host}:${ep.port}`,
+          inflight: s.inflight,
+          ...(st?.status === "running" && st.cpuMs !== undefined && { cpuMs: st.cpuMs }),
+          ...(st?.status === "running" && st.memoryBytes !== undefined && { memoryBytes: st.memoryBytes }),
+          startedAt: s.startedAt,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Graceful shutdown: finish in-flight requests, stop every instance. */
+  async shutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all([...this.pools.values()].map((p) => this.drain(p.version.app, p.version.version)));
+  }
+}

@@ -1,0 +1,79 @@
+import type { DriverName, InstanceHandle, Endpoint } from "../sandbox/driver.js";
+
+/** Durable records. Timestamps are ISO-8601 strings; ids are stable. */
+export interface AppRecord {
+  name: string;
+  createdAt: string;
+}
+
+export type VersionStatus = "building" | "ready" | "failed" | "deleted";
+
+/** What a build produced: a static tree served by the router, or an image a sandbox driver runs. */
+export type Artifact =
+  | { kind: "static-tree"; digest: string }
+  | { kind: "oci"; digest: string; path: string; ref: string }
+  | { kind: "isolate-bundle"; digest: string; path: string };
+
+export interface VersionRecord {
+  app: string;
+  version: string;
+  status: VersionStatus;
+  runtime: string;
+  /** The sandbox that runs it; absent for static sites (served by the router itself). */
+  driver?: DriverName;
+  artifact?: Artifact;
+  /** The parsed app.yaml, as JSON. */
+  spec: Record<string, unknown>;
+  sourceDigest: string;
+  sizeBytes: number;
+  createdAt: string;
+  error?: string;
+}
+
+export type SplitBy = "random" | "cookie" | "ip";
+
+export interface TrafficRecord {
+  app: string;
+  splitBy: SplitBy;
+  /** version → share; shares sum to 1. Empty when nothing serves. */
+  allocations: Record<string, number>;
+  updatedAt: string;
+}
+
+export type EventType =
+  | "app.created"
+  | "app.deleted"
+  | "version.building"
+  | "version.deployed"
+  | "version.failed"
+  | "version.deleted"
+  | "traffic.changed"
+  | "instance.started"
+  | "instance.ready"
+  | "instance.stopped"
+  | "instance.failed"
+  | "instance.recovered"
+  | "daemon.started"
+  | "daemon.stopped";
+
+export interface EventRecord {
+  id: number;
+  time: string;
+  type: EventType;
+  app?: string;
+  version?: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export type NewEvent = Omit<EventRecord, "id" | "time">;
+
+export interface InstanceRecord {
+  id: string;
+  app: string;
+  version: string;
+  driver: DriverName;
+  endpoint: Endpoint;
+  handle: InstanceHandle;
+  createdAt: string;
+}
