@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command 2 (npm test): set up the host if needed, build, then run every unit and end-to-end test.
+# Files run one at a time: end-to-end tests start real daemons, sandboxes and network namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-host.sh
+mapfile -t files < <(find test/unit test/e2e -name '*.test.ts' 2>/dev/null | sort)
+exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "$@" "${files[@]}"
