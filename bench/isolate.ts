@@ -1,0 +1,111 @@
+/**
+ * Isolate driver benchmark: cold start from zero (start() → first byte), hello req/s, memory per
+ * idle tenant (engine RSS delta), and how many idle tenants fit in 2 GiB (extrapolated from the
+ * measured memory per tenant, not measured at that count).
+ */
+import { Agent, request } from "node:http";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { build } from "../src/build/isolate/index.js";
+import { StrataHome } from "../src/home.js";
+import type { Instance, InstanceSpec } from "../src/sandbox/driver.js";
+import { IsolateDriver } from "../src/sandbox/isolate/index.js";
+
+export interface BenchResult { name: string; value: number; unit: string; peer?: string }
+
+const COLD_STARTS = 100;
+const IDLE_TENANTS = 300;
+const LOAD_REQUESTS = 20_000;
+const LOAD_CONCURRENCY = 32;
+
+function spec(id: string): InstanceSpec {
+  return { instanceId: id, app: "bench", version: "v1", port: 8080, env: {}, limits: { memoryMb: 128, cpuMillis: 1000, pids: 0 } };
+}
+
+function firstByte(socket: string, agent?: Agent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const r = request({ socketPath: socket, path: "/", headers: { host: "bench.localhost" }, agent }, (res) => {
+      res.once("data", () => resolve());
+      res.resume();
+      res.on("error", reject);
+    });
+    r.on("error", reject);
+    r.end();
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function rssBytes(pid: number): Promise<number> {
+  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+export async function benchIsolate(): Promise<BenchResult[]> {
+  const root = await mkdtemp(join(tmpdir(), "strata-bench-iso-"));
+  const driver = new IsolateDriver({ home: new StrataHome(root) });
+  const started: Instance[] = [];
+  try {
+    const src = join(root, "src");
+    await mkdir(src);
+    await writeFile(join(src, "index.js"), 'export default { fetch() { return new Response("hello"); } };\n');
+    const bundle = await build(src, { outDir: join(root, "bundle") });
+    const prepared = await driver.prepare(bundle, spec("bench-prep"));
+    const io = { log: () => undefined };
+
+    // Warm the engine (process start, prelude bundle, code caches) so cold starts measure a tenant only.
+    const warm = await driver.start(prepared, spec("bench-warm"), io);
+    await firstByte((warm.endpoint as { socket: string }).socket);
+    const enginePid = warm.handle.data["enginePid"] as number;
+
+    const cold: number[] = [];
+    for (let i = 0; i < COLD_STARTS; i++) {
+      const t0 = performance.now();
+      const inst = await driver.start(prepared, spec(`bench-cold-${i}`), io);
+      await firstByte((inst.endpoint as { socket: string }).socket);
+      cold.push(performance.now() - t0);
+      await driver.stop(inst, 0);
+    }
+    cold.sort((a, b) => a - b);
+
+    const agent = new Agent({ keepAlive: true, maxSockets: LOAD_CONCURRENCY });
+    const sock = (warm.endpoint as { socket: string }).socket;
+    let sent = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, async () => {
+      while (sent < LOAD_REQUESTS) {
+        sent++;
+        await firstByte(sock, agent);
+      }
+    }));
+    const rps = LOAD_REQUESTS / ((performance.now() - t0) / 1000);
+    agent.destroy();
+
+    const before = await rssBytes(enginePid);
+    for (let i = 0; i < IDLE_TENANTS; i++) {
+      const inst = await driver.start(prepared, spec(`bench-idle-${i}`), io);
+      started.push(inst);
+      await firstByte((inst.endpoint as { socket: string }).socket);
+    }
+    const perTenant = ((await rssBytes(enginePid)) - before) / IDLE_TENANTS;
+
+    return [
+      { name: "isolate cold start (start → first byte), median", value: percentile(cold, 50), unit: "ms", peer: "workerd Worker Loader first request 13-15 ms" },
+      { name: "isolate cold start (start → first byte), p99", value: percentile(cold, 99), unit: "ms" },
+      { name: "isolate hello tenant throughput (32 concurrent, unix socket)", value: Math.round(rps), unit: "req/s", peer: "workerd hello ~12k req/s" },
+      { name: `isolate memory per idle tenant (engine RSS delta / ${IDLE_TENANTS})`, value: Math.round(perTenant / 1024), unit: "KiB" },
+      { name: "isolate idle tenants in 2 GiB (extrapolated from memory per tenant)", value: Math.floor((2 * 1024 ** 3) / perTenant), unit: "tenants" },
+    ];
+  } finally {
+    await driver.close();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  for (const r of await benchIsolate()) console.log(`${r.name}: ${r.value} ${r.unit}${r.peer ? ` (peer: ${r.peer})` : ""}`);
+}

@@ -1,0 +1,32 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { BenchRow } from "./measure.js";
+import { benchRouter } from "./router.js";
+
+/**
+ * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
+ * bench/results/<date>.md. Each figure stands beside its peer measured in the same run.
+ */
+const SUITES: Record<string, () => Promise<BenchRow[]>> = {
+  router: benchRouter,
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const names = wanted.length ? wanted : Object.keys(SUITES);
+const sections: string[] = [];
+for (const name of names) {
+  const suite = SUITES[name];
+  if (!suite) throw new Error(`no benchmark "${name}" (have: ${Object.keys(SUITES).join(", ")})`);
+  console.error(`==> bench ${name}`);
+  const rows = await suite();
+  const lines = [`## ${name}`, "", "| measure | value | unit | compared with |", "|---|---:|---|---|", ...rows.map((r) => `| ${r.name} | ${r.value} | ${r.unit} | ${r.peer ?? ""} |`)];
+  sections.push(lines.join("\n"));
+  console.log(lines.join("\n") + "\n");
+}
+const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
+await mkdir(dir, { recursive: true });
+const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, "-");
+const file = join(dir, `${stamp}-${names.join("+")}.md`);
+await writeFile(file, `# Strata benchmarks, ${new Date().toISOString()}\n\nHost: ${process.platform} ${process.arch}, Node ${process.version}.\n\n${sections.join("\n\n")}\n`);
+console.error(`wrote ${file}`);
