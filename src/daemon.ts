@@ -16,6 +16,8 @@ import { staticSiteLoader } from "./router/site-loader.js";
 import { DriverCatalog } from "./sandbox/catalog.js";
 import { createDrivers } from "./sandbox/drivers.js";
 import { Scheduler } from "./scheduler/scheduler.js";
+import { PlatformMetrics } from "./metrics/platform-metrics.js";
+import { instanceRoutes, metricsRoute } from "./api/runtime-routes.js";
 import { SqliteStore } from "./store/sqlite-store.js";
 
 export interface DaemonOptions {
@@ -47,8 +49,23 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const drivers = new DriverCatalog(createDrivers(home));
 
   let router: Router | undefined;
-  const scheduler = new Scheduler({ store, drivers, logs, onEndpointGone: (i) => router?.forgetEndpoint(i.endpoint) });
-  router = new Router({ domain: opts.domain, ...(opts.defaultApp && { defaultApp: opts.defaultApp }), logs, instances: scheduler });
+  let metrics: PlatformMetrics | undefined;
+  const scheduler = new Scheduler({
+    store,
+    drivers,
+    logs,
+    onEndpointGone: (i) => router?.forgetEndpoint(i.endpoint),
+    onColdStart: (app, version, driver, ms) => metrics?.coldStart(app, version, driver, ms),
+  });
+  metrics = new PlatformMetrics(() => scheduler.snapshot());
+  const m = metrics;
+  router = new Router({
+    domain: opts.domain,
+    ...(opts.defaultApp && { defaultApp: opts.defaultApp }),
+    logs,
+    instances: scheduler,
+    onRequest: (info) => m.request(info),
+  });
   const loadSite = staticSiteLoader(blobs);
   const r = router;
   const refreshRoutes = async () => r.setTable(await buildRouteTable(store, loadSite));
@@ -66,7 +83,10 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const routerPort = await router.listen(opts.routerPort, opts.routerHost);
   const portSuffix = routerPort === 80 ? "" : `:${routerPort}`;
   const urlOf = (app: string, version?: string) => `http://${version ? `${version}-dot-` : ""}${app}.${opts.domain}${portSuffix}`;
-  const api = new ApiServer(coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, urlOf }), token);
+  const api = new ApiServer(
+    [...coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, urlOf }), ...instanceRoutes(store, scheduler), metricsRoute(metrics)],
+    token,
+  );
   const apiPort = await api.listen(opts.apiPort, "127.0.0.1");
   await scheduler.recover();
   scheduler.start();

@@ -21,8 +21,6 @@ export interface ApiDeps {
   runtime: VersionRuntime;
   /** Public URL of an app, or of one version of it. */
   urlOf(app: string, version?: string): string;
-  /** Extra routes contributed by later parts (instances, images, metrics), kept in their own files. */
-  extraRoutes?: Route[];
 }
 
 export interface Route {
@@ -163,6 +161,16 @@ export function coreRoutes(deps: ApiDeps): Route[] {
         await deps.traffic.refreshRoutes();
         store.addEvent({ type: "version.deleted", app, version, message: `version ${version} deleted` });
         sendJson(res, 200, { deleted: version });
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/apps/{app}/rollback",
+      summary: "Move traffic back to the split before the last change, without a rebuild",
+      auth: true,
+      response: S.TrafficOut,
+      async handle(_req, res, params) {
+        sendJson(res, 200, await deps.traffic.rollback(appParam(params)));
       },
     },
     {

@@ -93,3 +93,15 @@ export const DeployProgress = z.discriminatedUnion("type", [
   z.object({ type: z.literal("error"), error: ErrorBody.shape.error }),
 ]);
 export type DeployProgress = z.infer<typeof DeployProgress>;
+
+export const InstanceOut = z.object({
+  id: z.string(),
+  version: z.string(),
+  driver: z.string(),
+  state: z.string(),
+  endpoint: z.string(),
+  inflight: z.number(),
+  cpuMs: z.number().optional(),
+  memoryBytes: z.number().optional(),
+  startedAt: z.number(),
+});

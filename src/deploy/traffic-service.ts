@@ -36,6 +36,26 @@ export class TrafficService {
     return rec;
   }
 
+  /**
+   * Moves traffic back to the split in force before the last change (from the traffic history kept in
+   * events), without a rebuild. Versions deleted since are skipped over.
+   */
+  async rollback(app: string): Promise<TrafficRecord> {
+    const current = this.store.getTraffic(app);
+    if (!current) throw new StrataError("CONFLICT", `app "${app}" has never had traffic: nothing to roll back to`);
+    const changes = this.store.listEvents({ app, limit: 1000 }).filter((e) => e.type === "traffic.changed").reverse();
+    const same = (a: Record<string, number>, b: Record<string, number>) =>
+      Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => Math.abs((b[k] ?? -1) - v) < 1e-9);
+    for (const e of changes) {
+      const allocations = e.data?.allocations as Record<string, number> | undefined;
+      if (!allocations || same(allocations, current.allocations)) continue;
+      const usable = Object.keys(allocations).every((v) => this.store.getVersion(app, v)?.status === "ready");
+      if (!usable) continue;
+      return this.set(app, allocations, (e.data?.splitBy as SplitBy | undefined) ?? current.splitBy);
+    }
+    throw new StrataError("CONFLICT", `app "${app}" has no earlier traffic split to roll back to`);
+  }
+
   async migrate(app: string, version: string, log?: (line: string) => void): Promise<TrafficRecord> {
     const splitBy = this.store.getTraffic(app)?.splitBy ?? "random";
     return this.set(app, { [version]: 1 }, splitBy, log);

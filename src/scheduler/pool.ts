@@ -1,6 +1,7 @@
 import type { ScalingPolicy } from "../config/index.js";
 import type { Instance } from "../sandbox/driver.js";
 import type { VersionRecord } from "../store/types.js";
+import { DEFAULT_WINDOWS, type ConcurrencySample, type ScalingTargets } from "./autoscaler.js";
 
 export type SlotState = "starting" | "ready" | "draining";
 
@@ -28,11 +29,32 @@ export class VersionPool {
   crashes: number[] = [];
   nextRestartAt = 0;
   lastError: string | undefined;
+  /** In-flight + queued requests, one sample per scheduler tick, over the last stable window. */
+  samples: ConcurrencySample[] = [];
+  panicSince: number | undefined;
+  readonly targets: ScalingTargets;
 
   constructor(
     public version: VersionRecord,
     public policy: ScalingPolicy,
-  ) {}
+  ) {
+    const stableWindowMs = Math.min(DEFAULT_WINDOWS.stableWindowMs, policy.idleTimeoutMs ?? DEFAULT_WINDOWS.stableWindowMs);
+    this.targets = {
+      minInstances: policy.kind === "manual" ? (policy.instances ?? 1) : policy.minInstances,
+      maxInstances: policy.kind === "manual" ? (policy.instances ?? 1) : policy.maxInstances,
+      // App Engine aims each instance at max_concurrent_requests × target_throughput_utilization.
+      targetPerInstance: Math.max(1, Math.round(policy.targetConcurrency * policy.targetThroughputUtilization)),
+      stableWindowMs,
+      panicWindowMs: Math.max(1000, Math.round(stableWindowMs / 10)),
+      panicThreshold: DEFAULT_WINDOWS.panicThreshold,
+    };
+  }
+
+  inflightAndQueued(): number {
+    let n = this.waiters.length;
+    for (const s of this.slots.values()) if (s.state !== "draining") n += s.inflight;
+    return n;
+  }
 
   get key(): string {
     return `${this.version.app}/${this.version.version}`;
@@ -56,10 +78,8 @@ export class VersionPool {
 
   /** Instances wanted right now: enough for in-flight plus queued requests at the concurrency target. */
   wanted(): number {
-    let inflight = 0;
-    for (const s of this.slots.values()) if (s.state !== "draining") inflight += s.inflight;
-    const demand = Math.ceil((inflight + this.waiters.length) / this.policy.targetConcurrency);
-    return Math.min(this.policy.maxInstances, Math.max(this.policy.minInstances, demand));
+    const demand = Math.ceil(this.inflightAndQueued() / this.targets.targetPerInstance);
+    return Math.min(this.targets.maxInstances, Math.max(this.targets.minInstances, demand));
   }
 
   crashLooping(now: number): boolean {

@@ -9,6 +9,8 @@ import type { VersionRuntime } from "../deploy/version-runtime.js";
 import { imageOf, instanceSpecOf, newInstanceId, policyOf } from "./instance-spec.js";
 import { VersionPool, type Slot } from "./pool.js";
 import { httpGet, waitReady } from "./readiness.js";
+import { decide } from "./autoscaler.js";
+import type { PoolSnapshot } from "../metrics/platform-metrics.js";
 
 export interface SchedulerOptions {
   store: Store;
@@ -24,10 +26,14 @@ export interface SchedulerOptions {
   drainGraceMs?: number;
   /** Tells the router to drop pooled connections to a stopped instance. */
   onEndpointGone?: (instance: Instance) => void;
+  /** Told of each instance's cold start (start → ready), for metrics. */
+  onColdStart?: (app: string, version: string, driver: string, ms: number) => void;
   now?: () => number;
 }
 
 const TICK_MS = 500;
+/** An instance above the autoscaler's count stops after this long without a request. */
+const SCALE_DOWN_DELAY_MS = 10_000;
 
 /**
  * Desired (versions × scaling × traffic) → actual instances. Holds requests while instances start (the
@@ -107,10 +113,10 @@ export class Scheduler implements InstanceSource, VersionRuntime {
   }
 
   /** Starts as many instances as in-flight plus queued requests imply, within max_instances. */
-  private scale(pool: VersionPool): void {
+  private scale(pool: VersionPool, atLeast = 0): void {
     const now = this.now();
     if (now < pool.nextRestartAt) return;
-    const missing = pool.wanted() - pool.count();
+    const missing = Math.max(pool.wanted(), atLeast) - pool.count();
     for (let i = 0; i < missing; i++) void this.startInstance(pool).catch(() => undefined /* recorded in pool.lastError and events */);
   }
 
@@ -119,7 +125,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
   async warm(v: VersionRecord, log: (line: string) => void): Promise<void> {
     const pool = this.poolFor(v.app, v.version, v);
     if (pool.count("ready") > 0) return;
-    const n = Math.max(1, pool.policy.minInstances);
+    const n = Math.max(1, pool.targets.minInstances);
     log(`starting ${n} instance${n > 1 ? "s" : ""} of ${pool.key}`);
     const started = this.now();
     await Promise.all(Array.from({ length: n - pool.count() }, () => this.startInstance(pool)));
@@ -196,6 +202,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       if (slot.state === "draining") throw new StrataError("INSTANCE_FAILED", "the version stopped serving while the instance started");
       slot.state = "ready";
       slot.lastActive = this.now();
+      this.opts.onColdStart?.(v.app, v.version, driver.name, this.now() - slot.startedAt);
       this.opts.store.addEvent({ type: "instance.ready", app: v.app, version: v.version, message: `instance ${id} ready in ${this.now() - slot.startedAt} ms`, data: { coldStartMs: this.now() - slot.startedAt } });
       this.dispatch(pool);
       return slot;
@@ -260,17 +267,32 @@ export class Scheduler implements InstanceSource, VersionRuntime {
             await this.stopSlot(pool, slot, why);
             continue;
           }
-          const idleFor = now - slot.lastActive;
-          if (slot.inflight === 0 && pool.policy.idleTimeoutMs !== null && idleFor > pool.policy.idleTimeoutMs && pool.count() > pool.policy.minInstances) {
-            await this.stopSlot(pool, slot, `idle for ${Math.round(idleFor / 1000)} s`);
-          }
         }
-        if (pool.count() < pool.wanted()) this.scale(pool);
+        pool.samples.push({ at: now, concurrency: pool.inflightAndQueued() });
+        while (pool.samples.length && pool.samples[0]!.at <= now - pool.targets.stableWindowMs) pool.samples.shift();
+        const decision = decide({ samples: pool.samples, current: pool.count(), ...(pool.panicSince !== undefined && { panicSince: pool.panicSince }) }, now, pool.targets);
+        pool.panicSince = decision.panicSince;
+        if (decision.desired > pool.count()) this.scale(pool, decision.desired);
+        else await this.scaleDown(pool, decision.desired, now);
       }
     } catch (err) {
       this.opts.store.addEvent({ type: "instance.failed", message: `scheduler tick failed: ${asStrataError(err).message}` });
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /**
+   * Stops idle instances: one idle past the version's idle timeout goes while more than min_instances
+   * run (so an idle version reaches zero); one above the autoscaler's count goes after a short delay.
+   */
+  private async scaleDown(pool: VersionPool, desired: number, now: number): Promise<void> {
+    const idle = [...pool.slots.values()].filter((s) => s.state === "ready" && s.inflight === 0).sort((a, b) => a.lastActive - b.lastActive);
+    for (const slot of idle) {
+      const idleFor = now - slot.lastActive;
+      const pastTimeout = pool.policy.idleTimeoutMs !== null && idleFor > pool.policy.idleTimeoutMs && pool.count() > pool.targets.minInstances;
+      const surplus = pool.count() > Math.max(desired, pool.targets.minInstances) && idleFor > SCALE_DOWN_DELAY_MS;
+      if (pastTimeout || surplus) await this.stopSlot(pool, slot, `idle for ${Math.round(idleFor / 1000)} s`);
     }
   }
 
@@ -331,6 +353,18 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       }
     }
     return out;
+  }
+
+  snapshot(): PoolSnapshot[] {
+    return [...this.pools.values()].map((p) => {
+      const instances = { starting: 0, ready: 0, draining: 0 };
+      let inflight = 0;
+      for (const s of p.slots.values()) {
+        instances[s.state]++;
+        inflight += s.inflight;
+      }
+      return { app: p.version.app, version: p.version.version, instances, queued: p.waiters.length, inflight };
+    });
   }
 
   /** Graceful shutdown: finish in-flight requests, stop every instance. */

@@ -1,0 +1,39 @@
+import { StrataError } from "../errors.js";
+import type { PlatformMetrics } from "../metrics/platform-metrics.js";
+import type { Scheduler } from "../scheduler/scheduler.js";
+import type { Store } from "../store/store.js";
+import { parseInput, sendJson } from "./http.js";
+import type { Route } from "./routes.js";
+import { AppName, InstanceOut } from "./schemas.js";
+
+/** Routes about what runs: instances of an app, and the Prometheus metrics. */
+export function instanceRoutes(store: Store, scheduler: Scheduler): Route[] {
+  return [
+    {
+      method: "GET",
+      path: "/v1/apps/{app}/instances",
+      summary: "An app's instances: driver, address, state, in-flight requests, CPU, memory, uptime",
+      auth: true,
+      response: InstanceOut.array(),
+      async handle(_req, res, params) {
+        const app = parseInput(AppName, params.app);
+        if (!store.getApp(app)) throw new StrataError("APP_NOT_FOUND", `no app named "${app}" (see: strata apps)`);
+        sendJson(res, 200, await scheduler.describe(app));
+      },
+    },
+  ];
+}
+
+export function metricsRoute(metrics: PlatformMetrics): Route {
+  return {
+    method: "GET",
+    path: "/metrics",
+    summary: "Prometheus metrics (text format); the API listens on loopback only",
+    auth: false,
+    async handle(_req, res) {
+      const text = await metrics.text();
+      res.writeHead(200, { "content-type": metrics.registry.contentType });
+      res.end(text);
+    },
+  };
+}
