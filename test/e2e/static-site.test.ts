@@ -101,6 +101,14 @@ test("traffic migrate sends everything to one version", async () => {
   for (let i = 0; i < 20; i++) assert.match((await d.request(HOST, "/index.html")).text, /v2/);
 });
 
+test("rollback restores the split before the last change, without a rebuild", async () => {
+  await d.cliOk(["rollback", "site"]);
+  const t = JSON.parse(await d.cliOk(["traffic", "get", "site", "--json"])) as { allocations: Record<string, number>; splitBy: string };
+  assert.deepEqual(t.allocations, { v1: 0.5, v2: 0.5 });
+  assert.equal(t.splitBy, "cookie");
+  await d.cliOk(["traffic", "migrate", "site", "v2"]);
+});
+
 test("ETag → 304, Range → 206, gzip and brotli for text", async () => {
   const full = await d.request(HOST, "/assets/big.txt");
   assert.equal(full.status, 200);

@@ -5,9 +5,6 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { Transform } from "node:stream";
 import { StrataError } from "../../errors.js";
-import { createArchive } from "../../artifacts/archive.js";
-import { loadIgnore } from "../../artifacts/ignore.js";
-import { parseAppYaml } from "../../config/index.js";
 import { ApiClient } from "../client.js";
 import { bytes } from "../render.js";
 import type { DeployProgress } from "../../api/schemas.js";
@@ -33,6 +30,12 @@ export function register(program: Command): void {
     .option("--no-promote", "deploy without moving traffic to the new version")
     .option("--json", "print the deployed version as JSON at the end")
     .action(async (dir: string | undefined, opts: { app?: string; version?: string; promote: boolean; json?: boolean }) => {
+      // Loaded here, not at the top: every other command starts faster without zod schemas and tar.
+      const [{ parseAppYaml }, { createArchive }, { loadIgnore }] = await Promise.all([
+        import("../../config/index.js"),
+        import("../../artifacts/archive.js"),
+        import("../../artifacts/ignore.js"),
+      ]);
       const root = resolve(dir ?? ".");
       const st = await stat(root).catch(() => undefined);
       if (!st?.isDirectory()) throw new StrataError("INVALID_ARGUMENT", `${root} is not a folder`);
