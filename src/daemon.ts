@@ -70,13 +70,14 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const r = router;
   const refreshRoutes = async () => r.setTable(await buildRouteTable(store, loadSite));
   const traffic = new TrafficService(store, scheduler, refreshRoutes);
+  const maxUploadBytes = opts.maxUploadBytes ?? 512 * 1024 * 1024;
   const deployer = new Deployer({
     home,
     store,
     builders: [new StaticBuilder(blobs)],
     drivers,
     traffic,
-    maxUploadBytes: opts.maxUploadBytes ?? 512 * 1024 * 1024,
+    maxUploadBytes,
   });
 
   await refreshRoutes();
@@ -84,7 +85,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const portSuffix = routerPort === 80 ? "" : `:${routerPort}`;
   const urlOf = (app: string, version?: string) => `http://${version ? `${version}-dot-` : ""}${app}.${opts.domain}${portSuffix}`;
   const api = new ApiServer(
-    [...coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, urlOf }), ...instanceRoutes(store, scheduler), metricsRoute(metrics)],
+    [...coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, urlOf, maxUploadBytes }), ...instanceRoutes(store, scheduler), metricsRoute(metrics)],
     token,
   );
   const apiPort = await api.listen(opts.apiPort, "127.0.0.1");

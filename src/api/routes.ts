@@ -19,6 +19,7 @@ export interface ApiDeps {
   logs: LogStore;
   drivers: DriverCatalog;
   runtime: VersionRuntime;
+  maxUploadBytes: number;
   /** Public URL of an app, or of one version of it. */
   urlOf(app: string, version?: string): string;
 }
@@ -121,6 +122,12 @@ export function coreRoutes(deps: ApiDeps): Route[] {
       async handle(req, res, params) {
         const app = appParam(params);
         const q = parseInput(S.DeployQuery, queryOf(req));
+        const declared = Number(req.headers["content-length"] ?? 0);
+        if (declared > deps.maxUploadBytes) {
+          // Refuse before reading a byte; a body sent without a length is cut off by receiveUpload.
+          res.setHeader("connection", "close");
+          throw new StrataError("ARCHIVE_TOO_LARGE", `the upload is ${Math.ceil(declared / 1048576)} MiB; the limit is ${Math.floor(deps.maxUploadBytes / 1048576)} MiB (exclude files with .stratignore)`);
+        }
         const send = startStream(res);
         try {
           const v = await deps.deployer.deploy(

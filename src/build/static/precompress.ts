@@ -1,0 +1,102 @@
+import { readFile } from "node:fs/promises";
+import { promisify } from "node:util";
+import { brotliCompress, constants as zlibConstants, gzip } from "node:zlib";
+import type { BlobStore } from "../../artifacts/blob-store.js";
+
+const gzipAsync = promisify(gzip);
+const brotliAsync = promisify(brotliCompress);
+
+/** Larger text files are served uncompressed rather than compressed in memory at build time. */
+const MAX_PRECOMPRESS_BYTES = 32 * 1024 * 1024;
+/** Past this, brotli's slowest quality costs seconds per file for a percent or two; one step down is fine. */
+const MAX_BEST_BROTLI_BYTES = 4 * 1024 * 1024;
+const DERIVED_KIND = "precompressed";
+
+const COMPRESSIBLE_APPLICATION = new Set([
+  "application/javascript",
+  "application/json",
+  "application/xml",
+  "application/xhtml+xml",
+  "application/rss+xml",
+  "application/atom+xml",
+  "application/manifest+json",
+  "application/ld+json",
+  "application/x-javascript",
+]);
+
+/** Text-like types worth compressing; images, fonts in woff/woff2, archives and wasm are left alone. */
+export function isCompressible(mime: string): boolean {
+  return (
+    mime.startsWith("text/") ||
+    COMPRESSIBLE_APPLICATION.has(mime) ||
+    mime.endsWith("+json") ||
+    mime.endsWith("+xml") ||
+    mime === "image/svg+xml"
+  );
+}
+
+/** Fields of a StaticFile: the compressed copies' blobs and sizes. */
+export interface Variants {
+  gzip?: string;
+  gzipSize?: number;
+  br?: string;
+  brSize?: number;
+}
+
+type Copy = { digest: string; size: number } | null;
+/** What is recorded per source digest; null means "compressed once, not smaller, do not retry". */
+interface VariantRecord {
+  gzip: Copy;
+  br: Copy;
+}
+
+/**
+ * The gzip and brotli copies of a blob, compressed at most once per distinct content (the result is
+ * recorded next to the blob store), keeping only copies smaller than the original.
+ */
+export async function precompress(
+  blobs: BlobStore,
+  source: { digest: string; size: number },
+): Promise<{ variants: Variants; reused: boolean }> {
+  if (source.size > MAX_PRECOMPRESS_BYTES) return { variants: {}, reused: true };
+  const known = await blobs.readDerived<VariantRecord>(DERIVED_KIND, source.digest);
+  if (known && (await stillStored(blobs, known))) return { variants: toVariants(known), reused: true };
+
+  const content = await readFile(blobs.path(source.digest));
+  const [gz, br] = await Promise.all([
+    gzipAsync(content, { level: 9 }),
+    brotliAsync(content, {
+      params: {
+        [zlibConstants.BROTLI_PARAM_QUALITY]: content.length <= MAX_BEST_BROTLI_BYTES ? zlibConstants.BROTLI_MAX_QUALITY : 9,
+        [zlibConstants.BROTLI_PARAM_MODE]: zlibConstants.BROTLI_MODE_TEXT,
+        [zlibConstants.BROTLI_PARAM_SIZE_HINT]: content.length,
+      },
+    }),
+  ]);
+  const record: VariantRecord = {
+    gzip: gz.length < content.length ? await blobs.putBuffer(gz) : null,
+    br: br.length < content.length ? await blobs.putBuffer(br) : null,
+  };
+  await blobs.writeDerived(DERIVED_KIND, source.digest, record);
+  return { variants: toVariants(record), reused: false };
+}
+
+async function stillStored(blobs: BlobStore, record: VariantRecord): Promise<boolean> {
+  for (const copy of [record.gzip, record.br]) {
+    if (copy !== null && !(await blobs.has(copy.digest))) return false;
+  }
+  return true;
+}
+
+function toVariants(record: VariantRecord): Variants {
+  const out: Variants = {};
+  if (record.gzip) {
+    out.gzip = record.gzip.digest;
+    out.gzipSize = record.gzip.size;
+  }
+  if (record.br) {
+    out.br = record.br.digest;
+    out.brSize = record.br.size;
+  }
+  return out;
+}
