@@ -78,6 +78,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     drivers,
     traffic,
     maxUploadBytes,
+    blobs,
   });
 
   await refreshRoutes();

@@ -7,6 +7,8 @@ import { extractArchive, receiveUpload } from "../artifacts/index.js";
 import { parseAppYaml, type AppYaml, type ConfigWarning } from "../config/index.js";
 import { detectAppKind } from "../build/detect.js";
 import type { ArtifactBuilder } from "../build/artifact-builder.js";
+import { buildStaticTree } from "../build/static/index.js";
+import type { BlobStore } from "../artifacts/blob-store.js";
 import type { StrataHome } from "../home.js";
 import type { Store } from "../store/store.js";
 import type { VersionRecord } from "../store/types.js";
@@ -31,6 +33,7 @@ export interface DeployerDeps {
   drivers: DriverCatalog;
   traffic: TrafficService;
   maxUploadBytes: number;
+  blobs: BlobStore;
 }
 
 /** App Engine's default version name: the deploy time, e.g. 20261125t031522. */
@@ -90,7 +93,9 @@ export class Deployer {
       store.addEvent({ type: "version.building", app, version, message: `building ${kind} app` });
       events.step(`building ${kind} app with the ${builder.name} builder`);
       const out = await builder.build({ app, version, kind, sourceDir, spec, home, log: events.log });
-      record = { ...record, status: "ready", runtime: out.runtime, artifact: out.artifact, sizeBytes: out.sizeBytes };
+      // App Engine serves static_dir / static_files handlers of apps with code without touching them.
+      const staticTree = kind !== "static" && hasStaticHandlers(spec) ? (await buildStaticTree(sourceDir, this.deps.blobs, events.log)).treeDigest : undefined;
+      record = { ...record, status: "ready", runtime: out.runtime, artifact: out.artifact, sizeBytes: out.sizeBytes, ...(staticTree && { staticTree }) };
       store.putVersion(record);
       store.addEvent({ type: "version.deployed", app, version, message: `version ${version} built (${out.artifact.kind} ${out.artifact.digest.slice(0, 19)})` });
       if (opts.promote) {
@@ -113,6 +118,10 @@ export class Deployer {
       await rm(received.path, { force: true });
     }
   }
+}
+
+function hasStaticHandlers(spec: AppYaml | undefined): boolean {
+  return (spec?.handlers ?? []).some((h) => "static_dir" in h || "static_files" in h);
 }
 
 async function readAppYaml(dir: string): Promise<{ spec: AppYaml | undefined; warnings: ConfigWarning[] }> {

@@ -6,21 +6,24 @@ import { ByteCache, StaticSite } from "./static/index.js";
 
 /**
  * Makes (and remembers) the static responder of each version: loading a tree manifest once per deploy,
- * not once per route-table rebuild. Apps with code have no static tree yet, so only their own instances
- * answer.
+ * not once per route-table rebuild. Apps with code get one too when their app.yaml has static handlers.
  */
 export function staticSiteLoader(blobs: BlobStore): SiteLoader {
   const cache = new ByteCache();
   const sites = new Map<string, Promise<StaticResponder>>();
   return async (v: VersionRecord) => {
-    if (v.artifact?.kind !== "static-tree") return undefined;
+    const isStatic = v.artifact?.kind === "static-tree";
+    const tree = isStatic ? v.artifact!.digest : v.staticTree;
+    if (!tree) return undefined;
     const spec = v.spec as AppYaml;
-    const key = `${v.artifact.digest}:${JSON.stringify(spec.handlers ?? null)}:${spec.default_expiration ?? ""}`;
+    const key = `${tree}:${isStatic}:${JSON.stringify(spec.handlers ?? null)}:${spec.default_expiration ?? ""}`;
     let site = sites.get(key);
     if (!site) {
-      site = StaticSite.load(v.artifact.digest, blobs, {
+      site = StaticSite.load(tree, blobs, {
         ...(spec.handlers && { handlers: spec.handlers }),
         ...(spec.default_expiration && { defaultExpiration: spec.default_expiration }),
+        // An app with code answers whatever its static handlers do not.
+        unmatched: isStatic ? "not-found" : "forward",
         cache,
       }).then((s) => ({ serve: (req, res) => s.handle(req, res) === "served" }));
       sites.set(key, site);

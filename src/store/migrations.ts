@@ -45,4 +45,5 @@ export const MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL
   );
   `,
+  `ALTER TABLE versions ADD COLUMN static_tree TEXT;`,
 ];

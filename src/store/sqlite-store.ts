@@ -29,6 +29,7 @@ interface VersionRow {
   size_bytes: number;
   created_at: string;
   error: string | null;
+  static_tree: string | null;
 }
 
 interface EventRow {
@@ -94,10 +95,10 @@ export class SqliteStore implements Store {
   putVersion(v: VersionRecord): void {
     this.db
       .prepare(
-        `INSERT INTO versions (app, version, status, runtime, driver, artifact, spec, source_digest, size_bytes, created_at, error)
-         VALUES (@app, @version, @status, @runtime, @driver, @artifact, @spec, @source_digest, @size_bytes, @created_at, @error)
+        `INSERT INTO versions (app, version, status, runtime, driver, artifact, static_tree, spec, source_digest, size_bytes, created_at, error)
+         VALUES (@app, @version, @status, @runtime, @driver, @artifact, @static_tree, @spec, @source_digest, @size_bytes, @created_at, @error)
          ON CONFLICT(app, version) DO UPDATE SET status = excluded.status, runtime = excluded.runtime, driver = excluded.driver,
-           artifact = excluded.artifact, spec = excluded.spec, source_digest = excluded.source_digest,
+           artifact = excluded.artifact, static_tree = excluded.static_tree, spec = excluded.spec, source_digest = excluded.source_digest,
            size_bytes = excluded.size_bytes, error = excluded.error`,
       )
       .run({
@@ -107,6 +108,7 @@ export class SqliteStore implements Store {
         runtime: v.runtime,
         driver: v.driver ?? null,
         artifact: v.artifact ? JSON.stringify(v.artifact) : null,
+        static_tree: v.staticTree ?? null,
         spec: JSON.stringify(v.spec),
         source_digest: v.sourceDigest,
         size_bytes: v.sizeBytes,
@@ -237,6 +239,7 @@ function toVersion(r: VersionRow): VersionRecord {
     runtime: r.runtime,
     ...(r.driver !== null && { driver: r.driver as DriverName }),
     ...(r.artifact !== null && { artifact: JSON.parse(r.artifact) as Artifact }),
+    ...(r.static_tree !== null && { staticTree: r.static_tree }),
     spec: JSON.parse(r.spec) as Record<string, unknown>,
     sourceDigest: r.source_digest,
     sizeBytes: r.size_bytes,

@@ -22,6 +22,8 @@ export interface VersionRecord {
   /** The sandbox that runs it; absent for static sites (served by the router itself). */
   driver?: DriverName;
   artifact?: Artifact;
+  /** For apps with code whose app.yaml has static handlers: the tree the router serves them from. */
+  staticTree?: string;
   /** The parsed app.yaml, as JSON. */
   spec: Record<string, unknown>;
   sourceDigest: string;
