@@ -7,8 +7,14 @@ import { join, resolve } from "node:path";
  */
 export class StrataHome {
   readonly root: string;
-  constructor(root?: string) {
+  private readonly imagesRoot: string;
+  /**
+   * `imagesRoot` (or STRATA_IMAGES) puts base and app images elsewhere, e.g. on a bigger disk, or shared
+   * by several test daemons so base images are bootstrapped once.
+   */
+  constructor(root?: string, imagesRoot?: string) {
     this.root = resolve(root ?? process.env.STRATA_HOME ?? join(homedir(), ".strata"));
+    this.imagesRoot = resolve(imagesRoot ?? process.env.STRATA_IMAGES ?? join(this.root, "images"));
   }
   get db(): string { return join(this.root, "strata.db"); }
   get tokenFile(): string { return join(this.root, "token"); }
@@ -19,7 +25,7 @@ export class StrataHome {
   get artifacts(): string { return join(this.root, "artifacts"); }
   get uploads(): string { return join(this.root, "uploads"); }
   get builds(): string { return join(this.root, "builds"); }
-  get images(): string { return join(this.root, "images"); }
+  get images(): string { return this.imagesRoot; }
   get logs(): string { return join(this.root, "logs"); }
   /** Per-driver runtime state (bundles, overlay dirs, sockets); each driver owns its subfolder. */
   runtime(driver: string): string { return join(this.root, "run", driver); }

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -31,13 +30,18 @@ export class TestDaemon {
   private constructor(readonly home: string) {}
 
   static async start(): Promise<TestDaemon> {
-    const d = new TestDaemon(await mkdtemp(join(tmpdir(), "strata-e2e-")));
+    // Under /var/tmp with a traversable mode: instances run as a mapped (unprivileged) root that must
+    // reach their rootfs below STRATA_HOME.
+    const home = await mkdtemp(join("/var/tmp", "strata-e2e-"));
+    await chmod(home, 0o755);
+    const d = new TestDaemon(home);
     await d.up();
     return d;
   }
 
   get env(): NodeJS.ProcessEnv {
-    return { ...process.env, STRATA_HOME: this.home };
+    // Base images are shared with the unit tests' store, so each is bootstrapped once per machine.
+    return { ...process.env, STRATA_HOME: this.home, STRATA_IMAGES: join(process.env.STRATA_TEST_IMAGES ?? "/var/tmp/strata-test-images", "images") };
   }
 
   /** Starts (or restarts) the daemon in the foreground of a child process and waits for daemon.json. */
