@@ -5,6 +5,7 @@ import { coreRoutes } from "./api/routes.js";
 import { ApiServer } from "./api/server.js";
 import { BlobStore } from "./artifacts/blob-store.js";
 import { StaticBuilder } from "./build/static/index.js";
+import { IsolateBuilder } from "./build/isolate/index.js";
 import type { DaemonInfo } from "./cli/client.js";
 import { Deployer } from "./deploy/deployer.js";
 import { TrafficService } from "./deploy/traffic-service.js";
@@ -74,7 +75,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const deployer = new Deployer({
     home,
     store,
-    builders: [new StaticBuilder(blobs)],
+    builders: [new StaticBuilder(blobs), new IsolateBuilder()],
     drivers,
     traffic,
     maxUploadBytes,
@@ -109,6 +110,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       await api.close();
       await router.close();
       await scheduler.shutdown();
+      for (const d of drivers.all()) await d.close?.();
       store.addEvent({ type: "daemon.stopped", message: "daemon stopped" });
       await logs.close();
       store.close();

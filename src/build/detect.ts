@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { StrataError } from "../errors.js";
 import { runtimeLanguage } from "../config/index.js";
 import type { AppYaml } from "../config/index.js";
+import { detect as detectIsolateApp } from "./isolate/detect.js";
 
 /** What kind of app a folder holds; picks the builder and, through the runtime table, the sandbox. */
 export type AppKind = "static" | "python" | "nodejs" | "go" | "docker" | "workers" | "php" | "ruby" | "java" | "custom";
@@ -25,13 +26,18 @@ async function exists(path: string): Promise<boolean> {
 }
 
 export async function detectAppKind(dir: string, spec: AppYaml | undefined): Promise<AppKind> {
+  // Isolates run bundles, not processes: `sandbox: isolate` makes any JS/TS/WASM app a worker.
+  if (spec?.sandbox === "isolate") return "workers";
   if (spec?.runtime) {
     const lang = runtimeLanguage(spec.runtime);
+    if (lang === "wasi") return "workers";
     return lang === "custom" ? "docker" : lang;
   }
   for (const [kind, files] of MARKERS) {
     for (const f of files) if (await exists(join(dir, f))) return kind;
   }
+  // A bare worker (index.ts exporting `default { fetch }`) or a lone WASI program.
+  if (await detectIsolateApp(dir)) return "workers";
   throw new StrataError(
     "UNSUPPORTED_RUNTIME",
     "cannot tell what kind of app this is: add an app.yaml with `runtime:` (e.g. static, python311, nodejs20, go121), " +

@@ -7,7 +7,8 @@
 import { StrataError } from "../errors.js";
 import { closestMatch } from "./suggest.js";
 
-export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "custom";
+/** `workers` (the Workers module format) and `wasi` (a WASI program served CGI-style) run in V8 isolates. */
+export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "workers" | "wasi" | "custom";
 
 export interface RuntimeInfo {
   readonly language: RuntimeLanguage;
@@ -15,7 +16,7 @@ export interface RuntimeInfo {
   readonly version?: string;
 }
 
-type VersionedLanguage = Exclude<RuntimeLanguage, "static" | "custom">;
+type VersionedLanguage = Exclude<RuntimeLanguage, "static" | "custom" | "workers" | "wasi">;
 
 const VERSIONS: Readonly<Record<VersionedLanguage, readonly string[]>> = {
   python: ["3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"],
@@ -35,6 +36,8 @@ function buildRuntimes(): Readonly<Record<string, RuntimeInfo>> {
   // App Engine's own alias for "the newest Python 3".
   table["python3"] = Object.freeze({ language: "python", version: "3" });
   table["custom"] = Object.freeze({ language: "custom" });
+  table["workers"] = Object.freeze({ language: "workers" });
+  table["wasi"] = Object.freeze({ language: "wasi" });
   return Object.freeze(table);
 }
 

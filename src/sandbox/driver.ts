@@ -150,4 +150,6 @@ export interface SandboxDriver {
   sweep(keep: ReadonlySet<string>): Promise<void>;
   /** Drop per-version caches created by prepare(). */
   release?(prepared: Prepared): Promise<void>;
+  /** Ends what the driver runs for all instances (an engine process); called at daemon shutdown. */
+  close?(): Promise<void>;
 }

@@ -11,7 +11,6 @@ export const DEFAULT_SANDBOX: Readonly<Record<string, readonly DriverName[]>> = 
   docker: ["runc", "crun", "gvisor"],
   go: ["gvisor", "runc"],
   workers: ["isolate"],
-  wasm: ["isolate"],
   php: ["lxc", "runc"],
   java: ["kata", "vm", "runc"],
   elixir: ["microvm", "runc"],

@@ -1,0 +1,155 @@
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { builtinModules } from "node:module";
+import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build as esbuild, type Message, type Plugin } from "esbuild";
+import { StrataError } from "../../errors.js";
+import { BUNDLE_MANIFEST_FILE, type BundleManifest } from "../../sandbox/isolate/bundle-manifest.js";
+import { detect, isWasiCommand, type IsolateApp } from "./detect.js";
+
+export interface IsolateBuildOptions {
+  /** Where the bundle directory is written (created; should be empty). */
+  readonly outDir: string;
+  /** Build progress, one line at a time. */
+  readonly onLog?: (line: string) => void;
+  /** The detection result, when the caller already ran detect(). */
+  readonly app?: IsolateApp;
+}
+
+/** The built artifact: an ImageRef of kind "isolate-bundle" plus its manifest. */
+export interface IsolateBundle {
+  readonly kind: "isolate-bundle";
+  readonly path: string;
+  readonly digest: string;
+  readonly manifest: BundleManifest;
+}
+
+const ENTRY_FILE = "worker.js";
+const NODE_BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith("_")));
+
+function isNodeBuiltin(spec: string): boolean {
+  return spec.startsWith("node:") || NODE_BUILTINS.has(spec.split("/")[0]!);
+}
+
+/**
+ * A Node built-in is not there in an isolate: fail at build time, naming it. A bare name such as
+ * "events" or "buffer" is fine when the app vendors a package of that name in node_modules.
+ */
+const SKIP = Symbol("strata-builtin-check");
+const refuseNodeBuiltins: Plugin = {
+  name: "strata-refuse-node-builtins",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_][a-z0-9_/]*$/ }, async (args) => {
+      if (args.pluginData === SKIP || !isNodeBuiltin(args.path)) return undefined;
+      if (!args.path.startsWith("node:")) {
+        const vendored = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: SKIP });
+        if (vendored.errors.length === 0) return vendored;
+      }
+      return { errors: [{ text: `imports the Node built-in module "${args.path}", which the isolate runtime does not provide` }] };
+    });
+  },
+};
+
+/** `import mod from "./x.wasm"` stays an import of a file copied next to worker.js; the engine makes it a WebAssembly.Module. */
+function wasmModules(outDir: string, names: Set<string>): Plugin {
+  return {
+    name: "strata-wasm-modules",
+    setup(b) {
+      b.onResolve({ filter: /\.wasm$/ }, async (args) => {
+        const source = resolve(args.resolveDir, args.path);
+        const bytes = await readFile(source);
+        const hash = createHash("sha256").update(bytes).digest("hex").slice(0, 12);
+        const name = `${basename(source, ".wasm").replace(/[^\w.-]/g, "_")}-${hash}.wasm`;
+        if (!names.has(name)) {
+          await copyFile(source, join(outDir, name));
+          names.add(name);
+        }
+        return { path: `./${name}`, external: true };
+      });
+    },
+  };
+}
+
+function runtimeFile(name: string): string {
+  const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+  return fileURLToPath(new URL(`./${name}${ext}`, import.meta.url));
+}
+
+function describe(errors: Message[]): string {
+  return errors
+    .map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text))
+    .join("\n");
+}
+
+export async function build(dir: string, opts: IsolateBuildOptions): Promise<IsolateBundle> {
+  const log = opts.onLog ?? (() => undefined);
+  const app = opts.app ?? (await detect(dir));
+  if (!app) throw new StrataError("BUILD_FAILED", `${dir} is not an isolate app (no wrangler config, app.yaml runtime, or worker entry)`);
+  log(`isolate build: ${app.kind} from ${app.entry} (${app.reason})`);
+  await mkdir(opts.outDir, { recursive: true });
+  const wasmNames = new Set<string>();
+  const common = {
+    bundle: true,
+    format: "esm" as const,
+    platform: "neutral" as const,
+    target: "es2022",
+    outfile: join(opts.outDir, ENTRY_FILE),
+    mainFields: ["workerd", "worker", "browser", "module", "main"],
+    conditions: ["workerd", "worker", "browser"],
+    absWorkingDir: resolve(dir),
+    plugins: [refuseNodeBuiltins, wasmModules(opts.outDir, wasmNames)],
+    logLevel: "silent" as const,
+    legalComments: "none" as const,
+  };
+  try {
+    if (app.kind === "wasi-cgi") {
+      if (!(await isWasiCommand(join(dir, app.entry)))) {
+        throw new StrataError("BUILD_FAILED", `${app.entry} is not a WASI command (it must export _start and memory)`);
+      }
+      await esbuild({
+        ...common,
+        stdin: {
+          contents: [
+            `import program from ${JSON.stringify("./" + app.entry)};`,
+            `import { serveWasiCgi } from ${JSON.stringify(runtimeFile("wasi-cgi-runtime"))};`,
+            "export default { fetch: (request, env) => serveWasiCgi(program, request, env) };",
+          ].join("\n"),
+          resolveDir: resolve(dir),
+          sourcefile: "strata-wasi-cgi-entry.js",
+          loader: "js",
+        },
+      });
+    } else {
+      await esbuild({ ...common, entryPoints: [join(resolve(dir), app.entry)] });
+    }
+  } catch (err) {
+    if (err instanceof StrataError) throw err;
+    const errors = (err as { errors?: Message[] }).errors;
+    const text = errors?.length ? describe(errors) : err instanceof Error ? err.message : String(err);
+    throw new StrataError("BUILD_FAILED", `bundling ${app.entry} failed:\n${text}`, { entry: app.entry });
+  }
+  const manifest: BundleManifest = {
+    format: "strata-isolate-bundle/1",
+    entry: ENTRY_FILE,
+    kind: app.kind,
+    ...(app.name !== undefined ? { name: app.name } : {}),
+    ...(app.compatibilityDate !== undefined ? { compatibilityDate: app.compatibilityDate } : {}),
+    vars: app.vars,
+    wasmModules: [...wasmNames].sort(),
+  };
+  await writeFile(join(opts.outDir, BUNDLE_MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
+  const digest = await digestDir(opts.outDir);
+  log(`isolate build: ${ENTRY_FILE} + ${manifest.wasmModules.length} wasm module(s), ${digest}`);
+  return { kind: "isolate-bundle", path: opts.outDir, digest, manifest };
+}
+
+/** sha256 over the bundle's files (names and contents, in name order). */
+async function digestDir(dir: string): Promise<string> {
+  const h = createHash("sha256");
+  for (const f of (await readdir(dir)).sort()) {
+    h.update(f).update("\0").update(await readFile(join(dir, f))).update("\0");
+  }
+  return `sha256:${h.digest("hex")}`;
+}
+

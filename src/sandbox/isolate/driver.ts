@@ -1,0 +1,182 @@
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { StrataError } from "../../errors.js";
+import type { StrataHome } from "../../home.js";
+import type {
+  Capabilities, DriverName, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe,
+  SandboxDriver,
+} from "../driver.js";
+import { readBundleManifest } from "./bundle-manifest.js";
+import { EngineClient } from "./engine-client.js";
+import type { EngineEvent, TenantConfig, TenantStats } from "./protocol.js";
+
+export interface IsolateDriverOptions {
+  readonly home: StrataHome;
+  /** CPU time one request may use before its isolate is reset (default 50 ms). */
+  readonly cpuMsPerRequest?: number;
+  /** Per-isolate memory cap, MiB: an instance gets min(limits.memoryMb, this) (default 128). */
+  readonly maxMemoryMb?: number;
+  /** Lines the engine process itself writes to stderr (crashes, V8 errors). */
+  readonly onEngineOutput?: (line: string) => void;
+}
+
+/** isolated-vm refuses memory limits under 8 MiB. */
+const MIN_MEMORY_MB = 8;
+/** Unix socket paths are limited to 107 bytes on Linux. */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Runs Workers-style JS/TS/WASM tenants in V8 isolates (isolated-vm) inside one engine process that
+ * this driver spawns, so a runaway tenant never blocks the daemon's event loop. Each instance is
+ * served on its own unix socket under home.runtime("isolate").
+ *
+ * Not recoverable: the engine ends with the daemon (its IPC channel closes), and restarting a
+ * tenant takes milliseconds, so recover() clears leftovers and returns null.
+ */
+export class IsolateDriver implements SandboxDriver {
+  readonly name: DriverName = "isolate";
+  readonly capabilities: Capabilities = Object.freeze({
+    isolation: "v8-isolate",
+    imageKinds: Object.freeze(["isolate-bundle"] as const),
+    ownNetns: false,
+    sharedProcess: true,
+    limits: Object.freeze({ memory: true, cpu: true, pids: false }),
+    recoverable: false,
+    coldStart: "ms",
+  });
+
+  private engine: Promise<EngineClient> | null = null;
+  private runDirReady: Promise<void> | null = null;
+  private readonly io = new Map<string, InstanceIO>();
+  /** Instances that were in an engine that exited, with how it ended (for inspect()). */
+  private readonly lost = new Map<string, { code: number; signal: NodeJS.Signals | null }>();
+  private readonly cpuMs: number;
+  private readonly maxMemoryMb: number;
+
+  constructor(private readonly opts: IsolateDriverOptions) {
+    this.cpuMs = opts.cpuMsPerRequest ?? 50;
+    this.maxMemoryMb = opts.maxMemoryMb ?? 128;
+  }
+
+  private get runDir(): string { return this.opts.home.runtime("isolate"); }
+
+  async probe(): Promise<Probe> {
+    try {
+      const engine = await this.startEngine();
+      const pong = (await engine.request({ op: "ping" })) as { pid: number };
+      return { available: true, details: { engine: `pid ${pong.pid}`, runtime: "isolated-vm", node: process.version } };
+    } catch (err) {
+      return {
+        available: false,
+        reason: `the isolate engine cannot start: ${err instanceof Error ? err.message : String(err)}`,
+        install: ["isolated-vm native module: cd <strata> && npm rebuild isolated-vm (needs python3, make, g++)"],
+      };
+    }
+  }
+
+  private startEngine(): Promise<EngineClient> {
+    if (this.engine) return this.engine;
+    const engine = EngineClient.spawn({
+      onLog: (e: EngineEvent) => this.io.get(e.instanceId)?.log(e.stream, e.line),
+      onExit: (code, signal) => {
+        for (const id of this.io.keys()) this.lost.set(id, { code: code ?? 137, signal });
+        this.engine = null;
+      },
+      onEngineOutput: (line) => (this.opts.onEngineOutput ?? ((l: string) => process.stderr.write(`isolate engine: ${l}\n`)))(line),
+    });
+    this.engine = engine;
+    engine.catch(() => {
+      if (this.engine === engine) this.engine = null; // the next call tries a fresh engine
+    });
+    return engine;
+  }
+
+  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared> {
+    if (image.kind !== "isolate-bundle") {
+      throw new StrataError("UNSUPPORTED_RUNTIME", `the isolate driver runs isolate-bundle artifacts, not ${image.kind}`);
+    }
+    const manifest = await readBundleManifest(image.path);
+    return { driver: this.name, key: image.digest, data: { bundleDir: image.path, vars: manifest.vars } };
+  }
+
+  async start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const bundleDir = prepared.data["bundleDir"];
+    if (typeof bundleDir !== "string") throw new StrataError("DRIVER_FAILED", "prepared data has no bundleDir (prepare() with the isolate driver)");
+    this.runDirReady ??= mkdir(this.runDir, { recursive: true }).then(() => undefined);
+    await this.runDirReady;
+    const socketPath = join(this.runDir, `${spec.instanceId}.sock`);
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+      throw new StrataError("DRIVER_FAILED", `socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter STRATA_HOME`);
+    }
+    const tenant: TenantConfig = {
+      instanceId: spec.instanceId,
+      bundleDir,
+      socketPath,
+      env: { ...(prepared.data["vars"] as Record<string, unknown> | undefined), ...spec.env },
+      memoryMb: Math.max(MIN_MEMORY_MB, Math.min(spec.limits.memoryMb, this.maxMemoryMb)),
+      cpuMsPerRequest: this.cpuMs,
+    };
+    const engine = await this.startEngine();
+    this.io.set(spec.instanceId, io);
+    this.lost.delete(spec.instanceId);
+    try {
+      await engine.request({ op: "start", tenant });
+    } catch (err) {
+      this.io.delete(spec.instanceId);
+      throw err;
+    }
+    return {
+      id: spec.instanceId,
+      driver: this.name,
+      endpoint: { socket: socketPath },
+      handle: { id: spec.instanceId, driver: this.name, data: { socket: socketPath, enginePid: engine.pid } },
+    };
+  }
+
+  async stop(instance: Instance, graceMs: number): Promise<void> {
+    const engine = this.engine ? await this.engine.catch(() => null) : null;
+    if (engine?.alive) await engine.request({ op: "stop", instanceId: instance.id, graceMs });
+    this.io.delete(instance.id);
+    this.lost.delete(instance.id);
+    await rm(join(this.runDir, `${instance.id}.sock`), { force: true });
+  }
+
+  async inspect(instance: Instance): Promise<InstanceState> {
+    const lost = this.lost.get(instance.id);
+    if (lost) return { status: "exited", code: lost.code, reason: lost.signal ? "killed" : "exited" };
+    const engine = this.engine ? await this.engine.catch(() => null) : null;
+    if (!engine?.alive) return { status: "gone" };
+    const stats = (await engine.request({ op: "inspect", instanceId: instance.id })) as TenantStats | null;
+    return stats ? { status: "running", cpuMs: stats.cpuMs, memoryBytes: stats.memoryBytes } : { status: "gone" };
+  }
+
+  /** The engine does not outlive the daemon, so there is nothing to re-adopt; clears the socket. */
+  async recover(handle: InstanceHandle, _io: InstanceIO): Promise<Instance | null> {
+    await rm(join(this.runDir, `${handle.id}.sock`), { force: true });
+    return null;
+  }
+
+  async sweep(keep: ReadonlySet<string>): Promise<void> {
+    const engine = this.engine ? await this.engine.catch(() => null) : null;
+    const running = engine?.alive ? new Set((await engine.request({ op: "list" })) as string[]) : new Set<string>();
+    for (const id of running) {
+      if (!keep.has(id)) await engine!.request({ op: "stop", instanceId: id, graceMs: 0 });
+    }
+    const files = await readdir(this.runDir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return [] as string[];
+      throw err;
+    });
+    for (const f of files) {
+      const id = f.endsWith(".sock") ? f.slice(0, -5) : null;
+      if (id && !keep.has(id)) await rm(join(this.runDir, f), { force: true });
+    }
+  }
+
+  /** Stops the engine process and every tenant in it (daemon shutdown). */
+  async close(): Promise<void> {
+    const engine = this.engine ? await this.engine.catch(() => null) : null;
+    this.engine = null;
+    await engine?.close();
+    this.io.clear();
+  }
+}

@@ -1,0 +1,74 @@
+import { randomBytes } from "node:crypto";
+import ivm from "isolated-vm";
+import { outboundFetch, type OutboundRequest } from "./outbound-fetch.js";
+import { SubtleBridge } from "./subtle-bridge.js";
+
+/** What a tenant's isolate may ask of the engine; everything else (files, processes, sockets) it cannot reach. */
+export interface BridgeHooks {
+  log(stream: "stdout" | "stderr", line: string): void;
+  /** Timer `id` fires after `ms` (ms < 0 clears it). */
+  timer(id: number, ms: number): void;
+}
+
+const URL_PARTS = ["protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"] as const;
+const MAX_LOG_LINE = 16 * 1024;
+const MAX_CONCURRENT_FETCHES = 32;
+
+function urlParts(u: URL): Record<string, string> {
+  const out: Record<string, string> = { href: u.href, origin: u.origin };
+  for (const k of URL_PARTS) out[k] = u[k];
+  return out;
+}
+
+/**
+ * Async host calls answer with an outcome instead of rejecting: a rejection from a Callback's
+ * promise would surface in the engine, not in the tenant that caused it.
+ */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function settled<A extends unknown[], T>(fn: (...args: A) => Promise<T>): (...args: A) => Promise<Outcome<T>> {
+  return (...args) =>
+    fn(...args).then(
+      (value) => ({ ok: true as const, value }),
+      (err: unknown) => ({ ok: false as const, error: err instanceof Error ? err.message : String(err) }),
+    );
+}
+
+/** Sets the engine's functions on a fresh context's global object, where the prelude takes them. */
+export async function installBridge(context: ivm.Context, hooks: BridgeHooks): Promise<void> {
+  const subtle = new SubtleBridge();
+  const g = context.global;
+  // Log lines and timers need no answer: "ignored" callbacks queue to the engine without making the
+  // isolate wait for its thread (a synchronous call out costs more than the whole hello request).
+  await g.set("__strata_log", new ivm.Callback((stream: unknown, line: unknown) => {
+    hooks.log(stream === "stderr" ? "stderr" : "stdout", String(line).slice(0, MAX_LOG_LINE));
+  }, { ignored: true }));
+  await g.set("__strata_random", new ivm.Callback((n: unknown) => {
+    const size = Math.min(Math.max(Number(n) | 0, 0), 65536);
+    const b = randomBytes(size);
+    return b.buffer.slice(b.byteOffset, b.byteOffset + size);
+  }));
+  await g.set("__strata_url", new ivm.Callback((op: unknown, a: unknown, b: unknown, c: unknown) => {
+    if (op === "parse") return urlParts(new URL(String(a), b === undefined ? undefined : String(b)));
+    const u = new URL(String(a));
+    const part = String(b);
+    if (!(URL_PARTS as readonly string[]).includes(part)) throw new TypeError(`URL has no settable part ${part}`);
+    (u as unknown as Record<string, string>)[part] = String(c);
+    return urlParts(u);
+  }));
+  await g.set("__strata_timer", new ivm.Callback((id: unknown, ms: unknown) => hooks.timer(Number(id), Number(ms)), { ignored: true }));
+  // Async host functions go in as References: the prelude awaits ref.apply(..., { result: { promise: true } }).
+  let inFlight = 0;
+  await g.set("__strata_fetch", new ivm.Reference(settled(async (req: OutboundRequest) => {
+    if (inFlight >= MAX_CONCURRENT_FETCHES) throw new TypeError(`too many concurrent fetch() calls (limit ${MAX_CONCURRENT_FETCHES} per isolate)`);
+    inFlight++;
+    try {
+      return await outboundFetch(req);
+    } finally {
+      inFlight--;
+    }
+  })));
+  await g.set("__strata_subtle", new ivm.Reference(
+    settled((method: unknown, args: unknown) => subtle.call(String(method), args as unknown[])),
+  ));
+}

@@ -1,0 +1,60 @@
+/**
+ * The engine's functions, set on the global object before the prelude runs. The prelude takes
+ * them and deletes the globals, so tenant code can reach the host only through the Web APIs.
+ */
+export interface UrlParts {
+  href: string; origin: string; protocol: string; username: string; password: string;
+  host: string; hostname: string; port: string; pathname: string; search: string; hash: string;
+}
+
+export interface HostFetchRequest {
+  url: string;
+  method: string;
+  headers: Array<[string, string]>;
+  body: ArrayBuffer | null;
+  redirect: "follow" | "manual" | "error";
+}
+
+export interface HostFetchResponse {
+  url: string;
+  status: number;
+  statusText: string;
+  headers: Array<[string, string]>;
+  body: ArrayBuffer;
+  redirected: boolean;
+}
+
+/** How an async engine call ends: it never rejects across the isolate boundary. */
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** An isolated-vm Reference to an async engine function, as seen from inside the isolate. */
+interface HostReference {
+  apply(receiver: undefined, args: unknown[], options: object): Promise<unknown>;
+}
+
+async function callHost<T>(ref: HostReference, args: unknown[]): Promise<T> {
+  const o = (await ref.apply(undefined, args, { arguments: { copy: true }, result: { promise: true, copy: true } })) as Outcome<T>;
+  if (o.ok) return o.value;
+  throw new TypeError(o.error);
+}
+
+const g = globalThis as unknown as Record<string, unknown>;
+function take<T>(name: string): T {
+  const value = g[name] as T;
+  delete g[name];
+  return value;
+}
+
+const hostFetch = take<HostReference>("__strata_fetch");
+const hostSubtle = take<HostReference>("__strata_subtle");
+
+export const host = {
+  log: take<(stream: "stdout" | "stderr", line: string) => void>("__strata_log"),
+  randomBytes: take<(n: number) => ArrayBuffer>("__strata_random"),
+  /** parse(input, base) or set(href, part, value); throws on an invalid URL. */
+  url: take<(op: "parse" | "set", a: string, b?: string, c?: string) => UrlParts>("__strata_url"),
+  /** Schedules (ms >= 0) or clears (ms < 0) timer `id`; the engine calls __strataFireTimer(id). */
+  timer: take<(id: number, ms: number) => void>("__strata_timer"),
+  fetch: (req: HostFetchRequest): Promise<HostFetchResponse> => callHost(hostFetch, [req]),
+  subtle: (method: string, args: unknown[]): Promise<unknown> => callHost(hostSubtle, [method, args]),
+};

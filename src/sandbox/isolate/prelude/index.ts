@@ -1,0 +1,43 @@
+/**
+ * The Strata isolate prelude: the Web APIs a Workers-style module expects, evaluated into every
+ * bare V8 context before the tenant's code. Bundled by the engine (esbuild, IIFE) at start-up.
+ */
+import { Blob } from "./body.js";
+import { console } from "./console.js";
+import { crypto, CryptoKey, SubtleCrypto } from "./crypto.js";
+import { dispatch, idle, install, warmUp } from "./dispatch.js";
+import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.js";
+import { AbortController, AbortSignal, Event, EventTarget } from "./events.js";
+import { fetch } from "./fetch.js";
+import { Headers } from "./headers.js";
+import { Request, Response } from "./request-response.js";
+import {
+  ReadableStream, ReadableStreamDefaultReader, TransformStream, WritableStream, WritableStreamDefaultWriter,
+} from "./streams.js";
+import { structuredClone } from "./structured-clone.js";
+import { clearInterval, clearTimeout, fireTimer, queueMicrotask, setInterval, setTimeout } from "./timers.js";
+import { URL, URLSearchParams } from "./url.js";
+
+const timeOrigin = Date.now();
+const globals: Record<string, unknown> = {
+  AbortController, AbortSignal, Blob, CryptoKey, DOMException, Event, EventTarget, Headers,
+  ReadableStream, ReadableStreamDefaultReader, Request, Response, SubtleCrypto, TextDecoder, TextEncoder,
+  TransformStream, URL, URLSearchParams, WritableStream, WritableStreamDefaultWriter,
+  atob, btoa, clearInterval, clearTimeout, console, crypto, fetch, queueMicrotask, setInterval, setTimeout,
+  structuredClone,
+  navigator: { userAgent: "Strata-Isolate" },
+  performance: { timeOrigin, now: () => Date.now() - timeOrigin },
+  self: globalThis,
+};
+for (const [name, value] of Object.entries(globals)) {
+  Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+}
+
+// Taken (by reference) and then deleted from the global object by the engine.
+Object.assign(globalThis, {
+  __strataInstall: install,
+  __strataDispatch: dispatch,
+  __strataIdle: idle,
+  __strataFireTimer: fireTimer,
+  __strataWarmUp: warmUp,
+});

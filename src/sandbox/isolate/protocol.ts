@@ -1,0 +1,39 @@
+/**
+ * Messages between the isolate driver (in the daemon) and its engine process, over Node's IPC
+ * channel. Requests carry an id; the engine answers each with a Reply of the same id. Events
+ * (log lines, tenant resets) flow from the engine unasked.
+ */
+export interface TenantConfig {
+  readonly instanceId: string;
+  readonly bundleDir: string;
+  readonly socketPath: string;
+  /** The worker's `env`: manifest vars overlaid with the instance env. */
+  readonly env: Readonly<Record<string, unknown>>;
+  readonly memoryMb: number;
+  readonly cpuMsPerRequest: number;
+}
+
+export type EngineRequest =
+  | { readonly id: number; readonly op: "ping" }
+  | { readonly id: number; readonly op: "start"; readonly tenant: TenantConfig }
+  | { readonly id: number; readonly op: "stop"; readonly instanceId: string; readonly graceMs: number }
+  | { readonly id: number; readonly op: "inspect"; readonly instanceId: string }
+  | { readonly id: number; readonly op: "list" };
+
+export interface TenantStats {
+  readonly cpuMs: number;
+  readonly memoryBytes: number;
+}
+
+export type EngineReply =
+  | { readonly id: number; readonly ok: true; readonly result?: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: string };
+
+export type EngineEvent = {
+  readonly event: "log";
+  readonly instanceId: string;
+  readonly stream: "stdout" | "stderr";
+  readonly line: string;
+};
+
+export type EngineMessage = EngineReply | EngineEvent;

@@ -1,0 +1,117 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { REPO, TestDaemon } from "./harness.js";
+
+const FIXTURES = join(REPO, "test", "fixtures", "apps");
+let d: TestDaemon;
+let work: string;
+let skip: string | undefined;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "strata-isolates-"));
+  d = await TestDaemon.start();
+  const doctor = JSON.parse(await d.cliOk(["doctor", "--json"])) as { drivers: Array<{ driver: string; available: boolean; reason?: string }> };
+  const iso = doctor.drivers.find((x) => x.driver === "isolate")!;
+  if (!iso.available) {
+    skip = `the isolate driver cannot run here: ${iso.reason}`;
+    return;
+  }
+  // Two tenants of the same TypeScript worker, and a copy that scales to zero after 2 s idle.
+  await d.cliOk(["deploy", join(FIXTURES, "isolate-ts"), "--app", "tenant-a", "--version", "v1"]);
+  await d.cliOk(["deploy", join(FIXTURES, "isolate-ts"), "--app", "tenant-b", "--version", "v1"]);
+});
+
+after(async () => {
+  await d?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function logsOf(app: string, pattern: RegExp): Promise<string> {
+  let logs = "";
+  for (let i = 0; i < 50 && !pattern.test(logs); i++) {
+    await sleep(100);
+    logs = await d.cliOk(["logs", app, "-n", "500"]);
+  }
+  return logs;
+}
+
+test("a TypeScript Workers project deploys as it is and answers through the router", async (t) => {
+  if (skip) return t.skip(skip);
+  const r = await d.request("tenant-a.localhost", "/");
+  assert.equal(r.status, 200);
+  assert.equal(r.text, "hello from typescript");
+  const env = JSON.parse((await d.request("tenant-a.localhost", "/env")).text) as { greeting: string; limit: number };
+  assert.equal(env.greeting, "hello");
+  const versions = JSON.parse(await d.cliOk(["versions", "tenant-a", "--json"])) as Array<{ driver: string; runtime: string }>;
+  assert.equal(versions[0]!.driver, "isolate");
+});
+
+test("a JS worker with a vendored dependency and a .wasm import answers", async (t) => {
+  if (skip) return t.skip(skip);
+  await d.cliOk(["deploy", join(FIXTURES, "isolate-js-dep"), "--app", "jsdep", "--version", "v1"]);
+  assert.equal((await d.request("jsdep.localhost", "/add?a=2&b=40")).text, "42");
+  assert.match((await d.request("jsdep.localhost", "/")).text, /VENDORED/i);
+});
+
+test("a WASI program answers requests CGI-style", async (t) => {
+  if (skip) return t.skip(skip);
+  await d.cliOk(["deploy", join(FIXTURES, "isolate-wasi"), "--app", "wasi", "--version", "v1"]);
+  const r = await d.request("wasi.localhost", "/hello?name=strata");
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.text.length > 0);
+});
+
+test("console.log reaches strata logs", async (t) => {
+  if (skip) return t.skip(skip);
+  await d.request("tenant-a.localhost", "/log?who=e2e-marker");
+  assert.match(await logsOf("tenant-a", /log line from e2e-marker/), /log line from e2e-marker/);
+});
+
+test("one tenant's globals are invisible to another, and fetch to loopback is refused", async (t) => {
+  if (skip) return t.skip(skip);
+  await d.request("tenant-a.localhost", "/set-global?v=secret-of-a");
+  assert.equal((await d.request("tenant-a.localhost", "/get-global")).text, "secret-of-a");
+  assert.equal((await d.request("tenant-b.localhost", "/get-global")).text, "undefined");
+  const f = await d.request("tenant-a.localhost", `/fetch?url=${encodeURIComponent(d.info.apiUrl + "/v1/health")}`);
+  assert.equal(f.status, 502);
+  assert.match(f.text, /refused/);
+});
+
+for (const [what, path] of [["an infinite loop", "/loop"], ["an allocation bomb", "/bomb"]] as const) {
+  test(`${what} in one tenant is stopped with a log line while another keeps answering`, async (t) => {
+    if (skip) return t.skip(skip);
+    const [bad, good] = await Promise.all([
+      d.request("tenant-a.localhost", path),
+      (async () => {
+        await sleep(20);
+        return d.request("tenant-b.localhost", "/");
+      })(),
+    ]);
+    assert.ok(bad.status >= 500, `${path} answered ${bad.status}`);
+    assert.equal(good.status, 200);
+    assert.match(await logsOf("tenant-a", /exceeded its (CPU|memory) limit/), /exceeded its (CPU|memory) limit/);
+    assert.equal((await d.request("tenant-a.localhost", "/")).status, 200, "the tenant did not recover");
+  });
+}
+
+test("an idle worker scales to zero and the next request brings it back", async (t) => {
+  if (skip) return t.skip(skip);
+  const dir = join(work, "idle");
+  await cp(join(FIXTURES, "isolate-ts"), dir, { recursive: true });
+  await writeFile(join(dir, "app.yaml"), "runtime: workers\nautomatic_scaling:\n  idle_timeout: 1s\n");
+  await d.cliOk(["deploy", dir, "--app", "idle", "--version", "v1"]);
+  assert.equal((await d.request("idle.localhost", "/")).status, 200);
+  let instances: unknown[] = [{}];
+  for (let i = 0; i < 60 && instances.length > 0; i++) {
+    await sleep(100);
+    instances = JSON.parse(await d.cliOk(["instances", "idle", "--json"])) as unknown[];
+  }
+  assert.equal(instances.length, 0, "still running after its idle timeout");
+  const r = await d.request("idle.localhost", "/");
+  assert.equal(r.status, 200);
+  assert.equal(r.text, "hello from typescript");
+});
