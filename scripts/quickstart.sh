@@ -11,7 +11,8 @@ if ! $STRATA apps >/dev/null 2>&1; then
   $STRATA up -d
 fi
 $STRATA deploy examples/static-site
-port=$(node -e "console.log(require(process.env.STRATA_HOME ? process.env.STRATA_HOME + '/daemon.json' : require('os').homedir() + '/.strata/daemon.json').routerPort)")
+home="${STRATA_HOME:-$([ "$(id -u)" -eq 0 ] && echo /var/lib/strata || echo "$HOME/.strata")}"
+port=$(node -e "console.log(require(process.argv[1]).routerPort)" "$home/daemon.json")
 url="http://static-site.localhost:${port}/"
 echo
 echo "==> ${url}"

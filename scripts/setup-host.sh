@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   ca-certificates curl tar gzip xz-utils procps psmisc util-linux
   iproute2 iptables nftables
-  runc crun runsc
+  runc crun runsc conmon
   mmdebstrap uidmap skopeo umoci buildah podman fuse-overlayfs slirp4netns
   busybox-static
   golang-go

@@ -6,6 +6,10 @@ import { ApiServer } from "./api/server.js";
 import { BlobStore } from "./artifacts/blob-store.js";
 import { StaticBuilder } from "./build/static/index.js";
 import { IsolateBuilder } from "./build/isolate/index.js";
+import { ImageBuilder } from "./build/image-builder.js";
+import { PythonBuilder } from "./build/python/index.js";
+import { NodeBuilder } from "./build/nodejs/index.js";
+import { ImageCatalog, imagePaths, OciLayout } from "./images/index.js";
 import type { DaemonInfo } from "./cli/client.js";
 import { Deployer } from "./deploy/deployer.js";
 import { TrafficService } from "./deploy/traffic-service.js";
@@ -15,7 +19,7 @@ import { buildRouteTable } from "./router/route-table.js";
 import { Router } from "./router/router.js";
 import { staticSiteLoader } from "./router/site-loader.js";
 import { DriverCatalog } from "./sandbox/catalog.js";
-import { createDrivers } from "./sandbox/drivers.js";
+import { createSandboxes } from "./sandbox/drivers.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { PlatformMetrics } from "./metrics/platform-metrics.js";
 import { instanceRoutes, metricsRoute } from "./api/runtime-routes.js";
@@ -42,12 +46,14 @@ function log(level: "info" | "error", msg: string, fields: Record<string, unknow
 }
 
 export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promise<Daemon> {
-  await mkdir(home.root, { recursive: true, mode: 0o700 });
+  // Traverse-only for others: sandboxes' mapped root walks this path to their rootfs; secrets inside
+  // (the token) are 0600 themselves.
+  await mkdir(home.root, { recursive: true, mode: 0o711 });
   const token = await ensureToken(home.tokenFile);
   const store = new SqliteStore(home.db);
   const blobs = new BlobStore(home.artifacts);
   const logs = new LogStore(home.logs);
-  const drivers = new DriverCatalog(createDrivers(home));
+  const drivers = new DriverCatalog(createSandboxes(home));
 
   let router: Router | undefined;
   let metrics: PlatformMetrics | undefined;
@@ -72,10 +78,18 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const refreshRoutes = async () => r.setTable(await buildRouteTable(store, loadSite));
   const traffic = new TrafficService(store, scheduler, refreshRoutes);
   const maxUploadBytes = opts.maxUploadBytes ?? 512 * 1024 * 1024;
+  const layout = new OciLayout(imagePaths(home).layout);
+  await layout.init();
+  const images = { layout, catalog: new ImageCatalog(home, layout) };
   const deployer = new Deployer({
     home,
     store,
-    builders: [new StaticBuilder(blobs), new IsolateBuilder()],
+    builders: [
+      new StaticBuilder(blobs),
+      new IsolateBuilder(),
+      new ImageBuilder(new PythonBuilder(), ["python"], images),
+      new ImageBuilder(new NodeBuilder(), ["nodejs"], images),
+    ],
     drivers,
     traffic,
     maxUploadBytes,

@@ -2,7 +2,16 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
 /**
- * Every path Strata writes lives under one data directory, STRATA_HOME (default ~/.strata).
+ * A daemon run by root keeps its state in /var/lib/strata, as container engines do: sandboxes run as an
+ * unprivileged mapped root that must traverse the path to their rootfs, and /root is 0700. Anyone else
+ * gets ~/.strata.
+ */
+function defaultHome(): string {
+  return process.getuid?.() === 0 ? "/var/lib/strata" : join(homedir(), ".strata");
+}
+
+/**
+ * Every path Strata writes lives under one data directory, STRATA_HOME (default above).
  * Parts receive a StrataHome rather than reading the environment themselves.
  */
 export class StrataHome {
@@ -13,7 +22,7 @@ export class StrataHome {
    * by several test daemons so base images are bootstrapped once.
    */
   constructor(root?: string, imagesRoot?: string) {
-    this.root = resolve(root ?? process.env.STRATA_HOME ?? join(homedir(), ".strata"));
+    this.root = resolve(root ?? process.env.STRATA_HOME ?? defaultHome());
     this.imagesRoot = resolve(imagesRoot ?? process.env.STRATA_IMAGES ?? join(this.root, "images"));
   }
   get db(): string { return join(this.root, "strata.db"); }

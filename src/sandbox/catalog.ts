@@ -3,7 +3,7 @@ import type { StrataHome } from "../home.js";
 import { DRIVER_NAMES, type DriverName, type IsolationKind, type Probe, type SandboxDriver } from "./driver.js";
 import { HOST_PROBES } from "./host-probes.js";
 import { DEFAULT_SANDBOX } from "./runtime-defaults.js";
-import { createDrivers } from "./drivers.js";
+import { createSandboxes, type Sandboxes } from "./drivers.js";
 
 /** What `strata doctor` prints for one driver. */
 export interface DriverReport extends Probe {
@@ -31,8 +31,14 @@ export class DriverCatalog {
   private readonly drivers: ReadonlyMap<DriverName, SandboxDriver>;
   private readonly probes = new Map<DriverName, Promise<Probe>>();
 
-  constructor(drivers: readonly SandboxDriver[]) {
-    this.drivers = new Map(drivers.map((d) => [d.name, d]));
+  constructor(private readonly sandboxes: Sandboxes) {
+    this.drivers = new Map(sandboxes.drivers.map((d) => [d.name, d]));
+  }
+
+  /** Clears every driver's leftovers whose instance id is not in `keep` (after a crash or kill -9). */
+  async sweep(keep: ReadonlySet<string>): Promise<void> {
+    for (const d of this.drivers.values()) await d.sweep(keep);
+    await this.sandboxes.sweepShared(keep);
   }
 
   get(name: DriverName): SandboxDriver | undefined {
@@ -100,7 +106,7 @@ export class DriverCatalog {
 
 /** Probes this host without a daemon (for `strata doctor` when none is running). */
 export async function probeAll(home: StrataHome): Promise<DriverReport[]> {
-  return new DriverCatalog(createDrivers(home)).report();
+  return new DriverCatalog(createSandboxes(home)).report();
 }
 
 export { DEFAULT_SANDBOX };

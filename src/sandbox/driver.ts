@@ -128,7 +128,13 @@ export interface Instance {
 export type ExitReason = "exited" | "oom-killed" | "killed" | "pids-limit";
 
 export type InstanceState =
-  | { readonly status: "running"; readonly cpuMs?: number; readonly memoryBytes?: number }
+  | {
+      readonly status: "running";
+      readonly cpuMs?: number;
+      readonly memoryBytes?: number;
+      /** Processes the kernel killed for exceeding the memory limit while the instance kept running. */
+      readonly oomKills?: number;
+    }
   | { readonly status: "exited"; readonly code: number; readonly reason: ExitReason }
   | { readonly status: "gone" };
 

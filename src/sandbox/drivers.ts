@@ -1,8 +1,26 @@
 import type { StrataHome } from "../home.js";
+import { HostNetwork } from "../net/index.js";
 import type { SandboxDriver } from "./driver.js";
 import { IsolateDriver } from "./isolate/index.js";
+import { OciDriver } from "./oci/index.js";
 
-/** Constructs the drivers this Strata version ships. Each driver's constructor does no I/O. */
-export function createDrivers(home: StrataHome): SandboxDriver[] {
-  return [new IsolateDriver({ home })];
+/** The drivers this Strata version ships, and what they share on the host. */
+export interface Sandboxes {
+  drivers: SandboxDriver[];
+  /** After every driver's own sweep: clear shared host resources (the network) of instances not kept. */
+  sweepShared(keep: ReadonlySet<string>): Promise<void>;
+}
+
+/** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
+export function createSandboxes(home: StrataHome): Sandboxes {
+  // One bridge and address pool for every driver whose instances get their own network namespace.
+  const network = new HostNetwork(home);
+  return {
+    drivers: [
+      new OciDriver({ home, runtime: "runc", network }),
+      new OciDriver({ home, runtime: "crun", network }),
+      new IsolateDriver({ home }),
+    ],
+    sweepShared: (keep) => network.sweep(new Set(keep)),
+  };
 }

@@ -13,6 +13,8 @@ export interface Slot {
   inflight: number;
   lastActive: number;
   startedAt: number;
+  /** OOM kills seen so far inside this instance (a worker process killed while the instance lives on). */
+  oomKills: number;
 }
 
 export interface Waiter {

@@ -7,6 +7,7 @@ import type { VersionRecord } from "../store/types.js";
 import type { InstanceSource, Lease } from "../router/backend.js";
 import type { VersionRuntime } from "../deploy/version-runtime.js";
 import { imageOf, instanceSpecOf, newInstanceId, policyOf } from "./instance-spec.js";
+import { limitsForClass } from "../config/index.js";
 import { VersionPool, type Slot } from "./pool.js";
 import { httpGet, waitReady } from "./readiness.js";
 import { decide } from "./autoscaler.js";
@@ -179,7 +180,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     const v = pool.version;
     const driver = this.driverOf(v);
     const id = newInstanceId();
-    const slot: Slot = { id, state: "starting", instance: undefined, inflight: 0, lastActive: this.now(), startedAt: this.now() };
+    const slot: Slot = { id, state: "starting", instance: undefined, inflight: 0, lastActive: this.now(), startedAt: this.now(), oomKills: 0 };
     pool.slots.set(id, slot);
     const spec = instanceSpecOf(v, id, pool.policy);
     try {
@@ -267,6 +268,16 @@ export class Scheduler implements InstanceSource, VersionRuntime {
             await this.stopSlot(pool, slot, why);
             continue;
           }
+          if ((state.oomKills ?? 0) > slot.oomKills) {
+            const mb = limitsForClass(pool.policy.instanceClass).memoryMb;
+            slot.oomKills = state.oomKills!;
+            this.opts.store.addEvent({
+              type: "instance.oom-killed",
+              app: pool.version.app,
+              version: pool.version.version,
+              message: `instance ${slot.id}: a process was killed (oom-killed) for exceeding the ${pool.policy.instanceClass} memory limit of ${mb} MB; choose a larger instance_class or use less memory`,
+            });
+          }
         }
         pool.samples.push({ at: now, concurrency: pool.inflightAndQueued() });
         while (pool.samples.length && pool.samples[0]!.at <= now - pool.targets.stableWindowMs) pool.samples.shift();
@@ -324,10 +335,10 @@ export class Scheduler implements InstanceSource, VersionRuntime {
         continue;
       }
       keep.add(rec.id);
-      pool.slots.set(rec.id, { id: rec.id, state: "ready", instance, inflight: 0, lastActive: this.now(), startedAt: this.now() });
+      pool.slots.set(rec.id, { id: rec.id, state: "ready", instance, inflight: 0, lastActive: this.now(), startedAt: this.now(), oomKills: 0 });
       this.opts.store.addEvent({ type: "instance.recovered", app: v.app, version: v.version, message: `instance ${rec.id} re-adopted after a daemon restart` });
     }
-    for (const d of this.opts.drivers.all()) await d.sweep(keep);
+    await this.opts.drivers.sweep(keep);
   }
 
   /** Instances of one app, for `strata instances`. */

@@ -54,6 +54,7 @@ export type EventType =
   | "instance.ready"
   | "instance.stopped"
   | "instance.failed"
+  | "instance.oom-killed"
   | "instance.recovered"
   | "daemon.started"
   | "daemon.stopped";

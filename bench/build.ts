@@ -1,0 +1,66 @@
+import { appendFile, cp, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PythonBuilder } from "../src/build/python/builder.js";
+import type { BuildContext } from "../src/build/builder.js";
+import { StrataHome } from "../src/home.js";
+import { ImageCatalog, imagePaths } from "../src/images/catalog.js";
+import { OciLayout } from "../src/images/layout.js";
+import { median, type BenchRow } from "./measure.js";
+
+/**
+ * Buildpack timings on examples/python-app: a cold build (base image cached, dependency layer new) and a
+ * code-only rebuild (dependency layer reused). Base images come from a store that outlives the run
+ * (STRATA_BENCH_IMAGES, default /var/tmp/strata-test-images, shared with the tests): their one-time
+ * bootstrap is reported separately, and only when this run had to do it.
+ */
+const EXAMPLE = fileURLToPath(new URL("../examples/python-app/", import.meta.url));
+const REBUILDS = 3;
+
+export async function benchBuild(): Promise<BenchRow[]> {
+  const home = new StrataHome(process.env.STRATA_BENCH_IMAGES ?? "/var/tmp/strata-test-images");
+  const layout = new OciLayout(imagePaths(home).layout);
+  const catalog = new ImageCatalog(home, layout);
+  const rows: BenchRow[] = [];
+
+  let bootstrapped = false;
+  const t0 = performance.now();
+  await catalog.ensure("python", (line) => {
+    if (line.startsWith("building base image")) bootstrapped = true;
+  });
+  if (bootstrapped) rows.push({ name: "python base image bootstrap (mmdebstrap)", value: round((performance.now() - t0) / 1000), unit: "s" });
+  for (const img of await catalog.list()) rows.push({ name: `base image size ${img.ref}`, value: round(img.size / 1e6), unit: "MB" });
+
+  const src = await mkdtemp(join(tmpdir(), "strata-bench-build-"));
+  const app = `bench-${process.pid}`;
+  try {
+    await cp(EXAMPLE, src, { recursive: true });
+    await appendFile(join(src, "requirements.txt"), `# bench ${Date.now()}\n`); // a dependency key no earlier run cached
+    const builder = new PythonBuilder();
+    const ctx = (version: string): BuildContext => ({ app, version, sourceDir: src, spec: { runtime: "python311" }, home, layout, catalog, log: () => {} });
+
+    const c0 = performance.now();
+    const cold = await builder.build(ctx("v0"));
+    rows.push({ name: "python-app cold build (new dependency layer)", value: round((performance.now() - c0) / 1000), unit: "s", peer: "code-only rebuild below" });
+    rows.push({ name: "python-app image size", value: round(cold.sizeBytes / 1e6), unit: "MB" });
+
+    const times: number[] = [];
+    for (let i = 1; i <= REBUILDS; i++) {
+      await appendFile(join(src, "main.py"), `\n# change ${i}\n`);
+      const r0 = performance.now();
+      const result = await builder.build(ctx(`v${i}`));
+      times.push((performance.now() - r0) / 1000);
+      if (!result.cached.dependencies) throw new Error("a code-only rebuild did not reuse the dependency layer");
+    }
+    rows.push({ name: `python-app code-only rebuild (median of ${REBUILDS})`, value: round(median(times)), unit: "s", peer: "cold build above" });
+  } finally {
+    for (const img of await layout.list()) if (img.ref.startsWith(`apps/${app}:`)) await layout.untag(img.ref);
+    await rm(src, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}

@@ -1,0 +1,40 @@
+import type { ImageCatalog } from "../images/catalog.js";
+import type { OciLayout } from "../images/layout.js";
+import type { ArtifactBuilder, BuildOutput, BuildRequest } from "./artifact-builder.js";
+import type { Builder } from "./builder.js";
+import type { AppKind } from "./detect.js";
+
+/**
+ * Puts an image builder (buildpacks, Dockerfile) on the deploy path: it builds into Strata's one OCI
+ * layout, and the version records the image as its artifact.
+ */
+export class ImageBuilder implements ArtifactBuilder {
+  readonly name: string;
+
+  constructor(
+    private readonly builder: Builder,
+    readonly kinds: readonly AppKind[],
+    private readonly images: { layout: OciLayout; catalog: ImageCatalog; pipIndexUrl?: string },
+  ) {
+    this.name = builder.name;
+  }
+
+  async build(req: BuildRequest): Promise<BuildOutput> {
+    const r = await this.builder.build({
+      app: req.app,
+      version: req.version,
+      sourceDir: req.sourceDir,
+      spec: req.spec ?? {},
+      home: req.home,
+      layout: this.images.layout,
+      catalog: this.images.catalog,
+      log: req.log,
+      ...(this.images.pipIndexUrl !== undefined && { pipIndexUrl: this.images.pipIndexUrl }),
+    });
+    return {
+      artifact: { kind: "oci", digest: r.image.digest, path: r.image.path, ref: r.image.ref ?? r.image.digest },
+      runtime: r.runtime,
+      sizeBytes: r.sizeBytes,
+    };
+  }
+}

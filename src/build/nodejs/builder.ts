@@ -1,0 +1,99 @@
+import { join } from "node:path";
+import { StrataError } from "../../errors.js";
+import type { Layer } from "../../images/layout.js";
+import type { AppYamlLike, Builder, BuildContext, BuildResult } from "../builder.js";
+import { APP_USER, mergeEnv, sourceLayer, writeAppImage, type DescribedLayer } from "../buildpack/app-image.js";
+import { startCommand } from "../buildpack/entrypoint.js";
+import { layersOf, runStepLayer } from "../buildpack/layers.js";
+import { copySource, exists, readIfExists } from "../buildpack/source.js";
+import { lockfileOf, nodeDependencyLayer, NPM_ENV, runNpm, type PackageJson } from "./deps.js";
+
+/**
+ * Node.js apps without a Dockerfile, built like App Engine Standard's nodejs runtimes: the nodejs base
+ * image, a node_modules layer cached by the lockfile (`npm ci --omit=dev`), the source under /app, and,
+ * when package.json has a `build` script, that script run over the full dependency set followed by
+ * `npm prune --omit=dev` (the pruned packages become whiteouts in the app layer). Starts with app.yaml
+ * `entrypoint`, a Procfile `web:` line, `npm start` when scripts.start exists, else `node server.js`.
+ */
+const SOURCE_EXCLUDES = ["node_modules", ".git"];
+
+export class NodeBuilder implements Builder {
+  readonly name = "nodejs";
+
+  async detect(dir: string, spec: AppYamlLike): Promise<boolean> {
+    if (spec.runtime) return /^nodejs\d*$/.test(spec.runtime);
+    return exists(join(dir, "package.json"));
+  }
+
+  async build(ctx: BuildContext): Promise<BuildResult> {
+    const packageText = await readIfExists(join(ctx.sourceDir, "package.json"));
+    const pkg = packageText === null ? {} : parsePackageJson(packageText);
+    const baseRef = await ctx.catalog.ensure("nodejs", ctx.log);
+    const base = await ctx.layout.resolve(baseRef.ref ?? baseRef.digest);
+    const nodeVersion = /\bnodejs=(\d+)\.(\d+)\.(\d+)/.exec(base.config.config.Labels?.["dev.strata.packages"] ?? "");
+    const runtime = ctx.spec.runtime ?? (nodeVersion ? `nodejs${nodeVersion[1]}` : "nodejs");
+    if (nodeVersion && runtime !== `nodejs${nodeVersion[1]}`) {
+      ctx.log(`note: runtime ${runtime} is served by the nodejs base image's Node ${nodeVersion.slice(1).join(".")} (Debian 12's nodejs; no newer Node is available from the host's apt sources)`);
+    }
+    const baseLayers = layersOf(base);
+    const described: DescribedLayer[] = baseLayers.map((layer) => ({ layer, createdBy: `base image ${baseRef.ref}` }));
+
+    const buildScript = Boolean(pkg.scripts?.build);
+    const prod = Object.keys(pkg.dependencies ?? {}).length;
+    const dev = Object.keys(pkg.devDependencies ?? {}).length;
+    const includeDev = buildScript && dev > 0;
+    let cached = false;
+    if (packageText !== null && (prod > 0 || includeDev)) {
+      const deps = await nodeDependencyLayer(ctx, baseLayers, {
+        packageJson: packageText,
+        lockfile: await lockfileOf(ctx.sourceDir),
+        includeDev,
+      });
+      described.push({ layer: deps.layer, createdBy: includeDev ? "npm ci" : "npm ci --omit=dev" });
+      cached = deps.cached;
+    } else {
+      ctx.log("dependencies: package.json declares none; skipping npm");
+    }
+
+    const app = buildScript
+      ? await this.buildScriptLayer(ctx, described.map((d) => d.layer), includeDev)
+      : await sourceLayer(ctx, SOURCE_EXCLUDES);
+    described.push({ layer: app, createdBy: buildScript ? "app source in /app, npm run build" : "app source in /app" });
+
+    const start = await startCommand(ctx.sourceDir, ctx.spec, pkg.scripts?.start ? "npm start" : "node server.js");
+    ctx.log(`start command (${start.source}): ${start.command}`);
+    const baseEnv = base.config.config.Env ?? [];
+    const path = baseEnv.find((e) => e.startsWith("PATH="))?.slice("PATH=".length) ?? "/usr/bin:/bin";
+    const { image, sizeBytes } = await writeAppImage(ctx, described, {
+      Env: mergeEnv(baseEnv, [`PATH=/app/node_modules/.bin:${path}`, "PORT=8080", "NODE_ENV=production", ...NPM_ENV]),
+      Entrypoint: start.entrypoint,
+      WorkingDir: "/app",
+      User: APP_USER,
+      ExposedPorts: { "8080/tcp": {} },
+      Labels: { "dev.strata.runtime": runtime, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version },
+    });
+    ctx.log(`image ${image.ref} ${image.digest} (${(sizeBytes / 1e6).toFixed(1)} MB)`);
+    return { image, runtime, cached: { dependencies: cached }, sizeBytes };
+  }
+
+  /** Source + `npm run build` (+ prune of devDependencies) in one step over base and dependencies. */
+  private async buildScriptLayer(ctx: BuildContext, below: readonly Layer[], pruneDev: boolean): Promise<Layer> {
+    return runStepLayer(
+      ctx,
+      { purpose: "build", below, mounts: [], network: "none", env: ["PATH=/app/node_modules/.bin:/usr/local/bin:/usr/bin:/bin", ...NPM_ENV] },
+      async (step) => {
+        await copySource(ctx.sourceDir, join(step.rootfs, "app"), SOURCE_EXCLUDES);
+        await runNpm(step, { argv: ["npm", "run", "build"], cwd: "/app" }, "build the app");
+        if (pruneDev) await runNpm(step, { argv: ["npm", "prune", "--omit=dev", "--offline", "--ignore-scripts"], cwd: "/app" }, "remove devDependencies");
+      },
+    );
+  }
+}
+
+function parsePackageJson(text: string): PackageJson {
+  try {
+    return JSON.parse(text) as PackageJson;
+  } catch (err) {
+    throw new StrataError("BUILD_FAILED", `package.json is not valid JSON: ${(err as Error).message}`, undefined, { cause: err });
+  }
+}

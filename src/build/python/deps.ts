@@ -1,0 +1,103 @@
+import { join } from "node:path";
+import { StrataError } from "../../errors.js";
+import type { Layer } from "../../images/layout.js";
+import type { BuildContext } from "../builder.js";
+import { cachedLayer, dependencyCacheRef, hashTree, runStepLayer, sha256, storeCachedLayer } from "../buildpack/layers.js";
+import { readIfExists } from "../buildpack/source.js";
+import type { BuildStep } from "../buildpack/step.js";
+
+/**
+ * The dependency layer of a Python app: a venv at /app/.venv that sees the base image's packages
+ * (--system-site-packages: gunicorn comes from Debian), with the app's requirements installed by the
+ * image's own pip. Without `pip.index-url`, pip resolves only from the app's `wheels/` and `vendor/`
+ * folders, in a container with no network. The layer is cached by everything that decides its bytes.
+ */
+export const VENV = "/app/.venv";
+
+/** Bump when the layer's recipe below changes. */
+const DEPS_RECIPE_VERSION = 1;
+
+/** Runs gunicorn with the venv's python, so the app's venv packages are importable from the workers. */
+const GUNICORN_LAUNCHER = `#!${VENV}/bin/python3
+import sys
+from gunicorn.app.wsgiapp import run
+sys.exit(run())
+`;
+
+/** Reads [project].dependencies of a pyproject.toml with the image's python (tomllib, 3.11+). */
+const PYPROJECT_DEPENDENCIES = `import json, sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    print(json.dumps(tomllib.load(f).get("project", {}).get("dependencies", [])))
+`;
+
+export interface DependencyLayer {
+  layer: Layer;
+  cached: boolean;
+}
+
+export async function pythonDependencyLayer(ctx: BuildContext, base: readonly Layer[]): Promise<DependencyLayer> {
+  const requirements = await readIfExists(join(ctx.sourceDir, "requirements.txt"));
+  const pyproject = requirements === null ? await readIfExists(join(ctx.sourceDir, "pyproject.toml")) : null;
+  const key = sha256(
+    String(DEPS_RECIPE_VERSION),
+    base.map((l) => l.diffId).join(","),
+    requirements ?? "",
+    pyproject ?? "",
+    await hashTree(join(ctx.sourceDir, "wheels")),
+    await hashTree(join(ctx.sourceDir, "vendor")),
+    ctx.pipIndexUrl ?? "",
+  );
+  const cacheRef = dependencyCacheRef("python-deps", key);
+  const hit = await cachedLayer(ctx.layout, cacheRef);
+  if (hit) {
+    ctx.log(`dependencies: reusing cached layer ${hit.descriptor.digest.slice(0, 19)} (requirements unchanged)`);
+    return { layer: hit, cached: true };
+  }
+  ctx.log(requirements !== null ? "dependencies: installing requirements.txt" : pyproject !== null ? "dependencies: installing pyproject.toml [project].dependencies" : "dependencies: none declared; creating the venv");
+  const layer = await runStepLayer(
+    ctx,
+    {
+      purpose: "deps",
+      below: base,
+      mounts: [{ source: ctx.sourceDir, destination: "/workspace", readonly: true }],
+      // Resolving from an index needs the host's network; wheels/ and vendor/ need none.
+      network: ctx.pipIndexUrl ? "host" : "none",
+      env: ["PATH=/usr/local/bin:/usr/bin:/bin", "PIP_NO_CACHE_DIR=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PYTHONDONTWRITEBYTECODE=1"],
+    },
+    async (step) => {
+      await step.run({ argv: ["/usr/bin/python3", "-m", "venv", "--system-site-packages", "--without-pip", VENV], cwd: "/app" });
+      await step.writeFile(`${VENV}/bin/gunicorn`, GUNICORN_LAUNCHER, 0o755);
+      const args = requirements !== null ? (declaresSomething(requirements) ? ["-r", "/workspace/requirements.txt"] : []) : pyproject !== null ? await pyprojectDependencies(step) : [];
+      if (args.length) await pipInstall(ctx, step, args);
+    },
+  );
+  await storeCachedLayer(ctx.layout, cacheRef, base, layer);
+  return { layer, cached: false };
+}
+
+async function pyprojectDependencies(step: BuildStep): Promise<string[]> {
+  const { stdout } = await step.run({ argv: [`${VENV}/bin/python3`, "-c", PYPROJECT_DEPENDENCIES, "/workspace/pyproject.toml"], cwd: "/app" }, { quiet: true });
+  return JSON.parse(stdout.trim()) as string[];
+}
+
+async function pipInstall(ctx: BuildContext, step: BuildStep, what: string[]): Promise<void> {
+  const source = ctx.pipIndexUrl
+    ? ["--index-url", ctx.pipIndexUrl]
+    : ["--no-index", "--find-links", "/workspace/wheels", "--find-links", "/workspace/vendor"];
+  try {
+    await step.run({ argv: [`${VENV}/bin/python3`, "-m", "pip", "install", "--no-input", ...source, ...what], cwd: "/app" });
+  } catch (err) {
+    const stderr = String((err as { details?: { stderr?: unknown } }).details?.stderr ?? (err as Error).message);
+    const reasons = stderr.split("\n").filter((l) => l.startsWith("ERROR:"));
+    const reason = reasons.length ? reasons.join("\n") : stderr.trim();
+    const todo = ctx.pipIndexUrl
+      ? `check that ${ctx.pipIndexUrl} serves these packages, or vendor their wheels in wheels/`
+      : "vendor a wheel in wheels/ (pip wheel -r requirements.txt -w wheels/ on a machine with package index access) or configure pip.index-url";
+    throw new StrataError("BUILD_FAILED", `pip could not install the app's dependencies:\n${reason}\nTo fix: ${todo}.`, { reason }, { cause: err });
+  }
+}
+
+/** A requirements file with only comments and blank lines asks for nothing (and pip would refuse it). */
+function declaresSomething(requirements: string): boolean {
+  return requirements.split("\n").some((l) => l.replace(/#.*$/, "").trim() !== "");
+}

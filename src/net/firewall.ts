@@ -1,0 +1,59 @@
+import { exec } from "../system/exec.js";
+
+/**
+ * The egress policy for instances, as two nftables tables named after the bridge, which Strata owns
+ * outright (replaced atomically with one `nft -f`, never edited rule by rule):
+ *
+ * - `inet <bridge>` (L3): nothing an instance sends to the host is accepted except replies to connections
+ *   the host opened (the router connecting to an instance). So the API port, every other host port and
+ *   every host address (127.0.0.1 is the instance's own loopback anyway) are closed to instances; they are
+ *   rejected rather than dropped so a misbehaving app fails fast instead of hanging. Nothing is forwarded
+ *   to or from the bridge: no route to the outside world, and no instance-to-instance path through the
+ *   host's IP stack even if someone turns on ip_forward.
+ * - `bridge <bridge>` (L2): frames between two instance ports (`sv-*` veths) on the bridge are dropped, so
+ *   tenants cannot reach each other directly either. The ports are also marked `isolated` by HostNetwork;
+ *   the two mechanisms cover each other (a port added by hand without the flag is still filtered here).
+ *
+ * Outbound internet access is OFF by default and not implemented: turning it on later means ip_forward=1,
+ * a masquerade rule for the subnet in a nat chain, and `iifname <bridge> oifname != <bridge> accept` ahead
+ * of the forward drop. This host has no route out, so nothing here enables it.
+ */
+export const VETH_PREFIX = "sv-";
+
+export function rulesetFor(bridge: string): string {
+  // `table X {}` then `delete table X` makes the replace idempotent whether or not the table exists.
+  return `table inet ${bridge} {}
+delete table inet ${bridge}
+table inet ${bridge} {
+  chain input {
+    type filter hook input priority filter - 10; policy accept;
+    iifname "${bridge}" ct state established,related accept
+    iifname "${bridge}" meta l4proto tcp reject with tcp reset
+    iifname "${bridge}" reject with icmpx type admin-prohibited
+  }
+  chain forward {
+    type filter hook forward priority filter - 10; policy accept;
+    iifname "${bridge}" drop
+    oifname "${bridge}" drop
+  }
+}
+table bridge ${bridge} {}
+delete table bridge ${bridge}
+table bridge ${bridge} {
+  chain forward {
+    type filter hook forward priority filter - 10; policy accept;
+    iifname "${VETH_PREFIX}*" oifname "${VETH_PREFIX}*" drop
+  }
+}
+`;
+}
+
+export async function applyFirewall(bridge: string): Promise<void> {
+  await exec(["nft", "-f", "-"], { input: rulesetFor(bridge) });
+}
+
+export async function removeFirewall(bridge: string): Promise<void> {
+  await exec(["nft", "-f", "-"], {
+    input: `table inet ${bridge} {}\ndelete table inet ${bridge}\ntable bridge ${bridge} {}\ndelete table bridge ${bridge}\n`,
+  });
+}

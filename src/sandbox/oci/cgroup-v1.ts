@@ -1,0 +1,94 @@
+import { readdir, readFile, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+
+const ROOT = "/sys/fs/cgroup";
+
+/**
+ * The cgroup v1 side of an instance: runc creates `/sys/fs/cgroup/<controller>/<parent>/<instance id>` from
+ * config.json's absolute cgroupsPath (a relative one would land under the daemon's own cgroup, which
+ * differs per controller on this host) and removes it on `runc delete`. Strata only reads counters here,
+ * and removes what a crash left behind.
+ */
+export class CgroupV1 {
+  constructor(
+    /** e.g. "strata/runc": one parent per driver, so one driver's sweep never touches another's. */
+    private readonly parent: string,
+  ) {}
+
+  /** The value for config.json's linux.cgroupsPath. */
+  pathFor(instanceId: string): string {
+    return `/${this.parent}/${instanceId}`;
+  }
+
+  async stats(instanceId: string): Promise<{ cpuMs?: number; memoryBytes?: number }> {
+    const usageNs = await this.readNumber("cpuacct", instanceId, "cpuacct.usage");
+    const usage = await this.readNumber("memory", instanceId, "memory.usage_in_bytes");
+    const stat = await this.readKeyed("memory", instanceId, "memory.stat");
+    // The working set, as the kubelet reports it: usage minus page cache the kernel can drop at once.
+    const inactiveFile = stat.get("total_inactive_file") ?? 0;
+    return {
+      cpuMs: usageNs === undefined ? undefined : Math.round(usageNs / 1e6),
+      memoryBytes: usage === undefined ? undefined : Math.max(0, usage - inactiveFile),
+    };
+  }
+
+  /** How many times the OOM killer fired in the instance's memory cgroup (undefined: no cgroup). */
+  async oomKills(instanceId: string): Promise<number | undefined> {
+    const ctl = await this.readKeyed("memory", instanceId, "memory.oom_control");
+    return ctl.size ? (ctl.get("oom_kill") ?? 0) : undefined;
+  }
+
+  /** How many forks the pids limit refused (undefined: no cgroup). */
+  async pidsLimitHits(instanceId: string): Promise<number | undefined> {
+    const events = await this.readKeyed("pids", instanceId, "pids.events");
+    return events.size ? (events.get("max") ?? 0) : undefined;
+  }
+
+  /** Instance ids with a cgroup under this driver's parent, in any controller. */
+  async listIds(): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const controller of await this.controllers()) {
+      for (const e of await readdir(join(ROOT, controller, this.parent), { withFileTypes: true }).catch(ignoreMissing([]))) {
+        if (e.isDirectory()) ids.add(e.name);
+      }
+    }
+    return [...ids];
+  }
+
+  /** Removes the instance's (empty) cgroups in every controller; idempotent. */
+  async remove(instanceId: string): Promise<void> {
+    for (const controller of await this.controllers()) {
+      await rmdir(join(ROOT, controller, this.parent, instanceId)).catch(ignoreMissing(undefined));
+    }
+  }
+
+  async exists(instanceId: string): Promise<boolean> {
+    return (await this.listIds()).includes(instanceId);
+  }
+
+  private async controllers(): Promise<string[]> {
+    return (await readdir(ROOT, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  }
+
+  private async readNumber(controller: string, instanceId: string, file: string): Promise<number | undefined> {
+    const text = await readFile(join(ROOT, controller, this.parent, instanceId, file), "utf8").catch(ignoreMissing(null));
+    return text === null ? undefined : Number(text.trim());
+  }
+
+  private async readKeyed(controller: string, instanceId: string, file: string): Promise<Map<string, number>> {
+    const text = await readFile(join(ROOT, controller, this.parent, instanceId, file), "utf8").catch(ignoreMissing(""));
+    const out = new Map<string, number>();
+    for (const line of text.split("\n")) {
+      const [k, v] = line.split(" ");
+      if (k && v !== undefined) out.set(k, Number(v));
+    }
+    return out;
+  }
+}
+
+function ignoreMissing<T>(fallback: T): (err: NodeJS.ErrnoException) => T {
+  return (err) => {
+    if (err.code === "ENOENT") return fallback;
+    throw err;
+  };
+}

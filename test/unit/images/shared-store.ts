@@ -1,0 +1,37 @@
+import { StrataHome } from "../../../src/home.js";
+import { ImageCatalog, imagePaths } from "../../../src/images/catalog.js";
+import { OciLayout } from "../../../src/images/layout.js";
+import { which } from "../../../src/system/exec.js";
+
+/**
+ * Base images take minutes to bootstrap, so every image and buildpack test file shares one image store
+ * that outlives the test run: STRATA_TEST_IMAGES, default /var/tmp/strata-test-images. The first run
+ * builds the base images; later runs (and later files in the same run) hit the cache.
+ */
+export const SHARED_IMAGES_ROOT = process.env.STRATA_TEST_IMAGES ?? "/var/tmp/strata-test-images";
+
+export function sharedImageStore(): { home: StrataHome; layout: OciLayout; catalog: ImageCatalog } {
+  const home = new StrataHome(SHARED_IMAGES_ROOT);
+  const layout = new OciLayout(imagePaths(home).layout);
+  return { home, layout, catalog: new ImageCatalog(home, layout) };
+}
+
+/** Why image bootstrap and build steps cannot run here, or null when they can. */
+export async function imageToolsMissing(tools: readonly string[] = ["mmdebstrap", "runc", "tar", "setfattr", "getfattr", "skopeo", "umoci"]): Promise<string | null> {
+  if (process.getuid?.() !== 0) return "needs root (mmdebstrap --mode=root, overlay mounts, runc)";
+  const missing: string[] = [];
+  for (const t of tools) if (!(await which(t))) missing.push(t);
+  return missing.length ? `missing host tools: ${missing.join(", ")} (scripts/setup-host.sh installs them)` : null;
+}
+
+/** Collects progress lines (and echoes them when STRATA_TEST_VERBOSE is set). */
+export function progressLog(): { lines: string[]; log: (line: string) => void } {
+  const lines: string[] = [];
+  return {
+    lines,
+    log: (line) => {
+      lines.push(line);
+      if (process.env.STRATA_TEST_VERBOSE) console.log(line);
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { after } from "node:test";
+import { StrataHome } from "../../../src/home.js";
+import { HostNetwork } from "../../../src/net/index.js";
+import { conformanceImage, runConformance } from "../../../src/sandbox/conformance/index.js";
+import { OciDriver } from "../../../src/sandbox/oci/index.js";
+
+// Under /var/tmp, not a 0700 mkdtemp parent chain: the instances' mapped root must traverse STRATA_HOME.
+const root = await mkdtemp(join("/var/tmp", "strata-runc-"));
+const home = new StrataHome(root);
+const network = new HostNetwork(home, { bridge: "stratarunc0", subnet: "10.233.0.0/24" });
+await network.ensure();
+
+after(async () => {
+  await new OciDriver({ home, network }).sweep(new Set());
+  await network.teardown();
+  await rm(root, { recursive: true, force: true });
+});
+
+runConformance({
+  name: "runc",
+  makeDriver: () => new OciDriver({ home, runtime: "runc", network }),
+  image: () => conformanceImage(),
+  hostAddress: network.gateway,
+});
