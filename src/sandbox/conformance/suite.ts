@@ -124,7 +124,8 @@ export function runConformance(opts: ConformanceOptions): void {
     });
 
     it("reports the app's exit code", async (t) => {
-      if (skipped(t)) return;
+      // Tenants sharing one engine process are not processes of their own: there is no exit code.
+      if (skipped(t, driver?.capabilities.sharedProcess ? "instances share one engine process and have no exit code" : undefined)) return;
       const { instance, io } = await start(spec("exit"));
       try {
         await waitForHttp(instance.endpoint);
@@ -137,8 +138,22 @@ export function runConformance(opts: ConformanceOptions): void {
       }
     });
 
+    it("stops a tenant that allocates past its memory limit while the engine and its instance live on", async (t) => {
+      if (skipped(t, !driver?.capabilities.sharedProcess ? "one process per instance: covered by the oom-killed test" : driver.capabilities.limits.memory ? undefined : "driver enforces no memory limit")) return;
+      const { instance, io } = await start(spec("hog", { limits: { memoryMb: 16, cpuMillis: 1000, pids: 64 } }));
+      try {
+        await waitForHttp(instance.endpoint);
+        const r = await httpGet(instance.endpoint, "/cgi-bin/hog");
+        assert.ok(r.status >= 500, `allocating past 16 MiB answered ${r.status}`);
+        assert.ok(await waitForLog(io, /memory limit/), io.text());
+        assert.equal((await httpGet(instance.endpoint, "/")).status, 200);
+      } finally {
+        await stop(instance);
+      }
+    });
+
     it("kills an app that allocates past its memory limit and says oom-killed", async (t) => {
-      if (skipped(t, driver?.capabilities.limits.memory === false ? "driver enforces no memory limit" : undefined)) return;
+      if (skipped(t, driver?.capabilities.sharedProcess ? "instances share one engine process: a tenant is reset, not killed" : driver?.capabilities.limits.memory === false ? "driver enforces no memory limit" : undefined)) return;
       const hog = ["/bin/sh", "-c", 'echo allocating; awk \'BEGIN { s = "x"; while (1) s = s s }\''];
       const { instance, io } = await start(spec("oom", { command: hog, limits: { memoryMb: 32, cpuMillis: 1000, pids: 64 } }));
       try {
