@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchRow } from "./measure.js";
 import { benchRouter } from "./router.js";
+import { benchIsolate } from "./isolate.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -10,6 +11,7 @@ import { benchRouter } from "./router.js";
  */
 const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   router: benchRouter,
+  isolate: benchIsolate,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Sandbox runtimes, image tools, networking, and the peers the benchmarks compare against.
 PACKAGES=(
-  ca-certificates curl tar gzip xz-utils procps psmisc util-linux
+  ca-certificates curl tar gzip xz-utils procps psmisc util-linux attr
   iproute2 iptables nftables
   runc crun runsc conmon
   mmdebstrap uidmap skopeo umoci buildah podman fuse-overlayfs slirp4netns

@@ -7,6 +7,8 @@ import { BlobStore } from "./artifacts/blob-store.js";
 import { StaticBuilder } from "./build/static/index.js";
 import { IsolateBuilder } from "./build/isolate/index.js";
 import { ImageBuilder } from "./build/image-builder.js";
+import { sweepBuildpackWork } from "./build/buildpack/index.js";
+import { DockerfileBuilder, sweepRunIsolation } from "./build/dockerfile/index.js";
 import { PythonBuilder } from "./build/python/index.js";
 import { NodeBuilder } from "./build/nodejs/index.js";
 import { ImageCatalog, imagePaths, OciLayout } from "./images/index.js";
@@ -23,6 +25,7 @@ import { createSandboxes } from "./sandbox/drivers.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { PlatformMetrics } from "./metrics/platform-metrics.js";
 import { instanceRoutes, metricsRoute } from "./api/runtime-routes.js";
+import { imageRoutes } from "./api/image-routes.js";
 import { SqliteStore } from "./store/sqlite-store.js";
 
 export interface DaemonOptions {
@@ -89,6 +92,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       new IsolateBuilder(),
       new ImageBuilder(new PythonBuilder(), ["python"], images),
       new ImageBuilder(new NodeBuilder(), ["nodejs"], images),
+      new ImageBuilder(new DockerfileBuilder(), ["docker"], images),
     ],
     drivers,
     traffic,
@@ -101,10 +105,13 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const portSuffix = routerPort === 80 ? "" : `:${routerPort}`;
   const urlOf = (app: string, version?: string) => `http://${version ? `${version}-dot-` : ""}${app}.${opts.domain}${portSuffix}`;
   const api = new ApiServer(
-    [...coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, urlOf, maxUploadBytes }), ...instanceRoutes(store, scheduler), metricsRoute(metrics)],
+    [...coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, urlOf, maxUploadBytes }), ...instanceRoutes(store, scheduler), ...imageRoutes(home, layout, images.catalog, maxUploadBytes), metricsRoute(metrics)],
     token,
   );
   const apiPort = await api.listen(opts.apiPort, "127.0.0.1");
+  // Mounts, work dirs, namespaces and cgroups of builds a killed daemon left behind.
+  await sweepBuildpackWork(home);
+  await sweepRunIsolation();
   await scheduler.recover();
   scheduler.start();
 

@@ -16,6 +16,8 @@ export interface AppYamlLike {
   readonly runtime?: string;
   /** Shell command line that starts the app (App Engine runs it with `/bin/sh -c`). */
   readonly entrypoint?: string;
+  /** Go: the main package's path relative to the module root (`./cmd/web`); the root when absent. */
+  readonly main?: string;
   readonly env_variables?: Readonly<Record<string, string>>;
 }
 

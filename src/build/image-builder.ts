@@ -31,8 +31,9 @@ export class ImageBuilder implements ArtifactBuilder {
       log: req.log,
       ...(this.images.pipIndexUrl !== undefined && { pipIndexUrl: this.images.pipIndexUrl }),
     });
+    const port = "port" in r && typeof r.port === "number" ? r.port : undefined;
     return {
-      artifact: { kind: "oci", digest: r.image.digest, path: r.image.path, ref: r.image.ref ?? r.image.digest },
+      artifact: { kind: "oci", digest: r.image.digest, path: r.image.path, ref: r.image.ref ?? r.image.digest, ...(port !== undefined && { port }) },
       runtime: r.runtime,
       sizeBytes: r.sizeBytes,
     };

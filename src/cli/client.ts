@@ -60,6 +60,13 @@ export class ApiClient {
     return (await this.request("DELETE", path)) as T;
   }
 
+  /** Sends a file's stream as the body and returns the JSON answer. */
+  async upload<T>(path: string, body: Readable, headers: Record<string, string>): Promise<T> {
+    const res = await this.raw("POST", path, headers, body);
+    if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
+    return JSON.parse(await readAll(res)) as T;
+  }
+
   /** Sends `body` (a stream) and calls onLine for each NDJSON line of the streamed answer. */
   async stream(
     method: string,

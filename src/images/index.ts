@@ -7,3 +7,6 @@ export type { BaseImageRecipe } from "./recipes.js";
 export { unpackLayers, unpackLayerList } from "./unpack.js";
 export { ociToOverlayWhiteouts, overlayToOciWhiteouts } from "./whiteouts.js";
 export { lineSplitter } from "./progress.js";
+export { importImage, pullImage, importedNames, importedRef, canonicalImageName, IMPORTED_PREFIX } from "./import.js";
+export type { ImportedImage, ImportFormat } from "./import.js";
+export { stagingLayout, linkKnownBlobs } from "./adopt.js";

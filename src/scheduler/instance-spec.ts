@@ -25,9 +25,11 @@ export function imageOf(v: VersionRecord): ImageRef {
 export function instanceSpecOf(v: VersionRecord, instanceId: string, policy: ScalingPolicy): InstanceSpec {
   const spec = v.spec as AppYaml;
   const limits = limitsForClass(policy.instanceClass);
+  // An image that EXPOSEs one port is reached there (as Cloud Run does); everything else listens on PORT.
+  const port = v.artifact?.kind === "oci" && v.artifact.port !== undefined ? v.artifact.port : APP_PORT;
   const env: Record<string, string> = {
     ...(spec.env_variables ?? {}),
-    PORT: String(APP_PORT),
+    PORT: String(port),
     GAE_SERVICE: v.app,
     GAE_VERSION: v.version,
     GAE_INSTANCE: instanceId,
@@ -35,5 +37,5 @@ export function instanceSpecOf(v: VersionRecord, instanceId: string, policy: Sca
     GAE_MEMORY_MB: String(limits.memoryMb),
     GAE_ENV: "standard",
   };
-  return { instanceId, app: v.app, version: v.version, port: APP_PORT, env, limits };
+  return { instanceId, app: v.app, version: v.version, port, env, limits };
 }

@@ -46,6 +46,9 @@ export class Scheduler implements InstanceSource, VersionRuntime {
   private readonly prepared = new Map<string, Promise<Prepared>>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private closing = false;
+  /** Starts under way, so shutdown can wait for them (each cleans up after itself once closing). */
+  private readonly starting = new Set<Promise<unknown>>();
   private readonly now: () => number;
 
   constructor(private readonly opts: SchedulerOptions) {
@@ -116,7 +119,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
   /** Starts as many instances as in-flight plus queued requests imply, within max_instances. */
   private scale(pool: VersionPool, atLeast = 0): void {
     const now = this.now();
-    if (now < pool.nextRestartAt) return;
+    if (this.closing || now < pool.nextRestartAt) return;
     const missing = Math.max(pool.wanted(), atLeast) - pool.count();
     for (let i = 0; i < missing; i++) void this.startInstance(pool).catch(() => undefined /* recorded in pool.lastError and events */);
   }
@@ -129,7 +132,13 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     const n = Math.max(1, pool.targets.minInstances);
     log(`starting ${n} instance${n > 1 ? "s" : ""} of ${pool.key}`);
     const started = this.now();
-    await Promise.all(Array.from({ length: n - pool.count() }, () => this.startInstance(pool)));
+    try {
+      await Promise.all(Array.from({ length: n - pool.count() }, () => this.startInstance(pool)));
+    } catch (err) {
+      // A version that cannot start takes no traffic and must not be restarted by the tick.
+      await this.drain(v.app, v.version);
+      throw err;
+    }
     log(`ready in ${this.now() - started} ms`);
   }
 
@@ -176,7 +185,18 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     };
   }
 
-  private async startInstance(pool: VersionPool): Promise<Slot> {
+  private startInstance(pool: VersionPool): Promise<Slot> {
+    if (this.closing) return Promise.reject(new StrataError("INSTANCE_FAILED", "the daemon is shutting down", { retryAfterS: 5 }));
+    const p = this.doStartInstance(pool);
+    this.starting.add(p);
+    void p.then(
+      () => this.starting.delete(p),
+      () => this.starting.delete(p),
+    );
+    return p;
+  }
+
+  private async doStartInstance(pool: VersionPool): Promise<Slot> {
     const v = pool.version;
     const driver = this.driverOf(v);
     const id = newInstanceId();
@@ -209,12 +229,13 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       return slot;
     } catch (err) {
       const e = asStrataError(err);
-      const tail = (await this.opts.logs.recent(v.app, 20)).filter((l) => l.kind === "app" && l.instance === id).map((l) => (l.kind === "app" ? l.line : ""));
+      // Stop first: the driver drains the instance's output on stop, so its last lines are in the log.
+      await this.stopSlot(pool, slot, "failed");
+      const tail = (await this.opts.logs.recent(v.app, 200)).flatMap((l) => (l.kind === "app" && l.instance === id ? [l.line] : [])).slice(-20);
       const message = `instance ${id} failed to start: ${e.message}${tail.length ? `\nlast lines:\n  ${tail.join("\n  ")}` : ""}`;
       pool.lastError = e.message;
       this.recordCrash(pool);
       this.opts.store.addEvent({ type: "instance.failed", app: v.app, version: v.version, message });
-      await this.stopSlot(pool, slot, "failed");
       if (pool.count() === 0 && pool.waiters.length > 0 && pool.crashLooping(this.now())) {
         for (const w of pool.waiters.splice(0)) {
           clearTimeout(w.timer);
@@ -339,6 +360,15 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       this.opts.store.addEvent({ type: "instance.recovered", app: v.app, version: v.version, message: `instance ${rec.id} re-adopted after a daemon restart` });
     }
     await this.opts.drivers.sweep(keep);
+    // Serving versions with min_instances get them back now, not at their first request.
+    for (const app of this.opts.store.listApps()) {
+      for (const version of Object.keys(this.opts.store.getTraffic(app.name)?.allocations ?? {})) {
+        const v = this.opts.store.getVersion(app.name, version);
+        if (!v?.driver || v.status !== "ready") continue;
+        const pool = this.poolFor(v.app, v.version, v);
+        if (pool.count() < pool.targets.minInstances) this.scale(pool);
+      }
+    }
   }
 
   /** Instances of one app, for `strata instances`. */
@@ -380,7 +410,10 @@ export class Scheduler implements InstanceSource, VersionRuntime {
 
   /** Graceful shutdown: finish in-flight requests, stop every instance. */
   async shutdown(): Promise<void> {
+    this.closing = true;
     if (this.timer) clearInterval(this.timer);
+    for (const pool of this.pools.values()) for (const slot of pool.slots.values()) if (slot.state === "starting") slot.state = "draining";
+    await Promise.allSettled([...this.starting]);
     await Promise.all([...this.pools.values()].map((p) => this.drain(p.version.app, p.version.version)));
   }
 }

@@ -11,7 +11,8 @@ export type VersionStatus = "building" | "ready" | "failed" | "deleted";
 /** What a build produced: a static tree served by the router, or an image a sandbox driver runs. */
 export type Artifact =
   | { kind: "static-tree"; digest: string }
-  | { kind: "oci"; digest: string; path: string; ref: string }
+  /** `port`: the one port the image EXPOSEs, when it does; else the app gets PORT=8080. */
+  | { kind: "oci"; digest: string; path: string; ref: string; port?: number }
   | { kind: "isolate-bundle"; digest: string; path: string };
 
 export interface VersionRecord {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -25,7 +25,7 @@ interface DaemonInfo {
 export class TestDaemon {
   private child: ChildProcess | undefined;
   info!: DaemonInfo;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
   private constructor(readonly home: string) {}
 
@@ -86,6 +86,14 @@ export class TestDaemon {
       await exited;
       clearTimeout(timer);
     }
+    // containers/storage keeps its graph root mounted on itself (as podman's does); unmount what is left
+    // below the home, deepest first, before removing it.
+    const mounts = (await readFile("/proc/self/mounts", "utf8"))
+      .split("\n")
+      .map((l) => l.split(" ")[1] ?? "")
+      .filter((m) => m.startsWith(this.home + "/"))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) execFileSync("umount", ["-l", m]);
     await rm(this.home, { recursive: true, force: true });
   }
 

@@ -1,4 +1,5 @@
 import { readdir, readFile, rmdir } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
@@ -55,8 +56,24 @@ export class CgroupV1 {
     return [...ids];
   }
 
-  /** Removes the instance's (empty) cgroups in every controller; idempotent. */
+  /**
+   * Removes the instance's cgroups in every controller; idempotent. Processes still in them (a container
+   * whose runtime state is lost, e.g. its STRATA_HOME was deleted) are killed first, or rmdir would fail.
+   */
   async remove(instanceId: string): Promise<void> {
+    const procs = join(ROOT, "pids", this.parent, instanceId, "cgroup.procs");
+    for (let i = 0; i < 50; i++) {
+      const pids = (await readFile(procs, "utf8").catch(ignoreMissing(""))).split("\n").filter(Boolean).map(Number);
+      if (pids.length === 0) break;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err; // already gone is what we want
+        }
+      }
+      await sleep(20);
+    }
     for (const controller of await this.controllers()) {
       await rmdir(join(ROOT, controller, this.parent, instanceId)).catch(ignoreMissing(undefined));
     }

@@ -15,8 +15,8 @@ export async function cgroupLayout(): Promise<CgroupLayout> {
 
 /**
  * Can this host run OCI instances with `runtime`? Checks the binaries (runtime, conmon, ip, nft), user
- * namespaces (not for runsc, whose instances get none), overlayfs and the cgroup layout. crun (seen with 1.8.1) refuses a hybrid cgroup layout at
- * container start ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"), which is
+ * namespaces (not for runsc, whose instances get none), overlayfs and the cgroup layout. crun (seen with
+ * 1.8.1) refuses a hybrid cgroup layout at container start ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"), which is
  * what this host has, so crun is reported unavailable on any hybrid host; and Strata's limits are written for cgroup v1 (cgroup-v1.ts), so a v2-only host is
  * reported as unsupported too until a v2 reader exists.
  */

@@ -1,0 +1,148 @@
+/**
+ * gVisor beside runc, for the same Go app (examples/go-app built by the Go buildpack) in the same run:
+ * cold start (start() called → first HTTP 200), median and p99 of 20; request latency over a keep-alive
+ * connection (the median of 20 batch medians of 100 sequential GETs after a warm-up); throughput with wrk
+ * (4 connections, 5 s); and the memory cgroup charge of one idle instance. Targets: cold start <= 300 ms,
+ * p50 request latency <= 1.5x runc's. Base images come from the store shared with the tests
+ * (STRATA_BENCH_IMAGES, default /var/tmp/strata-test-images).
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { GoBuilder } from "../src/build/go/builder.js";
+import { StrataHome } from "../src/home.js";
+import { ImageCatalog, imagePaths } from "../src/images/catalog.js";
+import { OciLayout } from "../src/images/layout.js";
+import { HostNetwork } from "../src/net/index.js";
+import type { ImageRef, InstanceSpec, SandboxDriver } from "../src/sandbox/driver.js";
+import { GvisorDriver } from "../src/sandbox/gvisor/index.js";
+import { OciDriver } from "../src/sandbox/oci/index.js";
+import { median, percentile, wrk, type BenchRow } from "./measure.js";
+
+const COLD_STARTS = 20;
+const BATCHES = 20;
+const BATCH_REQUESTS = 100;
+const EXAMPLE = new URL("../examples/go-app/", import.meta.url).pathname;
+
+function spec(id: string): InstanceSpec {
+  return {
+    instanceId: id, app: "bench-go", version: "v1", port: 8080, env: { PORT: "8080", GAE_SERVICE: "default", GAE_VERSION: "v1" },
+    limits: { memoryMb: 256, cpuMillis: 1000, pids: 128 },
+  };
+}
+
+function get(host: string, port: number, agent?: Agent): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host, port, path: "/", agent, timeout: 1000, headers: agent ? {} : { connection: "close" } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(0));
+    req.end();
+  });
+}
+
+/** Polls every 2 ms (bounded to 30 s) so polling adds little to what is measured. */
+async function firstOk(host: string, port: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if ((await get(host, port)) === 200) return;
+    await sleep(2);
+  }
+  throw new Error(`no HTTP 200 from ${host}:${port} within 30 s`);
+}
+
+interface DriverFigures {
+  cold: number[];
+  latencyMs: number;
+  rps: number;
+  idleBytes: number;
+}
+
+async function measure(driver: SandboxDriver, image: ImageRef, tag: string): Promise<DriverFigures> {
+  const io = { log: () => undefined };
+  const prepared = await driver.prepare(image, spec(`bench-${tag}-prep`));
+  const cold: number[] = [];
+  for (let i = 0; i < COLD_STARTS; i++) {
+    const t0 = performance.now();
+    const instance = await driver.start(prepared, spec(`bench-${tag}-cold-${i}`), io);
+    try {
+      const ep = instance.endpoint as { host: string; port: number };
+      await firstOk(ep.host, ep.port);
+      cold.push(performance.now() - t0);
+    } finally {
+      await driver.stop(instance, 0);
+    }
+  }
+  const instance = await driver.start(prepared, spec(`bench-${tag}-warm`), io);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const { host, port } = instance.endpoint as { host: string; port: number };
+    await firstOk(host, port);
+    for (let i = 0; i < 200; i++) await get(host, port, agent); // warm-up: JIT, connection, sentry caches
+    const batchMedians: number[] = [];
+    for (let b = 0; b < BATCHES; b++) {
+      const times: number[] = [];
+      for (let i = 0; i < BATCH_REQUESTS; i++) {
+        const t0 = performance.now();
+        if ((await get(host, port, agent)) !== 200) throw new Error(`${tag}: a request failed`);
+        times.push(performance.now() - t0);
+      }
+      batchMedians.push(median(times));
+    }
+    const load = await wrk(`http://${host}:${port}/`, { connections: 4, seconds: 5 });
+    if (load.non2xx) throw new Error(`${tag}: ${load.non2xx} non-2xx responses under load`);
+    await sleep(1000);
+    const state = await driver.inspect(instance);
+    return { cold, latencyMs: median(batchMedians), rps: load.requestsPerSec, idleBytes: state.status === "running" ? (state.memoryBytes ?? 0) : 0 };
+  } finally {
+    agent.destroy();
+    await driver.stop(instance, 0);
+    await driver.release?.(prepared);
+  }
+}
+
+export async function benchGvisor(): Promise<BenchRow[]> {
+  const images = new StrataHome(process.env.STRATA_BENCH_IMAGES ?? "/var/tmp/strata-test-images");
+  const layout = new OciLayout(imagePaths(images).layout);
+  const app = `bench-go-${process.pid}`;
+  const built = await new GoBuilder().build({
+    app, version: "v1", sourceDir: EXAMPLE, spec: { runtime: "go119" }, home: images, layout,
+    catalog: new ImageCatalog(images, layout), log: () => undefined,
+  });
+  const root = await mkdtemp(join("/var/tmp", "strata-bench-gvisor-"));
+  const home = new StrataHome(root);
+  const network = new HostNetwork(home, { bridge: "stratabenchgv0", subnet: "10.233.10.0/24" });
+  const gvisor = new GvisorDriver({ home, network });
+  const runc = new OciDriver({ home, runtime: "runc", network });
+  try {
+    const probe = await gvisor.probe();
+    if (!probe.available) throw new Error(`gvisor unavailable: ${probe.reason}`);
+    await network.ensure();
+    const g = await measure(gvisor, built.image, "gv");
+    const r = await measure(runc, built.image, "rc");
+    const us = (x: number) => Math.round(x * 1000);
+    const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
+    return [
+      { name: `gVisor cold start (start → first 200), median [platform ${probe.details?.platform?.split(" ")[0]}; target <= 300 ms]`, value: Math.round(median(g.cold)), unit: "ms", peer: "runc cold start, median" },
+      { name: "gVisor cold start, p99", value: Math.round(percentile(g.cold, 99)), unit: "ms", peer: "runc cold start, p99" },
+      { name: "runc cold start (start → first 200), median", value: Math.round(median(r.cold)), unit: "ms" },
+      { name: "runc cold start, p99", value: Math.round(percentile(r.cold, 99)), unit: "ms" },
+      { name: "gVisor request latency p50 (keep-alive, sequential)", value: us(g.latencyMs), unit: "µs", peer: "runc request latency p50" },
+      { name: "runc request latency p50 (keep-alive, sequential)", value: us(r.latencyMs), unit: "µs" },
+      { name: "gVisor p50 latency / runc p50 latency [target <= 1.5]", value: Math.round((g.latencyMs / r.latencyMs) * 100) / 100, unit: "x" },
+      { name: "gVisor throughput (wrk, 4 connections, 5 s)", value: Math.round(g.rps), unit: "req/s", peer: "runc throughput" },
+      { name: "runc throughput (wrk, 4 connections, 5 s)", value: Math.round(r.rps), unit: "req/s" },
+      { name: "gVisor idle instance, memory cgroup working set (sentry + gofer + app)", value: mib(g.idleBytes), unit: "MiB", peer: "runc idle instance" },
+      { name: "runc idle instance, memory cgroup working set", value: mib(r.idleBytes), unit: "MiB" },
+    ];
+  } finally {
+    // Not sweep(): it also reaches instances of other Strata homes on this host (cgroups are host-wide);
+    // measure() stops every instance it starts.
+    await network.teardown();
+    await rm(root, { recursive: true, force: true });
+    await layout.untag(built.image.ref!);
+  }
+}

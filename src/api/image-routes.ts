@@ -1,0 +1,78 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { receiveUpload } from "../artifacts/index.js";
+import type { StrataHome } from "../home.js";
+import { importImage, importedNames, importedRef, type ImageCatalog, type OciLayout } from "../images/index.js";
+import { RECIPES } from "../images/recipes.js";
+import { parseInput, queryOf, sendJson } from "./http.js";
+import type { Route } from "./routes.js";
+
+export const ImageOut = z.object({
+  name: z.string(),
+  aliases: z.array(z.string()),
+  kind: z.enum(["base", "imported"]),
+  describes: z.string().optional(),
+  built: z.boolean(),
+  digest: z.string().optional(),
+  sizeBytes: z.number().optional(),
+  created: z.string().optional(),
+});
+
+const ImportQuery = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, "NAME[:TAG], e.g. mybase:1.0"),
+});
+
+/** The local image catalog: base images built from Debian packages, and images imported from files. */
+export function imageRoutes(home: StrataHome, layout: OciLayout, catalog: ImageCatalog, maxUploadBytes: number): Route[] {
+  return [
+    {
+      method: "GET",
+      path: "/v1/images",
+      summary: "Base images (built on first use from Debian packages) and imported images",
+      auth: true,
+      response: ImageOut.array(),
+      async handle(_req, res) {
+        const built = new Map((await catalog.list()).map((i) => [i.ref, i]));
+        const out: Array<z.infer<typeof ImageOut>> = [];
+        for (const r of RECIPES) {
+          const b = built.get(await catalog.refFor(r.name));
+          out.push({
+            name: r.name,
+            aliases: [...r.aliases],
+            kind: "base",
+            describes: r.describes,
+            built: b !== undefined,
+            ...(b && { digest: b.digest, sizeBytes: b.size, ...(b.created && { created: b.created }) }),
+          });
+        }
+        const all = new Map((await layout.list()).map((i) => [i.ref, i]));
+        for (const name of await importedNames(layout)) {
+          const i = all.get(importedRef(name));
+          out.push({ name, aliases: [], kind: "imported", built: true, ...(i && { digest: i.digest, sizeBytes: i.size, ...(i.created && { created: i.created }) }) });
+        }
+        sendJson(res, 200, out);
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/images/import",
+      summary: "Import an OCI archive, a docker-save archive or a rootfs tarball as NAME:TAG (body: the file)",
+      auth: true,
+      query: ImportQuery,
+      async handle(req, res) {
+        const { name } = parseInput(ImportQuery, queryOf(req));
+        const dir = join(home.uploads, `image-${randomBytes(6).toString("hex")}`);
+        await mkdir(dir, { recursive: true });
+        try {
+          const upload = await receiveUpload(req, dir, maxUploadBytes);
+          const imported = await importImage(layout, upload.path, name);
+          sendJson(res, 200, { name: imported.name, format: imported.format, digest: imported.image.digest });
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      },
+    },
+  ];
+}
