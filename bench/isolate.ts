@@ -109,11 +109,11 @@ export async function benchIsolate(): Promise<BenchResult[]> {
     const perTenant = ((await rssBytes(enginePid)) - before) / IDLE_TENANTS;
 
     return [
-      { name: "isolate cold start (start → first byte), median", value: round(percentile(cold, 50)), unit: "ms", peer: "workerd Worker Loader first request 13-15 ms" },
+      { name: "isolate cold start (start → first byte), median", value: round(percentile(cold, 50)), unit: "ms", peer: "workerd rows (same run)" },
       { name: "isolate cold start (start → first byte), p99", value: round(percentile(cold, 99)), unit: "ms" },
       { name: "isolate cold start, back-to-back burst, median", value: round(percentile(burst, 50)), unit: "ms" },
       { name: "isolate cold start, back-to-back burst, p99", value: round(percentile(burst, 99)), unit: "ms" },
-      { name: "isolate hello tenant throughput (32 concurrent, unix socket)", value: Math.round(rps), unit: "req/s", peer: "workerd hello 4.6k req/s with this same Node client over TCP (11.6k req/s with wrk)" },
+      { name: "isolate hello tenant throughput (32 concurrent, unix socket)", value: Math.round(rps), unit: "req/s", peer: "workerd rows (same run)" },
       { name: `isolate memory per idle tenant (engine RSS delta / ${IDLE_TENANTS})`, value: Math.round(perTenant / 1024), unit: "KiB" },
       { name: "isolate idle tenants in 2 GiB (extrapolated from memory per tenant)", value: Math.floor((2 * 1024 ** 3) / perTenant), unit: "tenants" },
     ];

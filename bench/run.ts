@@ -4,6 +4,11 @@ import { fileURLToPath } from "node:url";
 import type { BenchRow } from "./measure.js";
 import { benchRouter } from "./router.js";
 import { benchIsolate } from "./isolate.js";
+import { benchContainer } from "./container.js";
+import { benchBuild } from "./build.js";
+import { benchDockerfile } from "./dockerfile.js";
+import { benchScaling } from "./scaling.js";
+import { benchWorkerd } from "./workerd.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -11,7 +16,11 @@ import { benchIsolate } from "./isolate.js";
  */
 const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   router: benchRouter,
-  isolate: benchIsolate,
+  build: benchBuild,
+  container: benchContainer,
+  dockerfile: benchDockerfile,
+  scaling: benchScaling,
+  isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { StrataError } from "../errors.js";
+import { closeServer, listenOn } from "../system/http-server.js";
 import { bearerMatches } from "./auth.js";
 import { sendError, sendJson } from "./http.js";
 import { openApiDocument } from "./openapi.js";
@@ -33,20 +33,11 @@ export class ApiServer {
   async listen(port: number, host = "127.0.0.1"): Promise<number> {
     const server = http.createServer((req, res) => void this.handle(req, res));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => resolve());
-    });
-    return (server.address() as AddressInfo).port;
+    return listenOn(server, port, host);
   }
 
   async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeServer(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

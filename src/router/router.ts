@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { StrataError } from "../errors.js";
+import { closeServer, listenOn } from "../system/http-server.js";
 import type { LogStore } from "../logs/log-store.js";
 import type { InstanceSource } from "./backend.js";
 import { parseHost } from "./host.js";
@@ -38,21 +38,12 @@ export class Router {
   async listen(port: number, host: string): Promise<number> {
     const server = http.createServer({ keepAlive: true, keepAliveTimeout: 65_000 }, (req, res) => this.handle(req, res));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => resolve());
-    });
-    return (server.address() as AddressInfo).port;
+    return listenOn(server, port, host);
   }
 
   async close(): Promise<void> {
     this.proxy.close();
-    const server = this.server;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeServer(this.server);
   }
 
   forgetEndpoint(...args: Parameters<Proxy["forget"]>): void {

@@ -40,9 +40,7 @@ async function instanceIds(): Promise<string[]> {
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-containers-"));
   d = await TestDaemon.start();
-  const doctor = JSON.parse(await d.cliOk(["doctor", "--json"])) as { drivers: Array<{ driver: string; available: boolean; reason?: string }> };
-  const runc = doctor.drivers.find((x) => x.driver === "runc")!;
-  if (!runc.available) skip = `runc cannot run on this host: ${runc.reason}`;
+  skip = await d.driverUnavailable("runc");
 });
 
 after(async () => {

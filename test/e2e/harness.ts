@@ -117,6 +117,13 @@ export class TestDaemon {
     return r.stdout;
   }
 
+  /** Why `driver` cannot run on this host (its probe's reason, as `strata doctor` says), or undefined. */
+  async driverUnavailable(driver: string): Promise<string | undefined> {
+    const doctor = JSON.parse(await this.cliOk(["doctor", "--json"])) as { drivers: Array<{ driver: string; available: boolean; reason?: string }> };
+    const d = doctor.drivers.find((x) => x.driver === driver);
+    return d?.available ? undefined : `${driver} cannot run on this host: ${d?.reason ?? "unknown driver"}`;
+  }
+
   async token(): Promise<string> {
     return (await readFile(join(this.home, "token"), "utf8")).trim();
   }

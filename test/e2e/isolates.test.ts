@@ -14,12 +14,8 @@ let skip: string | undefined;
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-isolates-"));
   d = await TestDaemon.start();
-  const doctor = JSON.parse(await d.cliOk(["doctor", "--json"])) as { drivers: Array<{ driver: string; available: boolean; reason?: string }> };
-  const iso = doctor.drivers.find((x) => x.driver === "isolate")!;
-  if (!iso.available) {
-    skip = `the isolate driver cannot run here: ${iso.reason}`;
-    return;
-  }
+  skip = await d.driverUnavailable("isolate");
+  if (skip) return;
   // Two tenants of the same TypeScript worker, and a copy that scales to zero after 2 s idle.
   await d.cliOk(["deploy", join(FIXTURES, "isolate-ts"), "--app", "tenant-a", "--version", "v1"]);
   await d.cliOk(["deploy", join(FIXTURES, "isolate-ts"), "--app", "tenant-b", "--version", "v1"]);

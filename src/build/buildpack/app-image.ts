@@ -44,6 +44,29 @@ export async function writeAppImage(
   return { image, sizeBytes: layers.reduce((n, l) => n + l.descriptor.size, 0) };
 }
 
+/**
+ * Writes a buildpack's app image with the config every buildpack shares (/app, the unprivileged app
+ * user, port 8080, Strata's labels), logs it, and returns it.
+ */
+export async function writeBuildpackImage(
+  ctx: BuildContext,
+  described: readonly DescribedLayer[],
+  runtime: string,
+  env: string[],
+  entrypoint: string[],
+): Promise<{ image: ImageRef; sizeBytes: number }> {
+  const out = await writeAppImage(ctx, described, {
+    Env: env,
+    Entrypoint: entrypoint,
+    WorkingDir: "/app",
+    User: APP_USER,
+    ExposedPorts: { "8080/tcp": {} },
+    Labels: { "dev.strata.runtime": runtime, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version },
+  });
+  ctx.log(`image ${out.image.ref} ${out.image.digest} (${(out.sizeBytes / 1e6).toFixed(1)} MB)`);
+  return out;
+}
+
 /** KEY=VALUE list with `overrides` replacing same-named keys of `base`. */
 export function mergeEnv(base: readonly string[], overrides: readonly string[]): string[] {
   const keys = new Set(overrides.map((e) => e.split("=")[0]));

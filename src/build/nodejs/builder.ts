@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import type { Layer } from "../../images/layout.js";
 import type { AppYamlLike, Builder, BuildContext, BuildResult } from "../builder.js";
-import { APP_USER, mergeEnv, sourceLayer, writeAppImage, type DescribedLayer } from "../buildpack/app-image.js";
+import { mergeEnv, sourceLayer, writeBuildpackImage, type DescribedLayer } from "../buildpack/app-image.js";
 import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf, runStepLayer } from "../buildpack/layers.js";
 import { copySource, exists, readIfExists } from "../buildpack/source.js";
@@ -64,15 +64,13 @@ export class NodeBuilder implements Builder {
     ctx.log(`start command (${start.source}): ${start.command}`);
     const baseEnv = base.config.config.Env ?? [];
     const path = baseEnv.find((e) => e.startsWith("PATH="))?.slice("PATH=".length) ?? "/usr/bin:/bin";
-    const { image, sizeBytes } = await writeAppImage(ctx, described, {
-      Env: mergeEnv(baseEnv, [`PATH=/app/node_modules/.bin:${path}`, "PORT=8080", "NODE_ENV=production", ...NPM_ENV]),
-      Entrypoint: start.entrypoint,
-      WorkingDir: "/app",
-      User: APP_USER,
-      ExposedPorts: { "8080/tcp": {} },
-      Labels: { "dev.strata.runtime": runtime, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version },
-    });
-    ctx.log(`image ${image.ref} ${image.digest} (${(sizeBytes / 1e6).toFixed(1)} MB)`);
+    const { image, sizeBytes } = await writeBuildpackImage(
+      ctx,
+      described,
+      runtime,
+      mergeEnv(baseEnv, [`PATH=/app/node_modules/.bin:${path}`, "PORT=8080", "NODE_ENV=production", ...NPM_ENV]),
+      start.entrypoint,
+    );
     return { image, runtime, cached: { dependencies: cached }, sizeBytes };
   }
 

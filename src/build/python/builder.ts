@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Builder, AppYamlLike, BuildContext, BuildResult } from "../builder.js";
-import { APP_USER, mergeEnv, sourceLayer, writeAppImage } from "../buildpack/app-image.js";
+import { mergeEnv, sourceLayer, writeBuildpackImage } from "../buildpack/app-image.js";
 import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf } from "../buildpack/layers.js";
 import { exists } from "../buildpack/source.js";
@@ -38,23 +38,17 @@ export class PythonBuilder implements Builder {
     ctx.log(`start command (${start.source}): ${start.command}`);
     const baseEnv = base.config.config.Env ?? [];
     const path = baseEnv.find((e) => e.startsWith("PATH="))?.slice("PATH=".length) ?? "/usr/bin:/bin";
-    const { image, sizeBytes } = await writeAppImage(
+    const { image, sizeBytes } = await writeBuildpackImage(
       ctx,
       [
         ...baseLayers.map((layer) => ({ layer, createdBy: `base image ${baseRef.ref}` })),
         { layer: deps.layer, createdBy: `python dependencies (venv ${VENV})` },
         { layer: app, createdBy: "app source in /app" },
       ],
-      {
-      Env: mergeEnv(baseEnv, [`PATH=${VENV}/bin:${path}`, `VIRTUAL_ENV=${VENV}`, "PORT=8080", "PYTHONDONTWRITEBYTECODE=1"]),
-      Entrypoint: start.entrypoint,
-      WorkingDir: "/app",
-      User: APP_USER,
-      ExposedPorts: { "8080/tcp": {} },
-        Labels: { "dev.strata.runtime": runtime, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version },
-      },
+      runtime,
+      mergeEnv(baseEnv, [`PATH=${VENV}/bin:${path}`, `VIRTUAL_ENV=${VENV}`, "PORT=8080", "PYTHONDONTWRITEBYTECODE=1"]),
+      start.entrypoint,
     );
-    ctx.log(`image ${image.ref} ${image.digest} (${(sizeBytes / 1e6).toFixed(1)} MB)`);
     return { image, runtime, cached: { dependencies: deps.cached }, sizeBytes };
   }
 }

@@ -17,15 +17,21 @@ const home = new StrataHome(root);
 const network = new HostNetwork(home, { bridge: "stratagv0", subnet: "10.233.7.0/24" });
 await network.ensure();
 
-// The suite stops what it starts; no sweep(new Set()) here, which would also reach other Strata homes'
-// gVisor instances on this host (their cgroups share the host-wide strata/gvisor parent).
+// The suite stops what it starts. What is left is stopped here by id, from this run's own runsc state root:
+// sweep() would also reach other Strata homes' gVisor instances (their cgroups share strata/gvisor).
 after(async () => {
-  // Every runsc sandbox of this run lives under this state root: none may be left.
+  const driver = new GvisorDriver({ home, network });
   const state = join(home.runtime("gvisor"), "state");
-  const listed = await exec(["runsc", "--root", state, "list", "--quiet"], { okCodes: [0, 1, 128] });
-  assert.equal(listed.stdout.trim(), "", `runsc sandboxes left: ${listed.stdout}`);
-  await network.teardown();
-  await rm(root, { recursive: true, force: true });
+  const left = (await exec(["runsc", "--root", state, "list", "--quiet"], { okCodes: [0, 128] })).stdout.split("\n").filter(Boolean);
+  try {
+    for (const id of left) {
+      await driver.stop({ id, driver: "gvisor", endpoint: { host: "", port: 0 }, handle: { id, driver: "gvisor", data: {} } }, 0);
+    }
+  } finally {
+    await network.teardown();
+    await rm(root, { recursive: true, force: true });
+  }
+  assert.deepEqual(left, [], "every runsc sandbox was stopped by the tests");
 });
 
 runConformance({

@@ -7,22 +7,9 @@ export interface UrlParts {
   host: string; hostname: string; port: string; pathname: string; search: string; hash: string;
 }
 
-export interface HostFetchRequest {
-  url: string;
-  method: string;
-  headers: Array<[string, string]>;
-  body: ArrayBuffer | null;
-  redirect: "follow" | "manual" | "error";
-}
-
-export interface HostFetchResponse {
-  url: string;
-  status: number;
-  statusText: string;
-  headers: Array<[string, string]>;
-  body: ArrayBuffer;
-  redirected: boolean;
-}
+/** The same shapes the engine's outbound fetch takes and gives (a type-only import: nothing crosses at run time). */
+export type { OutboundRequest as HostFetchRequest, OutboundResponse as HostFetchResponse } from "../engine/outbound-fetch.js";
+import type { OutboundRequest as HostFetchRequest, OutboundResponse as HostFetchResponse } from "../engine/outbound-fetch.js";
 
 /** How an async engine call ends: it never rejects across the isolate boundary. */
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
