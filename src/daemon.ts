@@ -131,7 +131,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       await api.close();
       await router.close();
       await scheduler.shutdown();
-      for (const d of drivers.all()) await d.close?.();
+      await drivers.close();
       store.addEvent({ type: "daemon.stopped", message: "daemon stopped" });
       await logs.close();
       store.close();

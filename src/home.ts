@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -16,6 +17,12 @@ function defaultHome(): string {
  */
 export class StrataHome {
   readonly root: string;
+  /**
+   * A short, stable name for this STRATA_HOME, put in the host-wide names of what its daemon creates
+   * (bridge, network namespaces, cgroups), so two daemons on one host (a test run beside a running
+   * platform) never take or sweep each other's.
+   */
+  readonly tag: string;
   private readonly imagesRoot: string;
   /**
    * `imagesRoot` (or STRATA_IMAGES) puts base and app images elsewhere, e.g. on a bigger disk, or shared
@@ -24,6 +31,7 @@ export class StrataHome {
   constructor(root?: string, imagesRoot?: string) {
     this.root = resolve(root ?? process.env.STRATA_HOME ?? defaultHome());
     this.imagesRoot = resolve(imagesRoot ?? process.env.STRATA_IMAGES ?? join(this.root, "images"));
+    this.tag = createHash("sha256").update(this.root).digest("hex").slice(0, 6);
   }
   get db(): string { return join(this.root, "strata.db"); }
   get tokenFile(): string { return join(this.root, "token"); }

@@ -8,10 +8,16 @@ import { IpAllocator } from "./ip-allocator.js";
 import { parseSubnet, type Subnet } from "./subnet.js";
 
 export interface HostNetworkOptions {
-  /** Instance subnet (default 10.231.0.0/16); the host takes its first address on the bridge. */
+  /** Instance subnet (default: a /20 of 10.224.0.0/11 chosen by the home's tag); the host takes its first address. */
   subnet?: string;
-  /** Bridge name (default strata0). */
+  /** Bridge name (default strata<home tag>). */
   bridge?: string;
+}
+
+/** One /20 (4,094 instances) of 10.224.0.0/11 per STRATA_HOME, so two daemons' subnets do not overlap. */
+export function defaultSubnet(tag: string): string {
+  const index = parseInt(tag, 16) % 512;
+  return `10.${224 + (index >> 4)}.${(index & 15) << 4}.0/20`;
 }
 
 export interface Attachment {
@@ -20,7 +26,6 @@ export interface Attachment {
   address: string;
 }
 
-const NETNS_PREFIX = "strata-";
 const IFNAMSIZ = 15;
 
 /**
@@ -33,13 +38,16 @@ const IFNAMSIZ = 15;
 export class HostNetwork {
   readonly subnet: Subnet;
   readonly bridge: string;
+  /** Namespaces are `strata-<home tag>-<instance id>`: this daemon's own, by name. */
+  private readonly netnsPrefix: string;
   private readonly allocator: IpAllocator;
   /** ensure() once per object before the first attach, so a driver works without a separate set-up step. */
   private ready: Promise<void> | undefined;
 
   constructor(home: StrataHome, opts: HostNetworkOptions = {}) {
-    this.subnet = parseSubnet(opts.subnet ?? "10.231.0.0/16");
-    this.bridge = opts.bridge ?? "strata0";
+    this.subnet = parseSubnet(opts.subnet ?? defaultSubnet(home.tag));
+    this.bridge = opts.bridge ?? `strata${home.tag}`;
+    this.netnsPrefix = `strata-${home.tag}-`;
     // The name also names the nftables tables, hence the identifier-safe alphabet.
     if (!/^[a-z][a-z0-9_]{0,14}$/.test(this.bridge)) {
       throw new StrataError("INVALID_ARGUMENT", `bridge name "${this.bridge}" must be 1-15 lowercase letters, digits or _, starting with a letter`);
@@ -68,7 +76,7 @@ export class HostNetwork {
   }
 
   netnsName(instanceId: string): string {
-    return `${NETNS_PREFIX}${instanceId}`;
+    return `${this.netnsPrefix}${instanceId}`;
   }
 
   netnsPath(instanceId: string): string {
@@ -146,8 +154,9 @@ export class HostNetwork {
   /** Detaches every instance Strata networked whose id is not in `keep` (namespaces, veths, leases). */
   async sweep(keep: ReadonlySet<string>): Promise<void> {
     const ids = new Set<string>(Object.keys(await this.allocator.leases()));
-    for (const name of await listNetns()) if (name.startsWith(NETNS_PREFIX)) ids.add(name.slice(NETNS_PREFIX.length));
-    for (const link of await listVeths()) if (link.name.startsWith(VETH_PREFIX) && link.alias) ids.add(link.alias);
+    for (const name of await listNetns()) if (name.startsWith(this.netnsPrefix)) ids.add(name.slice(this.netnsPrefix.length));
+    // Only veths on this daemon's bridge: another daemon's are on its own.
+    for (const link of await listVeths()) if (link.name.startsWith(VETH_PREFIX) && link.alias && link.master === this.bridge) ids.add(link.alias);
     for (const id of ids) if (!keep.has(id)) await this.detach(id);
   }
 
@@ -160,7 +169,7 @@ export class HostNetwork {
   /** Ids with a lease, a namespace or a veth, for tests and `strata doctor`. */
   async attachedIds(): Promise<string[]> {
     const ids = new Set<string>(Object.keys(await this.allocator.leases()));
-    for (const name of await listNetns()) if (name.startsWith(NETNS_PREFIX)) ids.add(name.slice(NETNS_PREFIX.length));
+    for (const name of await listNetns()) if (name.startsWith(this.netnsPrefix)) ids.add(name.slice(this.netnsPrefix.length));
     return [...ids].sort();
   }
 
@@ -208,8 +217,8 @@ async function listNetns(): Promise<string[]> {
     .filter(Boolean);
 }
 
-async function listVeths(): Promise<Array<{ name: string; alias?: string }>> {
+async function listVeths(): Promise<Array<{ name: string; alias?: string; master?: string }>> {
   const out = await exec(["ip", "-j", "link", "show", "type", "veth"]);
-  const links = JSON.parse(out.stdout || "[]") as Array<{ ifname: string; ifalias?: string }>;
-  return links.map((l) => ({ name: l.ifname, alias: l.ifalias }));
+  const links = JSON.parse(out.stdout || "[]") as Array<{ ifname: string; ifalias?: string; master?: string }>;
+  return links.map((l) => ({ name: l.ifname, alias: l.ifalias, master: l.master }));
 }

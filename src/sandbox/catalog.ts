@@ -35,6 +35,12 @@ export class DriverCatalog {
     this.drivers = new Map(sandboxes.drivers.map((d) => [d.name, d]));
   }
 
+  /** Ends what drivers run for all instances (engines) and what they share on the host (the bridge). */
+  async close(): Promise<void> {
+    for (const d of this.drivers.values()) await d.close?.();
+    await this.sandboxes.closeShared();
+  }
+
   /** Clears every driver's leftovers whose instance id is not in `keep` (after a crash or kill -9). */
   async sweep(keep: ReadonlySet<string>): Promise<void> {
     for (const d of this.drivers.values()) await d.sweep(keep);

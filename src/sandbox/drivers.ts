@@ -9,6 +9,8 @@ export interface Sandboxes {
   drivers: SandboxDriver[];
   /** After every driver's own sweep: clear shared host resources (the network) of instances not kept. */
   sweepShared(keep: ReadonlySet<string>): Promise<void>;
+  /** At a clean shutdown, once every instance has stopped: remove the bridge and its firewall tables. */
+  closeShared(): Promise<void>;
 }
 
 /** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
@@ -22,5 +24,8 @@ export function createSandboxes(home: StrataHome): Sandboxes {
       new IsolateDriver({ home }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),
+    closeShared: async () => {
+      if ((await network.attachedIds()).length === 0) await network.teardown();
+    },
   };
 }

@@ -8,6 +8,7 @@ import { OciDriver } from "../oci/driver.js";
 import { choosePlatform, type GvisorPlatform, type PlatformChoice } from "./platform.js";
 import { probeGvisor } from "./probe.js";
 import { applyHostPidsBudget } from "./resources.js";
+import { StartNamespace } from "./start-namespace.js";
 
 export interface GvisorDriverOptions {
   readonly home: StrataHome;
@@ -37,16 +38,16 @@ const CAPABILITIES: Capabilities = Object.freeze({
  * profile. The app's system calls are served by gVisor's sentry (its /proc/version is gVisor's).
  *
  * What differs, each measured with runsc 2022-12-19 on kernel 6.18:
- * - Network: runsc's own stack (--network=sandbox) refuses every network namespace here ("cannot run with
- *   network enabled in root network namespace": it takes /proc/sys/net/core/rmem_default as the mark of the
- *   root namespace, and that file is per-namespace on this kernel), and no flag skips the check. It does run
- *   when `runsc start` cannot see /proc/sys/net (a private mount namespace with a tmpfs over /proc/sys and
- *   /proc/sys/vm bound back), but that works around a runsc bug with mount tricks, and measured no faster
- *   (Go hello, 1 connection: p50 1.9-4.5 ms vs 1.9 ms; 4 connections: 0.5-0.8x the throughput). So runsc
- *   runs with --network=host and the bundle's network namespace, which runsc joins (no nsenter needed):
- *   the sentry's network syscalls go to the host kernel, but only inside the instance's namespace (its
- *   veth, address and the bridge's egress policy), while files, processes, memory and every other syscall
- *   stay in gVisor.
+ * - Network: gVisor's own TCP/IP stack (netstack, --network=sandbox) in the instance's namespace from
+ *   HostNetwork: runsc moves the veth's address into the sandbox and the sentry speaks raw frames on it, so
+ *   the app's sockets never become host sockets; the bridge's egress policy applies to those frames. This
+ *   runsc refuses netstack in any namespace on this kernel (its root-namespace check misfires), so
+ *   `runsc start` runs in a mount namespace that hides /proc/sys/net (start-namespace.ts). The alternative,
+ *   --network=host inside the instance's namespace, runs without that, but the sentry then makes the app's
+ *   network syscalls on the host kernel, and this runsc's host-socket layer returns EAGAIN to a blocking
+ *   read() on an accepted socket whose data has not arrived yet (seen with busybox httpd: ~1 in 16 first
+ *   requests answered with a closed connection), which breaks forking, blocking servers. Measured on a Go
+ *   hello app, 1 connection: p50 1.9-4.5 ms netstack vs 1.9 ms host; 4 connections: netstack 0.5-0.8x.
  * - No user namespace: a bundle with one fails to boot ("error setting up chroot: error converting mounts:
  *   operation not permitted"). runsc isolates without it: the sentry runs chrooted into an empty dir with
  *   only CAP_SYS_PTRACE and a seccomp filter, the gofer (the only part that opens files) chrooted into the
@@ -59,9 +60,11 @@ export class GvisorDriver implements SandboxDriver {
   readonly name = "gvisor" as const;
   readonly capabilities = CAPABILITIES;
   private readonly oci: OciDriver;
+  private readonly startNamespace: StartNamespace;
   private choice: Promise<PlatformChoice> | undefined;
 
   constructor(private readonly opts: GvisorDriverOptions) {
+    this.startNamespace = new StartNamespace(opts.home.runtime("gvisor"));
     this.oci = new OciDriver({
       home: opts.home,
       network: opts.network,
@@ -73,13 +76,14 @@ export class GvisorDriver implements SandboxDriver {
         userNamespace: false,
         globalArgs: async () => [
           `--platform=${(await this.platform()).platform}`,
-          "--network=host",
+          "--network=sandbox",
           "--oci-seccomp",
           // The app sees as many CPUs as its quota allows (at least 2), so runtimes size their thread pools to it.
           "--cpu-num-from-quota",
         ],
         probe: () => probeGvisor(() => this.platform()),
         adjustConfig: (config, spec) => applyHostPidsBudget(config, spec.limits.pids),
+        startPrefix: () => this.startNamespace.prefix(),
       },
     });
   }
@@ -123,5 +127,10 @@ export class GvisorDriver implements SandboxDriver {
 
   release(prepared: Prepared): Promise<void> {
     return this.oci.release(prepared);
+  }
+
+  /** Removes the start namespace; instances keep running (they do not need it once started). */
+  close(): Promise<void> {
+    return this.startNamespace.close();
   }
 }

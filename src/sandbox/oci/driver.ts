@@ -51,6 +51,8 @@ export interface OciRuntimeProfile {
   readonly userNamespace: boolean;
   /** Changes the generated config.json in place (e.g. resources the runtime counts differently). */
   adjustConfig?(config: Record<string, unknown>, spec: InstanceSpec): void;
+  /** An argv prefix `<runtime> start` runs under (a launcher such as nsenter). */
+  startPrefix?(): Promise<readonly string[]>;
 }
 
 interface PreparedData {
@@ -102,7 +104,7 @@ export class OciDriver implements SandboxDriver {
     this.capabilities = opts.profile?.capabilities ?? OCI_CAPABILITIES;
     this.userNamespace = opts.profile?.userNamespace ?? true;
     this.idMap = opts.idMap ?? { hostId: 100_000, size: 65_536 };
-    this.cgroups = new CgroupV1(`strata/${this.name}`);
+    this.cgroups = new CgroupV1(`strata/${opts.home.tag}/${this.name}`);
   }
 
   private get dir(): string {
@@ -187,7 +189,7 @@ export class OciDriver implements SandboxDriver {
         persistDir: join(dir, "persist"), socketDir: join(this.dir, "sockets"),
       });
       await writeFile(join(dir, "conmon.pid"), String(conmonPid));
-      await cli.start(id);
+      await cli.start(id, (await this.opts.profile?.startPrefix?.()) ?? []);
       await this.follow(id, io);
       const handle: InstanceHandle = { id, driver: this.name, data: { address, port: spec.port } };
       return { id, driver: this.name, endpoint: { host: address, port: spec.port }, handle };

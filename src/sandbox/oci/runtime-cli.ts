@@ -35,8 +35,9 @@ export class RuntimeCli {
     return { status: state.status, pid: state.pid };
   }
 
-  async start(id: string): Promise<void> {
-    await exec(this.argv("start", id));
+  /** `prefix` runs the command through a launcher (gVisor's: nsenter into a mount namespace of its own). */
+  async start(id: string, prefix: readonly string[] = []): Promise<void> {
+    await exec([...prefix, ...this.argv("start", id)]);
   }
 
   /** Signals the container's init; a container that is not running (or gone) is not an error. */

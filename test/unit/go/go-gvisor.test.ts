@@ -20,6 +20,7 @@ test("a Go app with a vendored module and main: ./cmd/web builds and answers HTT
   const network = new HostNetwork(home, { bridge: "stratagvgo0", subnet: "10.233.9.0/24" });
   const driver = new GvisorDriver({ home, network });
   t.after(async () => {
+    await driver.close();
     await network.teardown(); // the instance is stopped below, whatever happens
     await rm(root, { recursive: true, force: true });
   });

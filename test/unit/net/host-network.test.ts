@@ -11,7 +11,7 @@ import { StrataHome } from "../../../src/home.js";
 import { HostNetwork, IpAllocator, parseSubnet } from "../../../src/net/index.js";
 import { exec } from "../../../src/system/exec.js";
 
-// A bridge and subnet of its own, so this test never touches a running daemon's strata0.
+// A bridge and subnet of its own, so this test never touches a running daemon's bridge.
 const BRIDGE = "stratat0";
 const SUBNET = "10.232.7.0/24";
 const ids = ["nett-a", "nett-b", "nett-with-a-rather-long-id"];
@@ -116,7 +116,7 @@ describe("HostNetwork", () => {
     assert.equal(await canConnect(a.netnsPath, net.gateway, hostPort), false, "the host's ports are closed to instances");
     assert.equal(await canConnect(a.netnsPath, "127.0.0.1", hostPort), false, "127.0.0.1 is the instance's own loopback");
 
-    const routes = await exec(["ip", "-n", `strata-${ids[0]}`, "route", "show"]);
+    const routes = await exec(["ip", "-n", net.netnsName(ids[0]!), "route", "show"]);
     assert.match(routes.stdout, new RegExp(`default via ${net.gateway.replaceAll(".", "\\.")} dev eth0`));
     const ruleset = await exec(["nft", "list", "table", "inet", BRIDGE]);
     assert.match(ruleset.stdout, /oifname "stratat0" drop/, "nothing is forwarded out of the bridge");
