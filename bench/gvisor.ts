@@ -2,7 +2,8 @@
  * gVisor beside runc, for the same Go app (examples/go-app built by the Go buildpack) in the same run:
  * cold start (start() called → first HTTP 200), median and p99 of 20; request latency over a keep-alive
  * connection (the median of 20 batch medians of 100 sequential GETs after a warm-up); throughput with wrk
- * (4 connections, 5 s); and the memory cgroup charge of one idle instance. Targets: cold start <= 300 ms,
+ * (4 connections, 5 s); and the memory cgroup charge of one idle instance. gVisor runs with its own network
+ * stack (netstack) on the platform the driver picks (ptrace here). Targets: cold start <= 300 ms,
  * p50 request latency <= 1.5x runc's. Base images come from the store shared with the tests
  * (STRATA_BENCH_IMAGES, default /var/tmp/strata-test-images).
  */
@@ -141,6 +142,7 @@ export async function benchGvisor(): Promise<BenchRow[]> {
   } finally {
     // Not sweep(): it also reaches instances of other Strata homes on this host (cgroups are host-wide);
     // measure() stops every instance it starts.
+    await gvisor.close();
     await network.teardown();
     await rm(root, { recursive: true, force: true });
     await layout.untag(built.image.ref!);

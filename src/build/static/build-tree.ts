@@ -3,7 +3,7 @@ import { join, sep } from "node:path";
 import mime from "mime";
 import type { BlobStore } from "../../artifacts/blob-store.js";
 import { etagFor, type StaticFile, type StaticTree } from "../../artifacts/static-tree.js";
-import { isCompressible, precompress } from "./precompress.js";
+import { isCompressible, MIN_PRECOMPRESS_BYTES, precompress } from "./precompress.js";
 
 /** Files at the upload root that configure the deployment and are never served. */
 export const NOT_SERVED = new Set(["app.yaml", "app.yml", ".stratignore", ".gcloudignore"]);
@@ -44,7 +44,8 @@ export async function buildStaticTree(
       const { digest, size } = await blobs.putFile(join(root, rel));
       const type = mime.getType(rel) ?? "application/octet-stream";
       const file: StaticFile = { digest, size, mime: type, etag: etagFor(digest) };
-      if (size > 0 && isCompressible(type)) {
+      // Files too small to gain from compression are served as they are (see MIN_PRECOMPRESS_BYTES).
+      if (size >= MIN_PRECOMPRESS_BYTES && isCompressible(type)) {
         let pending = compressions.get(digest);
         const first = pending === undefined;
         if (!pending) {

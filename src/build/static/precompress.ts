@@ -8,6 +8,12 @@ const brotliAsync = promisify(brotliCompress);
 
 /** Larger text files are served uncompressed rather than compressed in memory at build time. */
 const MAX_PRECOMPRESS_BYTES = 32 * 1024 * 1024;
+/**
+ * Below this a response fits in one TCP segment either way, so compression saves the client nothing
+ * while costing each deploy two compressions and three writes per file (nginx's and CDNs' thresholds
+ * are of the same order).
+ */
+export const MIN_PRECOMPRESS_BYTES = 1024;
 /** Past this, brotli's slowest quality costs seconds per file for a percent or two; one step down is fine. */
 const MAX_BEST_BROTLI_BYTES = 4 * 1024 * 1024;
 const DERIVED_KIND = "precompressed";

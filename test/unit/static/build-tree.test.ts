@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ async function tempDir(t: TestContext): Promise<string> {
   return dir;
 }
 
+const NOISE = randomBytes(2048);
 const CSS = "body { color: red; }\n".repeat(200);
 
 async function site(root: string, extra: Record<string, string> = {}): Promise<void> {
@@ -23,6 +25,8 @@ async function site(root: string, extra: Record<string, string> = {}): Promise<v
   await writeFile(join(root, "css/app.css"), CSS);
   await writeFile(join(root, "logo.png"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]));
   await writeFile(join(root, "tiny.txt"), "hi");
+  // Above the size threshold but incompressible: its compressed copies are not smaller and are dropped.
+  await writeFile(join(root, "noise.txt"), NOISE);
   await writeFile(join(root, "app.yaml"), "runtime: static\n");
   await writeFile(join(root, ".stratignore"), "*.log\n");
   await writeFile(join(root, ".well-known/security.txt"), "Contact: x\n");
@@ -43,10 +47,11 @@ test("buildStaticTree stores each file, its MIME type, ETag and smaller compress
     "css/app.css",
     "index.html",
     "logo.png",
+    "noise.txt",
     "style.css",
     "tiny.txt",
   ]);
-  assert.equal(result.files, 6);
+  assert.equal(result.files, 7);
   const css = tree.files["css/app.css"]!;
   assert.equal(css.mime, "text/css");
   assert.equal(css.size, CSS.length);
@@ -57,8 +62,9 @@ test("buildStaticTree stores each file, its MIME type, ETag and smaller compress
   assert.equal(tree.files["style.css"]!.digest, css.digest, "a symlink inside the upload serves its target");
   assert.equal(tree.files["logo.png"]!.mime, "image/png");
   assert.equal(tree.files["logo.png"]!.gzip, undefined, "binary types are not compressed");
-  assert.equal(tree.files["tiny.txt"]!.gzip, undefined, "a compressed copy not smaller than the original is dropped");
-  assert.equal(tree.files["tiny.txt"]!.br, undefined);
+  assert.equal(tree.files["tiny.txt"]!.gzip, undefined, "a file below MIN_PRECOMPRESS_BYTES is served as it is");
+  assert.equal(tree.files["noise.txt"]!.gzip, undefined, "a compressed copy not smaller than the original is dropped");
+  assert.equal(tree.files["noise.txt"]!.br, undefined);
   assert.ok(lines.some((l) => l.includes("skipping passwd")), lines.join("\n"));
 });
 
@@ -69,11 +75,11 @@ test("the same content is compressed once across versions, and an equal upload g
   await site(join(dir, "v2"), { "copy.css": CSS });
   const lines: string[] = [];
   const first = await buildStaticTree(join(dir, "v1"), blobs, (l) => lines.push(l));
-  assert.match(lines.at(-1)!, /precompressed 4, reused 0/);
+  assert.match(lines.at(-1)!, /precompressed 2, reused 0/);
   const again = await buildStaticTree(join(dir, "v1"), blobs, (l) => lines.push(l));
   assert.equal(again.treeDigest, first.treeDigest);
-  assert.match(lines.at(-1)!, /precompressed 0, reused 4/);
+  assert.match(lines.at(-1)!, /precompressed 0, reused 2/);
   const second = await buildStaticTree(join(dir, "v2"), blobs, (l) => lines.push(l));
   assert.notEqual(second.treeDigest, first.treeDigest);
-  assert.match(lines.at(-1)!, /precompressed 0, reused 5/, "copy.css has the same content as css/app.css");
+  assert.match(lines.at(-1)!, /precompressed 0, reused 3/, "copy.css has the same content as css/app.css");
 });
