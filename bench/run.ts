@@ -9,6 +9,7 @@ import { benchBuild } from "./build.js";
 import { benchDockerfile } from "./dockerfile.js";
 import { benchScaling } from "./scaling.js";
 import { benchWorkerd } from "./workerd.js";
+import { benchGvisor } from "./gvisor.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -20,6 +21,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   container: benchContainer,
   dockerfile: benchDockerfile,
   scaling: benchScaling,
+  gvisor: benchGvisor,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 

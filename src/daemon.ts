@@ -11,6 +11,7 @@ import { sweepBuildpackWork } from "./build/buildpack/index.js";
 import { DockerfileBuilder, sweepRunIsolation } from "./build/dockerfile/index.js";
 import { PythonBuilder } from "./build/python/index.js";
 import { NodeBuilder } from "./build/nodejs/index.js";
+import { GoBuilder } from "./build/go/index.js";
 import { ImageCatalog, imagePaths, OciLayout } from "./images/index.js";
 import type { DaemonInfo } from "./cli/client.js";
 import { Deployer } from "./deploy/deployer.js";
@@ -93,6 +94,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       new ImageBuilder(new PythonBuilder(), ["python"], images),
       new ImageBuilder(new NodeBuilder(), ["nodejs"], images),
       new ImageBuilder(new DockerfileBuilder(), ["docker"], images),
+      new ImageBuilder(new GoBuilder(), ["go"], images),
     ],
     drivers,
     traffic,

@@ -3,6 +3,7 @@ import { HostNetwork } from "../net/index.js";
 import type { SandboxDriver } from "./driver.js";
 import { IsolateDriver } from "./isolate/index.js";
 import { OciDriver } from "./oci/index.js";
+import { GvisorDriver } from "./gvisor/index.js";
 
 /** The drivers this Strata version ships, and what they share on the host. */
 export interface Sandboxes {
@@ -21,6 +22,7 @@ export function createSandboxes(home: StrataHome): Sandboxes {
     drivers: [
       new OciDriver({ home, runtime: "runc", network }),
       new OciDriver({ home, runtime: "crun", network }),
+      new GvisorDriver({ home, network }),
       new IsolateDriver({ home }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),

@@ -51,5 +51,4 @@ export const HOST_PROBES = {
     return { available: false, reason: "this host is not a Xen dom0 (/proc/xen/capabilities has no control_d)", install: ["xen-system-amd64", "reboot into the Xen hypervisor"] };
   },
   k8s: () => needs({ kubectl: "kubectl (and a kubeconfig for a cluster)" }),
-  gvisor: () => needs({ runsc: "runsc" }),
 } as const;

@@ -53,7 +53,8 @@ if nc -w 2 "$host" "$port" </dev/null >/dev/null 2>&1; then echo open; else echo
   "www/cgi-bin/uidmap": { mode: 0o755, text: '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\ncat /proc/self/uid_map\n' },
   "www/cgi-bin/exit": {
     mode: 0o755,
-    text: '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\necho "$QUERY_STRING" > /tmp/exit-code\nkill $(cat /tmp/waiter)\necho bye\n',
+    // The waiter is killed a moment later, in the background, so the response is sent before the app exits.
+    text: '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\necho "$QUERY_STRING" > /tmp/exit-code\necho bye\n(sleep 0.2; kill $(cat /tmp/waiter)) </dev/null >/dev/null 2>&1 &\n',
   },
 };
 

@@ -79,6 +79,21 @@ export class CgroupV1 {
     }
   }
 
+  /**
+   * Removes the parent cgroups (`strata/<home tag>/<driver>`, then `strata/<home tag>`) where they are
+   * empty; a parent still holding an instance (they outlive the daemon) is left alone.
+   */
+  async removeParents(): Promise<void> {
+    const parts = this.parent.split("/");
+    for (let n = parts.length; n > 1; n--) {
+      for (const controller of await this.controllers()) {
+        await rmdir(join(ROOT, controller, ...parts.slice(0, n))).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "ENOENT" && err.code !== "EBUSY" && err.code !== "ENOTEMPTY") throw err; // in use: kept
+        });
+      }
+    }
+  }
+
   async exists(instanceId: string): Promise<boolean> {
     return (await this.listIds()).includes(instanceId);
   }

@@ -240,6 +240,11 @@ export class OciDriver implements SandboxDriver {
     return null;
   }
 
+  /** At shutdown: removes this home's parent cgroups when no instance is left in them. */
+  async close(): Promise<void> {
+    await this.cgroups.removeParents();
+  }
+
   async sweep(keep: ReadonlySet<string>): Promise<void> {
     const cli = await this.runtimeCli();
     const ids = new Set<string>([...(await cli.list()), ...(await this.cgroups.listIds())]);

@@ -19,13 +19,16 @@ test("a Go app with a vendored module and main: ./cmd/web builds and answers HTT
   const home = new StrataHome(root);
   const network = new HostNetwork(home, { bridge: "stratagvgo0", subnet: "10.233.9.0/24" });
   const driver = new GvisorDriver({ home, network });
+  let runnable = false;
   t.after(async () => {
+    if (runnable) await driver.sweep(new Set()); // the instance is stopped below; this clears what a failed start left
     await driver.close();
-    await network.teardown(); // the instance is stopped below, whatever happens
+    await network.teardown();
     await rm(root, { recursive: true, force: true });
   });
   const probe = await driver.probe();
   if (!probe.available) return t.skip(`gvisor unavailable: ${probe.reason}`);
+  runnable = true;
 
   const ctx = buildContext(t, join(FIXTURES, "go-vendored"), { runtime: "go119", main: "./cmd/web" });
   const built = await new GoBuilder().build(ctx);

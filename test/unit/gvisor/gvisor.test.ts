@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { StrataHome } from "../../../src/home.js";
 import { HostNetwork } from "../../../src/net/index.js";
-import { conformanceImage, recordingIO, runConformance, waitForState } from "../../../src/sandbox/conformance/index.js";
+import { conformanceImage, recordingIO, runConformance, waitForHttp, waitForState } from "../../../src/sandbox/conformance/index.js";
 import { leftovers } from "../../../src/sandbox/conformance/helpers.js";
 import { GvisorDriver, hostPidsLimit } from "../../../src/sandbox/gvisor/index.js";
 import { applyHostPidsBudget } from "../../../src/sandbox/gvisor/resources.js";
@@ -17,16 +17,15 @@ const home = new StrataHome(root);
 const network = new HostNetwork(home, { bridge: "stratagv0", subnet: "10.233.7.0/24" });
 await network.ensure();
 
-// The suite stops what it starts. What is left is stopped here by id, from this run's own runsc state root:
-// sweep() would also reach other Strata homes' gVisor instances (their cgroups share strata/gvisor).
+// The suite stops what it starts: no runsc sandbox may be left in this run's state root. Whatever is left is
+// swept (cgroups, netns and runsc state are scoped to this STRATA_HOME).
 after(async () => {
   const driver = new GvisorDriver({ home, network });
   const state = join(home.runtime("gvisor"), "state");
-  const left = (await exec(["runsc", "--root", state, "list", "--quiet"], { okCodes: [0, 128] })).stdout.split("\n").filter(Boolean);
+  const runnable = (await driver.probe()).available; // else every test skipped and nothing was started
+  const left = runnable ? (await exec(["runsc", "--root", state, "list", "--quiet"], { okCodes: [0, 128] })).stdout.split("\n").filter(Boolean) : [];
   try {
-    for (const id of left) {
-      await driver.stop({ id, driver: "gvisor", endpoint: { host: "", port: 0 }, handle: { id, driver: "gvisor", data: {} } }, 0);
-    }
+    if (runnable) await driver.sweep(new Set());
   } finally {
     await driver.close();
     await network.teardown();
@@ -69,6 +68,31 @@ describe("gvisor driver", () => {
       const host = (await readFile("/proc/version", "utf8")).trim();
       assert.match(inside, /^Linux version/, io.text());
       assert.notEqual(inside, host);
+    } finally {
+      await driver.stop(instance, 0);
+    }
+    assert.deepEqual(await leftovers(instance.id), []);
+  });
+});
+
+describe("gvisor driver with the host's network stack", () => {
+  it("still gives each instance its own namespace and address, and answers HTTP there", async (t) => {
+    const driver = new GvisorDriver({ home, network, netStack: "host" });
+    const probe = await driver.probe();
+    if (!probe.available) return t.skip(`gvisor unavailable: ${probe.reason}`);
+    assert.match(probe.details?.network ?? "", /host kernel's network stack .* instance's own network namespace/);
+    const spec = {
+      instanceId: `gv-hostnet-${process.pid}`,
+      app: "hostnet",
+      version: "v1",
+      port: 8080,
+      env: { PORT: "8080" },
+      limits: { memoryMb: 128, cpuMillis: 1000, pids: 64 },
+    };
+    const instance = await driver.start(await driver.prepare(await conformanceImage(), spec), spec, recordingIO());
+    try {
+      assert.ok("host" in instance.endpoint && instance.endpoint.host.startsWith("10.233.7."));
+      assert.equal((await waitForHttp(instance.endpoint)).body, "ok\n");
     } finally {
       await driver.stop(instance, 0);
     }

@@ -13,7 +13,9 @@ const network = new HostNetwork(home, { bridge: "stratarunc0", subnet: "10.233.0
 await network.ensure();
 
 after(async () => {
-  await new OciDriver({ home, network }).sweep(new Set());
+  const driver = new OciDriver({ home, network });
+  await driver.sweep(new Set());
+  await driver.close(); // removes the now empty parent cgroups
   await network.teardown();
   await rm(root, { recursive: true, force: true });
 });
