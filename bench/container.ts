@@ -98,7 +98,7 @@ async function benchStrata(root: string): Promise<BenchRow[]> {
     for (const instance of live) {
       const s = await driver.inspect(instance);
       if (s.status === "running") workingSet += s.memoryBytes ?? 0;
-      charged += Number(await readFile(`/sys/fs/cgroup/memory/strata/runc/${instance.id}/memory.usage_in_bytes`, "utf8"));
+      charged += Number(await readFile(`/sys/fs/cgroup/memory/strata/${home.tag}/runc/${instance.id}/memory.usage_in_bytes`, "utf8"));
     }
     const perInstance = conmonPss + charged / IDLE_INSTANCES;
     const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;

@@ -43,6 +43,9 @@ export async function launchConmon(l: ConmonLaunch): Promise<number> {
   ];
   // spawn, not exec(): conmon is long-running and hands back its result on an extra pipe (fd 3).
   const child = spawn(l.conmon, argv, {
+    // conmon drops an `oom` marker file in its working directory when the container is OOM-killed: keep
+    // it in the instance's own directory, not the daemon's.
+    cwd: l.persistDir,
     detached: true,
     stdio: ["ignore", "ignore", "pipe", "pipe"],
     env: { ...process.env, _OCI_SYNCPIPE: "3" },
