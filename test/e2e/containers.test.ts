@@ -11,7 +11,7 @@ import { leftoversOf } from "./leftovers.js";
 const PROBE = join(REPO, "test", "fixtures", "apps", "python-probe");
 let d: TestDaemon;
 let work: string;
-let skip: string | undefined;
+let unavailableReason: string | undefined;
 
 async function probeCopy(name: string, marker: string): Promise<string> {
   const dir = join(work, name);
@@ -40,7 +40,7 @@ async function instanceIds(): Promise<string[]> {
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-containers-"));
   d = await TestDaemon.start();
-  skip = await d.driverUnavailable("runc");
+  unavailableReason = await d.driverUnavailable("runc");
 });
 
 after(async () => {
@@ -52,7 +52,7 @@ after(async () => {
 });
 
 test("a Python WSGI app builds with the buildpack and answers through the router, with its env", { timeout: 600_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const out = await d.cliOk(["deploy", await probeCopy("probe-v1", "one"), "--app", "probe", "--version", "v1"]);
   assert.match(out, /Deployed probe version v1/);
   const seen = await json<{ env: Record<string, string>; uid: number; marker: string }>("probe.localhost", "/env");
@@ -67,7 +67,7 @@ test("a Python WSGI app builds with the buildpack and answers through the router
 });
 
 test("strata logs shows the app's stdout and stderr beside access lines", async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   await json("probe.localhost", "/log?msg=marker123");
   let logs = "";
   for (let i = 0; i < 50 && !/probe warns marker123/.test(logs); i++) {
@@ -80,7 +80,7 @@ test("strata logs shows the app's stdout and stderr beside access lines", async 
 });
 
 test("strata instances lists the running instance with its driver and address", async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   await json("probe.localhost", "/");
   const list = JSON.parse(await d.cliOk(["instances", "probe", "--json"])) as Array<{ driver: string; state: string; endpoint: string }>;
   assert.ok(list.length >= 1);
@@ -90,7 +90,7 @@ test("strata instances lists the running instance with its driver and address", 
 });
 
 test("a code-only redeploy reuses the dependency layer", { timeout: 600_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const r = await d.cli(["deploy", await probeCopy("probe-v2", "two"), "--app", "probe", "--version", "v2"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /cache/i);
@@ -98,7 +98,7 @@ test("a code-only redeploy reuses the dependency layer", { timeout: 600_000 }, a
 });
 
 test("a build with an unresolvable requirement fails clearly and the old version keeps serving", { timeout: 600_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const dir = await probeCopy("probe-bad", "bad");
   await writeFile(join(dir, "requirements.txt"), "surely-not-a-real-package-xyz==9.9.9\n");
   const r = await d.cli(["deploy", dir, "--app", "probe", "--version", "bad"]);
@@ -110,7 +110,7 @@ test("a build with an unresolvable requirement fails clearly and the old version
 });
 
 test("from inside, the API port and another tenant's instance are unreachable, and the host's files are not visible", { timeout: 600_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   await d.cliOk(["deploy", await probeCopy("other", "other"), "--app", "other", "--version", "v1"]);
   const others = JSON.parse(await d.cliOk(["instances", "other", "--json"])) as Array<{ endpoint: string }>;
   const [otherHost, otherPort] = others[0]!.endpoint.split(":");
@@ -132,7 +132,7 @@ test("from inside, the API port and another tenant's instance are unreachable, a
 });
 
 test("an app allocating past its class's memory is killed and reported", { timeout: 120_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const r = await d.request("probe.localhost", "/alloc?mb=600");
   assert.ok(r.status >= 500, `allocating 600 MB in an F1 (384 MB) instance answered ${r.status}`);
   let events = "";
@@ -146,7 +146,7 @@ test("an app allocating past its class's memory is killed and reported", { timeo
 });
 
 test("a fork bomb stops at the pids limit and the host stays responsive", { timeout: 120_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const r = await json<{ started: number; error: string | null }>("probe.localhost", "/fork?n=2000");
   assert.ok(r.started < 2000, `started ${r.started} processes`);
   assert.ok(r.error, "fork never failed");
@@ -160,7 +160,7 @@ test("a fork bomb stops at the pids limit and the host stays responsive", { time
 });
 
 test("a Node.js app deploys with npm and answers", { timeout: 600_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   await d.cliOk(["deploy", join(REPO, "examples", "node-app"), "--version", "v1"]);
   const r = await d.request("node-app.localhost", "/");
   assert.equal(r.status, 200, r.text);

@@ -8,12 +8,12 @@ import { REPO, TestDaemon } from "./harness.js";
 const RUBY = join(REPO, "examples", "ruby-app");
 let d: TestDaemon;
 let work: string;
-let skip: string | undefined;
+let unavailableReason: string | undefined;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-dockerfile-"));
   d = await TestDaemon.start();
-  skip = await d.driverUnavailable("runc");
+  unavailableReason = await d.driverUnavailable("runc");
 });
 
 after(async () => {
@@ -22,7 +22,7 @@ after(async () => {
 });
 
 test("the Ruby example builds from its Dockerfile, streams its steps, and serves as USER nobody", { timeout: 900_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const r = await d.cli(["deploy", RUBY, "--version", "v1"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /RUN ruby -e/);
@@ -35,7 +35,7 @@ test("the Ruby example builds from its Dockerfile, streams its steps, and serves
 });
 
 test("a rebuild with only code changed reports cached steps", { timeout: 600_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const dir = join(work, "ruby-v2");
   await cp(RUBY, dir, { recursive: true });
   await appendFile(join(dir, "app.rb"), "\n# a code-only change\n");
@@ -46,7 +46,7 @@ test("a rebuild with only code changed reports cached steps", { timeout: 600_000
 });
 
 test("a Dockerfile with an unknown instruction fails the deploy with buildah's message, and the previous version keeps serving", { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const dir = join(work, "ruby-bad");
   await cp(RUBY, dir, { recursive: true });
   await writeFile(join(dir, "Dockerfile"), "FROM ruby:3.1\nFROBNICATE now\nCMD [\"ruby\", \"app.rb\"]\n");
@@ -57,7 +57,7 @@ test("a Dockerfile with an unknown instruction fails the deploy with buildah's m
 });
 
 test("a failing RUN step names the step", { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const dir = join(work, "ruby-run-fails");
   await cp(RUBY, dir, { recursive: true });
   await writeFile(join(dir, "Dockerfile"), "FROM ruby:3.1\nRUN echo about to fail && exit 7\nCMD [\"ruby\", \"app.rb\"]\n");
@@ -68,7 +68,7 @@ test("a failing RUN step names the step", { timeout: 300_000 }, async (t) => {
 });
 
 test("strata images lists the catalog with what is built", async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const list = JSON.parse(await d.cliOk(["images", "--json"])) as Array<{ name: string; built: boolean; aliases: string[] }>;
   const ruby = list.find((i) => i.name === "ruby");
   assert.ok(ruby?.built);

@@ -7,12 +7,12 @@ import { REPO, TestDaemon } from "./harness.js";
 
 let d: TestDaemon;
 let work: string;
-let skip: string | undefined;
+let unavailableReason: string | undefined;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-gvisor-"));
   d = await TestDaemon.start();
-  skip = await d.driverUnavailable("gvisor");
+  unavailableReason = await d.driverUnavailable("gvisor");
 });
 
 after(async () => {
@@ -21,7 +21,7 @@ after(async () => {
 });
 
 test("a Go net/http app builds offline and serves through the router under gVisor (its default sandbox)", { timeout: 900_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const r = await d.cli(["deploy", join(REPO, "examples", "go-app"), "--version", "v1"]);
   assert.equal(r.code, 0, r.stderr);
   const res = await d.request("go-app.localhost", "/");
@@ -32,7 +32,7 @@ test("a Go net/http app builds offline and serves through the router under gViso
 });
 
 test("a Python app with `sandbox: gvisor` runs there and sees gVisor's kernel, not the host's", { timeout: 900_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const dir = join(work, "py");
   await cp(join(REPO, "test", "fixtures", "apps", "python-probe"), dir, { recursive: true });
   await writeFile(join(dir, "app.yaml"), "runtime: python311\nsandbox: gvisor\n");

@@ -9,13 +9,13 @@ import { REPO, TestDaemon } from "./harness.js";
 const FIXTURES = join(REPO, "test", "fixtures", "apps");
 let d: TestDaemon;
 let work: string;
-let skip: string | undefined;
+let unavailableReason: string | undefined;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-isolates-"));
   d = await TestDaemon.start();
-  skip = await d.driverUnavailable("isolate");
-  if (skip) return;
+  unavailableReason = await d.driverUnavailable("isolate");
+  if (unavailableReason) return;
   // Two tenants of the same TypeScript worker, and a copy that scales to zero after 2 s idle.
   await d.cliOk(["deploy", join(FIXTURES, "isolate-ts"), "--app", "tenant-a", "--version", "v1"]);
   await d.cliOk(["deploy", join(FIXTURES, "isolate-ts"), "--app", "tenant-b", "--version", "v1"]);
@@ -36,7 +36,7 @@ async function logsOf(app: string, pattern: RegExp): Promise<string> {
 }
 
 test("a TypeScript Workers project deploys as it is and answers through the router", async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const r = await d.request("tenant-a.localhost", "/");
   assert.equal(r.status, 200);
   assert.equal(r.text, "hello from typescript");
@@ -47,14 +47,14 @@ test("a TypeScript Workers project deploys as it is and answers through the rout
 });
 
 test("a JS worker with a vendored dependency and a .wasm import answers", async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   await d.cliOk(["deploy", join(FIXTURES, "isolate-js-dep"), "--app", "jsdep", "--version", "v1"]);
   assert.equal((await d.request("jsdep.localhost", "/add?a=2&b=40")).text, "42");
   assert.match((await d.request("jsdep.localhost", "/")).text, /VENDORED/i);
 });
 
 test("a WASI program answers requests CGI-style", async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   await d.cliOk(["deploy", join(FIXTURES, "isolate-wasi"), "--app", "wasi", "--version", "v1"]);
   const r = await d.request("wasi.localhost", "/hello?name=strata");
   assert.equal(r.status, 200, r.text);
@@ -62,13 +62,13 @@ test("a WASI program answers requests CGI-style", async (t) => {
 });
 
 test("console.log reaches strata logs", async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   await d.request("tenant-a.localhost", "/log?who=e2e-marker");
   assert.match(await logsOf("tenant-a", /log line from e2e-marker/), /log line from e2e-marker/);
 });
 
 test("one tenant's globals are invisible to another, and fetch to loopback is refused", async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   await d.request("tenant-a.localhost", "/set-global?v=secret-of-a");
   assert.equal((await d.request("tenant-a.localhost", "/get-global")).text, "secret-of-a");
   assert.equal((await d.request("tenant-b.localhost", "/get-global")).text, "undefined");
@@ -79,7 +79,7 @@ test("one tenant's globals are invisible to another, and fetch to loopback is re
 
 for (const [what, path] of [["an infinite loop", "/loop"], ["an allocation bomb", "/bomb"]] as const) {
   test(`${what} in one tenant is stopped with a log line while another keeps answering`, async (t) => {
-    if (skip) return t.skip(skip);
+    if (unavailableReason) return t.skip(unavailableReason);
     const [bad, good] = await Promise.all([
       d.request("tenant-a.localhost", path),
       (async () => {
@@ -95,7 +95,7 @@ for (const [what, path] of [["an infinite loop", "/loop"], ["an allocation bomb"
 }
 
 test("an idle worker scales to zero and the next request brings it back", async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const dir = join(work, "idle");
   await cp(join(FIXTURES, "isolate-ts"), dir, { recursive: true });
   await writeFile(join(dir, "app.yaml"), "runtime: workers\nautomatic_scaling:\n  idle_timeout: 1s\n");

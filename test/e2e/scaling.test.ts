@@ -10,7 +10,7 @@ import { leftoversOf } from "./leftovers.js";
 const PROBE = join(REPO, "test", "fixtures", "apps", "python-probe");
 let d: TestDaemon;
 let work: string;
-let skip: string | undefined;
+let unavailableReason: string | undefined;
 
 /** A copy of the probe app with its own app.yaml. */
 async function probeApp(name: string, appYaml: string, marker = name): Promise<string> {
@@ -49,7 +49,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-scaling-"));
   d = await TestDaemon.start();
-  skip = await d.driverUnavailable("runc");
+  unavailableReason = await d.driverUnavailable("runc");
 });
 
 after(async () => {
@@ -60,7 +60,7 @@ after(async () => {
 });
 
 test("an idle version with min_instances 0 is at zero after its idle timeout, and the next request still gets 200", { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   await d.cliOk(["deploy", await probeApp("idle", "runtime: python311\nautomatic_scaling:\n  min_instances: 0\n  idle_timeout: 2s\n"), "--app", "idle", "--version", "v1"]);
   assert.equal((await d.request("idle.localhost", "/")).status, 200);
   await until("scale to zero", async () => ((await instances("idle")).length === 0 ? true : undefined));
@@ -70,7 +70,7 @@ test("an idle version with min_instances 0 is at zero after its idle timeout, an
 });
 
 test("50 concurrent requests on a cold version start the instances the concurrency target implies", { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   // Target per instance: max_concurrent_requests 25 × target_throughput_utilization 0.6 = 15 → ⌈50/15⌉ = 4.
   const yaml = "runtime: python311\nautomatic_scaling:\n  min_instances: 0\n  max_instances: 10\n  max_concurrent_requests: 25\n  idle_timeout: 30s\n";
   await d.cliOk(["deploy", await probeApp("burst", yaml), "--app", "burst", "--version", "v1", "--no-promote"]);
@@ -86,7 +86,7 @@ test("50 concurrent requests on a cold version start the instances the concurren
 });
 
 test("a rollout under continuous load gives zero non-2xx responses", { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const yaml = "runtime: python311\nautomatic_scaling:\n  min_instances: 1\n  max_instances: 4\n";
   await d.cliOk(["deploy", await probeApp("roll1", yaml, "first"), "--app", "roll", "--version", "v1"]);
   // ~200 requests/s for 20 s, bounded: 4,000 requests at most, loopback only.
@@ -120,7 +120,7 @@ test("a rollout under continuous load gives zero non-2xx responses", { timeout: 
 });
 
 test("an instance whose process is killed is replaced", { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const [victim] = (await instances("roll")).filter((i) => i.version === "v2");
   assert.ok(victim, "no v2 instance of roll");
   // Kill every process in the instance's pids cgroup, as a crash would.
@@ -137,7 +137,7 @@ test("an instance whose process is killed is replaced", { timeout: 300_000 }, as
 });
 
 test("after kill -9 of the daemon, strata up re-adopts running instances and every app keeps serving", { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const beforeIds = (await instances("roll")).map((i) => i.id).sort();
   await d.kill9();
   await d.up();
@@ -149,7 +149,7 @@ test("after kill -9 of the daemon, strata up re-adopts running instances and eve
 });
 
 test("a version that never becomes ready fails the deploy with its last lines, and the old version keeps serving", { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
+  if (unavailableReason) return t.skip(unavailableReason);
   const dir = await probeApp("crash", "runtime: python311\nentrypoint: python3 crash.py\n");
   await writeFile(join(dir, "crash.py"), "print('boom: missing DATABASE_URL', flush=True)\nraise SystemExit(3)\n");
   const r = await d.cli(["deploy", dir, "--app", "roll", "--version", "v3"]);

@@ -46,9 +46,9 @@ test("the node example (no npm dependencies) builds without npm into a runnable 
 });
 
 test("npm dependencies: cached by the lockfile, build script with devDependencies, pruned after", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
-  const offline = await registryUnreachable();
-  if (offline) {
-    t.skip(offline);
+  const offlineReason = await registryUnreachable();
+  if (offlineReason) {
+    t.skip(offlineReason);
     return;
   }
   const src = await sourceCopy(t, join(FIXTURES, "node-build"));

@@ -13,8 +13,8 @@ import { buildContext } from "../buildpacks/build-harness.js";
 const FIXTURES = new URL("../../fixtures/apps/", import.meta.url).pathname;
 
 test("a Go app with a vendored module and main: ./cmd/web builds and answers HTTP under gVisor", { timeout: 20 * 60_000 }, async (t) => {
-  const missing = await imageToolsMissing();
-  if (missing) return t.skip(missing);
+  const missingReason = await imageToolsMissing();
+  if (missingReason) return t.skip(missingReason);
   const root = await mkdtemp(join("/var/tmp", "strata-go-gvisor-"));
   const home = new StrataHome(root);
   const network = new HostNetwork(home, { bridge: "stratagvgo0", subnet: "10.233.9.0/24" });
