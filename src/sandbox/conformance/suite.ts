@@ -61,17 +61,14 @@ export function runConformance(opts: ConformanceOptions): void {
       started.delete(instance.id);
     };
 
-    /** Skips with the probe's reason; returns true when the test must not run. */
-    const skipped = (t: TestContext, needs?: string): boolean => {
-      if (skipReason) {
-        t.skip(skipReason);
-        return true;
-      }
-      if (needs) {
-        t.skip(needs);
-        return true;
-      }
-      return false;
+    /**
+     * Skips with the probe's reason, or with the capability the driver lacks (`capabilityReason`);
+     * returns true when the test must not run.
+     */
+    const skipped = (t: TestContext, capabilityReason?: string): boolean => {
+      const reason = skipReason ?? capabilityReason;
+      if (reason) t.skip(reason);
+      return reason !== undefined;
     };
 
     before(async () => {
