@@ -63,7 +63,8 @@ interface PreparedData {
 const POLL_MS = 10;
 /** How long after SIGKILL a container may take to be reaped before delete --force takes over. */
 const KILL_WAIT_MS = 5_000;
-const EXIT_FILE_WAIT_MS = 2_000;
+/** How long inspect() waits for conmon to record an exit the runtime already reports (gVisor's sandbox can take seconds to wind down); it returns as soon as conmon ends. */
+const EXIT_FILE_WAIT_MS = 10_000;
 
 const OCI_CAPABILITIES: Capabilities = Object.freeze({
   isolation: "container",
