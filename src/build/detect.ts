@@ -1,4 +1,4 @@
-import { access } from "node:fs/promises";
+import { pathExists } from "../system/fs.js";
 import { join } from "node:path";
 import { StrataError } from "../errors.js";
 import { runtimeLanguage } from "../config/index.js";
@@ -18,13 +18,6 @@ const MARKERS: ReadonlyArray<[AppKind, readonly string[]]> = [
   ["static", ["index.html"]],
 ];
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 export async function detectAppKind(dir: string, spec: AppYaml | undefined): Promise<AppKind> {
   // Isolates run bundles, not processes: `sandbox: isolate` makes any JS/TS/WASM app a worker.
   if (spec?.sandbox === "isolate") return "workers";
@@ -34,7 +27,7 @@ export async function detectAppKind(dir: string, spec: AppYaml | undefined): Pro
     return lang === "custom" ? "docker" : lang;
   }
   for (const [kind, files] of MARKERS) {
-    for (const f of files) if (await exists(join(dir, f))) return kind;
+    for (const f of files) if (await pathExists(join(dir, f))) return kind;
   }
   // A bare worker (index.ts exporting `default { fetch }`) or a lone WASI program.
   if (await detectIsolateApp(dir)) return "workers";

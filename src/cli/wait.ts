@@ -11,13 +11,3 @@ export async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs:
     await sleep(100);
   }
 }
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM means it exists but is someone else's: alive all the same.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

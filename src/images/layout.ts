@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { pathExists } from "../system/fs.js";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -105,10 +106,10 @@ export class OciLayout {
     await mkdir(join(this.dir, "blobs", "sha256"), { recursive: true });
     await mkdir(join(this.dir, "tmp"), { recursive: true });
     const layoutFile = join(this.dir, "oci-layout");
-    if (!(await exists(layoutFile))) {
+    if (!(await pathExists(layoutFile))) {
       await writeFile(layoutFile, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
     }
-    if (!(await exists(join(this.dir, "index.json")))) {
+    if (!(await pathExists(join(this.dir, "index.json")))) {
       await this.writeIndex({ schemaVersion: 2, mediaType: MEDIA_TYPES.index, manifests: [] });
     }
   }
@@ -119,14 +120,14 @@ export class OciLayout {
   }
 
   async hasBlob(digest: string): Promise<boolean> {
-    return exists(this.blobPath(digest));
+    return pathExists(this.blobPath(digest));
   }
 
   async putBlob(data: Buffer | string, mediaType: string): Promise<Descriptor> {
     const buf = typeof data === "string" ? Buffer.from(data) : data;
     const digest = `sha256:${createHash("sha256").update(buf).digest("hex")}`;
     const target = this.blobPath(digest);
-    if (!(await exists(target))) {
+    if (!(await pathExists(target))) {
       const tmp = this.tmpPath();
       await writeFile(tmp, buf);
       await rename(tmp, target);
@@ -139,7 +140,7 @@ export class OciLayout {
     const digest = await sha256File(path);
     const size = (await stat(path)).size;
     const target = this.blobPath(digest);
-    if (await exists(target)) await rm(path, { force: true });
+    if (await pathExists(target)) await rm(path, { force: true });
     else await rename(path, target);
     return { mediaType, digest, size };
   }
@@ -273,16 +274,6 @@ export async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return `sha256:${hash.digest("hex")}`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    (err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return false;
-      throw err;
-    },
-  );
 }
 
 function ociArch(): string {

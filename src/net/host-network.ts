@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { access } from "node:fs/promises";
+import { pathExists } from "../system/fs.js";
 import { StrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
 import { exec } from "../system/exec.js";
@@ -174,7 +174,7 @@ export class HostNetwork {
   }
 
   private async isAttached(instanceId: string, address: string): Promise<boolean> {
-    if (!(await exists(this.netnsPath(instanceId))) || !(await linkExists(this.vethName(instanceId)))) return false;
+    if (!(await pathExists(this.netnsPath(instanceId))) || !(await linkExists(this.vethName(instanceId)))) return false;
     const shown = await exec(["ip", "-n", this.netnsName(instanceId), "-o", "-4", "addr", "show", "dev", "eth0"], { okCodes: [0, 1] });
     return shown.stdout.includes(` ${address}/`);
   }
@@ -182,7 +182,7 @@ export class HostNetwork {
   private async removeLinks(instanceId: string): Promise<void> {
     // Deleting the namespace destroys eth0 and with it the host end of the pair; the explicit link delete
     // covers a crash between `link add` and moving the peer.
-    if (await exists(this.netnsPath(instanceId))) await exec(["ip", "netns", "delete", this.netnsName(instanceId)]);
+    if (await pathExists(this.netnsPath(instanceId))) await exec(["ip", "netns", "delete", this.netnsName(instanceId)]);
     const veth = this.vethName(instanceId);
     if (await linkExists(veth)) await exec(["ip", "link", "delete", veth], { okCodes: [0, 1] });
   }
@@ -196,17 +196,7 @@ function assertInstanceId(id: string): void {
 }
 
 async function linkExists(name: string): Promise<boolean> {
-  return exists(`/sys/class/net/${name}`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    (err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return false;
-      throw err;
-    },
-  );
+  return pathExists(`/sys/class/net/${name}`);
 }
 
 async function listNetns(): Promise<string[]> {

@@ -1,4 +1,5 @@
 import { open, readFile, rm } from "node:fs/promises";
+import { processExists } from "./process.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /**
@@ -17,7 +18,7 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, onWait
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
     const owner = Number.parseInt(await readFile(path, "utf8").catch(() => ""), 10);
-    if (Number.isFinite(owner) && owner > 0 && !isAlive(owner)) {
+    if (Number.isFinite(owner) && owner > 0 && !processExists(owner)) {
       await rm(path, { force: true });
       continue;
     }
@@ -29,15 +30,5 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, onWait
     return await fn();
   } finally {
     await rm(path, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { StrataHome } from "../../home.js";
 import { readDaemonInfo } from "../client.js";
-import { isAlive, waitFor } from "../wait.js";
+import { waitFor } from "../wait.js";
+import { processExists } from "../../system/process.js";
 
 export function register(program: Command): void {
   program
@@ -11,12 +12,12 @@ export function register(program: Command): void {
     .action(async (opts: { timeout: string }) => {
       const home = new StrataHome();
       const info = await readDaemonInfo(home);
-      if (!info || !isAlive(info.pid)) {
+      if (!info || !processExists(info.pid)) {
         console.log("Strata is not running.");
         return;
       }
       process.kill(info.pid, "SIGTERM");
-      await waitFor(async () => (!isAlive(info.pid) ? true : undefined), Number(opts.timeout) * 1000, `the daemon (pid ${info.pid}) did not stop within ${opts.timeout} s`);
+      await waitFor(async () => (!processExists(info.pid) ? true : undefined), Number(opts.timeout) * 1000, `the daemon (pid ${info.pid}) did not stop within ${opts.timeout} s`);
       console.log("Strata stopped.");
     });
 }

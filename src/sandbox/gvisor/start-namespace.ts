@@ -1,4 +1,5 @@
-import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { pathExists } from "../../system/fs.js";
 import { join } from "node:path";
 import { exec } from "../../system/exec.js";
 import { isMountpoint, unmount } from "../oci/rootfs.js";
@@ -48,7 +49,7 @@ export class StartNamespace {
   }
 
   private async make(): Promise<void> {
-    if ((await exists(this.marker)) && (await isMountpoint(this.file))) return;
+    if ((await pathExists(this.marker)) && (await isMountpoint(this.file))) return;
     await this.close(); // a half-made one from a crash
     await mkdir(this.vmDir, { recursive: true });
     await writeFile(this.file, "");
@@ -60,14 +61,4 @@ export class StartNamespace {
     await inside("mount", "--bind", this.vmDir, "/proc/sys/vm");
     await writeFile(this.marker, "");
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    (err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return false;
-      throw err;
-    },
-  );
 }

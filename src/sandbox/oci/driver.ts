@@ -2,6 +2,7 @@ import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from "nod
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
+import { processExists } from "../../system/process.js";
 import type { StrataHome } from "../../home.js";
 import { imagePaths } from "../../images/catalog.js";
 import { OciLayout } from "../../images/layout.js";
@@ -369,16 +370,6 @@ export class OciDriver implements SandboxDriver {
       const st = await stat(d).catch(ignoreMissing(null));
       if (st && !(st.mode & 0o001)) return d;
     }
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ESRCH") return false;
-    throw err;
   }
 }
 

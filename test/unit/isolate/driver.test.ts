@@ -2,16 +2,7 @@ import assert from "node:assert/strict";
 import { access, readdir } from "node:fs/promises";
 import { test } from "node:test";
 import { call, LogSink, newDriver, prepareFixture, spec } from "./helpers.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ESRCH") return false;
-    throw err;
-  }
-}
+import { processExists } from "../../../src/system/process.js";
 
 test("probe: isolated-vm loads and the engine starts", async (t) => {
   const { driver } = await newDriver(t);
@@ -137,7 +128,7 @@ test("stop() then start() (scale to zero and back); engine and sockets are gone 
   assert.equal((await call(first, "/")).status, 200);
   const socket = (first.endpoint as { socket: string }).socket;
   const pid = first.handle.data["enginePid"] as number;
-  assert.ok(alive(pid));
+  assert.ok(processExists(pid));
 
   await driver.stop(first, 1_000);
   await driver.stop(first, 1_000); // idempotent
@@ -154,8 +145,8 @@ test("stop() then start() (scale to zero and back); engine and sockets are gone 
   assert.equal(await driver.recover(again.handle, new LogSink()), null);
 
   await driver.close();
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(alive(pid), false, "the engine process ended");
+  for (let i = 0; i < 100 && processExists(pid); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(processExists(pid), false, "the engine process ended");
 });
 
 test("a worker that throws at start-up fails start() with its error", async (t) => {
@@ -178,7 +169,7 @@ test("when the engine process dies its instances report exited and the next star
   const inst = await driver.start(prepared, spec("crash-1"), new LogSink());
   const pid = inst.handle.data["enginePid"] as number;
   process.kill(pid, "SIGKILL");
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && processExists(pid); i++) await new Promise((r) => setTimeout(r, 20));
   let state = await driver.inspect(inst);
   for (let i = 0; i < 100 && state.status === "running"; i++) {
     await new Promise((r) => setTimeout(r, 20));

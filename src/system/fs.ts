@@ -1,0 +1,12 @@
+import { stat } from "node:fs/promises";
+
+/** Whether `path` exists (following symlinks); any error but "no such file" is thrown. */
+export async function pathExists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return false;
+      throw err;
+    },
+  );
+}
