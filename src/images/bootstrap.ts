@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { exec } from "../system/exec.js";
 import type { HostAptConfig } from "./host-apt.js";
 import { lineSplitter } from "./progress.js";
-import type { BaseImageRecipe } from "./recipes.js";
+import type { DebianRecipe } from "./recipes.js";
 
 /**
  * Builds a base image's root filesystem from Debian packages with mmdebstrap (variant minbase), then makes
@@ -23,7 +23,7 @@ const DPKG_EXCLUDES = [
 /** Shipped with mmdebstrap (Debian 12: 1.3.5). */
 export const MERGED_USR_HOOK = "/usr/share/mmdebstrap/hooks/merged-usr";
 
-export function mmdebstrapArgv(recipe: BaseImageRecipe, apt: HostAptConfig, rootfsDir: string): string[] {
+export function mmdebstrapArgv(recipe: DebianRecipe, apt: HostAptConfig, rootfsDir: string): string[] {
   return [
     // A private mount namespace: the /proc, /sys and /dev mounts mmdebstrap makes in the chroot vanish with
     // it even if it is killed, instead of lingering in the host's mount table.
@@ -50,7 +50,7 @@ export function mmdebstrapArgv(recipe: BaseImageRecipe, apt: HostAptConfig, root
 }
 
 export async function bootstrapRootfs(
-  recipe: BaseImageRecipe,
+  recipe: DebianRecipe,
   apt: HostAptConfig,
   rootfsDir: string,
   onProgress: (line: string) => void,

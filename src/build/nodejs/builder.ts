@@ -7,11 +7,13 @@ import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf, runStepLayer } from "../buildpack/layers.js";
 import { copySource, exists, readIfExists } from "../buildpack/source.js";
 import { lockfileOf, nodeDependencyLayer, NPM_ENV, runNpm, type PackageJson } from "./deps.js";
+import { chooseNodeImage } from "./node-image.js";
 
 /**
- * Node.js apps without a Dockerfile, built like App Engine Standard's nodejs runtimes: the nodejs base
- * image, a node_modules layer cached by the lockfile (`npm ci --omit=dev`), the source under /app, and,
- * when package.json has a `build` script, that script run over the full dependency set followed by
+ * Node.js apps without a Dockerfile, built like App Engine Standard's nodejs runtimes: the base image of
+ * the app's Node.js major (node-image.ts: app.yaml runtime, else package.json engines.node), a
+ * node_modules layer cached by the lockfile (`npm ci --omit=dev`), the source under /app, and, when
+ * package.json has a `build` script, that script run over the full dependency set followed by
  * `npm prune --omit=dev` (the pruned packages become whiteouts in the app layer). Starts with app.yaml
  * `entrypoint`, a Procfile `web:` line, `npm start` when scripts.start exists, else `node server.js`.
  */
@@ -28,13 +30,12 @@ export class NodeBuilder implements Builder {
   async build(ctx: BuildContext): Promise<BuildResult> {
     const packageText = await readIfExists(join(ctx.sourceDir, "package.json"));
     const pkg = packageText === null ? {} : parsePackageJson(packageText);
-    const baseRef = await ctx.catalog.ensure("nodejs", ctx.log);
+    const choice = chooseNodeImage(ctx.spec.runtime, enginesNode(pkg));
+    if (choice.warning) ctx.log(`warning: ${choice.warning}`);
+    ctx.log(`Node.js ${choice.image.node} (base image ${choice.image.image}), chosen by ${choice.reason}`);
+    const runtime = choice.runtime;
+    const baseRef = await ctx.catalog.ensure(choice.image.image, ctx.log);
     const base = await ctx.layout.resolve(baseRef.ref ?? baseRef.digest);
-    const nodeVersion = /\bnodejs=(\d+)\.(\d+)\.(\d+)/.exec(base.config.config.Labels?.["dev.strata.packages"] ?? "");
-    const runtime = ctx.spec.runtime ?? (nodeVersion ? `nodejs${nodeVersion[1]}` : "nodejs");
-    if (nodeVersion && runtime !== `nodejs${nodeVersion[1]}`) {
-      ctx.log(`note: runtime ${runtime} is served by the nodejs base image's Node ${nodeVersion.slice(1).join(".")} (Debian 12's nodejs; no newer Node is available from the host's apt sources)`);
-    }
     const baseLayers = layersOf(base);
     const described: DescribedLayer[] = baseLayers.map((layer) => ({ layer, createdBy: `base image ${baseRef.ref}` }));
 
@@ -86,6 +87,12 @@ export class NodeBuilder implements Builder {
       },
     );
   }
+}
+
+/** package.json `engines.node`, when it is a string (npm ignores other shapes, and so does the build). */
+function enginesNode(pkg: PackageJson): string | undefined {
+  const node = pkg.engines?.node;
+  return typeof node === "string" ? node : undefined;
 }
 
 function parsePackageJson(text: string): PackageJson {

@@ -27,6 +27,7 @@ export interface PackageJson {
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
   scripts?: Record<string, string>;
+  engines?: Record<string, unknown>;
 }
 
 export interface NodeDependencyPlan {

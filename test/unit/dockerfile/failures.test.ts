@@ -49,6 +49,6 @@ test("FROM an image that is neither built nor imported fails, listing what is av
 });
 
 test("FROM a version the catalog cannot honestly provide says why", opts, async (t) => {
-  const err = await buildFails(t, "FROM node:20\n");
-  assert.match(err.message, /FROM node:20: .*Node 20/);
+  const err = await buildFails(t, "FROM node:21\n");
+  assert.match(err.message, /FROM node:21: .*Strata builds Node\.js .*\(node:20\)/);
 });

@@ -7,7 +7,7 @@ import { imagePaths } from "../../../src/images/catalog.js";
 import { withFileLock } from "../../../src/system/file-lock.js";
 import { unpackLayers } from "../../../src/images/unpack.js";
 import { exec } from "../../../src/system/exec.js";
-import { imageToolsMissing, progressLog, sharedImageStore } from "./shared-store.js";
+import { imageToolsMissing, npmRegistryUnreachable, progressLog, sharedImageStore } from "./shared-store.js";
 
 const missing = await imageToolsMissing();
 
@@ -17,7 +17,12 @@ test("the catalog resolves names and aliases, and refuses what it cannot honestl
   assert.equal(catalog.recipeFor("debian:bookworm").name, "debian");
   assert.equal(catalog.recipeFor("python:3.11").name, "python");
   assert.equal(catalog.recipeFor("node:18").name, "nodejs");
-  assert.throws(() => catalog.recipeFor("node:20"), (err: Error & { code?: string }) => err.code === "UNSUPPORTED_RUNTIME" && /Node 20/.test(err.message));
+  assert.equal(catalog.recipeFor("node:20").name, "nodejs20");
+  assert.equal(catalog.recipeFor("node:22-bookworm-slim").name, "nodejs22");
+  assert.throws(
+    () => catalog.recipeFor("node:21"),
+    (err: Error & { code?: string }) => err.code === "UNSUPPORTED_RUNTIME" && /node:21/.test(err.message) && /20\.\d+\.\d+ \(node:20\)/.test(err.message),
+  );
   assert.throws(() => catalog.recipeFor("python:3.12"), (err: Error & { code?: string }) => err.code === "UNSUPPORTED_RUNTIME");
   assert.throws(() => catalog.recipeFor("alpine"), (err: Error & { code?: string }) => err.code === "NOT_FOUND" && /debian:bookworm/.test(err.message));
 });

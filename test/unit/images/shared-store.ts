@@ -1,7 +1,7 @@
 import { StrataHome } from "../../../src/home.js";
 import { ImageCatalog, imagePaths } from "../../../src/images/catalog.js";
 import { OciLayout } from "../../../src/images/layout.js";
-import { which } from "../../../src/system/exec.js";
+import { exec, which } from "../../../src/system/exec.js";
 
 /**
  * Base images take minutes to bootstrap, so every image and buildpack test file shares one image store
@@ -34,4 +34,14 @@ export function progressLog(): { lines: string[]; log: (line: string) => void } 
       if (process.env.STRATA_TEST_VERBOSE) console.log(line);
     },
   };
+}
+
+/** Why the npm registry cannot be used from here (npm ping), or null when it can. */
+export async function npmRegistryUnreachable(): Promise<string | null> {
+  try {
+    await exec(["npm", "ping", "--silent"], { timeoutMs: 20_000 });
+    return null;
+  } catch (err) {
+    return `the npm registry is unreachable (npm ping): ${(err as Error).message.split("\n")[0]}`;
+  }
 }
