@@ -57,7 +57,11 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const store = new SqliteStore(home.db);
   const blobs = new BlobStore(home.artifacts);
   const logs = new LogStore(home.logs);
-  const drivers = new DriverCatalog(createSandboxes(home));
+  const onWarning = (message: string) => {
+    log("error", message);
+    store.addEvent({ type: "daemon.warning", message });
+  };
+  const drivers = new DriverCatalog(createSandboxes(home, { onWarning }));
 
   let router: Router | undefined;
   let metrics: PlatformMetrics | undefined;

@@ -10,7 +10,7 @@ import { exec } from "../system/exec.js";
  *   rejected rather than dropped so a misbehaving app fails fast instead of hanging. Nothing is forwarded
  *   to or from the bridge: no route to the outside world, and no instance-to-instance path through the
  *   host's IP stack even if someone turns on ip_forward.
- * - `bridge <bridge>` (L2): frames between two instance ports (`sv-*` veths) on the bridge are dropped, so
+ * - `bridge <bridge>` (L2): frames between two instance ports (`sv-*` veths, `sv-<home tag><slot>`) on the bridge are dropped, so
  *   tenants cannot reach each other directly either. The ports are also marked `isolated` by HostNetwork;
  *   the two mechanisms cover each other (a port added by hand without the flag is still filtered here).
  *

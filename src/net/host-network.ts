@@ -1,17 +1,22 @@
-import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { pathExists } from "../system/fs.js";
 import { StrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
 import { exec } from "../system/exec.js";
 import { applyFirewall, removeFirewall, VETH_PREFIX } from "./firewall.js";
 import { IpAllocator } from "./ip-allocator.js";
-import { parseSubnet, type Subnet } from "./subnet.js";
+import { isSpareKey, SparePool } from "./spare-pool.js";
+import { intToIp, ipToInt, parseSubnet, type Subnet } from "./subnet.js";
 
 export interface HostNetworkOptions {
   /** Instance subnet (default: a /20 of 10.224.0.0/11 chosen by the home's tag); the host takes its first address. */
   subnet?: string;
   /** Bridge name (default strata<home tag>). */
   bridge?: string;
+  /** Namespaces made ahead for the next attaches (default 2; 0 makes each one when it is needed). */
+  spares?: number;
+  /** Told when making a spare namespace fails in the background (attach then makes them when needed). */
+  onWarning?: (message: string) => void;
 }
 
 /** One /20 (4,094 instances) of 10.224.0.0/11 per STRATA_HOME, so two daemons' subnets do not overlap. */
@@ -26,33 +31,48 @@ export interface Attachment {
   address: string;
 }
 
-const IFNAMSIZ = 15;
-
 /**
  * The host side of instance networking: one bridge with the host's address on it, one network namespace
- * per instance (`strata-<id>`) joined to the bridge by a veth pair (host end `sv-<id>`, shortened with a
- * hash when the id is long; its ifalias always carries the full id), addresses from IpAllocator, and the
- * egress policy of firewall.ts. The router, in the root namespace, reaches every instance address
- * directly; instances reach nothing but their own namespace (see firewall.ts).
+ * per instance joined to the bridge by a veth pair, addresses from IpAllocator, and the egress policy of
+ * firewall.ts. The router, in the root namespace, reaches every instance address directly; instances
+ * reach nothing but their own namespace (see firewall.ts).
+ *
+ * Namespace and veth are named by the ADDRESS they carry (`strata-<home tag>-<hex>`, `sv-<home tag><hex>`,
+ * hex = the address's offset in the subnet), and the lease file maps instance id -> address; the veth's
+ * ifalias shows the instance id. Naming by address rather than by instance id is what makes spares cheap:
+ * making a namespace with its veth and address costs 40-70 ms of `ip` runs and kernel work on every cold
+ * start, so a few are made ahead (SparePool) under a spare key, and attach() hands one over by moving its
+ * lease to the instance (one file write, no `ip` run). A namespace is never reused after an instance had
+ * it: stopping an instance removes its namespace, veth and lease.
  */
 export class HostNetwork {
   readonly subnet: Subnet;
   readonly bridge: string;
-  /** Namespaces are `strata-<home tag>-<instance id>`: this daemon's own, by name. */
+  /** Namespaces are `strata-<home tag>-<hex>`, veths `sv-<home tag><hex>`: this daemon's own, by name. */
   private readonly netnsPrefix: string;
+  private readonly vethPrefix: string;
   private readonly allocator: IpAllocator;
   /** ensure() once per object before the first attach, so a driver works without a separate set-up step. */
   private ready: Promise<void> | undefined;
+  private readonly spares: SparePool;
+  private readonly warn: (message: string) => void;
 
   constructor(home: StrataHome, opts: HostNetworkOptions = {}) {
     this.subnet = parseSubnet(opts.subnet ?? defaultSubnet(home.tag));
     this.bridge = opts.bridge ?? `strata${home.tag}`;
     this.netnsPrefix = `strata-${home.tag}-`;
+    this.vethPrefix = `${VETH_PREFIX}${home.tag}`;
     // The name also names the nftables tables, hence the identifier-safe alphabet.
     if (!/^[a-z][a-z0-9_]{0,14}$/.test(this.bridge)) {
       throw new StrataError("INVALID_ARGUMENT", `bridge name "${this.bridge}" must be 1-15 lowercase letters, digits or _, starting with a letter`);
     }
     this.allocator = new IpAllocator(home.runtime("net"), this.subnet);
+    this.warn = opts.onWarning ?? (() => undefined);
+    this.spares = new SparePool({
+      size: opts.spares ?? 2,
+      make: (key) => this.makeSpare(key),
+      onError: (err) => this.warn(`could not make a spare network namespace (instances get theirs made when they start): ${(err as Error).message}`),
+    });
   }
 
   /** The host's address on the bridge: instances' default gateway, and where they must NOT get in. */
@@ -73,27 +93,13 @@ export class HostNetwork {
     }
     await exec(["ip", "link", "set", this.bridge, "up"]);
     await applyFirewall(this.bridge);
-  }
-
-  netnsName(instanceId: string): string {
-    return `${this.netnsPrefix}${instanceId}`;
-  }
-
-  netnsPath(instanceId: string): string {
-    return `/run/netns/${this.netnsName(instanceId)}`;
-  }
-
-  /** The host end of the instance's veth pair: `sv-<id>`, or `sv-<id prefix><hash>` when that is too long. */
-  vethName(instanceId: string): string {
-    const plain = `${VETH_PREFIX}${instanceId}`;
-    if (plain.length <= IFNAMSIZ) return plain;
-    const hash = createHash("sha256").update(instanceId).digest("hex").slice(0, 7);
-    return `${VETH_PREFIX}${instanceId.slice(0, IFNAMSIZ - VETH_PREFIX.length - hash.length)}${hash}`;
+    this.spares.reopen();
   }
 
   /**
-   * Creates the instance's namespace, veth pair, address and default route. Idempotent for an id that
-   * is already attached (a half-made attachment from a crash is torn down and made again).
+   * Gives the instance a namespace, veth pair, address and default route: a spare's when one is ready,
+   * else made now. Idempotent for an id that is already attached (a half-made attachment from a crash is
+   * torn down and made again).
    */
   async attach(instanceId: string): Promise<Attachment> {
     assertInstanceId(instanceId);
@@ -102,93 +108,183 @@ export class HostNetwork {
       throw err;
     });
     await this.ready;
-    const address = await this.allocator.lease(instanceId);
-    const ns = this.netnsName(instanceId);
-    const veth = this.vethName(instanceId);
-    if (await this.isAttached(instanceId, address)) return { netnsPath: this.netnsPath(instanceId), address };
-    await this.removeLinks(instanceId);
     try {
-      // Two `ip -batch` runs instead of ~10 ip invocations: attach is on the cold-start path.
-      await exec(["ip", "-batch", "-"], {
-        input: [
-          `netns add ${ns}`,
-          `link add ${veth} type veth peer name eth0 netns ${ns}`,
-          `link set dev ${veth} alias ${instanceId}`,
-          `link set dev ${veth} master ${this.bridge}`,
-          `link set dev ${veth} type bridge_slave isolated on`,
-          `link set dev ${veth} up`,
-          "",
-        ].join("\n"),
-      });
-      await exec(["ip", "-n", ns, "-batch", "-"], {
-        input: [
-          "link set dev lo up",
-          `addr add ${address}/${this.subnet.prefix} dev eth0`,
-          "link set dev eth0 up",
-          `route add default via ${this.subnet.gateway} dev eth0`,
-          "",
-        ].join("\n"),
-      });
-    } catch (err) {
-      await this.detach(instanceId);
-      throw new StrataError("DRIVER_FAILED", `could not attach instance ${instanceId} to ${this.bridge}: ${(err as Error).message}`, {
-        instanceId,
-      }, { cause: err });
+      const held = (await this.allocator.leases())[instanceId];
+      if (held && (await this.isAttached(held))) return this.attachment(held);
+      const spare = held ? undefined : this.spares.take();
+      if (spare) {
+        const claimed = await this.claim(spare, instanceId);
+        if (claimed) return claimed;
+      }
+      const address = await this.allocator.lease(instanceId);
+      try {
+        await this.removeLinks(address);
+        await this.plumb(address, instanceId);
+      } catch (err) {
+        await this.detach(instanceId);
+        throw new StrataError("DRIVER_FAILED", `could not attach instance ${instanceId} to ${this.bridge}: ${(err as Error).message}`, {
+          instanceId,
+        }, { cause: err });
+      }
+      return this.attachment(address);
+    } finally {
+      this.spares.refill(); // in the background, for the next attach
     }
-    return { netnsPath: this.netnsPath(instanceId), address };
   }
 
   /** Removes the namespace, veth and lease of an instance; idempotent. */
   async detach(instanceId: string): Promise<void> {
     assertInstanceId(instanceId);
-    const leased = (await this.allocator.leases())[instanceId];
-    await this.removeLinks(instanceId);
-    if (leased) {
-      // The address may be leased again later to a veth with another MAC: forget the old neighbour now.
-      // Not fatal (exit 1/2): the bridge may already be gone, and then so is its neighbour table.
-      await exec(["ip", "neigh", "flush", "to", leased, "dev", this.bridge], { okCodes: [0, 1, 2] });
-      await this.allocator.release(instanceId);
-    }
+    await this.remove(instanceId);
   }
 
-  /** Detaches every instance Strata networked whose id is not in `keep` (namespaces, veths, leases). */
+  /**
+   * Removes every namespace, veth and lease not kept: instances not in `keep`, spares this object did not
+   * make (a previous daemon's), and namespaces or veths whose address nobody holds (a crash mid-attach).
+   */
   async sweep(keep: ReadonlySet<string>): Promise<void> {
-    const ids = new Set<string>(Object.keys(await this.allocator.leases()));
-    for (const name of await listNetns()) if (name.startsWith(this.netnsPrefix)) ids.add(name.slice(this.netnsPrefix.length));
-    // Only veths on this daemon's bridge: another daemon's are on its own.
-    for (const link of await listVeths()) if (link.name.startsWith(VETH_PREFIX) && link.alias && link.master === this.bridge) ids.add(link.alias);
-    for (const id of ids) if (!keep.has(id)) await this.detach(id);
+    const leases = await this.allocator.leases();
+    for (const key of Object.keys(leases)) {
+      if (isSpareKey(key) ? !this.spares.owns(key) : !keep.has(key)) await this.remove(key);
+    }
+    const held = new Set(Object.values(await this.allocator.leases()));
+    const orphans = new Set<string>();
+    for (const name of await listNetns()) {
+      const address = this.addressOfName(name, this.netnsPrefix);
+      if (address && !held.has(address)) orphans.add(address);
+    }
+    for (const name of await listVeths()) {
+      const address = this.addressOfName(name, this.vethPrefix);
+      if (address && !held.has(address)) orphans.add(address);
+    }
+    for (const address of orphans) await this.removeLinks(address);
   }
 
-  /** Removes the bridge and its firewall tables (instances must be detached first). */
+  /** Removes the spares, the bridge and its firewall tables (instances must be detached first). */
   async teardown(): Promise<void> {
+    for (const key of await this.spares.drain()) await this.remove(key);
+    this.ready = undefined; // a later attach sets the bridge up again
     await removeFirewall(this.bridge);
     if (await linkExists(this.bridge)) await exec(["ip", "link", "delete", this.bridge]);
   }
 
-  /** Ids with a lease, a namespace or a veth, for tests and `strata doctor`. */
+  /** Ids of attached instances (spares not counted), for tests and `strata doctor`. */
   async attachedIds(): Promise<string[]> {
-    const ids = new Set<string>(Object.keys(await this.allocator.leases()));
-    for (const name of await listNetns()) if (name.startsWith(this.netnsPrefix)) ids.add(name.slice(this.netnsPrefix.length));
-    return [...ids].sort();
+    return Object.keys(await this.allocator.leases())
+      .filter((key) => !isSpareKey(key))
+      .sort();
   }
 
-  private async isAttached(instanceId: string, address: string): Promise<boolean> {
-    if (!(await pathExists(this.netnsPath(instanceId))) || !(await linkExists(this.vethName(instanceId)))) return false;
-    const shown = await exec(["ip", "-n", this.netnsName(instanceId), "-o", "-4", "addr", "show", "dev", "eth0"], { okCodes: [0, 1] });
+  /** The address's offset in the subnet, in hex: short, and unique within this home. */
+  private slot(address: string): string {
+    return (ipToInt(address) - this.subnet.network).toString(16);
+  }
+
+  private netnsName(address: string): string {
+    return `${this.netnsPrefix}${this.slot(address)}`;
+  }
+
+  /** At most 3 + 6 + 6 characters (a /8's offsets have 6 hex digits): within IFNAMSIZ (15). */
+  private vethName(address: string): string {
+    return `${this.vethPrefix}${this.slot(address)}`;
+  }
+
+  /** The address a namespace or veth name of this home stands for, or null for another's. */
+  private addressOfName(name: string, prefix: string): string | null {
+    const hex = name.startsWith(prefix) ? name.slice(prefix.length) : "";
+    if (!/^[0-9a-f]{1,6}$/.test(hex)) return null;
+    const n = this.subnet.network + parseInt(hex, 16);
+    return n >= this.subnet.first && n <= this.subnet.last ? intToIp(n) : null;
+  }
+
+  private attachment(address: string): Attachment {
+    return { netnsPath: `/run/netns/${this.netnsName(address)}`, address };
+  }
+
+  /**
+   * Hands a spare to an instance by moving its lease, and labels the veth with the instance id (its
+   * ifalias, written through sysfs: no `ip` run). Null when that failed: the spare is removed and the
+   * caller makes a namespace the slow way.
+   */
+  private async claim(spare: string, instanceId: string): Promise<Attachment | null> {
+    try {
+      const address = await this.allocator.rekey(spare, instanceId);
+      await writeFile(`/sys/class/net/${this.vethName(address)}/ifalias`, instanceId);
+      return this.attachment(address);
+    } catch (err) {
+      this.warn(`handing spare network namespace ${spare} to ${instanceId} failed, making one instead: ${(err as Error).message}`);
+      await this.remove(spare);
+      await this.remove(instanceId);
+      return null;
+    }
+  }
+
+  /** A spare: namespace, veth and address, exactly as an instance's, leased to its key. */
+  private async makeSpare(key: string): Promise<void> {
+    try {
+      const address = await this.allocator.lease(key);
+      await this.removeLinks(address);
+      await this.plumb(address, key);
+    } catch (err) {
+      await this.remove(key);
+      throw err;
+    }
+  }
+
+  /** Two `ip -batch` runs instead of ~10 ip invocations. */
+  private async plumb(address: string, alias: string): Promise<void> {
+    const ns = this.netnsName(address);
+    const veth = this.vethName(address);
+    await exec(["ip", "-batch", "-"], {
+      input: [
+        `netns add ${ns}`,
+        `link add ${veth} type veth peer name eth0 netns ${ns}`,
+        `link set dev ${veth} alias ${alias}`,
+        `link set dev ${veth} master ${this.bridge}`,
+        `link set dev ${veth} type bridge_slave isolated on`,
+        `link set dev ${veth} up`,
+        "",
+      ].join("\n"),
+    });
+    await exec(["ip", "-n", ns, "-batch", "-"], {
+      input: [
+        "link set dev lo up",
+        `addr add ${address}/${this.subnet.prefix} dev eth0`,
+        "link set dev eth0 up",
+        `route add default via ${this.subnet.gateway} dev eth0`,
+        "",
+      ].join("\n"),
+    });
+  }
+
+  /** Removes the namespace, veth and lease held by an instance id or a spare key; idempotent. */
+  private async remove(key: string): Promise<void> {
+    const leased = (await this.allocator.leases())[key];
+    if (!leased) return;
+    await this.removeLinks(leased);
+    // The address may be leased again later to a veth with another MAC: forget the old neighbour now.
+    // Not fatal (exit 1/2): the bridge may already be gone, and then so is its neighbour table.
+    await exec(["ip", "neigh", "flush", "to", leased, "dev", this.bridge], { okCodes: [0, 1, 2] });
+    await this.allocator.release(key);
+  }
+
+  private async isAttached(address: string): Promise<boolean> {
+    if (!(await pathExists(`/run/netns/${this.netnsName(address)}`)) || !(await linkExists(this.vethName(address)))) return false;
+    const shown = await exec(["ip", "-n", this.netnsName(address), "-o", "-4", "addr", "show", "dev", "eth0"], { okCodes: [0, 1] });
     return shown.stdout.includes(` ${address}/`);
   }
 
-  private async removeLinks(instanceId: string): Promise<void> {
+  private async removeLinks(address: string): Promise<void> {
     // Deleting the namespace destroys eth0 and with it the host end of the pair; the explicit link delete
     // covers a crash between `link add` and moving the peer.
-    if (await pathExists(this.netnsPath(instanceId))) await exec(["ip", "netns", "delete", this.netnsName(instanceId)]);
-    const veth = this.vethName(instanceId);
+    const ns = this.netnsName(address);
+    if (await pathExists(`/run/netns/${ns}`)) await exec(["ip", "netns", "delete", ns]);
+    const veth = this.vethName(address);
     if (await linkExists(veth)) await exec(["ip", "link", "delete", veth], { okCodes: [0, 1] });
   }
 }
 
-/** Instance ids become interface aliases, namespace names and ip(8) batch words: keep them plain. */
+/** Instance ids become interface aliases and ip(8) batch words: keep them plain. */
 function assertInstanceId(id: string): void {
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(id)) {
     throw new StrataError("INVALID_ARGUMENT", `instance id "${id}" must be 1-63 lowercase letters, digits and dashes`);
@@ -207,8 +303,8 @@ async function listNetns(): Promise<string[]> {
     .filter(Boolean);
 }
 
-async function listVeths(): Promise<Array<{ name: string; alias?: string; master?: string }>> {
+async function listVeths(): Promise<string[]> {
   const out = await exec(["ip", "-j", "link", "show", "type", "veth"]);
-  const links = JSON.parse(out.stdout || "[]") as Array<{ ifname: string; ifalias?: string; master?: string }>;
-  return links.map((l) => ({ name: l.ifname, alias: l.ifalias, master: l.master }));
+  const links = JSON.parse(out.stdout || "[]") as Array<{ ifname: string }>;
+  return links.map((l) => l.ifname);
 }

@@ -49,6 +49,18 @@ export class IpAllocator {
     });
   }
 
+  /** Moves the address leased to `from` (a spare) to `to`, which must hold none; returns it. */
+  async rekey(from: string, to: string): Promise<string> {
+    return this.change((state) => {
+      const address = state.leases[from];
+      if (!address) throw new StrataError("DRIVER_FAILED", `no address is leased to ${from}`);
+      if (state.leases[to]) throw new StrataError("DRIVER_FAILED", `${to} already holds address ${state.leases[to]}`);
+      delete state.leases[from];
+      state.leases[to] = address;
+      return address;
+    });
+  }
+
   async release(instanceId: string): Promise<void> {
     await this.change((state) => {
       delete state.leases[instanceId];

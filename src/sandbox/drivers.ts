@@ -14,10 +14,15 @@ export interface Sandboxes {
   closeShared(): Promise<void>;
 }
 
+export interface SandboxOptions {
+  /** Told of trouble that costs speed, not correctness (a spare network namespace that could not be made). */
+  onWarning?: (message: string) => void;
+}
+
 /** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
-export function createSandboxes(home: StrataHome): Sandboxes {
+export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sandboxes {
   // One bridge and address pool for every driver whose instances get their own network namespace.
-  const network = new HostNetwork(home);
+  const network = new HostNetwork(home, { ...(opts.onWarning && { onWarning: opts.onWarning }) });
   return {
     drivers: [
       new OciDriver({ home, runtime: "runc", network }),

@@ -58,7 +58,8 @@ export type EventType =
   | "instance.oom-killed"
   | "instance.recovered"
   | "daemon.started"
-  | "daemon.stopped";
+  | "daemon.stopped"
+  | "daemon.warning";
 
 export interface EventRecord {
   id: number;

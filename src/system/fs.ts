@@ -10,3 +10,11 @@ export async function pathExists(path: string): Promise<boolean> {
     },
   );
 }
+
+/** A rejection handler for fs promises: "no such file" becomes `fallback`, anything else is rethrown. */
+export function ignoreMissing<T>(fallback: T): (err: NodeJS.ErrnoException) => T {
+  return (err) => {
+    if (err.code === "ENOENT") return fallback;
+    throw err;
+  };
+}

@@ -1,6 +1,7 @@
 import { readdir, readFile, rmdir } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ignoreMissing } from "../../system/fs.js";
 
 const ROOT = "/sys/fs/cgroup";
 
@@ -116,11 +117,4 @@ export class CgroupV1 {
     }
     return out;
   }
-}
-
-function ignoreMissing<T>(fallback: T): (err: NodeJS.ErrnoException) => T {
-  return (err) => {
-    if (err.code === "ENOENT") return fallback;
-    throw err;
-  };
 }

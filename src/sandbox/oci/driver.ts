@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { processExists } from "../../system/process.js";
+import { ignoreMissing, pathExists } from "../../system/fs.js";
 import type { StrataHome } from "../../home.js";
 import { imagePaths } from "../../images/catalog.js";
 import { OciLayout } from "../../images/layout.js";
@@ -371,15 +372,4 @@ export class OciDriver implements SandboxDriver {
       if (st && !(st.mode & 0o001)) return d;
     }
   }
-}
-
-async function pathExists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, ignoreMissing(false));
-}
-
-function ignoreMissing<T>(fallback: T): (err: NodeJS.ErrnoException) => T {
-  return (err) => {
-    if (err.code === "ENOENT") return fallback;
-    throw err;
-  };
 }

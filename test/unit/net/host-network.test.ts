@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { StrataHome } from "../../../src/home.js";
-import { HostNetwork, IpAllocator, parseSubnet } from "../../../src/net/index.js";
+import { HostNetwork, IpAllocator, ipToInt, parseSubnet } from "../../../src/net/index.js";
 import { exec } from "../../../src/system/exec.js";
 
 // A bridge and subnet of its own, so this test never touches a running daemon's bridge.
@@ -72,12 +72,6 @@ describe("HostNetwork", () => {
     await assert.rejects(b.lease("i7"), /no free address/);
   });
 
-  it("names veths from the instance id within 15 characters", () => {
-    assert.equal(net.vethName("nett-a"), "sv-nett-a");
-    const long = net.vethName("nett-with-a-rather-long-id");
-    assert.ok(long.length <= 15 && long.startsWith("sv-nett-"), long);
-  });
-
   it("attaches instances the router can reach but that reach neither each other nor the host", async () => {
     const [a, b, c] = await Promise.all(ids.map((id) => net.attach(id)));
     assert.ok(a && b && c);
@@ -116,23 +110,72 @@ describe("HostNetwork", () => {
     assert.equal(await canConnect(a.netnsPath, net.gateway, hostPort), false, "the host's ports are closed to instances");
     assert.equal(await canConnect(a.netnsPath, "127.0.0.1", hostPort), false, "127.0.0.1 is the instance's own loopback");
 
-    const routes = await exec(["ip", "-n", net.netnsName(ids[0]!), "route", "show"]);
+    const nsName = a.netnsPath.slice("/run/netns/".length);
+    const offset = (ipToInt(a.address) - net.subnet.network).toString(16);
+    assert.equal(nsName, `strata-${new StrataHome(root).tag}-${offset}`);
+    const alias = await exec(["ip", "-j", "link", "show", "dev", `sv-${new StrataHome(root).tag}${offset}`]);
+    assert.equal((JSON.parse(alias.stdout) as Array<{ ifalias?: string }>)[0]?.ifalias, ids[0]);
+    const routes = await exec(["ip", "-n", nsName, "route", "show"]);
     assert.match(routes.stdout, new RegExp(`default via ${net.gateway.replaceAll(".", "\\.")} dev eth0`));
     const ruleset = await exec(["nft", "list", "table", "inet", BRIDGE]);
     assert.match(ruleset.stdout, /oifname "stratat0" drop/, "nothing is forwarded out of the bridge");
   });
 
   it("keeps leases across a restart and sweeps what is not kept", async () => {
-    const restarted = new HostNetwork(new StrataHome(root), { bridge: BRIDGE, subnet: SUBNET });
+    const restarted = new HostNetwork(new StrataHome(root), { bridge: BRIDGE, subnet: SUBNET, spares: 0 });
     const a = await restarted.attach(ids[0]!);
+    const b = await net.attach(ids[1]!);
     assert.equal(a.address, (await net.attach(ids[0]!)).address);
     await restarted.sweep(new Set([ids[0]!]));
     assert.deepEqual(await restarted.attachedIds(), [ids[0]]);
-    await assert.rejects(access(net.netnsPath(ids[1]!)));
+    await assert.rejects(access(b.netnsPath));
     const veths = await exec(["ip", "-j", "link", "show", "type", "veth"]);
-    assert.ok(!veths.stdout.includes(net.vethName(ids[1]!)), "b's veth is gone");
+    assert.ok(!(JSON.parse(veths.stdout) as Array<{ ifalias?: string }>).some((l) => l.ifalias === ids[1]), "b's veth is gone");
     await restarted.detach(ids[0]!);
     await restarted.detach(ids[0]!); // idempotent
     assert.deepEqual(await restarted.attachedIds(), []);
+  });
+  it("hands a namespace made ahead to the next instance, and a new daemon sweeps the spares an old one left", async () => {
+    const home = new StrataHome(join(root, "spares"));
+    const subnet = "10.232.8.0/24";
+    const leases = () => new IpAllocator(home.runtime("net"), parseSubnet(subnet)).leases();
+    /** The address of a ready spare (bounded wait: it is made in the background). */
+    const spareAddress = async (): Promise<string> => {
+      for (let i = 0; i < 100; i++) {
+        const spare = Object.entries(await leases()).find(([key]) => key.startsWith("sp."));
+        if (spare && (await exec(["ip", "netns", "list"])).stdout.includes(`strata-${home.tag}-`)) return spare[1];
+        await sleep(100);
+      }
+      throw new Error("no spare was made within 10 s");
+    };
+    const owned = async () => {
+      const ns = (await exec(["ip", "netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(`strata-${home.tag}-`));
+      const veths = (JSON.parse((await exec(["ip", "-j", "link", "show", "type", "veth"])).stdout || "[]") as Array<{ ifname: string }>)
+        .filter((l) => l.ifname.startsWith(`sv-${home.tag}`));
+      return { ns: ns.length, veths: veths.length };
+    };
+    const old = new HostNetwork(home, { bridge: BRIDGE, subnet, spares: 1 });
+    await old.attach("spare-x"); // made on demand; a spare follows in the background
+    const made = await spareAddress();
+    const y = await old.attach("spare-y");
+    assert.equal(y.address, made, "the spare's address, namespace and veth went to spare-y");
+    assert.equal((await leases())["spare-y"], made);
+    const offset = (ipToInt(made) - old.subnet.network).toString(16);
+    assert.equal(y.netnsPath, `/run/netns/strata-${home.tag}-${offset}`);
+    const veth = JSON.parse((await exec(["ip", "-j", "link", "show", "dev", `sv-${home.tag}${offset}`])).stdout) as Array<{ ifalias?: string; master?: string }>;
+    assert.equal(veth[0]?.ifalias, "spare-y", "the veth is labelled with its instance");
+    assert.equal(veth[0]?.master, BRIDGE);
+    const inside = await exec(["ip", "-n", `strata-${home.tag}-${offset}`, "-o", "-4", "addr", "show", "dev", "eth0"]);
+    assert.match(inside.stdout, new RegExp(` ${made.replaceAll(".", "\\.")}/24 `));
+    await old.detach("spare-x");
+    await spareAddress(); // the pool made the next one
+
+    // The old daemon is gone without a teardown: a new one keeps spare-y and removes the old spare.
+    const next = new HostNetwork(home, { bridge: BRIDGE, subnet, spares: 0 });
+    await next.sweep(new Set(["spare-y"]));
+    assert.deepEqual(Object.keys(await leases()), ["spare-y"]);
+    assert.deepEqual(await owned(), { ns: 1, veths: 1 });
+    await next.detach("spare-y");
+    assert.deepEqual(await owned(), { ns: 0, veths: 0 }, "nothing of this home is left");
   });
 });
