@@ -17,6 +17,7 @@ import type {
 import { runtimeConfig, type IdMap } from "./bundle.js";
 import { CgroupV1 } from "./cgroup-v1.js";
 import { launchConmon } from "./conmon.js";
+import { startThroughExecFifo } from "./exec-fifo.js";
 import { imageProcess, processFor, type ImageProcess } from "./image-process.js";
 import { LogTail } from "./log-tail.js";
 import { probeOci } from "./probe.js";
@@ -192,7 +193,9 @@ export class OciDriver implements SandboxDriver {
         persistDir: join(dir, "persist"), socketDir: join(this.dir, "sockets"),
       });
       await writeFile(join(dir, "conmon.pid"), String(conmonPid));
-      await cli.start(id, (await this.opts.profile?.startPrefix?.()) ?? []);
+      // runc's own start is a read of its exec fifo; other runtimes (runsc) get their CLI's start.
+      const started = !this.opts.profile && this.runtime === "runc" && (await startThroughExecFifo(cli.stateRoot, id));
+      if (!started) await cli.start(id, (await this.opts.profile?.startPrefix?.()) ?? []);
       await this.follow(id, io);
       const handle: InstanceHandle = { id, driver: this.name, data: { address, port: spec.port } };
       return { id, driver: this.name, endpoint: { host: address, port: spec.port }, handle };
