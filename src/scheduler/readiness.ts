@@ -42,16 +42,25 @@ export function httpGet(endpoint: Endpoint, path: string, timeoutMs: number): Pr
   });
 }
 
+/** Longest pause between two connect attempts: a refused connect is cheap, and each pause is start-up time the request waits. */
+const MAX_POLL_DELAY_MS = 20;
+/** How often the sandbox itself is asked whether it still runs (a runtime CLI call, tens of ms). */
+const LIVENESS_EVERY_MS = 200;
+
 /** Readiness is the scheduler's job, not the driver's: TCP connect, then an optional HTTP check. */
 export async function waitReady(endpoint: Endpoint, opts: ReadinessOptions): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
-  let delay = 5;
+  let delay = 2;
+  let livenessCheckedAt = Date.now();
   for (;;) {
     if (await tryConnect(endpoint)) break;
     if (Date.now() > deadline) throw new StrataError("INSTANCE_FAILED", `the app did not listen on its port within ${opts.timeoutMs} ms`);
-    if (!(await opts.stillRunning())) throw new StrataError("INSTANCE_FAILED", "the app exited before it listened on its port");
+    if (Date.now() - livenessCheckedAt >= LIVENESS_EVERY_MS) {
+      if (!(await opts.stillRunning())) throw new StrataError("INSTANCE_FAILED", "the app exited before it listened on its port");
+      livenessCheckedAt = Date.now();
+    }
     await sleep(delay);
-    delay = Math.min(100, delay * 2);
+    delay = Math.min(MAX_POLL_DELAY_MS, delay * 2);
   }
   if (opts.httpPath) {
     const left = Math.max(1000, deadline - Date.now());
