@@ -1,14 +1,21 @@
 import { readdir, readFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import { StrataHome } from "../../src/home.js";
 
 /**
- * Everything on the host that still names one of `ids` (instance ids): network namespaces, links,
- * mounts, cgroup directories, processes' command lines. Drivers name every resource after its instance.
+ * Everything on the host that a stopped daemon with home `home` left: network namespaces and veths of its
+ * home (named `strata-<tag>-<slot>` and `sv-<tag><slot>`, spares included), and what still names one of
+ * `ids` (instance ids): links, mounts, cgroup directories.
  */
-export async function leftoversOf(ids: readonly string[]): Promise<string[]> {
-  if (ids.length === 0) return [];
+export async function leftoversOf(home: string, ids: readonly string[]): Promise<string[]> {
   const found: string[] = [];
+  const tag = new StrataHome(home).tag;
+  const netnsOfHome = execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith(`strata-${tag}-`));
+  for (const ns of netnsOfHome) found.push(`netns ${ns.split(" ")[0]}`);
+  const vethsOfHome = execFileSync("ip", ["-o", "link", "show", "type", "veth"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(`: sv-${tag}`));
+  for (const link of vethsOfHome) found.push(`veth ${link.split(": ")[1]?.split("@")[0]}`);
+  if (ids.length === 0) return found;
   const has = (text: string) => ids.filter((id) => text.includes(id) || text.includes(id.slice(1, 11)));
   const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
   for (const id of has(netns)) found.push(`netns of ${id}`);
