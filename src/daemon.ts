@@ -12,7 +12,8 @@ import { DockerfileBuilder, sweepRunIsolation } from "./build/dockerfile/index.j
 import { PythonBuilder } from "./build/python/index.js";
 import { NodeBuilder } from "./build/nodejs/index.js";
 import { GoBuilder } from "./build/go/index.js";
-import { ImageCatalog, imagePaths, OciLayout } from "./images/index.js";
+import { ImageCatalog, imagePaths, LayoutLock, OciLayout } from "./images/index.js";
+import { ImageGc } from "./deploy/image-gc.js";
 import type { DaemonInfo } from "./cli/client.js";
 import { Deployer } from "./deploy/deployer.js";
 import { TrafficService } from "./deploy/traffic-service.js";
@@ -88,7 +89,9 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const maxUploadBytes = opts.maxUploadBytes ?? 512 * 1024 * 1024;
   const layout = new OciLayout(imagePaths(home).layout);
   await layout.init();
-  const images = { layout, catalog: new ImageCatalog(home, layout) };
+  const lock = new LayoutLock(imagePaths(home).locks);
+  const images = { layout, catalog: new ImageCatalog(home, layout), lock };
+  const imageGc = new ImageGc({ home, store, layout, lock, drivers: drivers.all().map((d) => d.name), warn: onWarning });
   const deployer = new Deployer({
     home,
     store,
@@ -111,7 +114,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const portSuffix = routerPort === 80 ? "" : `:${routerPort}`;
   const urlOf = (app: string, version?: string) => `http://${version ? `${version}-dot-` : ""}${app}.${opts.domain}${portSuffix}`;
   const api = new ApiServer(
-    [...coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, urlOf, maxUploadBytes }), ...instanceRoutes(store, scheduler), ...imageRoutes(home, layout, images.catalog, maxUploadBytes), metricsRoute(metrics)],
+    [...coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, imageGc, urlOf, maxUploadBytes }), ...instanceRoutes(store, scheduler), ...imageRoutes({ ...images, home, gc: imageGc, maxUploadBytes }), metricsRoute(metrics)],
     token,
   );
   const apiPort = await api.listen(opts.apiPort, "127.0.0.1");
@@ -138,6 +141,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       await router.close();
       await scheduler.shutdown();
       await drivers.close();
+      await imageGc.idle(); // it records its result in the store
       store.addEvent({ type: "daemon.stopped", message: "daemon stopped" });
       await logs.close();
       store.close();

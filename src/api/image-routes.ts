@@ -4,10 +4,13 @@ import { join } from "node:path";
 import { z } from "zod";
 import { receiveUpload } from "../artifacts/index.js";
 import type { StrataHome } from "../home.js";
-import { importImage, importedNames, importedRef, type ImageCatalog, type OciLayout } from "../images/index.js";
+import type { ImageGc } from "../deploy/image-gc.js";
+import { StrataError } from "../errors.js";
+import { importImage, importedNames, importedRef, type ImageCatalog, type LayoutLock, type OciLayout } from "../images/index.js";
 import { RECIPES } from "../images/recipes.js";
-import { parseInput, queryOf, sendJson } from "./http.js";
+import { parseInput, queryOf, sendJson, startStream } from "./http.js";
 import type { Route } from "./routes.js";
+import { ErrorBody } from "./schemas.js";
 
 export const ImageOut = z.object({
   name: z.string(),
@@ -20,12 +23,49 @@ export const ImageOut = z.object({
   created: z.string().optional(),
 });
 
+const Removed = z.object({ count: z.number(), bytes: z.number() });
+
+export const PruneResultOut = z.object({
+  dryRun: z.boolean(),
+  sharedLayout: z.boolean(),
+  images: z.array(z.string()),
+  blobs: Removed,
+  unpackedLayers: Removed,
+  shiftedLayers: Removed,
+  debris: Removed,
+  buildah: z.object({ images: z.array(z.string()), bytes: z.number() }),
+  inUseKept: z.number(),
+  bytesFreed: z.number(),
+  durationMs: z.number(),
+});
+
+/** One line of a prune's progress stream (NDJSON). */
+export const PruneProgress = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("log"), line: z.string() }),
+  z.object({ type: z.literal("done"), result: PruneResultOut }),
+  z.object({ type: z.literal("error"), error: ErrorBody.shape.error }),
+]);
+export type PruneProgress = z.infer<typeof PruneProgress>;
+
+const PruneQuery = z.object({ dryRun: z.enum(["true", "false"]).default("false") });
+
 const ImportQuery = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, "NAME[:TAG], e.g. mybase:1.0"),
 });
 
 /** The local image catalog: base images built from Debian packages, and images imported from files. */
-export function imageRoutes(home: StrataHome, layout: OciLayout, catalog: ImageCatalog, maxUploadBytes: number): Route[] {
+export interface ImageRouteDeps {
+  home: StrataHome;
+  layout: OciLayout;
+  catalog: ImageCatalog;
+  /** Imports write into the layout as LayoutLock writers. */
+  lock: LayoutLock;
+  gc: ImageGc;
+  maxUploadBytes: number;
+}
+
+export function imageRoutes(deps: ImageRouteDeps): Route[] {
+  const { home, layout, catalog, lock, gc, maxUploadBytes } = deps;
   return [
     {
       method: "GET",
@@ -67,11 +107,32 @@ export function imageRoutes(home: StrataHome, layout: OciLayout, catalog: ImageC
         await mkdir(dir, { recursive: true });
         try {
           const upload = await receiveUpload(req, dir, maxUploadBytes);
-          const imported = await importImage(layout, upload.path, name);
+          const imported = await lock.write(() => importImage(layout, upload.path, name));
           sendJson(res, 200, { name: imported.name, format: imported.format, digest: imported.image.digest });
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/images/prune",
+      summary: "Remove app images no version uses, then unreferenced blobs, unpacked and shifted layers, and buildah's dangling images; streams progress as NDJSON",
+      auth: true,
+      query: PruneQuery,
+      response: PruneProgress,
+      streams: true,
+      async handle(req, res) {
+        const { dryRun } = parseInput(PruneQuery, queryOf(req));
+        const send = startStream(res);
+        try {
+          const result = await gc.prune({ dryRun: dryRun === "true", buildCache: true }, (line) => send({ type: "log", line }));
+          send({ type: "done", result });
+        } catch (err) {
+          const e = err instanceof StrataError ? err : new StrataError("INTERNAL", (err as Error).message);
+          send({ type: "error", error: e.toJSON() });
+        }
+        res.end();
       },
     },
   ];

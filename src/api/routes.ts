@@ -9,6 +9,7 @@ import { DEFAULT_SANDBOX } from "../sandbox/runtime-defaults.js";
 import type { Store } from "../store/store.js";
 import type { VersionRecord } from "../store/types.js";
 import type { VersionRuntime } from "../deploy/version-runtime.js";
+import type { ImageGc } from "../deploy/image-gc.js";
 import { parseInput, queryOf, readJsonBody, sendJson, startStream } from "./http.js";
 import * as S from "./schemas.js";
 
@@ -19,6 +20,8 @@ export interface ApiDeps {
   logs: LogStore;
   drivers: DriverCatalog;
   runtime: VersionRuntime;
+  /** Collects image storage in the background after deletes (the delete never waits or fails for it). */
+  imageGc: Pick<ImageGc, "runInBackground">;
   maxUploadBytes: number;
   /** Public URL of an app, or of one version of it. */
   urlOf(app: string, version?: string): string;
@@ -96,6 +99,7 @@ export function coreRoutes(deps: ApiDeps): Route[] {
         await deps.traffic.refreshRoutes();
         store.addEvent({ type: "app.deleted", app, message: `app ${app} deleted` });
         await deps.logs.closeApp(app);
+        deps.imageGc.runInBackground(`deleting app ${app}`);
         sendJson(res, 200, { deleted: app });
       },
     },
@@ -167,6 +171,7 @@ export function coreRoutes(deps: ApiDeps): Route[] {
         store.deleteVersion(app, version);
         await deps.traffic.refreshRoutes();
         store.addEvent({ type: "version.deleted", app, version, message: `version ${version} deleted` });
+        deps.imageGc.runInBackground(`deleting version ${app}/${version}`);
         sendJson(res, 200, { deleted: version });
       },
     },

@@ -1,5 +1,6 @@
 import type { ImageCatalog } from "../images/catalog.js";
 import type { OciLayout } from "../images/layout.js";
+import type { LayoutLock } from "../images/layout-lock.js";
 import type { ArtifactBuilder, BuildOutput, BuildRequest } from "./artifact-builder.js";
 import type { Builder } from "./builder.js";
 import type { AppKind } from "./detect.js";
@@ -14,13 +15,14 @@ export class ImageBuilder implements ArtifactBuilder {
   constructor(
     private readonly builder: Builder,
     readonly kinds: readonly AppKind[],
-    private readonly images: { layout: OciLayout; catalog: ImageCatalog; pipIndexUrl?: string },
+    /** `lock`: builds write as LayoutLock writers, so image GC never runs while a build's blobs are untagged. */
+    private readonly images: { layout: OciLayout; catalog: ImageCatalog; lock: LayoutLock; pipIndexUrl?: string },
   ) {
     this.name = builder.name;
   }
 
   async build(req: BuildRequest): Promise<BuildOutput> {
-    const r = await this.builder.build({
+    const build = () => this.builder.build({
       app: req.app,
       version: req.version,
       sourceDir: req.sourceDir,
@@ -31,6 +33,7 @@ export class ImageBuilder implements ArtifactBuilder {
       log: req.log,
       ...(this.images.pipIndexUrl !== undefined && { pipIndexUrl: this.images.pipIndexUrl }),
     });
+    const r = await this.images.lock.write(build, (pid) => req.log(`waiting for the image GC (process ${pid}) to finish`));
     const port = "port" in r && typeof r.port === "number" ? r.port : undefined;
     return {
       artifact: { kind: "oci", digest: r.image.digest, path: r.image.path, ref: r.image.ref ?? r.image.digest, ...(port !== undefined && { port }) },

@@ -1,5 +1,5 @@
-/** The image store: the OCI layout, the base-image catalog, and layer unpacking for overlayfs. */
-export { OciLayout, MEDIA_TYPES, sha256File, assertRefName } from "./layout.js";
+/** The image store: the OCI layout, the base-image catalog, layer unpacking for overlayfs, and garbage collection. */
+export { OciLayout, MEDIA_TYPES, REF_ANNOTATION, sha256File, assertRefName } from "./layout.js";
 export type { Descriptor, ImageConfig, ImageManifest, ImageRuntimeConfig, ImageSummary, Layer, ResolvedImage } from "./layout.js";
 export { ImageCatalog, imagePaths } from "./catalog.js";
 export { RECIPES, RECIPE_VERSION, findRecipe, nodeRecipes, recipeHash } from "./recipes.js";
@@ -10,3 +10,7 @@ export { lineSplitter } from "./progress.js";
 export { importImage, pullImage, importedNames, importedRef, canonicalImageName, IMPORTED_PREFIX } from "./import.js";
 export type { ImportedImage, ImportFormat } from "./import.js";
 export { stagingLayout, linkKnownBlobs } from "./adopt.js";
+export { LayoutLock } from "./layout-lock.js";
+export { mountedLayerDigests, layerDigestsOf } from "./mounted-layers.js";
+export { pruneLayout } from "./prune.js";
+export type { LayoutPruneOptions, LayoutPruneResult, Removed } from "./prune.js";

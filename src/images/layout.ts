@@ -20,7 +20,7 @@ export const MEDIA_TYPES = {
   layerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
 } as const;
 
-const REF_ANNOTATION = "org.opencontainers.image.ref.name";
+export const REF_ANNOTATION = "org.opencontainers.image.ref.name";
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 export interface Descriptor {
@@ -239,6 +239,11 @@ export class OciLayout {
       });
     }
     return out.sort((a, b) => a.ref.localeCompare(b.ref));
+  }
+
+  /** Every descriptor index.json lists (tagged or not): the roots of what the layout keeps. */
+  async roots(): Promise<Descriptor[]> {
+    return (await this.readIndex()).manifests;
   }
 
   async readJsonBlob<T>(digest: string): Promise<T> {

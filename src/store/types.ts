@@ -59,7 +59,9 @@ export type EventType =
   | "instance.recovered"
   | "daemon.started"
   | "daemon.stopped"
-  | "daemon.warning";
+  | "daemon.warning"
+  | "images.pruned"
+  | "images.prune-failed";
 
 export interface EventRecord {
   id: number;

@@ -84,6 +84,18 @@ export class Buildah {
   }
 
   /**
+   * Image GC's part here: the storage's dangling images, i.e. untagged ones no other image descends from
+   * (each build's result once exported to the layout, then the step-cache images under it), are removed
+   * (listed only, with `dryRun`). Tagged base images stay. Returns their ids.
+   */
+  async pruneDangling(dryRun: boolean): Promise<string[]> {
+    const { stdout } = dryRun
+      ? await this.run(["images", "--quiet", "--no-trunc", "--filter", "dangling=true"])
+      : await this.run(["rmi", "--prune"], { timeoutMs: 10 * 60_000 });
+    return stdout.split("\n").map((l) => l.trim().replace(/^sha256:/, "")).filter(Boolean);
+  }
+
+  /**
    * Removes every container and image of this storage, then the storage itself (for temporary homes and
    * `strata` clean-ups; the overlay driver may leave its directory mounted, so mounts under it go first).
    */

@@ -23,7 +23,7 @@ import { LogTail } from "./log-tail.js";
 import { probeOci } from "./probe.js";
 import { mountOverlay, mountsUnder, unmount } from "./rootfs.js";
 import { RuntimeCli, type OciRuntimeName } from "./runtime-cli.js";
-import { shiftedLayers } from "./shifted-layers.js";
+import { shiftedLayers, shiftedLayersDir } from "./shifted-layers.js";
 
 export interface OciDriverOptions {
   readonly home: StrataHome;
@@ -143,6 +143,11 @@ export class OciDriver implements SandboxDriver {
     }
     const key = `${this.name}:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
     let entry = this.prepared.get(key);
+    // The image GC removes layers no image uses: a remembered preparation whose layers went is made again.
+    if (entry && !(await this.layersPresent(entry))) {
+      this.prepared.delete(key);
+      entry = undefined;
+    }
     if (!entry) {
       entry = this.prepareImage(image, key);
       this.prepared.set(key, entry);
@@ -318,13 +323,21 @@ export class OciDriver implements SandboxDriver {
     }
   }
 
+  private async layersPresent(entry: Promise<Prepared>): Promise<boolean> {
+    const prepared = await entry.catch(() => null);
+    if (!prepared) return true; // a failed preparation is dropped by its own catch
+    const { layers } = prepared.data as unknown as PreparedData;
+    for (const layer of layers) if (!(await pathExists(layer))) return false;
+    return true;
+  }
+
   private async prepareImage(image: ImageRef, key: string): Promise<Prepared> {
     const layout = new OciLayout(image.path);
     const resolved = await layout.resolve(image.ref ?? image.digest);
     const unpacked = await unpackLayers(layout, resolved, imagePaths(this.opts.home).unpacked);
     if (!unpacked.length) throw new StrataError("INVALID_ARGUMENT", `image ${image.ref ?? image.digest} has no layers`);
     await this.ensureDirs();
-    const bottomFirst = this.userNamespace ? await shiftedLayers(unpacked, this.idMap, join(this.dir, "layers")) : unpacked;
+    const bottomFirst = this.userNamespace ? await shiftedLayers(unpacked, this.idMap, shiftedLayersDir(this.opts.home, this.name)) : unpacked;
     const layers = [...bottomFirst].reverse();
     const data: PreparedData = { layers, image: await imageProcess(resolved.config.config, layers) };
     return { driver: this.name, key, data: data as unknown as Record<string, unknown> };

@@ -1,7 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { chmod, lchown, lstat, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
+import type { StrataHome } from "../../home.js";
+import { diskUsage, isAbandonedTmp, removeTree, unchangedFor } from "../../system/disk.js";
 import { exec } from "../../system/exec.js";
+import { ignoreMissing } from "../../system/fs.js";
 import type { IdMap } from "./bundle.js";
 
 /**
@@ -67,4 +70,30 @@ async function isDir(path: string): Promise<boolean> {
       throw err;
     },
   );
+}
+
+/** Where a driver built on OciDriver keeps its shifted layers (the driver's `join(home.runtime(name), "layers")`). */
+export function shiftedLayersDir(home: StrataHome, driver: string): string {
+  return join(home.runtime(driver), "layers");
+}
+
+/**
+ * Image GC's part here: removes the shifted copies (`<hex>-<uid>-<size>`) of layers not in `keep` (the
+ * layers of the images still stored, plus those a mount uses), and unfinished copies of dead processes.
+ * Returns what it removed (or would, with `dryRun`).
+ */
+export async function pruneShiftedLayers(cacheDir: string, keep: ReadonlySet<string>, opts: { dryRun: boolean; minAgeMs: number }): Promise<{ count: number; bytes: number }> {
+  const removed = { count: 0, bytes: 0 };
+  for (const name of await readdir(cacheDir).catch(ignoreMissing([] as string[]))) {
+    const dir = join(cacheDir, name);
+    const abandoned = isAbandonedTmp(name);
+    const hex = /^([a-f0-9]{64})-\d+-\d+$/.exec(name)?.[1];
+    if (!abandoned && (hex === undefined || keep.has(hex) || !(await unchangedFor(dir, opts.minAgeMs)))) continue;
+    removed.count++;
+    removed.bytes += await diskUsage(dir);
+    if (opts.dryRun) continue;
+    if (abandoned) await rm(dir, { recursive: true, force: true });
+    else await removeTree(dir);
+  }
+  return removed;
 }

@@ -1,0 +1,207 @@
+import { join } from "node:path";
+import { appImageRef } from "../build/builder.js";
+import { Buildah, buildahPaths } from "../build/dockerfile/buildah.js";
+import { asStrataError } from "../errors.js";
+import type { StrataHome } from "../home.js";
+import { imagePaths } from "../images/catalog.js";
+import type { LayoutLock } from "../images/layout-lock.js";
+import type { ImageManifest, OciLayout } from "../images/layout.js";
+import { mountedLayerDigests } from "../images/mounted-layers.js";
+import { pruneLayout, type Removed } from "../images/prune.js";
+import { pruneShiftedLayers, shiftedLayersDir } from "../sandbox/oci/shifted-layers.js";
+import type { Store } from "../store/store.js";
+import type { NewEvent } from "../store/types.js";
+import { diskUsage } from "../system/disk.js";
+import { pathExists } from "../system/fs.js";
+
+/**
+ * Image garbage collection: the layout keeps base images (`base/`), imported images (`imported/`) and the
+ * image of every version the store still has (building or ready); app images of deleted and failed
+ * versions go, then dependency caches (`cache/`) no kept app image builds on, then every blob, unpacked
+ * layer and shifted layer copy nothing kept needs, and buildah's dangling images. A layer an overlay mount
+ * uses (a running instance, a build step) stays whatever the store says (see mounted-layers.ts). It runs
+ * as the layout's one collector (LayoutLock), so never beside a build or import writing into the layout.
+ *
+ * When STRATA_IMAGES puts the images outside this STRATA_HOME, other homes (test daemons, a second
+ * platform) may share them, with versions this store cannot see: then no image is untagged, and only
+ * what no image reaches goes, once it has not changed for SHARED_MIN_AGE_MS.
+ */
+
+export interface ImagePruneResult {
+  dryRun: boolean;
+  /** The layout is shared with other STRATA_HOMEs: no image was removed, only unreachable data. */
+  sharedLayout: boolean;
+  /** Refs removed from the layout. */
+  images: string[];
+  blobs: Removed;
+  unpackedLayers: Removed;
+  shiftedLayers: Removed;
+  /** Leftovers of crashed builds and unpackers. */
+  debris: Removed;
+  /** buildah's dangling images removed, and the bytes its storage shrank by (0 on a dry run). */
+  buildah: { images: string[]; bytes: number };
+  /** Unreferenced layers kept because a mounted overlay uses them. */
+  inUseKept: number;
+  bytesFreed: number;
+  durationMs: number;
+}
+
+export interface ImageGcDeps {
+  home: StrataHome;
+  store: Store;
+  layout: OciLayout;
+  lock: LayoutLock;
+  /** Drivers whose shifted-layer caches (shifted-layers.ts) to prune; a driver without one is skipped. */
+  drivers: readonly string[];
+  /** Told when a background prune's result cannot be recorded as an event. */
+  warn: (message: string) => void;
+}
+
+const SHARED_MIN_AGE_MS = 30 * 60_000;
+const APP_PREFIX = "apps/";
+const CACHE_PREFIX = "cache/";
+
+export class ImageGc {
+  private running: Promise<void> | undefined;
+  private rerun: string | undefined;
+
+  constructor(private readonly deps: ImageGcDeps) {}
+
+  /**
+   * `buildCache`: also remove buildah's dangling images, which include the step cache of Dockerfile builds
+   * (`strata images prune` does; the GC after a delete does not, so the next Dockerfile build stays cached).
+   */
+  async prune(opts: { dryRun: boolean; buildCache: boolean }, onProgress: (line: string) => void = () => {}): Promise<ImagePruneResult> {
+    const { home, layout, lock } = this.deps;
+    return lock.collect(async () => {
+      const started = Date.now();
+      const sharedLayout = this.sharedLayout();
+      if (sharedLayout) onProgress(`the image store ${home.images} is outside STRATA_HOME and may be shared: keeping every image, removing only unreachable data older than ${SHARED_MIN_AGE_MS / 60_000} min`);
+      const minAgeMs = sharedLayout ? SHARED_MIN_AGE_MS : 0;
+      const inUse = await mountedLayerDigests();
+      const layoutResult = await pruneLayout(layout, {
+        removeRefs: sharedLayout ? [] : await this.refsToRemove(),
+        inUse,
+        unpackedDir: imagePaths(home).unpacked,
+        dryRun: opts.dryRun,
+        minAgeMs,
+        onProgress,
+      });
+      const keep = new Set([...layoutResult.keptLayers, ...inUse]);
+      const shiftedLayers: Removed = { count: 0, bytes: 0 };
+      for (const driver of this.deps.drivers) {
+        const r = await pruneShiftedLayers(shiftedLayersDir(home, driver), keep, { dryRun: opts.dryRun, minAgeMs });
+        shiftedLayers.count += r.count;
+        shiftedLayers.bytes += r.bytes;
+      }
+      if (shiftedLayers.count) onProgress(`${opts.dryRun ? "would remove" : "removed"} ${shiftedLayers.count} uid-shifted layer copies, ${shiftedLayers.bytes} bytes`);
+      const buildah = opts.buildCache ? await this.pruneBuildah(opts.dryRun, onProgress) : { images: [], bytes: 0 };
+      const { refs, blobs, unpacked, debris, inUseKept } = layoutResult;
+      return {
+        dryRun: opts.dryRun,
+        sharedLayout,
+        images: refs,
+        blobs,
+        unpackedLayers: unpacked,
+        shiftedLayers,
+        debris,
+        buildah,
+        inUseKept,
+        bytesFreed: blobs.bytes + unpacked.bytes + shiftedLayers.bytes + debris.bytes + buildah.bytes,
+        durationMs: Date.now() - started,
+      };
+    }, onProgress);
+  }
+
+  /**
+   * Runs a prune in the background after `trigger` (an app or version deleted), recording its result as an
+   * event; a trigger arriving while one runs makes one more run after it. Never throws.
+   */
+  runInBackground(trigger: string): void {
+    if (this.running) {
+      this.rerun = trigger;
+      return;
+    }
+    this.running = this.pruneAndRecord(trigger).finally(() => {
+      this.running = undefined;
+      const again = this.rerun;
+      this.rerun = undefined;
+      if (again !== undefined) this.runInBackground(again);
+    });
+  }
+
+  private async pruneAndRecord(trigger: string): Promise<void> {
+    try {
+      let event: NewEvent;
+      try {
+        const r = await this.prune({ dryRun: false, buildCache: false });
+        event = { type: "images.pruned", message: `image GC after ${trigger}: ${summarize(r)}`, data: { ...r } };
+      } catch (err) {
+        const e = asStrataError(err);
+        event = { type: "images.prune-failed", message: `image GC after ${trigger} failed: ${e.message}`, data: { code: e.code } };
+      }
+      this.deps.store.addEvent(event);
+    } catch (err) {
+      this.deps.warn(`image GC after ${trigger}: recording its result failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Resolves once no background prune runs (the daemon waits for it before closing the store). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private sharedLayout(): boolean {
+    return this.deps.home.images !== join(this.deps.home.root, "images");
+  }
+
+  private async refsToRemove(): Promise<string[]> {
+    const keepApps = new Set<string>();
+    for (const v of this.deps.store.listVersions()) {
+      if (v.status !== "building" && v.status !== "ready") continue;
+      keepApps.add(appImageRef(v.app, v.version));
+      if (v.artifact?.kind === "oci") keepApps.add(v.artifact.ref);
+    }
+    const remove: string[] = [];
+    const caches: Array<{ ref: string; top: string | undefined }> = [];
+    const keptAppLayers = new Set<string>();
+    for (const image of await this.deps.layout.list()) {
+      if (image.ref.startsWith(APP_PREFIX)) {
+        if (!keepApps.has(image.ref)) remove.push(image.ref);
+        else for (const l of (await this.manifest(image.digest)).layers) keptAppLayers.add(l.digest);
+      } else if (image.ref.startsWith(CACHE_PREFIX)) {
+        caches.push({ ref: image.ref, top: (await this.manifest(image.digest)).layers.at(-1)?.digest });
+      }
+    }
+    // A dependency cache lives as long as an app image built on it: a rebuild of a kept version hits it.
+    for (const c of caches) if (!c.top || !keptAppLayers.has(c.top)) remove.push(c.ref);
+    return remove;
+  }
+
+  private manifest(digest: string): Promise<ImageManifest> {
+    return this.deps.layout.readJsonBlob<ImageManifest>(digest);
+  }
+
+  private async pruneBuildah(dryRun: boolean, onProgress: (line: string) => void): Promise<{ images: string[]; bytes: number }> {
+    const storage = buildahPaths(this.deps.home).root;
+    if (!(await pathExists(storage))) return { images: [], bytes: 0 }; // no Dockerfile was ever built here
+    const before = dryRun ? 0 : await diskUsage(storage);
+    const images = await new Buildah(this.deps.home).pruneDangling(dryRun);
+    const bytes = dryRun ? 0 : Math.max(0, before - (await diskUsage(storage)));
+    if (images.length) onProgress(`${dryRun ? "would remove" : "removed"} ${images.length} dangling buildah image(s)${dryRun ? "" : `, ${bytes} bytes`}`);
+    return { images, bytes };
+  }
+}
+
+export function summarize(r: ImagePruneResult): string {
+  const parts = [
+    r.images.length && `${r.images.length} image(s)`,
+    r.blobs.count && `${r.blobs.count} blob(s)`,
+    r.unpackedLayers.count && `${r.unpackedLayers.count} unpacked layer(s)`,
+    r.shiftedLayers.count && `${r.shiftedLayers.count} shifted layer copies`,
+    r.debris.count && `${r.debris.count} leftover(s)`,
+    r.buildah.images.length && `${r.buildah.images.length} buildah image(s)`,
+  ].filter(Boolean);
+  const what = parts.length ? `${r.dryRun ? "would remove" : "removed"} ${parts.join(", ")}, ${(r.bytesFreed / 1e6).toFixed(1)} MB` : "nothing to remove";
+  return `${what}${r.inUseKept ? `; kept ${r.inUseKept} layer(s) in use` : ""} (${r.durationMs} ms)`;
+}

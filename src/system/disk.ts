@@ -1,0 +1,34 @@
+import { randomBytes } from "node:crypto";
+import { lstat, rename, rm } from "node:fs/promises";
+import { exec } from "./exec.js";
+import { processExists } from "./process.js";
+
+/** Bytes a file or tree takes on disk (`du`: hard links counted once, sparse files as stored). */
+export async function diskUsage(path: string): Promise<number> {
+  const { stdout } = await exec(["du", "--summarize", "--block-size=1", "--", path]);
+  return Number.parseInt(stdout, 10) || 0;
+}
+
+/**
+ * Removes a directory tree so that no one ever sees it half removed: it is first renamed to a
+ * `<dir>.tmp-<pid>-gc…` name (the name unpackers and copiers give their unfinished work, so a clean-up
+ * interrupted midway is finished by the next one), then deleted.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  const doomed = `${dir}.tmp-${process.pid}-gc${randomBytes(4).toString("hex")}`;
+  await rename(dir, doomed);
+  await rm(doomed, { recursive: true, force: true });
+}
+
+/** For `<name>.tmp-<pid>-…` work in progress: whether the process making it is gone (so it is debris). */
+export function isAbandonedTmp(name: string): boolean {
+  const pid = /\.tmp-(\d+)-/.exec(name)?.[1];
+  return pid !== undefined && !processExists(Number(pid));
+}
+
+/** Whether `path` last changed (content or inode: a rename or chown counts) more than `ms` ago. */
+export async function unchangedFor(path: string, ms: number): Promise<boolean> {
+  if (ms <= 0) return true;
+  const st = await lstat(path);
+  return Date.now() - Math.max(st.mtimeMs, st.ctimeMs) > ms;
+}
