@@ -5,7 +5,7 @@ import { imagePaths } from "../../images/catalog.js";
 import type { Layer, OciLayout, ResolvedImage } from "../../images/layout.js";
 import { unpackLayerList } from "../../images/unpack.js";
 import type { BuildContext } from "../builder.js";
-import { BuildStep, type StepMount } from "./step.js";
+import { BuildStep, type StepMount, type StepNetwork, type StepUser } from "./step.js";
 import { stepWorkDir } from "./work-dirs.js";
 
 /**
@@ -42,7 +42,9 @@ export interface StepLayerOptions {
   /** The layers the step runs on, bottom first. */
   below: readonly Layer[];
   mounts: readonly StepMount[];
-  network: "none" | "host";
+  network: StepNetwork;
+  /** Runs the step's commands unprivileged (see BuildStep); root by default. */
+  user?: StepUser;
   env: readonly string[];
 }
 
@@ -64,6 +66,7 @@ export async function runStepLayer(
     workDir: stepWorkDir(ctx.home, id),
     mounts: opts.mounts,
     network: opts.network,
+    ...(opts.user && { user: opts.user }),
     env: opts.env,
     log: ctx.log,
   });

@@ -1,5 +1,6 @@
-import { chmod, cp, lstat, mkdir, readdir, readFile } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { chmod, cp, lstat, mkdir, readdir, readFile, realpath } from "node:fs/promises";
+import { basename, join, sep } from "node:path";
+import { StrataError } from "../../errors.js";
 
 /**
  * Copies an app's source tree to `dest` (e.g. a layer dir's `app/`), leaving out what the build
@@ -46,6 +47,31 @@ export async function readIfExists(path: string): Promise<string | null> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null; // optional file
     throw err;
   }
+}
+
+/**
+ * Where `relPath` of the app's source really is, or null when absent. A path that resolves outside the
+ * source (a symlink to a host file) fails the build: its content would be handed to the build's commands.
+ */
+export async function resolveInSource(sourceDir: string, relPath: string): Promise<string | null> {
+  const root = await realpath(sourceDir);
+  let real: string;
+  try {
+    real = await realpath(join(sourceDir, relPath));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null; // absent, or a dangling symlink: nothing to read
+    throw err;
+  }
+  if (real !== root && !real.startsWith(root + sep)) {
+    throw new StrataError("BUILD_FAILED", `${relPath} resolves outside the app's folder (${real}); the build reads only the app's own files`, { path: relPath });
+  }
+  return real;
+}
+
+/** A file of the app's source as text, or null when absent; refuses one outside the source (resolveInSource). */
+export async function readSourceFile(sourceDir: string, relPath: string): Promise<string | null> {
+  const real = await resolveInSource(sourceDir, relPath);
+  return real === null ? null : readFile(real, "utf8");
 }
 
 export async function exists(path: string): Promise<boolean> {

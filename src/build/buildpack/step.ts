@@ -1,18 +1,21 @@
-import { chmod, mkdir, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { StrataError } from "../../errors.js";
 import { lineSplitter } from "../../images/progress.js";
 import { overlayToOciWhiteouts } from "../../images/whiteouts.js";
 import { exec, type ExecResult } from "../../system/exec.js";
+import { OutboundNetwork } from "../isolation/outbound-network.js";
 
 /**
  * Runs build commands (pip, npm) inside a base image's userland, so that what they install matches the
  * runtime image's ABI and paths. The image's unpacked layers are overlayfs lower dirs; a fresh upper dir
  * collects what the commands change, and becomes the new layer. Each command runs in a runc container
- * (own pid, mount, ipc, uts namespaces, cgroup pids/memory limits, Docker's default capability set):
+ * (own pid, mount, ipc, uts namespaces, cgroup pids/memory limits, Docker's default capability set, or
+ * none at all for a step with an unprivileged `user`):
  *   - network "none": a new empty network namespace (pip with --no-index cannot reach anything);
- *   - network "host": the host's namespace, for `npm ci` which needs the npm registry (only the host
- *     reaches it; a per-build netns with NAT is not built yet).
+ *   - network "outbound": a namespace of the step's own whose only way out is slirp4netns's NAT
+ *     (isolation/outbound-network.ts), for npm and pip, which need a registry: they reach what the host
+ *     reaches, except the host's loopback services.
  * /tmp is a tmpfs and HOME points into it, so caches (pip, npm) never land in the layer.
  */
 export interface StepMount {
@@ -36,10 +39,26 @@ export interface StepOptions {
   /** A directory this step owns; removed by `discard()`. */
   workDir: string;
   mounts: readonly StepMount[];
-  network: "none" | "host";
+  network: StepNetwork;
+  /** Runs the commands as this user with no capabilities (default: root with Docker's set). */
+  user?: StepUser;
   env: readonly string[];
   log: (line: string) => void;
 }
+
+export type StepNetwork = "none" | "outbound";
+
+export interface StepUser {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * nobody:nogroup, in every base image (so a script asking who it is finds a passwd entry). What it
+ * creates is handed to root when the layer is made (`finish()`), so the app, which runs as nobody too,
+ * cannot change its own dependencies.
+ */
+export const UNPRIVILEGED_BUILD_USER: StepUser = { uid: 65534, gid: 65534 };
 
 /** Docker's default capability set, minus MKNOD (a build has no business creating device nodes). */
 const CAPABILITIES = [
@@ -72,6 +91,7 @@ export class BuildStep {
   private readonly containerId: string;
   private readonly runcRoot: string;
   private mounted = false;
+  private network: OutboundNetwork | undefined;
   private commands = 0;
 
   constructor(opts: StepOptions) {
@@ -82,7 +102,7 @@ export class BuildStep {
     this.runcRoot = join(opts.workDir, "runc");
   }
 
-  /** Mounts the overlay; files written under `rootfs` afterwards land in the new layer. */
+  /** Mounts the overlay (and connects the step's network); files written under `rootfs` afterwards land in the new layer. */
   async mount(): Promise<void> {
     const work = join(this.opts.workDir, "work");
     for (const d of [this.upperDir, work, this.rootfs, this.runcRoot]) await mkdir(d, { recursive: true, mode: 0o755 });
@@ -99,6 +119,11 @@ export class BuildStep {
       this.rootfs,
     ]);
     this.mounted = true;
+    if (this.opts.network === "outbound") {
+      // In the work dir: the build's own (discard() or the work-dir sweep removes it), named by the step id.
+      this.network = await OutboundNetwork.create(join(this.opts.workDir, "netns"));
+      await writeFile(join(this.opts.workDir, "resolv.conf"), OutboundNetwork.resolvConf());
+    }
   }
 
   /** Runs one command in a fresh container over the overlay; `quiet` keeps stdout out of the log (it is returned). */
@@ -132,6 +157,19 @@ export class BuildStep {
     await chmod(target, mode);
   }
 
+  /** Makes a directory (and its parents) that the step's commands may write to, whichever user they run as. */
+  async writableDir(pathInImage: string): Promise<void> {
+    if (!this.mounted) throw new StrataError("INTERNAL", "BuildStep.writableDir before mount()");
+    const target = join(this.rootfs, pathInImage);
+    await mkdir(target, { recursive: true, mode: 0o755 });
+    if (this.opts.user) await chown(target, this.opts.user.uid, this.opts.user.gid);
+  }
+
+  /** Hands a tree written into the step (e.g. a copied `file:` dependency) to the step's user, so its commands can build in it. */
+  async ownTree(pathInImage: string): Promise<void> {
+    if (this.opts.user) await exec(["chown", "-R", "-P", `${this.opts.user.uid}:${this.opts.user.gid}`, join(this.rootfs, pathInImage)]);
+  }
+
   /** Removes a file this step wrote (before finish(); a file from a lower layer would leave a whiteout). */
   async removeFile(pathInImage: string): Promise<void> {
     await rm(join(this.rootfs, pathInImage), { force: true });
@@ -142,6 +180,9 @@ export class BuildStep {
     await this.unmount();
     // runc created these mount points in the upper dir; they are not part of what the step built.
     for (const m of this.opts.mounts) await rmdir(join(this.upperDir, m.destination)).catch(ignoreNotEmptyOrMissing);
+    // What the unprivileged user made becomes root's: read-only to the app's user, as the rest of /app is.
+    // -P: symlinks themselves, never what they point to.
+    if (this.opts.user) await exec(["chown", "-R", "-P", `--from=${this.opts.user.uid}`, "0:0", this.upperDir]);
     await overlayToOciWhiteouts(this.upperDir);
     return this.upperDir;
   }
@@ -150,6 +191,9 @@ export class BuildStep {
     await exec(["runc", "--root", this.runcRoot, "delete", "--force", this.containerId], { okCodes: [0, 1] }).catch(
       (err: unknown) => this.opts.log(`warning: runc delete ${this.containerId}: ${(err as Error).message}`),
     );
+    const network = this.network;
+    this.network = undefined;
+    await network?.destroy();
     await this.unmount();
     await rm(this.opts.workDir, { recursive: true, force: true });
   }
@@ -161,19 +205,22 @@ export class BuildStep {
   }
 
   /**
-   * A step on the host's network also trusts what the host trusts: a host behind a TLS-inspecting proxy
+   * A step with outbound network also trusts what the host trusts: a host behind a TLS-inspecting proxy
    * reaches the npm registry only with the proxy's CA, which is in the host's bundle, not the image's.
    * Mounted over the image's bundle (when the image has one), read-only, for the step only.
    */
   private async hostTrustMount(): Promise<object | null> {
-    if (this.opts.network !== "host") return null;
+    if (this.opts.network !== "outbound") return null;
     const inImage = join(this.rootfs, HOST_CA_BUNDLE);
     if (!(await isFile(HOST_CA_BUNDLE)) || !(await isFile(inImage))) return null;
     return { destination: HOST_CA_BUNDLE, type: "bind", source: HOST_CA_BUNDLE, options: ["bind", "ro"] };
   }
 
   private runtimeSpec(command: StepCommand, trust: object | null): object {
-    const namespaces = ["pid", "ipc", "uts", "mount", ...(this.opts.network === "none" ? ["network"] : [])];
+    const namespaces: object[] = [
+      ...["pid", "ipc", "uts", "mount"].map((type) => ({ type })),
+      this.network ? { type: "network", path: this.network.path } : { type: "network" },
+    ];
     const mounts: object[] = [
       { destination: "/proc", type: "proc", source: "proc" },
       { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
@@ -186,8 +233,8 @@ export class BuildStep {
         source: m.source,
         options: ["rbind", m.readonly ? "ro" : "rw"],
       })),
-      ...(this.opts.network === "host"
-        ? [{ destination: "/etc/resolv.conf", type: "bind", source: "/etc/resolv.conf", options: ["bind", "ro"] }]
+      ...(this.network
+        ? [{ destination: "/etc/resolv.conf", type: "bind", source: join(this.opts.workDir, "resolv.conf"), options: ["bind", "ro"] }]
         : []),
       ...(trust ? [trust] : []),
     ];
@@ -195,19 +242,19 @@ export class BuildStep {
       ociVersion: "1.0.2",
       process: {
         terminal: false,
-        user: { uid: 0, gid: 0 },
+        user: this.opts.user ?? { uid: 0, gid: 0 },
         args: command.argv,
         // Node reads only its built-in roots unless told; NODE_EXTRA_CA_CERTS adds the (host's) bundle.
         env: ["HOME=/tmp", ...(trust ? [`NODE_EXTRA_CA_CERTS=${HOST_CA_BUNDLE}`] : []), ...this.opts.env, ...(command.env ?? [])],
         cwd: command.cwd,
-        capabilities: { bounding: CAPABILITIES, effective: CAPABILITIES, permitted: CAPABILITIES },
+        capabilities: this.opts.user ? { bounding: [], effective: [], permitted: [] } : { bounding: CAPABILITIES, effective: CAPABILITIES, permitted: CAPABILITIES },
         noNewPrivileges: true,
       },
       root: { path: this.rootfs, readonly: false },
       hostname: "strata-build",
       mounts,
       linux: {
-        namespaces: namespaces.map((type) => ({ type })),
+        namespaces,
         cgroupsPath: `/strata-build-${this.opts.id}`,
         resources: { pids: { limit: 4096 }, memory: { limit: 4 * 1024 ** 3 } },
         maskedPaths: ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"],

@@ -5,8 +5,10 @@ import { exec } from "../../system/exec.js";
 
 /**
  * Buildpack steps work under STRATA_HOME/builds/buildpack/<step id>: an overlay mount, runc state, the
- * upper dir. Steps remove their own dir in a finally; `sweepBuildpackWork` clears what a killed daemon
- * left (the daemon calls it at start-up, when no build runs).
+ * upper dir, and for a step with outbound network its namespace file (a mount too). Steps remove their
+ * own dir in a finally; `sweepBuildpackWork` clears what a killed daemon left (the daemon calls it at
+ * start-up, when no build runs); unmounting a namespace file frees the namespace, and its slirp4netns
+ * quit with the daemon (its exit pipe).
  */
 export function buildpackWorkRoot(home: StrataHome): string {
   return join(home.builds, "buildpack");

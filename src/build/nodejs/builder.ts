@@ -5,14 +5,15 @@ import type { AppYamlLike, Builder, BuildContext, BuildResult } from "../builder
 import { mergeEnv, sourceLayer, writeBuildpackImage, type DescribedLayer } from "../buildpack/app-image.js";
 import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf, runStepLayer } from "../buildpack/layers.js";
-import { copySource, exists, readIfExists } from "../buildpack/source.js";
+import { copySource, exists, readSourceFile } from "../buildpack/source.js";
 import { lockfileOf, nodeDependencyLayer, NPM_ENV, runNpm, type PackageJson } from "./deps.js";
 import { chooseNodeImage } from "./node-image.js";
 
 /**
  * Node.js apps without a Dockerfile, built like App Engine Standard's nodejs runtimes: the base image of
  * the app's Node.js major (node-image.ts: app.yaml runtime, else package.json engines.node), a
- * node_modules layer cached by the lockfile (`npm ci --omit=dev`), the source under /app, and, when
+ * node_modules layer cached by the lockfile (`npm ci --omit=dev`, dependency install scripts included, in
+ * the sandbox deps.ts describes), the source under /app, and, when
  * package.json has a `build` script, that script run over the full dependency set followed by
  * `npm prune --omit=dev` (the pruned packages become whiteouts in the app layer). Starts with app.yaml
  * `entrypoint`, a Procfile `web:` line, `npm start` when scripts.start exists, else `node server.js`.
@@ -28,7 +29,7 @@ export class NodeBuilder implements Builder {
   }
 
   async build(ctx: BuildContext): Promise<BuildResult> {
-    const packageText = await readIfExists(join(ctx.sourceDir, "package.json"));
+    const packageText = await readSourceFile(ctx.sourceDir, "package.json");
     const pkg = packageText === null ? {} : parsePackageJson(packageText);
     const choice = chooseNodeImage(ctx.spec.runtime, enginesNode(pkg));
     if (choice.warning) ctx.log(`warning: ${choice.warning}`);

@@ -10,7 +10,9 @@ import type { BuildStep } from "../buildpack/step.js";
  * The dependency layer of a Python app: a venv at /app/.venv that sees the base image's packages
  * (--system-site-packages: gunicorn comes from Debian), with the app's requirements installed by the
  * image's own pip. Without `pip.index-url`, pip resolves only from the app's `wheels/` and `vendor/`
- * folders, in a container with no network. The layer is cached by everything that decides its bytes.
+ * folders, in a container with no network; with it, the step has outbound network of its own (not the
+ * host's loopback: an index must be reachable at an address other than 127.0.0.1). The layer is cached
+ * by everything that decides its bytes.
  */
 export const VENV = "/app/.venv";
 
@@ -60,8 +62,8 @@ export async function pythonDependencyLayer(ctx: BuildContext, base: readonly La
       purpose: "deps",
       below: base,
       mounts: [{ source: ctx.sourceDir, destination: "/workspace", readonly: true }],
-      // Resolving from an index needs the host's network; wheels/ and vendor/ need none.
-      network: ctx.pipIndexUrl ? "host" : "none",
+      // Resolving from an index needs a way out (not to the host's loopback); wheels/ and vendor/ need none.
+      network: ctx.pipIndexUrl ? "outbound" : "none",
       env: ["PATH=/usr/local/bin:/usr/bin:/bin", "PIP_NO_CACHE_DIR=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PYTHONDONTWRITEBYTECODE=1"],
     },
     async (step) => {
@@ -88,13 +90,24 @@ async function pipInstall(ctx: BuildContext, step: BuildStep, what: string[]): P
     await step.run({ argv: [`${VENV}/bin/python3`, "-m", "pip", "install", "--no-input", ...source, ...what], cwd: "/app" });
   } catch (err) {
     const stderr = String((err as { details?: { stderr?: unknown } }).details?.stderr ?? (err as Error).message);
-    const reasons = stderr.split("\n").filter((l) => l.startsWith("ERROR:"));
+    const lines = stderr.split("\n");
+    // An unreachable index shows only as retries; "no matching distribution" alone would hide why.
+    const unreachable = lines.filter((l) => l.startsWith("WARNING: Retrying")).slice(-1);
+    const reasons = [...unreachable, ...lines.filter((l) => l.startsWith("ERROR:"))];
     const reason = reasons.length ? reasons.join("\n") : stderr.trim();
     const todo = ctx.pipIndexUrl
-      ? `check that ${ctx.pipIndexUrl} serves these packages, or vendor their wheels in wheels/`
+      ? onHostLoopback(ctx.pipIndexUrl)
+        ? `serve the index at an address other than the host's loopback (builds have a network of their own, with no way to the host's 127.0.0.1), or vendor their wheels in wheels/`
+        : `check that ${ctx.pipIndexUrl} serves these packages, or vendor their wheels in wheels/`
       : "vendor a wheel in wheels/ (pip wheel -r requirements.txt -w wheels/ on a machine with package index access) or configure pip.index-url";
     throw new StrataError("BUILD_FAILED", `pip could not install the app's dependencies:\n${reason}\nTo fix: ${todo}.`, { reason }, { cause: err });
   }
+}
+
+function onHostLoopback(url: string): boolean {
+  if (!URL.canParse(url)) return false; // pip reports the malformed URL itself
+  const host = new URL(url).hostname;
+  return host === "localhost" || host === "[::1]" || host.startsWith("127.");
 }
 
 /** A requirements file with only comments and blank lines asks for nothing (and pip would refuse it). */

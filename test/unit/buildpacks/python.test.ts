@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { appendFile, mkdir, rm, writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { PythonBuilder } from "../../../src/build/python/builder.js";
@@ -74,6 +75,25 @@ test("a requirement no wheel or index provides fails the build with pip's reason
     return true;
   });
   assert.equal(await ctx.layout.find(`apps/${ctx.app}:v1`), null, "no image for a failed build");
+});
+
+test("pip with an index has a network of its own: an index on the host's loopback is out of reach", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
+  let connections = 0;
+  const server = createServer((s) => {
+    connections++;
+    s.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const index = `http://127.0.0.1:${(server.address() as AddressInfo).port}/simple`;
+  const ctx = { ...buildContext(t, join(FIXTURES, "python-unresolvable"), { runtime: "python311" }), pipIndexUrl: index };
+  await assert.rejects(builder.build(ctx), (err: Error & { code?: string }) => {
+    assert.equal(err.code, "BUILD_FAILED");
+    assert.match(err.message, /Connection refused/);
+    assert.match(err.message, /address other than the host's loopback/);
+    return true;
+  });
+  assert.equal(connections, 0, "the host's listener saw no connection");
 });
 
 test("app.yaml entrypoint and Procfile web: decide the start command", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
