@@ -120,7 +120,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const apiPort = await api.listen(opts.apiPort, "127.0.0.1");
   // Mounts, work dirs, namespaces and cgroups of builds a killed daemon left behind.
   await sweepBuildpackWork(home);
-  await sweepRunIsolation();
+  await sweepRunIsolation(home.tag);
   await scheduler.recover();
   scheduler.start();
 

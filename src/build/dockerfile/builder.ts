@@ -61,7 +61,7 @@ export class DockerfileBuilder implements Builder {
 
     const id = buildId(ctx.app, ctx.version);
     const steps = new StepLog(ctx.log);
-    const imageId = await this.runBuild(buildah, id, dockerfile, ctx.sourceDir, steps);
+    const imageId = await this.runBuild(buildah, `${ctx.home.tag}-${id}`, dockerfile, ctx.sourceDir, steps);
     const image = await exportImage(buildah, imageId, ctx.layout, appImageRef(ctx.app, ctx.version));
 
     const resolved = await ctx.layout.resolve(image.ref ?? image.digest);
@@ -76,7 +76,7 @@ export class DockerfileBuilder implements Builder {
     return { image, runtime: ctx.spec.runtime ?? "custom", cached: { dependencies: steps.allRunsCached }, sizeBytes, steps: steps.steps, port };
   }
 
-  /** Runs `buildah build` in the build's isolation; returns the built image's id. */
+  /** Runs `buildah build` in the build's isolation (named `<home tag>-<build id>`); returns the built image's id. */
   private async runBuild(buildah: Buildah, id: string, dockerfile: string, contextDir: string, steps: StepLog): Promise<string> {
     const iidFile = join(buildah.runroot, `${id}.iid`);
     const isolation = await RunIsolation.create(id, this.limits);
@@ -129,7 +129,7 @@ function buildFailed(steps: StepLog, err: unknown): StrataError {
   );
 }
 
-/** Names the build's netns and cgroup: `strata-dockerfile-<app>-<version>-<random>`, short enough for `ip netns` listings. */
+/** The build id: `<app>-<version>-<random>`; its netns and cgroup are `strata-dockerfile-<home tag>-<build id>`. */
 function buildId(app: string, version: string): string {
   const slug = `${app}-${version}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-").slice(0, 32);
   return `${slug}-${randomBytes(3).toString("hex")}`;

@@ -5,10 +5,10 @@ import { exec } from "../../system/exec.js";
 
 /**
  * What a Dockerfile's RUN steps may reach and use. Every build gets:
- *   - its own network namespace `/run/netns/strata-dockerfile-<id>` with outbound access only
+ *   - its own network namespace `/run/netns/strata-dockerfile-<home tag>-<id>` with outbound access only
  *     (isolation/outbound-network.ts: slirp4netns, no path to the host's loopback): RUN apt-get reaches the
  *     Debian mirror, but not the Strata API on 127.0.0.1:7070, nor another build;
- *   - a pids cgroup `strata-dockerfile-<id>` that caps the processes of all its RUN steps together (runc creates
+ *   - a pids cgroup of the same name that caps the processes of all its RUN steps together (runc creates
  *     each step's cgroup below it), and buildah's `--memory` on each step.
  */
 export interface RunLimits {
@@ -90,13 +90,17 @@ async function removeCgroups(name: string): Promise<void> {
   }
 }
 
-/** Removes what builds killed with the daemon left behind (namespaces and cgroups named strata-dockerfile-*); call when no build runs. */
-export async function sweepRunIsolation(): Promise<void> {
+/**
+ * Removes what builds killed with the daemon left behind (namespaces and cgroups named
+ * strata-dockerfile-<home tag>-*: this home's, not another daemon's); call when no build of this home runs.
+ */
+export async function sweepRunIsolation(homeTag: string): Promise<void> {
+  const prefix = `${NAME_PREFIX}${homeTag}-`;
   const netns = await readdir("/run/netns").catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") return [] as string[]; // no namespace was ever made
     throw err;
   });
-  for (const n of netns) if (n.startsWith(NAME_PREFIX)) await exec(["ip", "netns", "delete", n], { okCodes: [0, 1] });
+  for (const n of netns) if (n.startsWith(prefix)) await exec(["ip", "netns", "delete", n], { okCodes: [0, 1] });
   const pids = await readdir(join(CGROUP_V1, "pids"));
-  for (const n of pids) if (n.startsWith(NAME_PREFIX)) await removeCgroups(n);
+  for (const n of pids) if (n.startsWith(prefix)) await removeCgroups(n);
 }
