@@ -291,7 +291,8 @@ export class OciDriver implements SandboxDriver {
       const exit = await readFile(join(dir, "persist", "exit"), "utf8").catch(ignoreMissing(null));
       if (exit !== null || Date.now() >= deadline) return exit;
       const pid = Number(await readFile(join(dir, "conmon.pid"), "utf8").catch(ignoreMissing("")));
-      if (!(pid > 0 && processExists(pid))) return null;
+      // conmon may have written the file and exited since the read above: one last read decides.
+      if (!(pid > 0 && processExists(pid))) return readFile(join(dir, "persist", "exit"), "utf8").catch(ignoreMissing(null));
       await sleep(POLL_MS);
     }
   }
