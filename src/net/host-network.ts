@@ -25,6 +25,9 @@ export function defaultSubnet(tag: string): string {
   return `10.${224 + (index >> 4)}.${(index & 15) << 4}.0/20`;
 }
 
+/** How long after an attach the spares are made again: past the rest of that instance's cold start. */
+const REFILL_DELAY_MS = 300;
+
 export interface Attachment {
   /** Bind-mountable network namespace file, for an OCI runtime's `linux.namespaces[].path` or nsenter. */
   netnsPath: string;
@@ -128,7 +131,7 @@ export class HostNetwork {
       }
       return this.attachment(address);
     } finally {
-      this.spares.refill(); // in the background, for the next attach
+      this.spares.refillLater(REFILL_DELAY_MS); // in the background, for the next attach
     }
   }
 

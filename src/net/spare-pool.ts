@@ -35,6 +35,7 @@ export class SparePool {
   private filling: Promise<void> | undefined;
   private closed = false;
   private pausedUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SparePoolOptions) {}
 
@@ -57,9 +58,24 @@ export class SparePool {
     });
   }
 
+  /**
+   * refill() after `delayMs`: making spares right after one was taken would compete for the CPU with the
+   * cold start that took it (runc create is CPU-bound, and a small host has two cores).
+   */
+  refillLater(delayMs: number): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.refill();
+    }, delayMs);
+    this.timer.unref();
+  }
+
   /** Stops filling and hands back the ready spares, for the owner to remove; refill() works again after reopen(). */
   async drain(): Promise<string[]> {
     this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     await this.filling;
     return this.ready.splice(0);
   }
