@@ -3,7 +3,10 @@ import assert from "node:assert/strict";
 import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import { StreamedResponse } from "../unit/isolate/stream-client.js";
+import { writeStreamingWorker } from "../unit/isolate/streaming-worker.js";
 import { REPO, TestDaemon } from "./harness.js";
 
 const FIXTURES = join(REPO, "test", "fixtures", "apps");
@@ -110,4 +113,36 @@ test("an idle worker scales to zero and the next request brings it back", async 
   const r = await d.request("idle.localhost", "/");
   assert.equal(r.status, 200);
   assert.equal(r.text, "hello from typescript");
+});
+
+/** A response through the router, handed over as soon as its head arrives. */
+function openThroughRouter(host: string, path: string): Promise<StreamedResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port: d.info.routerPort, path, headers: { host } }, (res) => resolve(new StreamedResponse(res)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test("a streamed response passes through the router chunk by chunk; a stream that fails cuts it off", async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  const dir = join(work, "streaming");
+  await writeStreamingWorker(dir);
+  await writeFile(join(dir, "app.yaml"), "runtime: workers\n");
+  await d.cliOk(["deploy", dir, "--app", "streaming", "--version", "v1"]);
+  // The worker produces its second part only when /release comes, which is sent once the first
+  // part has reached this client: a router (or engine) that buffered would never show it alone.
+  const res = await openThroughRouter("streaming.localhost", "/transform");
+  assert.equal(res.res.statusCode, 200);
+  assert.equal(await res.until(/\|/), "first|");
+  assert.equal((await d.request("streaming.localhost", "/release")).text, "ok");
+  assert.equal(await res.done(), "end");
+  assert.equal(res.text, "first|second-released");
+
+  const failing = await openThroughRouter("streaming.localhost", "/fail");
+  await failing.until(/partial\|/);
+  await d.request("streaming.localhost", "/release");
+  assert.equal(await failing.done(), "aborted");
+  assert.equal(failing.text, "partial|");
+  assert.match(await logsOf("streaming", /response body stream failed/), /the response body stream failed: RangeError: kaboom; the response was cut off/);
 });

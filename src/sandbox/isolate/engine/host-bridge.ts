@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
+import type { UrlParts } from "../prelude/host.js";
 import { outboundFetch, type OutboundRequest } from "./outbound-fetch.js";
 import { SubtleBridge } from "./subtle-bridge.js";
 
@@ -14,10 +15,11 @@ const URL_PARTS = ["protocol", "username", "password", "host", "hostname", "port
 const MAX_LOG_LINE = 16 * 1024;
 const MAX_CONCURRENT_FETCHES = 32;
 
-function urlParts(u: URL): Record<string, string> {
+/** A URL as the prelude's URL class holds it (the engine parses, the isolate only reads). */
+export function urlParts(u: URL): UrlParts {
   const out: Record<string, string> = { href: u.href, origin: u.origin };
   for (const k of URL_PARTS) out[k] = u[k];
-  return out;
+  return out as unknown as UrlParts;
 }
 
 /**

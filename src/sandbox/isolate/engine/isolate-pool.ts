@@ -7,32 +7,56 @@ export interface PreludeScript {
   cache?: ivm.ExternalCopy<ArrayBuffer>;
 }
 
+/**
+ * The prelude's entry points (prelude/dispatch.ts), taken off the global object when the isolate is
+ * made. `__strataInstall` stays on it until the tenant's boot module (tenant.ts) takes it.
+ */
+export interface PreludeEntry {
+  readonly dispatch: ivm.Reference;
+  readonly read: ivm.Reference;
+  readonly cancel: ivm.Reference;
+  readonly idle: ivm.Reference;
+  readonly fireTimer: ivm.Reference;
+}
+
+const ENTRY_GLOBALS: Record<keyof PreludeEntry, string> = {
+  dispatch: "__strataDispatch",
+  read: "__strataRead",
+  cancel: "__strataCancel",
+  idle: "__strataIdle",
+  fireTimer: "__strataFireTimer",
+};
+
 /** An isolate with the bridge and the prelude loaded, not yet given to a tenant. */
 export interface WarmIsolate {
   readonly isolate: ivm.Isolate;
   readonly context: ivm.Context;
+  readonly entry: PreludeEntry;
   /** Where the bridge sends log lines and timers: set when a tenant takes the isolate. */
   readonly hooks: { current: BridgeHooks | null };
 }
 
 const PRELUDE_TIMEOUT_MS = 2_000;
 const FACTORY_MEMORY_MB = 16;
-/** Spare isolates kept per memory limit in use. */
+/** Spare isolates kept in all (each holds ~1-2 MiB while idle), for the memory limits asked for last. */
 const SPARES = 2;
 /** Refills wait a little so that creating the next isolate does not delay the first request. */
 const REFILL_DELAY_MS = 25;
 
 /**
- * Creating a V8 isolate costs 3-30 ms here, far above a cold-start budget of a few ms, so the
- * engine keeps a few isolates ready (prelude evaluated) for each memory limit tenants ask for.
- * Isolates are made by a small factory isolate (given the isolated-vm module, running no tenant
- * code), so their creation runs on isolated-vm's threads instead of blocking the engine's event
- * loop, which serves every tenant. A V8 out-of-memory catastrophe in any isolate aborts the engine
- * (isolated-vm's default); the driver then reports its instances exited and they are restarted.
+ * Creating a V8 isolate and running the prelude in it costs ~10 ms here, far above a cold-start
+ * budget of a few ms, so the engine keeps a few isolates ready (prelude evaluated, no tenant code)
+ * for the memory limits tenants ask for. A spare is handed to one tenant and never back: a tenant's
+ * isolate is disposed when it stops or resets. Isolates are made by a small factory isolate (given
+ * the isolated-vm module, running no tenant code), so their creation runs on isolated-vm's threads
+ * instead of blocking the engine's event loop, which serves every tenant. A V8 out-of-memory
+ * catastrophe in any isolate aborts the engine (isolated-vm's default); the driver then reports its
+ * instances exited and they are restarted.
  */
 export class IsolatePool {
+  /** Spares by memory limit; Map order is least recently asked for first. */
   private readonly spares = new Map<number, WarmIsolate[]>();
-  private readonly refilling = new Set<number>();
+  private refilling = false;
   private closed = false;
   private readonly factory: ivm.Isolate;
   private readonly make: ivm.Reference<(memoryMb: number) => ivm.Isolate>;
@@ -44,30 +68,61 @@ export class IsolatePool {
     this.make = context.evalSync("(memoryLimit) => new ivm.Isolate({ memoryLimit })", { reference: true }) as ivm.Reference<(memoryMb: number) => ivm.Isolate>;
   }
 
-  async take(memoryMb: number): Promise<WarmIsolate> {
+  /**
+   * A spare isolate for `memoryMb`, or null when there is none ready (then create() one, unwarmed).
+   * Synchronous, so that a cold start goes straight on to loading the tenant's code.
+   */
+  take(memoryMb: number): WarmIsolate | null {
     const list = this.spares.get(memoryMb) ?? [];
-    this.spares.set(memoryMb, list);
-    const warm = list.shift();
-    this.scheduleRefill(memoryMb);
-    return warm ?? (await this.create(memoryMb));
+    this.spares.delete(memoryMb);
+    this.spares.set(memoryMb, list); // now the most recently asked for
+    this.scheduleRefill();
+    return list.shift() ?? null;
   }
 
-  private scheduleRefill(memoryMb: number): void {
-    if (this.refilling.has(memoryMb) || this.closed) return;
-    this.refilling.add(memoryMb);
+  private scheduleRefill(): void {
+    if (this.refilling || this.closed) return;
+    this.refilling = true;
     setTimeout(() => {
-      this.refill(memoryMb)
-        .catch((err: unknown) => process.stderr.write(`isolate pool refill failed: ${err instanceof Error ? err.message : String(err)}\n`))
-        .finally(() => this.refilling.delete(memoryMb));
+      this.refill()
+        .catch((err: unknown) => {
+          if (!this.closed) process.stderr.write(`isolate pool refill failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        })
+        .finally(() => (this.refilling = false));
     }, REFILL_DELAY_MS);
   }
 
-  private async refill(memoryMb: number): Promise<void> {
-    const list = this.spares.get(memoryMb)!;
-    while (list.length < SPARES && !this.closed) list.push(await this.create(memoryMb));
+  /** Fills the pool for the memory limit asked for last, dropping spares of older limits past SPARES. */
+  private async refill(): Promise<void> {
+    for (;;) {
+      if (this.closed) return;
+      const limits = [...this.spares.keys()];
+      const newest = limits.at(-1);
+      if (newest === undefined) return;
+      let total = limits.reduce((n, l) => n + this.spares.get(l)!.length, 0);
+      for (const l of limits) {
+        const list = this.spares.get(l)!;
+        while (total > SPARES && l !== newest && list.length) {
+          list.pop()!.isolate.dispose();
+          total--;
+        }
+      }
+      const list = this.spares.get(newest)!;
+      if (list.length >= SPARES) return;
+      const warm = await this.create(newest, true);
+      if (this.closed) {
+        warm.isolate.dispose();
+        return;
+      }
+      list.push(warm);
+    }
   }
 
-  private async create(memoryMb: number): Promise<WarmIsolate> {
+  /**
+   * A new isolate with the prelude run in it. `warmUp` also runs the request path once (3-4 ms here):
+   * worth it for a spare, made in idle time, not for an isolate a cold start is waiting for.
+   */
+  async create(memoryMb: number, warmUp = false): Promise<WarmIsolate> {
     const isolate = (await this.make.apply(undefined, [memoryMb])) as ivm.Isolate;
     try {
       const context = await isolate.createContext();
@@ -81,10 +136,18 @@ export class IsolatePool {
       const produced = (script as ivm.Script & ivm.CachedDataResult).cachedData;
       if (!p.cache && produced) p.cache = produced;
       await script.run(context, { timeout: PRELUDE_TIMEOUT_MS });
-      const warmUp = context.global.getSync("__strataWarmUp", { reference: true }) as ivm.Reference;
-      await warmUp.apply(undefined, [], { result: { promise: true }, timeout: PRELUDE_TIMEOUT_MS });
-      context.global.deleteSync("__strataWarmUp");
-      return { isolate, context, hooks };
+      const g = context.global;
+      if (warmUp) {
+        const run = (await g.get("__strataWarmUp", { reference: true })) as ivm.Reference;
+        await run.apply(undefined, [], { result: { promise: true }, timeout: PRELUDE_TIMEOUT_MS });
+      }
+      const entry = {} as Record<keyof PreludeEntry, ivm.Reference>;
+      for (const [key, name] of Object.entries(ENTRY_GLOBALS) as Array<[keyof PreludeEntry, string]>) {
+        entry[key] = (await g.get(name, { reference: true })) as ivm.Reference;
+      }
+      // Tenant code reaches the prelude only through the Web APIs, never through these entry points.
+      await context.eval(`for (const n of ${JSON.stringify(["__strataWarmUp", ...Object.values(ENTRY_GLOBALS)])}) delete globalThis[n];`);
+      return { isolate, context, entry, hooks };
     } catch (err) {
       isolate.dispose();
       throw err;

@@ -76,17 +76,19 @@ class Engine {
     if (this.tenants.has(config.instanceId)) throw new Error(`instance ${config.instanceId} is already running`);
     const log = (stream: "stdout" | "stderr", line: string): void => send({ event: "log", instanceId: config.instanceId, stream, line });
     const tenant = new Tenant(config, await this.bundle(config.bundleDir), this.pool, log, (t) => this.watch(t));
-    try {
-      await tenant.start();
-    } catch (err) {
+    // The socket is opened while the isolate loads (on its own thread): nothing connects before this
+    // start is answered, and a request that did would wait for the load.
+    const [loaded, listening] = await Promise.allSettled([tenant.start(), serveTenant(tenant, config.socketPath)]);
+    if (loaded.status === "rejected" || listening.status === "rejected") {
+      await tenant.stop(0);
+      if (listening.status === "fulfilled") await closeServer(listening.value, config.socketPath);
+      if (loaded.status === "fulfilled") throw (listening as PromiseRejectedResult).reason;
+      const err: unknown = loaded.reason;
       const message = err instanceof Error ? err.message : String(err);
       log("stderr", `the worker failed to start: ${message}`);
       throw new Error(`the worker failed to start: ${message}`);
     }
-    const server = await serveTenant(tenant, config.socketPath).catch(async (err: unknown) => {
-      await tenant.stop(0);
-      throw err;
-    });
+    const server = listening.value;
     this.tenants.set(config.instanceId, { tenant, server, socketPath: config.socketPath });
     return { socket: config.socketPath };
   }
@@ -109,6 +111,11 @@ class Engine {
     this.pool.close();
     await Promise.all([...this.tenants.keys()].map((id) => this.stop(id, 0)));
   }
+}
+
+async function closeServer(server: Server, socketPath: string): Promise<void> {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await rm(socketPath, { force: true });
 }
 
 function send(msg: EngineReply | EngineEvent): void {

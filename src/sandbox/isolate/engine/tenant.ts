@@ -1,7 +1,8 @@
 import ivm from "isolated-vm";
 import type { BundleManifest } from "../bundle-manifest.js";
 import type { TenantConfig, TenantStats } from "../protocol.js";
-import type { IsolatePool } from "./isolate-pool.js";
+import type { UrlParts } from "../prelude/host.js";
+import type { IsolatePool, PreludeEntry } from "./isolate-pool.js";
 
 /** A version's bundle, read once per engine and shared by every tenant (and every reset) of it. */
 export interface LoadedBundle {
@@ -12,32 +13,77 @@ export interface LoadedBundle {
   codeCache?: ivm.ExternalCopy<ArrayBuffer>;
 }
 
-/** The wire form of a request and response between the engine and the prelude's dispatch(). */
-export interface DispatchRequest { method: string; url: string; headers: Array<[string, string]>; body: ArrayBuffer | null }
-export interface DispatchResponse {
+/** The wire form of a request and response between the engine and the prelude's dispatch() (prelude/dispatch.ts). */
+export interface DispatchRequest {
+  method: string;
+  /** The request URL, normalised by the engine. */
+  url: string;
+  /** Its parts: sent (see handle) when the isolate has not had them lately, so it need not call out to parse it. */
+  urlParts: UrlParts | null;
+  headers: Array<[string, string]>;
+  body: ArrayBuffer | null;
+}
+interface DispatchResponse {
   status: number;
   statusText: string;
   headers: Array<[string, string]>;
   body: ArrayBuffer | null;
-  pending?: boolean;
+  stream: number | null;
+  pending: boolean;
+}
+type ReadResult = { chunk: ArrayBuffer } | { done: true; pending: boolean } | { error: string };
+
+/** A worker's response as the engine sends it: a whole body, or a stream read as the client takes it. */
+export interface TenantResponse {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Uint8Array | null;
+  readonly stream: BodyStream | null;
+}
+
+/** A streamed response body, read one chunk at a time from the worker's ReadableStream. */
+export interface BodyStream {
+  /** The next chunk, or null at its end; rejects (with a reason already logged) when the body fails. */
+  read(): Promise<Uint8Array | null>;
+  /** The client went away: the worker's stream is cancelled. */
+  cancel(reason: string): void;
 }
 
 /** One isolate of a tenant; a reset disposes it and a fresh one takes its place. */
 interface Generation {
   readonly isolate: ivm.Isolate;
-  readonly dispatch: ivm.Reference;
-  readonly idle: ivm.Reference;
-  readonly fireTimer: ivm.Reference;
+  readonly entry: PreludeEntry;
   readonly timers: Map<number, NodeJS.Timeout>;
   resetReason: string | null;
+  /** An idle() call is awaiting this isolate's ctx.waitUntil work. */
+  waiting: boolean;
+  /** Request URLs whose parts this isolate was sent lately (fewer than its own cache of parsed URLs holds). */
+  readonly sentUrls: Set<string>;
 }
 
 /** CPU accounting of one isolate over the current window (see checkCpu). */
 interface CpuWindow { readonly gen: Generation; mark: bigint; since: bigint; credits: number }
 
 const STARTUP_TIMEOUT_MS = 2_000;
+/** Below the prelude's cache of parsed URLs (prelude/url.ts, 256), so a URL sent once is still there. */
+const SENT_URLS_MAX = 128;
+/** The specifier by which the boot module imports the worker's module. */
+const BOOT_IMPORT = "strata:worker";
+
 /** CPU accounting window: credit from requests does not carry over further than this. */
 const CPU_WINDOW_NS = 1_000_000_000n;
+
+/** The boot module: takes the prelude's install() off the global object and installs the worker with its env. */
+function bootSource(env: Readonly<Record<string, unknown>>): string {
+  return [
+    `import * as worker from ${JSON.stringify(BOOT_IMPORT)};`,
+    "const install = globalThis.__strataInstall;",
+    "delete globalThis.__strataInstall;",
+    // JSON.parse, not an object literal: a "__proto__" key stays an own property.
+    `install(worker, JSON.parse(${JSON.stringify(JSON.stringify(env))}));`,
+  ].join("\n");
+}
 
 /**
  * A tenant instance inside the engine: owns its isolate, runs requests in it, and enforces the CPU
@@ -47,6 +93,8 @@ const CPU_WINDOW_NS = 1_000_000_000n;
 export class Tenant {
   private gen: Generation | null = null;
   private loading: Promise<Generation> | null = null;
+  /** The first isolate loaded: later loads are recreations after a reset. */
+  private started = false;
   /** Calls into the isolate (requests, timers, waitUntil) that have not finished. */
   private inFlight = 0;
   private cpuOfDisposed = 0n;
@@ -64,7 +112,7 @@ export class Tenant {
 
   /** Loads the first isolate; throws (with the worker's error) when the module cannot start. */
   async start(): Promise<void> {
-    this.gen = await this.createGeneration();
+    await this.current();
   }
 
   private async current(): Promise<Generation> {
@@ -72,25 +120,27 @@ export class Tenant {
     if (this.gen) return this.gen;
     this.loading ??= this.createGeneration().then(
       (g) => {
+        this.loading = null;
         if (this.stopped) {
           g.isolate.dispose();
           throw new Error("instance is stopping");
         }
         this.gen = g;
-        this.loading = null;
         return g;
       },
       (err: unknown) => {
         this.loading = null;
-        this.log("stderr", `the isolate could not be recreated: ${err instanceof Error ? err.message : String(err)}`);
+        if (this.started) this.log("stderr", `the isolate could not be recreated: ${err instanceof Error ? err.message : String(err)}`);
         throw err;
       },
     );
-    return await this.loading;
+    const g = await this.loading;
+    this.started = true;
+    return g;
   }
 
   private async createGeneration(): Promise<Generation> {
-    const { isolate, context, hooks } = await this.pool.take(this.config.memoryMb);
+    const { isolate, context, entry, hooks } = this.pool.take(this.config.memoryMb) ?? (await this.pool.create(this.config.memoryMb));
     const timers = new Map<number, NodeJS.Timeout>();
     let gen: Generation | null = null;
     hooks.current = {
@@ -101,19 +151,8 @@ export class Tenant {
       },
     };
     try {
-      const ns = await this.loadWorker(isolate, context);
-      const g = context.global;
-      const install = g.getSync("__strataInstall", { reference: true }) as ivm.Reference;
-      await install.apply(undefined, [ns.derefInto(), new ivm.ExternalCopy(this.config.env).copyInto()], { timeout: STARTUP_TIMEOUT_MS });
-      gen = {
-        isolate,
-        dispatch: g.getSync("__strataDispatch", { reference: true }) as ivm.Reference,
-        idle: g.getSync("__strataIdle", { reference: true }) as ivm.Reference,
-        fireTimer: g.getSync("__strataFireTimer", { reference: true }) as ivm.Reference,
-        timers,
-        resetReason: null,
-      };
-      for (const name of ["__strataInstall", "__strataDispatch", "__strataIdle", "__strataFireTimer"]) g.deleteSync(name);
+      await this.loadWorker(isolate, context);
+      gen = { isolate, entry, timers, resetReason: null, waiting: false, sentUrls: new Set() };
       return gen;
     } catch (err) {
       for (const t of timers.values()) clearTimeout(t);
@@ -122,7 +161,13 @@ export class Tenant {
     }
   }
 
-  private async loadWorker(isolate: ivm.Isolate, context: ivm.Context): Promise<ivm.Reference> {
+  /**
+   * Evaluates the worker through a small boot module that imports it and hands it (and `env`) to the
+   * prelude's install(), so loading costs one trip to the isolate's thread. With a code cache (every
+   * load after a version's first) compiling is a quick deserialisation done here; the first compile,
+   * a full parse of a possibly large bundle, runs on the isolate's thread.
+   */
+  private async loadWorker(isolate: ivm.Isolate, context: ivm.Context): Promise<void> {
     const b = this.bundle;
     if (b.wasm.size) {
       await context.eval("globalThis.__strataWasm = Object.create(null)");
@@ -132,45 +177,108 @@ export class Tenant {
       }
     }
     const filename = `file:///${b.manifest.entry}`;
-    const mod = isolate.compileModuleSync(b.code, b.codeCache ? { filename, cachedData: b.codeCache } : { filename, produceCachedData: true });
-    const produced = (mod as ivm.Module & ivm.CachedDataResult).cachedData;
-    if (!b.codeCache && produced) b.codeCache = produced;
-    mod.instantiateSync(context, (specifier) => {
+    let worker: ivm.Module;
+    if (b.codeCache) {
+      worker = isolate.compileModuleSync(b.code, { filename, cachedData: b.codeCache });
+    } else {
+      worker = await isolate.compileModule(b.code, { filename, produceCachedData: true });
+      b.codeCache = (worker as ivm.Module & ivm.CachedDataResult).cachedData;
+    }
+    const boot = isolate.compileModuleSync(bootSource(this.config.env), { filename: "strata:boot" });
+    boot.instantiateSync(context, (specifier) => {
+      if (specifier === BOOT_IMPORT) return worker;
       const name = specifier.replace(/^\.\//, "");
       if (!b.wasm.has(name)) throw new Error(`the worker imports "${specifier}", which is not in its bundle`);
       return isolate.compileModuleSync(`export default globalThis.__strataWasm[${JSON.stringify(name)}];`);
     });
-    await mod.evaluate({ timeout: STARTUP_TIMEOUT_MS });
+    await boot.evaluate({ timeout: STARTUP_TIMEOUT_MS });
     if (b.wasm.size) await context.eval("delete globalThis.__strataWasm");
-    return mod.namespace;
   }
 
-  /** Runs one request in the isolate; never throws (failures become 5xx responses). */
-  async handle(req: DispatchRequest): Promise<DispatchResponse> {
+  /**
+   * Runs one request in the isolate; never throws (failures become 5xx responses). The request stays
+   * in flight (counted for the CPU budget, waited for by stop()) until its body stream, if any, ends.
+   */
+  async handle(req: DispatchRequest): Promise<TenantResponse> {
     let gen: Generation;
     try {
       gen = await this.current();
     } catch (err) {
       return plain(503, `the worker is unavailable: ${err instanceof Error ? err.message : String(err)}`);
     }
+    const done = this.begin(gen, true);
+    if (req.urlParts) {
+      // Sending a URL's parts costs a few µs on every request; sending them once per URL saves that.
+      if (gen.sentUrls.has(req.url)) req.urlParts = null;
+      else {
+        if (gen.sentUrls.size >= SENT_URLS_MAX) gen.sentUrls.clear();
+        gen.sentUrls.add(req.url);
+      }
+    }
+    let res: DispatchResponse;
     try {
-      const res = (await this.asWork(gen, () =>
-        gen.dispatch.apply(undefined, [new ivm.ExternalCopy(req).copyInto({ release: true })], { result: { promise: true, copy: true } }),
-      true)) as DispatchResponse;
-      if (res.pending) void this.awaitWaitUntil(gen);
-      return res;
+      res = (await gen.entry.dispatch.apply(undefined, [new ivm.ExternalCopy(req).copyInto({ release: true })], {
+        result: { promise: true, copy: true },
+      })) as DispatchResponse;
     } catch (err) {
+      done();
       return plain(503, this.failure(gen, err));
     }
+    if (res.pending) this.awaitWaitUntil(gen);
+    const head = { status: res.status, statusText: res.statusText, headers: res.headers };
+    if (res.stream === null) {
+      done();
+      return { ...head, body: res.body ? new Uint8Array(res.body) : null, stream: null };
+    }
+    return { ...head, body: null, stream: this.bodyStream(gen, res.stream, done) };
   }
 
-  private async awaitWaitUntil(gen: Generation): Promise<void> {
-    try {
-      // waitUntil work earns no credit of its own: it spends what its request left over.
-      await this.asWork(gen, () => gen.idle.apply(undefined, [], { result: { promise: true } }), false);
-    } catch (err) {
-      this.failure(gen, err);
-    }
+  private bodyStream(gen: Generation, id: number, done: () => void): BodyStream {
+    let ended = false;
+    const end = (): void => {
+      ended = true;
+      done();
+    };
+    return {
+      read: async () => {
+        if (ended) return null;
+        this.onBusy(this);
+        let r: ReadResult;
+        try {
+          r = (await gen.entry.read.apply(undefined, [id], { result: { promise: true, copy: true } })) as ReadResult;
+        } catch (err) {
+          end();
+          throw new Error(this.failure(gen, err));
+        }
+        if ("chunk" in r) return new Uint8Array(r.chunk);
+        end();
+        if ("done" in r) {
+          if (r.pending) this.awaitWaitUntil(gen);
+          return null;
+        }
+        this.log("stderr", `the response body stream failed: ${r.error}; the response was cut off`);
+        throw new Error(r.error);
+      },
+      cancel: (reason) => {
+        if (ended) return;
+        end();
+        if (gen.isolate.isDisposed) return;
+        gen.entry.cancel.apply(undefined, [id, reason]).catch((err: unknown) => this.failure(gen, err));
+      },
+    };
+  }
+
+  private awaitWaitUntil(gen: Generation): void {
+    if (gen.waiting) return;
+    gen.waiting = true;
+    // waitUntil work earns no credit of its own: it spends what its request left over.
+    const done = this.begin(gen, false);
+    gen.entry.idle.apply(undefined, [], { result: { promise: true } })
+      .catch((err: unknown) => this.failure(gen, err))
+      .finally(() => {
+        gen.waiting = false;
+        done();
+      });
   }
 
   private timer(gen: Generation, id: number, ms: number): void {
@@ -181,20 +289,23 @@ export class Tenant {
     gen.timers.set(id, setTimeout(() => {
       gen.timers.delete(id);
       if (gen.resetReason || this.stopped) return;
-      this.asWork(gen, () => gen.fireTimer.apply(undefined, [id]), true).catch((err: unknown) => this.failure(gen, err));
+      const done = this.begin(gen, true);
+      gen.entry.fireTimer.apply(undefined, [id]).catch((err: unknown) => this.failure(gen, err)).finally(done);
     }, ms));
   }
 
-  private async asWork<T>(gen: Generation, run: () => Promise<T>, credit: boolean): Promise<T> {
+  /** Marks work in the isolate as begun (watched by the CPU watchdog); the returned function ends it, once. */
+  private begin(gen: Generation, credit: boolean): () => void {
     const w = this.window(gen);
     if (credit) w.credits++;
     this.inFlight++;
     this.onBusy(this);
-    try {
-      return await run();
-    } finally {
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
       this.inFlight--;
-    }
+    };
   }
 
   private window(gen: Generation): CpuWindow {
@@ -282,12 +393,6 @@ export class Tenant {
   }
 }
 
-function plain(status: number, text: string): DispatchResponse {
-  const b = Buffer.from(text + "\n");
-  return {
-    status,
-    statusText: "",
-    headers: [["content-type", "text/plain;charset=UTF-8"]],
-    body: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength),
-  };
+function plain(status: number, text: string): TenantResponse {
+  return { status, statusText: "", headers: [["content-type", "text/plain;charset=UTF-8"]], body: Buffer.from(text + "\n"), stream: null };
 }

@@ -21,6 +21,8 @@ export class Blob {
   async bytes(): Promise<Uint8Array> { return this.#bytes.slice(); }
   async text(): Promise<string> { return new TextDecoder().decode(this.#bytes); }
   stream(): ReadableStream<Uint8Array> { return bytesStream(this.#bytes); }
+  /** @internal The bytes, not copied: a Blob is immutable and a body never writes to its bytes. */
+  _bytes(): Uint8Array { return this.#bytes; }
 }
 
 export type BodyInit = string | ArrayBuffer | ArrayBufferView | Blob | URLSearchParams | ReadableStream | null | undefined;
@@ -52,7 +54,7 @@ export function extractBody(init: BodyInit): { bytes: Uint8Array | null; stream:
   if (init instanceof URLSearchParams) {
     return { bytes: new TextEncoder().encode(init.toString()), stream: null, type: "application/x-www-form-urlencoded;charset=UTF-8" };
   }
-  if (init instanceof Blob) return { bytes: null, stream: init.stream(), type: init.type || null };
+  if (init instanceof Blob) return { bytes: init._bytes(), stream: null, type: init.type || null };
   if (init instanceof ReadableStream) return { bytes: null, stream: init, type: null };
   if (init instanceof ArrayBuffer || ArrayBuffer.isView(init)) return { bytes: toBytes(init).slice(), stream: null, type: null };
   return { bytes: new TextEncoder().encode(String(init)), stream: null, type: "text/plain;charset=UTF-8" };
@@ -94,6 +96,16 @@ export class Body {
     }
     reader.releaseLock();
     return concat(chunks);
+  }
+
+  /**
+   * @internal The body as the engine sends it: the bytes when it holds them (sent whole), else its
+   * stream (sent chunk by chunk as the worker produces them), else null. Marks the body used.
+   */
+  _take(): Uint8Array | ReadableStream | null {
+    if (this.bodyUsed) throw new TypeError("Body has already been used");
+    this.#used = true;
+    return this.#bytes ?? this.#stream;
   }
 
   /** @internal Replaces the body source (used by clone() on a freshly built object). */

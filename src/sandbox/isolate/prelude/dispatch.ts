@@ -1,15 +1,21 @@
-import { copyBuffer } from "./body.js";
-import { TextEncoder } from "./encoding.js";
-import { console, reportError } from "./console.js";
+import { concat, copyBuffer } from "./body.js";
+import { TextEncoder, toBytes } from "./encoding.js";
+import { console, inspect, reportError } from "./console.js";
+import type { UrlParts } from "./host.js";
 import { Request, Response } from "./request-response.js";
+import { ReadableStream, type ReadableStreamDefaultReader } from "./streams.js";
+import { rememberParsed } from "./url.js";
 
 /**
  * The engine's entry points into the isolate: install the worker module, dispatch one HTTP request
- * to its fetch handler, and wait for ctx.waitUntil work.
+ * to its fetch handler, read a streamed response body chunk by chunk, and wait for ctx.waitUntil work.
  */
 export interface DispatchRequest {
   method: string;
+  /** The request URL, normalised by the engine. */
   url: string;
+  /** Its parts, when this isolate has not been sent them lately (saves parsing it with a call out). */
+  urlParts: UrlParts | null;
   headers: Array<[string, string]>;
   body: ArrayBuffer | null;
 }
@@ -18,15 +24,23 @@ export interface DispatchResponse {
   status: number;
   statusText: string;
   headers: Array<[string, string]>;
+  /** The whole body, when the Response held its bytes. */
   body: ArrayBuffer | null;
+  /** Else the id of its body stream, which the engine reads with read(id) as the client takes it. */
+  stream: number | null;
   /** ctx.waitUntil() promises are still running: the engine awaits idle() after responding. */
   pending: boolean;
 }
+
+/** One step of a streamed body: a chunk, its end, or why it failed. */
+export type ReadResult = { chunk: ArrayBuffer } | { done: true; pending: boolean } | { error: string };
 
 type FetchHandler = (request: Request, env: unknown, ctx: unknown) => unknown;
 let handler: { fetch: FetchHandler; self: object } | null = null;
 let workerEnv: Record<string, unknown> = {};
 const waits = new Set<Promise<unknown>>();
+const bodies = new Map<number, BodyReader>();
+let nextBody = 1;
 
 export function install(namespace: Record<string, unknown>, env: Record<string, unknown>): void {
   const worker = namespace["default"] as { fetch?: unknown } | undefined;
@@ -39,11 +53,12 @@ export function install(namespace: Record<string, unknown>, env: Record<string, 
 
 function failure(status: number, text: string): DispatchResponse {
   const body = copyBuffer(new TextEncoder().encode(text));
-  return { status, statusText: "", headers: [["content-type", "text/plain;charset=UTF-8"]], body, pending: waits.size > 0 };
+  return { status, statusText: "", headers: [["content-type", "text/plain;charset=UTF-8"]], body, stream: null, pending: waits.size > 0 };
 }
 
 export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> {
   if (!handler) return failure(500, "worker not installed");
+  if (req.urlParts) rememberParsed(req.urlParts);
   const request = new Request(req.url, {
     method: req.method,
     headers: req.headers,
@@ -69,20 +84,106 @@ export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> 
     console.error(`the fetch handler returned ${res === null ? "null" : typeof res}, not a Response`);
     return failure(500, "Internal Server Error");
   }
-  let bytes: Uint8Array;
+  let body: Uint8Array | ReadableStream | null;
   try {
-    bytes = await res._consume();
+    body = res._take();
   } catch (e) {
     reportError(e);
     return failure(500, "Internal Server Error");
   }
-  return {
-    status: res.status,
-    statusText: res.statusText,
-    headers: [...res.headers],
-    body: bytes.length ? copyBuffer(bytes) : null,
-    pending: waits.size > 0,
-  };
+  // Plain object literals, no spreads: this object is copied out of the isolate on every request.
+  const headers = [...res.headers];
+  if (body instanceof ReadableStream) {
+    let stream: number | null = null;
+    if (req.method === "HEAD") {
+      body.cancel("HEAD request: the body is not sent").catch(reportError);
+    } else {
+      stream = nextBody++;
+      bodies.set(stream, { reader: body.getReader(), next: null });
+    }
+    return { status: res.status, statusText: res.statusText, headers, body: null, stream, pending: waits.size > 0 };
+  }
+  const bytes = body?.length ? copyBuffer(body) : null;
+  return { status: res.status, statusText: res.statusText, headers, body: bytes, stream: null, pending: waits.size > 0 };
+}
+
+/** A streamed body being sent: its reader, and a read begun for the last call that it did not wait for. */
+interface BodyReader {
+  readonly reader: ReadableStreamDefaultReader<unknown>;
+  next: Promise<ReadableStreamReadResult> | null;
+  /** The stream failed after bytes that went out first: reported by the next call. */
+  failed?: { error: unknown };
+}
+type ReadableStreamReadResult = { done: false; value: unknown } | { done: true; value: undefined };
+
+/** Bytes one read() hands over at most: fewer, larger trips out of the isolate cost less CPU. */
+const READ_BATCH_BYTES = 64 * 1024;
+/** How many microtask turns read() waits for a further chunk once it has one (a pull() settles in a few). */
+const READ_MORE_TURNS = 8;
+const NOT_YET = Symbol("not yet");
+
+function within<T>(p: Promise<T>, turns: number): Promise<T | typeof NOT_YET> {
+  let tick: Promise<typeof NOT_YET> = Promise.resolve(NOT_YET);
+  for (let i = 1; i < turns; i++) tick = tick.then((v) => v);
+  return Promise.race([p, tick]);
+}
+
+/**
+ * The next bytes of body stream `id`: the chunks the stream has ready, up to READ_BATCH_BYTES (at least
+ * one chunk, waiting for it). The stream is forgotten once it ends or fails.
+ */
+export async function read(id: number): Promise<ReadResult> {
+  const body = bodies.get(id);
+  if (!body) return { error: "the response body stream is gone" };
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    if (body.failed) throw body.failed.error;
+    while (size < READ_BATCH_BYTES) {
+      const pending = body.next ?? (body.reader.read() as Promise<ReadableStreamReadResult>);
+      body.next = null;
+      const r = size ? await within(pending, READ_MORE_TURNS) : await pending;
+      if (r === NOT_YET) {
+        body.next = pending;
+        break;
+      }
+      if (r.done) {
+        if (size) {
+          body.next = pending; // the end goes out with the next call, after these bytes
+          break;
+        }
+        bodies.delete(id);
+        return { done: true, pending: waits.size > 0 };
+      }
+      const v = r.value;
+      if (typeof v !== "string" && !(v instanceof ArrayBuffer) && !ArrayBuffer.isView(v)) {
+        throw new TypeError(`the response body stream produced ${inspect(v)}, not bytes (Uint8Array) or a string`);
+      }
+      const bytes = typeof v === "string" ? new TextEncoder().encode(v) : toBytes(v);
+      parts.push(bytes);
+      size += bytes.length;
+    }
+  } catch (e) {
+    if (size && !body.failed) {
+      body.failed = { error: e };
+    } else {
+      bodies.delete(id);
+      body.reader.cancel(e).catch(() => undefined); // the source learns it will not be read further; it already failed
+      return { error: e instanceof Error ? `${e.name}: ${e.message}` : inspect(e) };
+    }
+  }
+  const bytes = parts.length === 1 ? parts[0]! : concat(parts);
+  // The engine copies the result out of the isolate: a chunk that fills its buffer needs no copy of its own.
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  return { chunk: whole ? (bytes.buffer as ArrayBuffer) : copyBuffer(bytes) };
+}
+
+/** The client went away: cancels body stream `id`, so the worker's source stops producing. */
+export function cancel(id: number, reason: string): void {
+  const body = bodies.get(id);
+  if (!body) return;
+  bodies.delete(id);
+  body.reader.cancel(new TypeError(reason)).catch(reportError);
 }
 
 /** Resolves once every ctx.waitUntil() promise has settled. */
@@ -91,13 +192,32 @@ export async function idle(): Promise<void> {
 }
 
 /**
- * Runs the request path once in a spare isolate, so its functions are compiled before the tenant's
- * first request instead of during it.
+ * Runs the request path (dispatch, a whole body and a streamed one) once in a spare isolate with a
+ * stand-in handler, so that its functions are compiled before the tenant's first request instead of
+ * during it. The spare then has no handler until the tenant's install().
  */
 export async function warmUp(): Promise<void> {
-  const req = new Request("http://warm.up/path?q=1", { method: "POST", headers: [["x-warm", "1"]], body: new ArrayBuffer(1) });
-  await req.text();
-  const res = new Response("ok", { status: 200, headers: { "content-type": "text/plain" } });
-  void [...res.headers, new URL(req.url).searchParams.get("q")];
-  copyBuffer(await res._consume());
+  const href = "http://warm.up/path?q=1";
+  const url: UrlParts = {
+    href, origin: "http://warm.up", protocol: "http:", username: "", password: "", host: "warm.up",
+    hostname: "warm.up", port: "", pathname: "/path", search: "?q=1", hash: "",
+  };
+  handler = {
+    self: {},
+    fetch: async (req: Request) => {
+      const text = await req.text();
+      const q = new URL(req.url).searchParams.get("q");
+      if (q === "stream") return new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(text)); c.close(); } }));
+      return new Response(`${text}${q}`, { headers: { "content-type": "text/plain" } });
+    },
+  };
+  try {
+    const req = { method: "POST", url: href, urlParts: url, headers: [["x-warm", "1"]] as Array<[string, string]>, body: new ArrayBuffer(1) };
+    await dispatch(req);
+    const streamHref = `${href.split("?")[0]}?q=stream`;
+    const streamed = await dispatch({ ...req, url: streamHref, urlParts: { ...url, href: streamHref, search: "?q=stream" } });
+    if (streamed.stream !== null) while ("chunk" in (await read(streamed.stream)));
+  } finally {
+    handler = null;
+  }
 }

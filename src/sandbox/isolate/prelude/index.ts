@@ -5,7 +5,7 @@
 import { Blob } from "./body.js";
 import { console } from "./console.js";
 import { crypto, CryptoKey, SubtleCrypto } from "./crypto.js";
-import { dispatch, idle, install, warmUp } from "./dispatch.js";
+import { cancel, dispatch, idle, install, read, warmUp } from "./dispatch.js";
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.js";
 import { AbortController, AbortSignal, Event, EventTarget } from "./events.js";
 import { fetch } from "./fetch.js";
@@ -39,5 +39,7 @@ Object.assign(globalThis, {
   __strataDispatch: dispatch,
   __strataIdle: idle,
   __strataFireTimer: fireTimer,
+  __strataRead: read,
+  __strataCancel: cancel,
   __strataWarmUp: warmUp,
 });

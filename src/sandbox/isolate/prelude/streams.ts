@@ -300,19 +300,44 @@ interface Transformer<I, O> {
   flush?(c: ReadableStreamDefaultController<O>): unknown;
 }
 
-/** A TransformStream; the readable side queues without backpressure on the writer. */
+/**
+ * A TransformStream with the standard's backpressure: a chunk is transformed only once the readable
+ * side asks for one (its queue is below its highWaterMark, 0 by default), so a writer that awaits
+ * its writes runs no further ahead of the reader than that; cancelling the readable side errors the
+ * writable side.
+ */
 export class TransformStream<I = unknown, O = unknown> {
   readonly readable: ReadableStream<O>;
   readonly writable: WritableStream<I>;
-  constructor(transformer: Transformer<I, O> = {}) {
+  constructor(transformer: Transformer<I, O> = {}, _writableStrategy?: Strategy, readableStrategy: Strategy = {}) {
     let controller!: ReadableStreamDefaultController<O>;
-    this.readable = new ReadableStream<O>({ start: (c) => { controller = c; } }, { highWaterMark: Infinity });
+    let sinkController!: { error(e: unknown): void };
+    let wanted = demand();
+    let cancelled: { reason: unknown } | null = null;
+    this.readable = new ReadableStream<O>({
+      start: (c) => { controller = c; },
+      pull: () => wanted.resolve(),
+      cancel: (reason) => {
+        cancelled = { reason: reason ?? new TypeError("the TransformStream's readable side was cancelled") };
+        sinkController.error(cancelled.reason);
+        wanted.resolve();
+      },
+    }, { highWaterMark: readableStrategy.highWaterMark ?? 0 });
     const started = Promise.resolve(transformer.start?.(controller));
     this.writable = new WritableStream<I>({
+      start: (c) => { sinkController = c; },
       write: async (chunk) => {
         await started;
-        if (transformer.transform) await transformer.transform(chunk, controller);
-        else controller.enqueue(chunk as unknown as O);
+        await wanted.promise;
+        if (cancelled) throw cancelled.reason;
+        try {
+          if (transformer.transform) await transformer.transform(chunk, controller);
+          else controller.enqueue(chunk as unknown as O);
+        } catch (e) {
+          controller.error(e); // a failed transform fails the readable side too, so its reader learns why
+          throw e;
+        }
+        if (controller.desiredSize !== null && controller.desiredSize <= 0) wanted = demand();
       },
       close: async () => {
         await started;
@@ -322,4 +347,10 @@ export class TransformStream<I = unknown, O = unknown> {
       abort: (reason) => controller.error(reason),
     });
   }
+}
+
+function demand(): { promise: Promise<void>; resolve(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => { resolve = r; });
+  return { promise, resolve };
 }

@@ -59,6 +59,12 @@ export class URL {
 const PARSED = new Map<string, UrlParts>();
 const PARSED_MAX = 256;
 
+/** Seeds the cache with a URL the engine parsed already (a request's URL), so parsing it costs no call out. */
+export function rememberParsed(parts: UrlParts): void {
+  if (PARSED.size >= PARSED_MAX) PARSED.delete(PARSED.keys().next().value!);
+  PARSED.set(parts.href, parts);
+}
+
 function parse(input: string, base?: string): UrlParts {
   const key = base === undefined ? input : `${base}\n${input}`;
   const hit = PARSED.get(key);
