@@ -19,7 +19,14 @@ const HOP_BY_HOP = new Set([
 export class Proxy {
   private readonly agents = new Map<string, http.Agent>();
 
+  /** `onDone` is called once: when the response ended, or with the error that cut it short. */
   forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, onDone: (err?: Error) => void): void {
+    let finished = false;
+    const done = (err?: Error) => {
+      if (finished) return;
+      finished = true;
+      onDone(err);
+    };
     const key = "socket" in endpoint ? endpoint.socket : `${endpoint.host}:${endpoint.port}`;
     let agent = this.agents.get(key);
     if (!agent) {
@@ -52,11 +59,14 @@ export class Proxy {
           if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
         }
         res.writeHead(up.statusCode ?? 502, up.statusMessage, out);
+        // A body of unknown length is a stream (chunked, server-sent events): its head goes out now, not
+        // with the first chunk, which may come much later.
+        if (up.headers["content-length"] === undefined) res.flushHeaders();
         up.pipe(res);
-        up.on("end", () => onDone());
+        up.on("end", () => done());
         up.on("error", (err) => {
           res.destroy(err);
-          onDone(err);
+          done(err);
         });
       },
     );
@@ -67,7 +77,12 @@ export class Proxy {
       } else {
         res.destroy(err);
       }
-      onDone(err);
+      done(err);
+    });
+    // The client went away before the whole response: end the instance's side too, or a streaming app
+    // keeps producing for nobody until the connection times out.
+    res.on("close", () => {
+      if (!res.writableFinished) upstream.destroy();
     });
     req.pipe(upstream);
   }
