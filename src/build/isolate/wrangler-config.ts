@@ -30,12 +30,29 @@ export async function readWranglerConfig(dir: string): Promise<WranglerConfig | 
       file,
       name: str("name"),
       main: str("main"),
-      compatibilityDate: str("compatibility_date"),
+      compatibilityDate: checkedCompatibilityDate(str("compatibility_date"), file),
       // A plain object: TOML tables come back without a prototype.
       vars: vars && typeof vars === "object" && !Array.isArray(vars) ? { ...(vars as Record<string, unknown>) } : {},
     };
   }
   return null;
+}
+
+/**
+ * Workers pins an app's runtime behaviour to its `compatibility_date` and refuses a date it does not know
+ * yet; Strata implements one behaviour, but refuses the same malformed or future dates so a project that
+ * deploys here also deploys there.
+ */
+export function checkedCompatibilityDate(date: string | undefined, file: string, today = new Date()): string | undefined {
+  if (date === undefined) return undefined;
+  const parsed = /^\d{4}-\d{2}-\d{2}$/.test(date) ? new Date(`${date}T00:00:00Z`) : null;
+  if (!parsed || Number.isNaN(parsed.getTime()) || parsed.toISOString().slice(0, 10) !== date) {
+    throw new StrataError("INVALID_CONFIG", `${file}: compatibility_date "${date}" is not a date in the form YYYY-MM-DD`, { file });
+  }
+  if (date > today.toISOString().slice(0, 10)) {
+    throw new StrataError("INVALID_CONFIG", `${file}: compatibility_date ${date} is in the future; use today's date or an earlier one`, { file });
+  }
+  return date;
 }
 
 /** JSON with // and /* comments and trailing commas (wrangler.jsonc). */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { build, detect } from "../../../src/build/isolate/index.js";
-import { parseJsonc, parseWranglerToml, readWranglerConfig } from "../../../src/build/isolate/wrangler-config.js";
+import { checkedCompatibilityDate, parseJsonc, parseWranglerToml, readWranglerConfig } from "../../../src/build/isolate/wrangler-config.js";
 import { StrataError } from "../../../src/errors.js";
 import { FIXTURES } from "./helpers.js";
 
@@ -21,6 +21,18 @@ test("wrangler.toml: name, main, compatibility_date and [vars] are read; other t
   );
   const cfg = await readWranglerConfig(dir);
   assert.deepEqual(cfg, { file: "wrangler.toml", name: "x", main: "src/a.ts", compatibilityDate: "2024-01-01", vars: { A: "1 # not a comment", B: 2, C: true } });
+});
+
+test("compatibility_date: a real date, not in the future, as Workers requires", () => {
+  const today = new Date("2026-11-25T12:00:00Z");
+  assert.equal(checkedCompatibilityDate("2024-09-23", "wrangler.toml", today), "2024-09-23");
+  assert.equal(checkedCompatibilityDate("2026-11-25", "wrangler.toml", today), "2026-11-25");
+  assert.equal(checkedCompatibilityDate(undefined, "wrangler.toml", today), undefined);
+  const invalid = (re: RegExp) => (e: unknown) => e instanceof StrataError && e.code === "INVALID_CONFIG" && re.test(e.message);
+  assert.throws(() => checkedCompatibilityDate("2026-11-26", "wrangler.toml", today), invalid(/wrangler\.toml: compatibility_date 2026-11-26 is in the future/));
+  for (const bad of ["2024-02-30", "2024-1-1", "yesterday"]) {
+    assert.throws(() => checkedCompatibilityDate(bad, "wrangler.json", today), invalid(/not a date in the form YYYY-MM-DD/), bad);
+  }
 });
 
 test("wrangler.toml: a syntax error names the file and line", () => {
