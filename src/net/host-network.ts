@@ -171,6 +171,11 @@ export class HostNetwork {
     if (await linkExists(this.bridge)) await exec(["ip", "link", "delete", this.bridge]);
   }
 
+  /** How many spare namespaces are ready to be handed out now. */
+  get readySpares(): number {
+    return this.spares.readyCount;
+  }
+
   /** Ids of attached instances (spares not counted), for tests and `strata doctor`. */
   async attachedIds(): Promise<string[]> {
     return Object.keys(await this.allocator.leases())

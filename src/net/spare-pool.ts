@@ -39,6 +39,10 @@ export class SparePool {
 
   constructor(private readonly opts: SparePoolOptions) {}
 
+  get readyCount(): number {
+    return this.ready.length;
+  }
+
   /** A ready spare, now the caller's, or undefined when none is ready. */
   take(): string | undefined {
     return this.ready.shift();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { hostLoopbackListener } from "../helpers/host-listener.js";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -79,18 +79,6 @@ async function appWithInstallScript(t: TestContext, port: number): Promise<strin
   return dir;
 }
 
-/** A listener on the host's 127.0.0.1 that counts connections; closed after the test. */
-async function hostListener(t: TestContext): Promise<{ port: number; connections: () => number }> {
-  let connections = 0;
-  const server = createServer((s) => {
-    connections++;
-    s.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { port: (server.address() as AddressInfo).port, connections: () => connections };
-}
-
 async function registryOrSkip(t: TestContext): Promise<boolean> {
   const offline = await npmRegistryUnreachable();
   if (offline) t.skip(offline);
@@ -99,7 +87,7 @@ async function registryOrSkip(t: TestContext): Promise<boolean> {
 
 test("dependency install scripts run unprivileged, reach the registry but not the host's loopback, and land in the node_modules layer", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
   if (!(await registryOrSkip(t))) return;
-  const listener = await hostListener(t);
+  const listener = await hostLoopbackListener(t);
   const src = await appWithInstallScript(t, listener.port);
   const ctx = buildContext(t, src, { runtime: "nodejs20" });
   const result = await builder.build(ctx);
@@ -131,7 +119,7 @@ test("dependency install scripts run unprivileged, reach the registry but not th
 
 test("an app's .npmrc `ignore-scripts=true` turns dependency install scripts off", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
   if (!(await registryOrSkip(t))) return;
-  const listener = await hostListener(t);
+  const listener = await hostLoopbackListener(t);
   const src = await appWithInstallScript(t, listener.port);
   await writeFile(join(src, ".npmrc"), "ignore-scripts=true\n");
   const ctx = buildContext(t, src, { runtime: "nodejs20" });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { hostLoopbackListener } from "../helpers/host-listener.js";
 import { appendFile, mkdir, rm, writeFile } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { PythonBuilder } from "../../../src/build/python/builder.js";
@@ -78,14 +78,8 @@ test("a requirement no wheel or index provides fails the build with pip's reason
 });
 
 test("pip with an index has a network of its own: an index on the host's loopback is out of reach", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
-  let connections = 0;
-  const server = createServer((s) => {
-    connections++;
-    s.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const index = `http://127.0.0.1:${(server.address() as AddressInfo).port}/simple`;
+  const listener = await hostLoopbackListener(t);
+  const index = `http://127.0.0.1:${listener.port}/simple`;
   const ctx = { ...buildContext(t, join(FIXTURES, "python-unresolvable"), { runtime: "python311" }), pipIndexUrl: index };
   await assert.rejects(builder.build(ctx), (err: Error & { code?: string }) => {
     assert.equal(err.code, "BUILD_FAILED");
@@ -93,7 +87,7 @@ test("pip with an index has a network of its own: an index on the host's loopbac
     assert.match(err.message, /address other than the host's loopback/);
     return true;
   });
-  assert.equal(connections, 0, "the host's listener saw no connection");
+  assert.equal(listener.connections(), 0, "the host's listener saw no connection");
 });
 
 test("app.yaml entrypoint and Procfile web: decide the start command", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { hostLoopbackListener } from "../helpers/host-listener.js";
 import { readdir } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import { test } from "node:test";
 import { DockerfileBuilder } from "../../../src/build/dockerfile/index.js";
 import { StrataError } from "../../../src/errors.js";
@@ -17,14 +17,8 @@ async function leftovers(app: string): Promise<string[]> {
 }
 
 test("a RUN step cannot reach a service on the host's loopback", opts, async (t) => {
-  let connections = 0;
-  const server = createServer((s) => {
-    connections++;
-    s.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const port = (server.address() as AddressInfo).port;
+  const listener = await hostLoopbackListener(t);
+  const port = listener.port;
 
   // 127.0.0.1 inside the build is the build's own loopback; 10.0.2.2 is slirp4netns's alias for the
   // host's, refused by --disable-host-loopback.
@@ -41,7 +35,7 @@ test("a RUN step cannot reach a service on the host's loopback", opts, async (t)
     assert.match(err.message, expected);
     assert.deepEqual(await leftovers(ctx.app), [], "the build's netns and cgroups are gone");
   }
-  assert.equal(connections, 0, "the host listener saw no connection");
+  assert.equal(listener.connections(), 0, "the host listener saw no connection");
 });
 
 test("the processes of a build's RUN steps are capped by its pids cgroup", opts, async (t) => {

@@ -135,15 +135,16 @@ describe("HostNetwork", () => {
     await restarted.detach(ids[0]!); // idempotent
     assert.deepEqual(await restarted.attachedIds(), []);
   });
+
   it("hands a namespace made ahead to the next instance, and a new daemon sweeps the spares an old one left", async () => {
     const home = new StrataHome(join(root, "spares"));
     const subnet = "10.232.8.0/24";
     const leases = () => new IpAllocator(home.runtime("net"), parseSubnet(subnet)).leases();
-    /** The address of a ready spare (bounded wait: it is made in the background). */
-    const spareAddress = async (): Promise<string> => {
+    /** The address of `network`'s ready spare (bounded wait: spares are made in the background). */
+    const spareAddress = async (network: HostNetwork): Promise<string> => {
       for (let i = 0; i < 100; i++) {
         const spare = Object.entries(await leases()).find(([key]) => key.startsWith("sp."));
-        if (spare && (await exec(["ip", "netns", "list"])).stdout.includes(`strata-${home.tag}-`)) return spare[1];
+        if (spare && network.readySpares === 1) return spare[1];
         await sleep(100);
       }
       throw new Error("no spare was made within 10 s");
@@ -156,7 +157,7 @@ describe("HostNetwork", () => {
     };
     const old = new HostNetwork(home, { bridge: BRIDGE, subnet, spares: 1 });
     await old.attach("spare-x"); // made on demand; a spare follows in the background
-    const made = await spareAddress();
+    const made = await spareAddress(old);
     const y = await old.attach("spare-y");
     assert.equal(y.address, made, "the spare's address, namespace and veth went to spare-y");
     assert.equal((await leases())["spare-y"], made);
@@ -168,7 +169,7 @@ describe("HostNetwork", () => {
     const inside = await exec(["ip", "-n", `strata-${home.tag}-${offset}`, "-o", "-4", "addr", "show", "dev", "eth0"]);
     assert.match(inside.stdout, new RegExp(` ${made.replaceAll(".", "\\.")}/24 `));
     await old.detach("spare-x");
-    await spareAddress(); // the pool made the next one
+    await spareAddress(old); // the pool made the next one
 
     // The old daemon is gone without a teardown: a new one keeps spare-y and removes the old spare.
     const next = new HostNetwork(home, { bridge: BRIDGE, subnet, spares: 0 });

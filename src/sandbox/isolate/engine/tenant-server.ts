@@ -2,7 +2,8 @@ import { unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { UrlParts } from "../prelude/host.js";
 import { urlParts } from "./host-bridge.js";
-import type { BodyStream, DispatchRequest, Tenant } from "./tenant.js";
+import type { DispatchRequest } from "../prelude/dispatch.js";
+import type { BodyStream, Tenant } from "./tenant.js";
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 /** Request URLs parsed lately (the same few URLs come again and again), shared by every tenant. */

@@ -1,7 +1,7 @@
 import ivm from "isolated-vm";
 import type { BundleManifest } from "../bundle-manifest.js";
 import type { TenantConfig, TenantStats } from "../protocol.js";
-import type { UrlParts } from "../prelude/host.js";
+import type { DispatchRequest } from "../prelude/dispatch.js";
 import type { IsolatePool, PreludeEntry } from "./isolate-pool.js";
 
 /** A version's bundle, read once per engine and shared by every tenant (and every reset) of it. */
@@ -13,16 +13,7 @@ export interface LoadedBundle {
   codeCache?: ivm.ExternalCopy<ArrayBuffer>;
 }
 
-/** The wire form of a request and response between the engine and the prelude's dispatch() (prelude/dispatch.ts). */
-export interface DispatchRequest {
-  method: string;
-  /** The request URL, normalised by the engine. */
-  url: string;
-  /** Its parts: sent (see handle) when the isolate has not had them lately, so it need not call out to parse it. */
-  urlParts: UrlParts | null;
-  headers: Array<[string, string]>;
-  body: ArrayBuffer | null;
-}
+/** The wire form of a response from the prelude's dispatch() (its request form is prelude/dispatch.ts's). */
 interface DispatchResponse {
   status: number;
   statusText: string;
