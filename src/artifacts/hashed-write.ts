@@ -37,7 +37,8 @@ export async function writeHashed(source: Readable, filePath: string, maxBytes =
       done(null, chunk);
     },
   });
-  const written = pipeline(meter, createWriteStream(filePath, { flags: "wx" }));
+  const sink = createWriteStream(filePath, { flags: "wx" });
+  const written = pipeline(meter, sink);
   // pipe() ends `meter` on the source's end but not on its failure (a client that hangs up): forward that.
   finished(source, (err) => {
     if (err) meter.destroy(err);
@@ -47,6 +48,9 @@ export async function writeHashed(source: Readable, filePath: string, maxBytes =
     await written;
   } catch (err) {
     source.unpipe(meter);
+    // A failure can come while the file is still being opened: wait until the stream has closed its fd,
+    // or the unlink below finds nothing and the open creates the file afterwards.
+    if (!sink.closed) await new Promise<void>((resolve) => sink.once("close", () => resolve()));
     await unlink(filePath).catch((unlinkErr: NodeJS.ErrnoException) => {
       // ENOENT: the write stream never created the file; anything else is worth surfacing.
       if (unlinkErr.code !== "ENOENT") throw unlinkErr;

@@ -82,6 +82,10 @@ export async function exec(argv: readonly string[], opts: ExecOptions = {}): Pro
         child.kill("SIGKILL");
       }, opts.timeoutMs);
     }
+    // A command may exit without reading its input (EPIPE): its exit status is what tells the caller.
+    child.stdin!.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") reject(new StrataError("COMMAND_FAILED", `${cmd}: writing its input failed: ${err.message}`, { argv: [...argv] }, { cause: err }));
+    });
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     else child.stdin!.end();
   });
