@@ -163,10 +163,15 @@ export class HostNetwork {
     for (const address of orphans) await this.removeLinks(address);
   }
 
+  /** Stops making spares and removes the ready ones (at shutdown, whether or not instances stay behind). */
+  async removeSpares(): Promise<void> {
+    for (const key of await this.spares.drain()) await this.remove(key);
+    this.ready = undefined; // a later attach sets the bridge up, and the pool, again
+  }
+
   /** Removes the spares, the bridge and its firewall tables (instances must be detached first). */
   async teardown(): Promise<void> {
-    for (const key of await this.spares.drain()) await this.remove(key);
-    this.ready = undefined; // a later attach sets the bridge up again
+    await this.removeSpares();
     await removeFirewall(this.bridge);
     if (await linkExists(this.bridge)) await exec(["ip", "link", "delete", this.bridge]);
   }

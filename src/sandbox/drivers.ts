@@ -32,6 +32,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),
     closeShared: async () => {
+      await network.removeSpares(); // made for this daemon's next starts; the next daemon makes its own
       if ((await network.attachedIds()).length === 0) await network.teardown();
     },
   };

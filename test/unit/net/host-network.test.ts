@@ -177,6 +177,7 @@ describe("HostNetwork", () => {
     assert.deepEqual(Object.keys(await leases()), ["spare-y"]);
     assert.deepEqual(await owned(), { ns: 1, veths: 1 });
     await next.detach("spare-y");
+    await old.removeSpares(); // what the old daemon's shutdown would have done; it holds none now
     assert.deepEqual(await owned(), { ns: 0, veths: 0 }, "nothing of this home is left");
   });
 });
