@@ -128,8 +128,10 @@ test("an instance whose process is killed is replaced", { timeout: 300_000 }, as
   assert.ok(procs.length > 0, `no processes found for ${victim.id}`);
   for (const pid of procs) process.kill(pid, "SIGKILL");
   const replacement = await until("a replacement instance", async () => {
-    const list = (await instances("roll")).filter((i) => i.version === "v2" && i.id !== victim.id && i.state === "ready");
-    return list[0];
+    // The victim out of service (the crash was seen), and a ready v2 instance serving in its place.
+    const now = await instances("roll");
+    if (now.some((i) => i.id === victim.id)) return undefined;
+    return now.find((i) => i.version === "v2" && i.state === "ready");
   });
   assert.ok(replacement);
   assert.equal((await d.request("roll.localhost", "/")).status, 200);
