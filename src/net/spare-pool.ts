@@ -54,7 +54,7 @@ export class SparePool {
   }
 
   /** Starts making spares in the background up to `size`, unless already doing so. */
-  refill(): void {
+  private refill(): void {
     if (this.closed || this.filling || this.opts.size <= 0 || Date.now() < this.pausedUntil) return;
     if (this.ready.length >= this.opts.size) return;
     this.filling = this.fill().finally(() => {
