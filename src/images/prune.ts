@@ -1,6 +1,6 @@
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { diskUsage, isAbandonedTmp, removeTree, unchangedFor } from "../system/disk.js";
+import { isAbandonedTmp, removeCounted, removeTree, unchangedFor, type Removed } from "../system/disk.js";
 import { ignoreMissing } from "../system/fs.js";
 import { processExists } from "../system/process.js";
 import { MEDIA_TYPES, REF_ANNOTATION, type Descriptor, type ImageManifest, type OciLayout } from "./layout.js";
@@ -26,10 +26,7 @@ export interface LayoutPruneOptions {
   onProgress: (line: string) => void;
 }
 
-export interface Removed {
-  count: number;
-  bytes: number;
-}
+export type { Removed } from "../system/disk.js";
 
 export interface LayoutPruneResult {
   refs: string[];
@@ -98,15 +95,6 @@ export async function pruneLayout(layout: OciLayout, opts: LayoutPruneOptions): 
   }
   if (debris.count) log(`${dryRun ? "would remove" : "removed"} ${debris.count} leftover(s) of crashed writers, ${debris.bytes} bytes`);
   return { refs: [...doomed], blobs, unpacked, debris, inUseKept, keptLayers };
-}
-
-/** Counts `path` into `into`, removes it unless dryRun, and returns its size. */
-async function removeCounted(path: string, into: Removed, dryRun: boolean, remove: () => Promise<void>): Promise<number> {
-  const bytes = await diskUsage(path);
-  into.count++;
-  into.bytes += bytes;
-  if (!dryRun) await remove();
-  return bytes;
 }
 
 /** Blobs (hex) reachable from `roots`, and the layers among them. */

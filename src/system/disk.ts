@@ -9,6 +9,21 @@ export async function diskUsage(path: string): Promise<number> {
   return Number.parseInt(stdout, 10) || 0;
 }
 
+/** What a clean-up removed (or would, on a dry run): how many things, and the bytes they took. */
+export interface Removed {
+  count: number;
+  bytes: number;
+}
+
+/** Counts `path` into `into`, removes it with `remove` unless `dryRun`, and returns its size. */
+export async function removeCounted(path: string, into: Removed, dryRun: boolean, remove: () => Promise<void>): Promise<number> {
+  const bytes = await diskUsage(path);
+  into.count++;
+  into.bytes += bytes;
+  if (!dryRun) await remove();
+  return bytes;
+}
+
 /**
  * Removes a directory tree so that no one ever sees it half removed: it is first renamed to a
  * `<dir>.tmp-<pid>-gc…` name (the name unpackers and copiers give their unfinished work, so a clean-up

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, lchown, lstat, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { StrataHome } from "../../home.js";
-import { diskUsage, isAbandonedTmp, removeTree, unchangedFor } from "../../system/disk.js";
+import { isAbandonedTmp, removeCounted, removeTree, unchangedFor, type Removed } from "../../system/disk.js";
 import { exec } from "../../system/exec.js";
 import { ignoreMissing } from "../../system/fs.js";
 import type { IdMap } from "./bundle.js";
@@ -82,18 +82,14 @@ export function shiftedLayersDir(home: StrataHome, driver: string): string {
  * layers of the images still stored, plus those a mount uses), and unfinished copies of dead processes.
  * Returns what it removed (or would, with `dryRun`).
  */
-export async function pruneShiftedLayers(cacheDir: string, keep: ReadonlySet<string>, opts: { dryRun: boolean; minAgeMs: number }): Promise<{ count: number; bytes: number }> {
-  const removed = { count: 0, bytes: 0 };
+export async function pruneShiftedLayers(cacheDir: string, keep: ReadonlySet<string>, opts: { dryRun: boolean; minAgeMs: number }): Promise<Removed> {
+  const removed: Removed = { count: 0, bytes: 0 };
   for (const name of await readdir(cacheDir).catch(ignoreMissing([] as string[]))) {
     const dir = join(cacheDir, name);
     const abandoned = isAbandonedTmp(name);
     const hex = /^([a-f0-9]{64})-\d+-\d+$/.exec(name)?.[1];
     if (!abandoned && (hex === undefined || keep.has(hex) || !(await unchangedFor(dir, opts.minAgeMs)))) continue;
-    removed.count++;
-    removed.bytes += await diskUsage(dir);
-    if (opts.dryRun) continue;
-    if (abandoned) await rm(dir, { recursive: true, force: true });
-    else await removeTree(dir);
+    await removeCounted(dir, removed, opts.dryRun, () => (abandoned ? rm(dir, { recursive: true, force: true }) : removeTree(dir)));
   }
   return removed;
 }
