@@ -1,4 +1,4 @@
-import { StrataError } from "../errors.js";
+import { StrataError, asStrataError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import type { SplitBy, TrafficRecord } from "../store/types.js";
 import type { VersionRuntime } from "./version-runtime.js";
@@ -30,8 +30,14 @@ export class TrafficService {
     await this.refreshRoutes();
     const text = Object.entries(allocations).map(([v, s]) => `${v}=${Math.round(s * 1000) / 10}%`).join(", ");
     this.store.addEvent({ type: "traffic.changed", app, message: `traffic: ${text} (split by ${splitBy})`, data: { allocations, splitBy } });
+    // The switch is done: a version that fails to drain is reported, and does not undo or fail the change.
     for (const version of Object.keys(before)) {
-      if (!(version in allocations)) await this.runtime.drain(app, version);
+      if (version in allocations) continue;
+      await this.runtime.drain(app, version).catch((err: unknown) => {
+        const message = `version ${version} lost its traffic but did not stop cleanly: ${asStrataError(err).message}`;
+        log(`warning: ${message}`);
+        this.store.addEvent({ type: "instance.failed", app, version, message });
+      });
     }
     return rec;
   }

@@ -15,6 +15,8 @@ export interface Slot {
   startedAt: number;
   /** OOM kills seen so far inside this instance (a worker process killed while the instance lives on). */
   oomKills: number;
+  /** Set once the slot is being stopped, so a drain and a scale-down that pick it both wait on one stop. */
+  stopped?: Promise<void>;
 }
 
 export interface Waiter {

@@ -150,8 +150,11 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       clearTimeout(w.timer);
       w.reject(new StrataError("INSTANCE_FAILED", `${pool.key} stopped serving`, { retryAfterS: 1 }));
     }
-    await Promise.all([...pool.slots.values()].map((s) => this.stopSlot(pool, s, "drained")));
+    // Every instance gets its stop even when one fails; the first failure is then reported.
+    const stops = await Promise.allSettled([...pool.slots.values()].map((s) => this.stopSlot(pool, s, "drained")));
     this.prepared.delete(pool.key);
+    const failed = stops.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   async removeApp(app: string): Promise<void> {
@@ -254,13 +257,22 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     pool.nextRestartAt = n > 1 ? now + Math.min(30_000, 500 * 2 ** (n - 2)) : now;
   }
 
-  private async stopSlot(pool: VersionPool, slot: Slot, why: string): Promise<void> {
+  private stopSlot(pool: VersionPool, slot: Slot, why: string): Promise<void> {
+    if (!slot.instance) {
+      // Still starting: its start sees "draining" and stops the instance itself once it exists.
+      slot.state = "draining";
+      pool.slots.delete(slot.id);
+      return Promise.resolve();
+    }
+    slot.stopped ??= this.stopSlotOnce(pool, slot, slot.instance, why);
+    return slot.stopped;
+  }
+
+  private async stopSlotOnce(pool: VersionPool, slot: Slot, instance: Instance, why: string): Promise<void> {
     slot.state = "draining";
     const graceEnd = this.now() + (this.opts.drainGraceMs ?? 30_000);
     while (slot.inflight > 0 && this.now() < graceEnd) await new Promise((r) => setTimeout(r, 50));
     pool.slots.delete(slot.id);
-    const instance = slot.instance;
-    if (!instance) return;
     try {
       await this.driverOf(pool.version).stop(instance, 5_000);
     } finally {
@@ -324,6 +336,8 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       const idleFor = now - slot.lastActive;
       const pastTimeout = pool.policy.idleTimeoutMs !== null && idleFor > pool.policy.idleTimeoutMs && pool.count() > pool.targets.minInstances;
       const surplus = pool.count() > Math.max(desired, pool.targets.minInstances) && idleFor > SCALE_DOWN_DELAY_MS;
+      // The list is from before the awaits in this loop: a drain may have taken the slot since.
+      if (slot.state !== "ready") continue;
       if (pastTimeout || surplus) await this.stopSlot(pool, slot, `idle for ${Math.round(idleFor / 1000)} s`);
     }
   }

@@ -99,7 +99,8 @@ export function runConformance(opts: ConformanceOptions): void {
         assert.ok(await waitForLog(io, /^starting on 8080$/), `stdout captured; got:\n${io.text()}`);
         assert.ok(io.lines.some((l) => l.stream === "stderr" && l.line === "this goes to stderr"), `stderr captured; got:\n${io.text()}`);
       } finally {
-        await stop(instance);
+        // Two stops at once (a drain racing an idle scale-down) both succeed.
+        await Promise.all([stop(instance), driver.stop(instance, 2000)]);
       }
       assert.deepEqual(await driver.inspect(instance), { status: "gone" });
       await driver.stop(instance, 0);

@@ -97,6 +97,8 @@ export class OciDriver implements SandboxDriver {
   private readonly idMap: IdMap;
   private readonly cgroups: CgroupV1;
   private readonly tails = new Map<string, LogTail>();
+  /** Stops under way: a second stop of the same instance (a drain racing an idle scale-down) joins the first. */
+  private readonly stopping = new Map<string, Promise<void>>();
   private readonly prepared = new Map<string, Promise<Prepared>>();
   private cli: RuntimeCli | undefined;
   private conmon: string | undefined;
@@ -211,9 +213,17 @@ export class OciDriver implements SandboxDriver {
     }
   }
 
-  async stop(instance: Instance, graceMs: number): Promise<void> {
-    const cli = await this.runtimeCli();
+  stop(instance: Instance, graceMs: number): Promise<void> {
     const id = instance.id;
+    const under = this.stopping.get(id);
+    if (under) return under;
+    const stopped = this.stopOnce(id, graceMs).finally(() => this.stopping.delete(id));
+    this.stopping.set(id, stopped);
+    return stopped;
+  }
+
+  private async stopOnce(id: string, graceMs: number): Promise<void> {
+    const cli = await this.runtimeCli();
     if (await this.isLive(id)) {
       await cli.kill(id, "TERM");
       if (!(await this.waitStopped(id, graceMs))) {

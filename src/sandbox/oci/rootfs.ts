@@ -27,11 +27,17 @@ export async function isMountpoint(path: string): Promise<boolean> {
   return info.split("\n").some((line) => line.split(" ")[4] === path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`));
 }
 
-/** Unmounts if mounted; a lazy unmount when something still holds it (it goes once released). */
+/**
+ * Unmounts if mounted; a lazy unmount when something still holds it (it goes once released). umount's 32
+ * means busy or already unmounted, so what counts is whether the mount is still there afterwards.
+ */
 export async function unmount(path: string): Promise<void> {
   if (!(await isMountpoint(path))) return;
-  const r = await exec(["umount", path], { okCodes: [0, 32] });
-  if (r.code !== 0) await exec(["umount", "--lazy", path]);
+  if ((await exec(["umount", path], { okCodes: [0, 32] })).code === 0) return;
+  const lazy = await exec(["umount", "--lazy", path], { okCodes: [0, 32] });
+  if (lazy.code !== 0 && (await isMountpoint(path))) {
+    throw new StrataError("INSTANCE_FAILED", `could not unmount ${path}: ${lazy.stderr.trim()}`);
+  }
 }
 
 /** Every mount point under `dir` (for sweeping leftovers). */
