@@ -4,7 +4,8 @@ import type { Endpoint } from "../sandbox/driver.js";
 export interface Lease {
   readonly instanceId: string;
   readonly endpoint: Endpoint;
-  release(): void;
+  /** `unreachable`: the instance refused the connection, so it is taken out of service at once. */
+  release(problem?: { unreachable: Error }): void;
 }
 
 /**

@@ -15,17 +15,32 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/** Methods a server must treat as safe to repeat (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+/**
+ * How a forward ended. `unanswered`: the app never got the request (its instance refused the connection,
+ * or a pooled connection had been closed by the app), nothing was written to the client, and the caller
+ * may send it again (elsewhere when `unreachable`) or answer with badGateway().
+ */
+export type ForwardResult = { kind: "done"; error?: Error } | { kind: "unanswered"; error: Error; unreachable: boolean };
+
+/** A request with no body can be sent twice; a body is streamed through once and not kept. */
+function replayable(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] === undefined && Number(req.headers["content-length"] ?? 0) === 0;
+}
+
 /** Forwards requests to instance endpoints over pooled keep-alive connections, one agent per endpoint. */
 export class Proxy {
   private readonly agents = new Map<string, http.Agent>();
 
-  /** `onDone` is called once: when the response ended, or with the error that cut it short. */
-  forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, onDone: (err?: Error) => void): void {
+  /** `onDone` is called once: when the response ended, with the error that cut it short, or unanswered. */
+  forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, onDone: (result: ForwardResult) => void): void {
     let finished = false;
-    const done = (err?: Error) => {
+    const done = (result: ForwardResult) => {
       if (finished) return;
       finished = true;
-      onDone(err);
+      onDone(result);
     };
     const key = "socket" in endpoint ? endpoint.socket : `${endpoint.host}:${endpoint.port}`;
     let agent = this.agents.get(key);
@@ -45,6 +60,8 @@ export class Proxy {
     // App Engine hands apps a trace context on every request; keep the caller's if it sent one.
     headers["x-cloud-trace-context"] ??= `${randomBytes(16).toString("hex")}/${BigInt("0x" + randomBytes(8).toString("hex"))};o=1`;
 
+    let answered = false;
+    let connected = false;
     const upstream = http.request(
       {
         ...("socket" in endpoint ? { socketPath: endpoint.socket } : { host: endpoint.host, port: endpoint.port }),
@@ -54,6 +71,7 @@ export class Proxy {
         agent,
       },
       (up) => {
+        answered = true;
         const out: http.OutgoingHttpHeaders = {};
         for (const [name, value] of Object.entries(up.headers)) {
           if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
@@ -63,28 +81,42 @@ export class Proxy {
         // with the first chunk, which may come much later.
         if (up.headers["content-length"] === undefined) res.flushHeaders();
         up.pipe(res);
-        up.on("end", () => done());
+        up.on("end", () => done({ kind: "done" }));
         up.on("error", (err) => {
           res.destroy(err);
-          done(err);
+          done({ kind: "done", error: err });
         });
       },
     );
-    upstream.on("error", (err) => {
-      if (!res.headersSent) {
-        res.writeHead(502, { "content-type": "text/plain; charset=utf-8" });
-        res.end(`502 Bad Gateway: the app's instance did not answer (${err.message})\n`);
-      } else {
-        res.destroy(err);
+    upstream.on("socket", (socket) => {
+      if (!socket.connecting) connected = true;
+      else socket.once("connect", () => (connected = true));
+    });
+    upstream.on("error", (err: NodeJS.ErrnoException) => {
+      if (!answered && !res.headersSent && replayable(req)) {
+        // Never connected: the app cannot have seen it. A pooled connection the app had closed: it did
+        // not either (Node's advice for the keep-alive race), but only a repeatable method is resent.
+        if (!connected) return done({ kind: "unanswered", error: err, unreachable: true });
+        const staleSocket = upstream.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE");
+        if (staleSocket && IDEMPOTENT.has(req.method ?? "GET")) return done({ kind: "unanswered", error: err, unreachable: false });
       }
-      done(err);
+      if (!res.headersSent) this.badGateway(res, err);
+      else res.destroy(err);
+      done({ kind: "done", error: err });
     });
     // The client went away before the whole response: end the instance's side too, or a streaming app
     // keeps producing for nobody until the connection times out.
     res.on("close", () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    req.pipe(upstream);
+    // A body-less request is not piped: a retry would pipe an already ended request and never end.
+    if (replayable(req)) upstream.end();
+    else req.pipe(upstream);
+  }
+
+  badGateway(res: ServerResponse, err: Error): void {
+    res.writeHead(502, { "content-type": "text/plain; charset=utf-8" });
+    res.end(`502 Bad Gateway: the app's instance did not answer (${err.message})\n`);
   }
 
   /** Drops the pooled connections to an endpoint (its instance stopped). */

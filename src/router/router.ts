@@ -18,6 +18,9 @@ export interface RouterOptions {
   onRequest?: (info: { app: string; version: string; status: number; latencyMs: number }) => void;
 }
 
+/** Sends of one request that the app never saw (a refused connection, a closed pooled one). */
+const MAX_TRIES = 3;
+
 /** HTTP ingress: Host → app → version (traffic split) → static files or an instance. */
 export class Router {
   private table: RouteTable = EMPTY_TABLE;
@@ -92,13 +95,24 @@ export class Router {
     });
     if (version.site?.serve(req, res)) return;
     if (version.kind === "static") return; // the static site answered (404 included)
-    this.opts.instances.acquire(target.app, version.version).then(
-      (lease) => {
-        instanceId = lease.instanceId;
-        this.proxy.forward(req, res, lease.endpoint, () => lease.release());
-      },
-      (err: unknown) => this.unavailable(res, err),
-    );
+    const attempt = (tries: number): void => {
+      this.opts.instances.acquire(target.app, version.version).then(
+        (lease) => {
+          instanceId = lease.instanceId;
+          this.proxy.forward(req, res, lease.endpoint, (result) => {
+            if (result.kind === "done") return lease.release();
+            lease.release(result.unreachable ? { unreachable: result.error } : undefined);
+            // The app never saw it: send it again (an instance that refused is out of service by now,
+            // so this goes to another one or waits for a new one), a bounded number of times.
+            if (res.destroyed || req.socket.destroyed) return;
+            if (tries < MAX_TRIES) attempt(tries + 1);
+            else this.proxy.badGateway(res, result.error);
+          });
+        },
+        (err: unknown) => this.unavailable(res, err),
+      );
+    };
+    attempt(1);
   }
 
   private pick(route: AppRoute, req: IncomingMessage, res: ServerResponse): VersionTarget | undefined {

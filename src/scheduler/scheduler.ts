@@ -1,7 +1,7 @@
 import { StrataError, asStrataError } from "../errors.js";
 import type { LogStore } from "../logs/log-store.js";
 import type { DriverCatalog } from "../sandbox/catalog.js";
-import type { Instance, InstanceIO, Prepared, SandboxDriver } from "../sandbox/driver.js";
+import type { Instance, InstanceIO, InstanceState, Prepared, SandboxDriver } from "../sandbox/driver.js";
 import type { Store } from "../store/store.js";
 import type { VersionRecord } from "../store/types.js";
 import type { InstanceSource, Lease } from "../router/backend.js";
@@ -72,11 +72,12 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     return {
       instanceId: slot.id,
       endpoint: slot.instance!.endpoint,
-      release: () => {
+      release: (problem) => {
         if (released) return;
         released = true;
         slot.inflight--;
         slot.lastActive = this.now();
+        if (problem) this.unreachable(pool, slot, problem.unreachable);
         this.dispatch(pool);
       },
     };
@@ -282,6 +283,37 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     }
   }
 
+  /**
+   * The router could not connect to this instance. It leaves service now, not at the next health tick,
+   * so the request's retry and those after it go elsewhere; it is replaced if it has exited, and comes
+   * back if it still runs (a refusal while it restarts its listener).
+   */
+  private unreachable(pool: VersionPool, slot: Slot, err: Error): void {
+    const instance = slot.instance;
+    if (slot.state !== "ready" || !instance) return;
+    slot.state = "draining";
+    void (async () => {
+      const state = await this.driverOf(pool.version).inspect(instance);
+      if (state.status !== "running") return this.retire(pool, slot, state, "; found when it refused a connection");
+      if (slot.stopped === undefined && pool.slots.has(slot.id)) {
+        slot.state = "ready";
+        this.dispatch(pool);
+      }
+    })().catch((e: unknown) => {
+      this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} refused a connection (${err.message}) and could not be checked: ${asStrataError(e).message}` });
+    });
+  }
+
+  /** An instance found exited or gone: recorded as a crash (for backoff), then stopped and cleared. */
+  private async retire(pool: VersionPool, slot: Slot, state: Exclude<InstanceState, { status: "running" }>, found = ""): Promise<void> {
+    if (slot.stopped) return slot.stopped; // the health tick and a refused connection found the same crash
+    const why = state.status === "exited" ? `${state.reason} (code ${state.code})` : "gone";
+    pool.lastError = `instance ${slot.id} ${why}`;
+    this.recordCrash(pool);
+    this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} ${why}${found}` });
+    await this.stopSlot(pool, slot, why);
+  }
+
   /** Health and idleness, every tick: replace exited instances, stop idle ones, keep the minimum. */
   private async tick(): Promise<void> {
     if (this.ticking) return;
@@ -294,11 +326,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
           if (slot.state !== "ready" || !slot.instance) continue;
           const state = await driver.inspect(slot.instance);
           if (state.status !== "running") {
-            const why = state.status === "exited" ? `${state.reason} (code ${state.code})` : "gone";
-            pool.lastError = `instance ${slot.id} ${why}`;
-            this.recordCrash(pool);
-            this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} ${why}` });
-            await this.stopSlot(pool, slot, why);
+            await this.retire(pool, slot, state);
             continue;
           }
           if ((state.oomKills ?? 0) > slot.oomKills) {

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { parse as parseJsoncText, printParseErrorCode, type ParseError } from "jsonc-parser";
 import { parse as parseToml } from "smol-toml";
 import { StrataError } from "../../errors.js";
 
@@ -55,29 +56,20 @@ export function checkedCompatibilityDate(date: string | undefined, file: string,
   return date;
 }
 
-/** JSON with // and /* comments and trailing commas (wrangler.jsonc). */
+/** JSON with // and /* comments and trailing commas (wrangler.jsonc); an error names the file, line and column. */
 export function parseJsonc(text: string, file: string): Record<string, unknown> {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '"') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      out += text.slice(i, j + 1);
-      i = j;
-    } else if (c === "/" && text[i + 1] === "/") {
-      while (i < text.length && text[i] !== "\n") i++;
-      out += "\n";
-    } else if (c === "/" && text[i + 1] === "*") {
-      const end = text.indexOf("*/", i + 2);
-      i = end < 0 ? text.length : end + 1;
-    } else out += c;
+  const errors: ParseError[] = [];
+  const value: unknown = parseJsoncText(text, errors, { allowTrailingComma: true });
+  const first = errors[0];
+  if (first) {
+    const before = text.slice(0, first.offset).split("\n");
+    const where = `${before.length}:${before[before.length - 1]!.length + 1}`;
+    throw new StrataError("INVALID_CONFIG", `${file}:${where}: not valid JSON: ${printParseErrorCode(first.error)}`, { file, line: before.length });
   }
-  try {
-    return JSON.parse(out.replace(/,(\s*[}\]])/g, "$1")) as Record<string, unknown>;
-  } catch (err) {
-    throw new StrataError("INVALID_CONFIG", `${file} is not valid JSON: ${(err as Error).message}`, { file });
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new StrataError("INVALID_CONFIG", `${file} must hold one JSON object ({ "name": ..., "main": ... })`, { file });
   }
+  return value as Record<string, unknown>;
 }
 
 /** wrangler.toml, read with a real TOML parser; a syntax error names the file and line. */

@@ -42,6 +42,15 @@ test("wrangler.toml: a syntax error names the file and line", () => {
 test("wrangler.jsonc: comments and trailing commas are accepted, strings keep // and /*", () => {
   const cfg = parseJsonc('{\n // c\n "main": "a.js", /* c */ "url": "http://x//y/*z*/",\n "vars": {"A": "1",},\n}', "wrangler.jsonc");
   assert.deepEqual(cfg, { main: "a.js", url: "http://x//y/*z*/", vars: { A: "1" } });
+  // A comma before a brace inside a string is the string's, not a trailing comma.
+  assert.deepEqual(parseJsonc('{"vars": {"CSV": "a,}"}}', "wrangler.jsonc"), { vars: { CSV: "a,}" } });
+});
+
+test("wrangler.jsonc: a syntax error names the file, line and column; a file that is not an object is refused", () => {
+  const bad = (text: string, pattern: RegExp) =>
+    assert.throws(() => parseJsonc(text, "wrangler.jsonc"), (e: unknown) => e instanceof StrataError && e.code === "INVALID_CONFIG" && pattern.test(e.message));
+  bad('{\n  "main": "a.js"\n  "name": "x"\n}', /^wrangler\.jsonc:3:3: not valid JSON: CommaExpected/);
+  bad('["main"]', /must hold one JSON object/);
 });
 
 test("detect: wrangler.toml worker, wrangler.jsonc worker, WASI app, bare worker entry, non-isolate dir", async (t) => {

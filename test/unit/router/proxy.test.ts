@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
 import { test } from "node:test";
-import { Proxy } from "../../../src/router/proxy.js";
+import { Proxy, type ForwardResult } from "../../../src/router/proxy.js";
 
 function listen(server: Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)));
 }
 
 /** An app behind a Proxy, both on loopback; returns the proxy's port. */
-async function behindProxy(t: { after(fn: () => void): void }, app: Server): Promise<{ port: number; done: Array<Error | undefined> }> {
+async function behindProxy(t: { after(fn: () => void): void }, app: Server): Promise<{ port: number; done: ForwardResult[] }> {
   const appPort = await listen(app);
   const proxy = new Proxy();
-  const done: Array<Error | undefined> = [];
-  const front = createServer((req, res) => proxy.forward(req, res, { host: "127.0.0.1", port: appPort }, (err) => done.push(err)));
+  const done: ForwardResult[] = [];
+  const front = createServer((req, res) => proxy.forward(req, res, { host: "127.0.0.1", port: appPort }, (result) => done.push(result)));
   const port = await listen(front);
   t.after(() => {
     proxy.close();
@@ -41,7 +41,7 @@ test("a streamed response's head reaches the client before its first chunk", { t
   let body = "";
   for await (const chunk of res) body += String(chunk);
   assert.equal(body, "data: one\n\n");
-  assert.deepEqual(done, [undefined], "onDone once, without an error");
+  assert.deepEqual(done, [{ kind: "done" }], "onDone once, without an error");
 });
 
 test("a client that goes away mid-stream ends the app's side of the response", { timeout: 10_000 }, async (t) => {
