@@ -8,6 +8,7 @@ import { StaticBuilder } from "./build/static/index.js";
 import { IsolateBuilder } from "./build/isolate/index.js";
 import { ImageBuilder } from "./build/image-builder.js";
 import { sweepBuildpackWork } from "./build/buildpack/index.js";
+import { failInterruptedDeploys } from "./deploy/interrupted-deploys.js";
 import { DockerfileBuilder, sweepRunIsolation } from "./build/dockerfile/index.js";
 import { PythonBuilder } from "./build/python/index.js";
 import { NodeBuilder } from "./build/nodejs/index.js";
@@ -91,7 +92,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   await layout.init();
   const lock = new LayoutLock(imagePaths(home).locks);
   const images = { layout, catalog: new ImageCatalog(home, layout), lock };
-  const imageGc = new ImageGc({ home, store, layout, lock, drivers: drivers.all().map((d) => d.name), warn: onWarning });
+  const imageGc = new ImageGc({ home, store, layout, lock, blobs, drivers: drivers.all().map((d) => d.name), warn: onWarning });
   const deployer = new Deployer({
     home,
     store,
@@ -109,6 +110,10 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     blobs,
   });
 
+  // What a killed daemon left mid-deploy and mid-build, cleared before the API takes new deploys.
+  for (const v of await failInterruptedDeploys(home, store)) onWarning(`version ${v} was building when the daemon stopped; it is marked failed`);
+  await sweepBuildpackWork(home);
+  await sweepRunIsolation(home.tag);
   await refreshRoutes();
   const routerPort = await router.listen(opts.routerPort, opts.routerHost);
   const portSuffix = routerPort === 80 ? "" : `:${routerPort}`;
@@ -118,9 +123,6 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     token,
   );
   const apiPort = await api.listen(opts.apiPort, "127.0.0.1");
-  // Mounts, work dirs, namespaces and cgroups of builds a killed daemon left behind.
-  await sweepBuildpackWork(home);
-  await sweepRunIsolation(home.tag);
   await scheduler.recover();
   scheduler.start();
 

@@ -34,6 +34,7 @@ export const PruneResultOut = z.object({
   shiftedLayers: Removed,
   debris: Removed,
   buildah: z.object({ images: z.array(z.string()), bytes: z.number() }),
+  artifacts: z.object({ blobs: Removed, isolateBundles: Removed, debris: Removed, recentKept: z.number() }),
   inUseKept: z.number(),
   bytesFreed: z.number(),
   durationMs: z.number(),
@@ -117,7 +118,7 @@ export function imageRoutes(deps: ImageRouteDeps): Route[] {
     {
       method: "POST",
       path: "/v1/images/prune",
-      summary: "Remove app images no version uses, then unreferenced blobs, unpacked and shifted layers, and buildah's dangling images; streams progress as NDJSON",
+      summary: "Remove app images no version uses, then unreferenced blobs, unpacked and shifted layers, buildah's dangling images, and artifacts (static trees, isolate bundles) no version uses; streams progress as NDJSON",
       auth: true,
       query: PruneQuery,
       response: PruneProgress,

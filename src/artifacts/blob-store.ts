@@ -1,13 +1,15 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { chmod, copyFile, mkdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { StrataError } from "../errors.js";
+import { ignoreMissing, touchIfPresent } from "../system/fs.js";
 import { SizeLimitExceeded, writeHashed, type HashedWrite } from "./hashed-write.js";
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 const KIND_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const HEX_RE = /^[0-9a-f]+$/;
 
 export type BlobRef = HashedWrite;
 
@@ -25,11 +27,14 @@ function hexOf(digest: string): string {
 /**
  * Content-addressed blobs under `root/sha256/<2 hex>/<62 hex>`. Writes go to `root/tmp` and are renamed
  * into place, so a blob path either holds the complete content or does not exist; a content already
- * stored is never rewritten, so the same file across versions and apps is kept once.
+ * stored is never rewritten, so the same file across versions and apps is kept once. Storing a content
+ * already there refreshes the blob's mtime instead: the collector (prune.ts) spares blobs changed within
+ * its grace period, so a build reusing an unreferenced blob keeps it until its version is recorded.
  */
 export class BlobStore {
   readonly root: string;
-  private readonly tmpDir: string;
+  /** Writers' unfinished files, named `<pid>-…`. */
+  readonly tmpDir: string;
   private tmpReady: Promise<void> | undefined;
 
   constructor(root: string) {
@@ -41,6 +46,15 @@ export class BlobStore {
   path(digest: string): string {
     const hex = hexOf(digest);
     return join(this.root, "sha256", hex.slice(0, 2), hex.slice(2));
+  }
+
+  /**
+   * Marks a stored blob as just used (its mtime becomes now) and says whether it is stored. Writers call
+   * it, not has(), before skipping a content already present; so do builds that reference a blob they did
+   * not write (e.g. a compressed copy recorded by an earlier build).
+   */
+  async reuse(digest: string): Promise<boolean> {
+    return touchIfPresent(this.path(digest));
   }
 
   async has(digest: string): Promise<boolean> {
@@ -61,7 +75,7 @@ export class BlobStore {
       size += (chunk as Buffer).length;
     }
     const digest = `sha256:${hash.digest("hex")}`;
-    if (!(await this.has(digest))) {
+    if (!(await this.reuse(digest))) {
       const tmp = await this.tmpPath();
       await copyFile(filePath, tmp);
       await this.commit(tmp, digest);
@@ -71,7 +85,7 @@ export class BlobStore {
 
   async putBuffer(buf: Buffer | Uint8Array): Promise<BlobRef> {
     const digest = `sha256:${createHash("sha256").update(buf).digest("hex")}`;
-    if (!(await this.has(digest))) {
+    if (!(await this.reuse(digest))) {
       const tmp = await this.tmpPath();
       await writeFile(tmp, buf, { flag: "wx" });
       await this.commit(tmp, digest);
@@ -93,7 +107,7 @@ export class BlobStore {
       }
       throw err;
     }
-    if (await this.has(ref.digest)) await unlink(tmp);
+    if (await this.reuse(ref.digest)) await unlink(tmp);
     else await this.commit(tmp, ref.digest);
     return ref;
   }
@@ -135,6 +149,34 @@ export class BlobStore {
     await writeFile(tmp, JSON.stringify(value), { flag: "wx" });
     await mkdir(dirname(target), { recursive: true });
     await rename(tmp, target);
+  }
+
+  /** Every stored blob's digest. */
+  async digests(): Promise<string[]> {
+    const top = join(this.root, "sha256");
+    const out: string[] = [];
+    for (const prefix of await readdir(top).catch(ignoreMissing([] as string[]))) {
+      if (prefix.length !== 2 || !HEX_RE.test(prefix)) continue;
+      for (const rest of await readdir(join(top, prefix))) {
+        const digest = `sha256:${prefix}${rest}`;
+        if (isDigest(digest)) out.push(digest);
+      }
+    }
+    return out;
+  }
+
+  /** Every derived record: its file, and the digest of the blob it was derived from. */
+  async derivedRecords(): Promise<Array<{ path: string; digest: string }>> {
+    const top = join(this.root, "derived");
+    const out: Array<{ path: string; digest: string }> = [];
+    for (const kind of await readdir(top).catch(ignoreMissing([] as string[]))) {
+      if (!KIND_RE.test(kind)) continue;
+      for (const name of await readdir(join(top, kind))) {
+        const digest = `sha256:${name.replace(/\.json$/, "")}`;
+        if (name.endsWith(".json") && isDigest(digest)) out.push({ path: join(top, kind, name), digest });
+      }
+    }
+    return out;
   }
 
   private derivedPath(kind: string, digest: string): string {

@@ -1,6 +1,9 @@
 import { join } from "node:path";
+import type { BlobStore } from "../artifacts/blob-store.js";
+import { pruneArtifacts, type ArtifactPruneResult, type ArtifactRoots } from "../artifacts/prune.js";
 import { appImageRef } from "../build/builder.js";
 import { Buildah, buildahPaths } from "../build/dockerfile/buildah.js";
+import { isolateBundlesDir } from "../build/isolate/index.js";
 import { asStrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
 import { imagePaths } from "../images/catalog.js";
@@ -10,7 +13,7 @@ import { mountedLayerDigests } from "../images/mounted-layers.js";
 import { pruneLayout, type Removed } from "../images/prune.js";
 import { pruneShiftedLayers, shiftedLayersDir } from "../sandbox/oci/shifted-layers.js";
 import type { Store } from "../store/store.js";
-import type { NewEvent } from "../store/types.js";
+import type { NewEvent, VersionRecord } from "../store/types.js";
 import { diskUsage } from "../system/disk.js";
 import { pathExists } from "../system/fs.js";
 
@@ -25,6 +28,10 @@ import { pathExists } from "../system/fs.js";
  * When STRATA_IMAGES puts the images outside this STRATA_HOME, other homes (test daemons, a second
  * platform) may share them, with versions this store cannot see: then no image is untagged, and only
  * what no image reaches goes, once it has not changed for SHARED_MIN_AGE_MS.
+ *
+ * The same run collects the artifact store (artifacts/prune.ts), which is always this home's own: static
+ * trees, their file blobs and compressed copies, and isolate bundles no building or ready version
+ * references go, once unchanged for ARTIFACT_GRACE_MS.
  */
 
 export interface ImagePruneResult {
@@ -40,6 +47,8 @@ export interface ImagePruneResult {
   debris: Removed;
   /** buildah's dangling images removed, and the bytes its storage shrank by (0 on a dry run). */
   buildah: { images: string[]; bytes: number };
+  /** The artifact store: static-site and isolate artifacts of deleted and failed versions. */
+  artifacts: ArtifactPruneResult;
   /** Unreferenced layers kept because a mounted overlay uses them. */
   inUseKept: number;
   bytesFreed: number;
@@ -51,6 +60,8 @@ export interface ImageGcDeps {
   store: Store;
   layout: OciLayout;
   lock: LayoutLock;
+  /** The artifact store (STRATA_HOME/artifacts); isolate bundles live beside it (isolateBundlesDir). */
+  blobs: BlobStore;
   /** Drivers whose shifted-layer caches (shifted-layers.ts) to prune; a driver without one is skipped. */
   drivers: readonly string[];
   /** Told when a background prune's result cannot be recorded as an event. */
@@ -58,6 +69,12 @@ export interface ImageGcDeps {
 }
 
 const SHARED_MIN_AGE_MS = 30 * 60_000;
+/**
+ * Unreferenced artifacts younger than this stay: a deploy stores them before recording its version (a
+ * build's own start also protects what it writes: artifactRoots). Generous against the seconds that
+ * storing takes, so a clock step or a slow disk does not matter.
+ */
+const ARTIFACT_GRACE_MS = 10 * 60_000;
 const APP_PREFIX = "apps/";
 const CACHE_PREFIX = "cache/";
 
@@ -96,6 +113,14 @@ export class ImageGc {
       }
       if (shiftedLayers.count) onProgress(`${opts.dryRun ? "would remove" : "removed"} ${shiftedLayers.count} uid-shifted layer copies, ${shiftedLayers.bytes} bytes`);
       const buildah = opts.buildCache ? await this.pruneBuildah(opts.dryRun, onProgress) : { images: [], bytes: 0 };
+      // Under the layout's collector lock too, so two prunes never sweep the artifact store at once.
+      const artifacts = await pruneArtifacts(this.deps.blobs, {
+        ...artifactRoots(this.deps.store.listVersions()),
+        bundlesDir: isolateBundlesDir(home),
+        graceMs: ARTIFACT_GRACE_MS,
+        dryRun: opts.dryRun,
+        onProgress,
+      });
       const { refs, blobs, unpacked, debris, inUseKept } = layoutResult;
       return {
         dryRun: opts.dryRun,
@@ -106,8 +131,11 @@ export class ImageGc {
         shiftedLayers,
         debris,
         buildah,
+        artifacts,
         inUseKept,
-        bytesFreed: blobs.bytes + unpacked.bytes + shiftedLayers.bytes + debris.bytes + buildah.bytes,
+        bytesFreed:
+          blobs.bytes + unpacked.bytes + shiftedLayers.bytes + debris.bytes + buildah.bytes +
+          artifacts.blobs.bytes + artifacts.isolateBundles.bytes + artifacts.debris.bytes,
         durationMs: Date.now() - started,
       };
     }, onProgress);
@@ -193,6 +221,24 @@ export class ImageGc {
   }
 }
 
+/**
+ * What building and ready versions reference in the artifact store. The upload itself is not there (the
+ * deployer deletes it once extracted). A version still building may have stored content it has not
+ * recorded yet: everything changed since the oldest build began stays (`buildsSince`).
+ */
+export function artifactRoots(versions: readonly VersionRecord[]): { roots: ArtifactRoots; buildsSince?: number } {
+  const roots = { trees: [] as string[], bundles: [] as string[] };
+  let buildsSince: number | undefined;
+  for (const v of versions) {
+    if (v.status !== "building" && v.status !== "ready") continue;
+    if (v.status === "building") buildsSince = Math.min(buildsSince ?? Infinity, Date.parse(v.createdAt));
+    if (v.staticTree) roots.trees.push(v.staticTree);
+    if (v.artifact?.kind === "static-tree") roots.trees.push(v.artifact.digest);
+    if (v.artifact?.kind === "isolate-bundle") roots.bundles.push(v.artifact.digest.replace(/^sha256:/, ""));
+  }
+  return { roots, ...(buildsSince !== undefined && { buildsSince }) };
+}
+
 export function summarize(r: ImagePruneResult): string {
   const parts = [
     r.images.length && `${r.images.length} image(s)`,
@@ -201,6 +247,9 @@ export function summarize(r: ImagePruneResult): string {
     r.shiftedLayers.count && `${r.shiftedLayers.count} shifted layer copies`,
     r.debris.count && `${r.debris.count} leftover(s)`,
     r.buildah.images.length && `${r.buildah.images.length} buildah image(s)`,
+    r.artifacts.blobs.count && `${r.artifacts.blobs.count} artifact blob(s)`,
+    r.artifacts.isolateBundles.count && `${r.artifacts.isolateBundles.count} isolate bundle(s)`,
+    r.artifacts.debris.count && `${r.artifacts.debris.count} artifact leftover(s)`,
   ].filter(Boolean);
   const what = parts.length ? `${r.dryRun ? "would remove" : "removed"} ${parts.join(", ")}, ${(r.bytesFreed / 1e6).toFixed(1)} MB` : "nothing to remove";
   return `${what}${r.inUseKept ? `; kept ${r.inUseKept} layer(s) in use` : ""} (${r.durationMs} ms)`;

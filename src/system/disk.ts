@@ -9,6 +9,22 @@ export async function diskUsage(path: string): Promise<number> {
   return Number.parseInt(stdout, 10) || 0;
 }
 
+/** How many paths one `du` is given: far below the kernel's argument-size limit for store paths. */
+const DU_BATCH = 256;
+
+/**
+ * Bytes many files or trees take on disk together, measured by one `du` per batch rather than one per
+ * path (a collector may measure thousands of small blobs).
+ */
+export async function totalDiskUsage(paths: readonly string[]): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < paths.length; i += DU_BATCH) {
+    const { stdout } = await exec(["du", "--summarize", "--total", "--block-size=1", "--", ...paths.slice(i, i + DU_BATCH)]);
+    total += Number.parseInt(stdout.trimEnd().split("\n").at(-1) ?? "", 10) || 0;
+  }
+  return total;
+}
+
 /** What a clean-up removed (or would, on a dry run): how many things, and the bytes they took. */
 export interface Removed {
   count: number;

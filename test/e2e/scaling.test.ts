@@ -1,7 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -165,6 +165,48 @@ test("a version that never becomes ready fails the deploy with its last lines, a
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /boom: missing DATABASE_URL/);
   assert.match((await d.request("roll.localhost", "/")).text, /"marker": "second"/);
+});
+
+/** Host pids whose command line is exactly `argv`. */
+async function pidsRunning(argv: string[]): Promise<number[]> {
+  const want = argv.join("\0") + "\0";
+  const found: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
+    if (cmdline === want) found.push(Number(name));
+  }
+  return found;
+}
+
+test("a deploy cut short by kill -9 of the daemon: its version is failed with what to do, its build step killed, its files gone", { timeout: 300_000 }, async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  // A Node.js app whose build script runs until the daemon is killed (a unique argument finds it).
+  const dir = join(work, "slow-build");
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "package.json"), JSON.stringify({ name: "slow-build", scripts: { build: "sleep 4242", start: "node server.js" } }));
+  await writeFile(join(dir, "server.js"), "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT);\n");
+  const deploy = d.cli(["deploy", dir, "--app", "roll", "--version", "v4"]);
+  const [step] = await until("the build step to run", async () => {
+    const pids = await pidsRunning(["sleep", "4242"]);
+    return pids.length > 0 ? pids : undefined;
+  }, 120_000);
+  const stepCgroup = (await readFile(`/proc/${step}/cgroup`, "utf8")).split("\n").find((l) => /:pids:/.test(l))!.split(":")[2]!;
+  await d.kill9();
+  assert.notEqual((await deploy).code, 0, "the deploy's CLI sees the daemon go");
+  await d.up();
+  const versions = JSON.parse(await d.cliOk(["versions", "roll", "--json"])) as Array<{ version: string; status: string; error?: string }>;
+  const v4 = versions.find((v) => v.version === "v4");
+  assert.equal(v4?.status, "failed");
+  assert.match(v4?.error ?? "", /stopped while this version was building; deploy it again/);
+  assert.deepEqual(await pidsRunning(["sleep", "4242"]), [], "the build step's command was killed");
+  assert.equal(existsSync(join("/sys/fs/cgroup/pids", stepCgroup)), false, `cgroup ${stepCgroup} removed`);
+  assert.equal(existsSync(join(d.home, "uploads")), false, "no upload left");
+  assert.deepEqual((await readdir(join(d.home, "builds")).catch(() => [])).filter((n) => n !== "go-cache"), [], "no deploy work dir left");
+  assert.match((await d.request("roll.localhost", "/")).text, /"marker": "second"/);
+  // Deploying the same version again works (a failed version may be replaced).
+  await writeFile(join(dir, "package.json"), JSON.stringify({ name: "slow-build", scripts: { start: "node server.js" } }));
+  await d.cliOk(["deploy", dir, "--app", "roll", "--version", "v4", "--no-promote"]);
 });
 
 /** The processes of an instance, from its pids cgroup (drivers name cgroups after the instance id). */

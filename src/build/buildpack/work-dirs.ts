@@ -1,13 +1,14 @@
-import { readFile, rm } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { StrataHome } from "../../home.js";
 import { exec } from "../../system/exec.js";
+import { ignoreMissing, pathExists } from "../../system/fs.js";
 
 /**
  * Buildpack steps work under STRATA_HOME/builds/buildpack/<step id>: an overlay mount, runc state, the
  * upper dir, and for a step with outbound network its namespace file (a mount too). Steps remove their
  * own dir in a finally; `sweepBuildpackWork` clears what a killed daemon left (the daemon calls it at
- * start-up, when no build runs); unmounting a namespace file frees the namespace, and its slirp4netns
+ * start-up, before it takes deploys): step containers still running, then mounts and dirs; unmounting a namespace file frees the namespace, and its slirp4netns
  * quit with the daemon (its exit pipe).
  */
 export function buildpackWorkRoot(home: StrataHome): string {
@@ -20,6 +21,16 @@ export function stepWorkDir(home: StrataHome, id: string): string {
 
 export async function sweepBuildpackWork(home: StrataHome): Promise<void> {
   const root = buildpackWorkRoot(home);
+  // A step's command outlives a daemon killed mid-build (runc run is its own process): kill and delete
+  // each step container first, which also removes its cgroup.
+  for (const id of await readdir(root).catch(ignoreMissing([] as string[]))) {
+    const runcRoot = join(root, id, "runc");
+    if (!(await pathExists(runcRoot))) continue;
+    const listed = await exec(["runc", "--root", runcRoot, "list", "--quiet"]);
+    for (const container of listed.stdout.split("\n").filter(Boolean)) {
+      await exec(["runc", "--root", runcRoot, "delete", "--force", container], { okCodes: [0, 1] });
+    }
+  }
   const mountinfo = await readFile("/proc/self/mountinfo", "utf8");
   // Field 5 is the mount point (octal-escaped); deepest first so nested mounts go before their parents.
   const points = mountinfo

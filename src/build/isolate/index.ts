@@ -2,4 +2,4 @@
 export { detect, type IsolateApp } from "./detect.js";
 export { build, type IsolateBuildOptions, type IsolateBundle } from "./build.js";
 export { readWranglerConfig, type WranglerConfig } from "./wrangler-config.js";
-export { IsolateBuilder } from "./isolate-builder.js";
+export { IsolateBuilder, isolateBundlesDir } from "./isolate-builder.js";

@@ -2,14 +2,18 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
+import type { StrataHome } from "../../home.js";
+import { touchIfPresent } from "../../system/fs.js";
 import type { ArtifactBuilder, BuildOutput, BuildRequest } from "../artifact-builder.js";
 import { build } from "./build.js";
 import { detect } from "./detect.js";
 
-/**
- * Workers and WASI apps: bundled with esbuild into a directory kept by its digest under
- * STRATA_HOME/artifacts/isolate, so two identical deploys share one bundle.
- */
+/** Where bundles are kept, a directory each named by its digest's hex, so identical deploys share one. */
+export function isolateBundlesDir(home: StrataHome): string {
+  return join(home.artifacts, "isolate");
+}
+
+/** Workers and WASI apps: bundled with esbuild into a directory under isolateBundlesDir(). */
 export class IsolateBuilder implements ArtifactBuilder {
   readonly name = "isolate";
   readonly kinds = ["workers"] as const;
@@ -26,12 +30,14 @@ export class IsolateBuilder implements ArtifactBuilder {
     await mkdir(req.home.builds, { recursive: true });
     try {
       const bundle = await build(req.sourceDir, { outDir: out, onLog: req.log, app });
-      const final = join(req.home.artifacts, "isolate", bundle.digest.replace(/^sha256:/, ""));
-      await mkdir(join(req.home.artifacts, "isolate"), { recursive: true });
-      const existing = await stat(final).catch(() => undefined);
-      if (!existing) await rename(out, final);
       let size = 0;
-      for (const f of await readdir(final)) size += (await stat(join(final, f))).size;
+      for (const f of await readdir(out)) size += (await stat(join(out, f))).size;
+      const dir = isolateBundlesDir(req.home);
+      const final = join(dir, bundle.digest.replace(/^sha256:/, ""));
+      await mkdir(dir, { recursive: true });
+      // A bundle an earlier deploy left is reused and touched: the artifact GC spares what changed within
+      // its grace period, so it stays until this version is recorded (artifacts/prune.ts).
+      if (!(await touchIfPresent(final))) await rename(out, final);
       return {
         artifact: { kind: "isolate-bundle", digest: bundle.digest, path: final },
         runtime: req.spec?.runtime ?? (app.kind === "wasi-cgi" ? "wasi" : "workers"),

@@ -41,7 +41,8 @@ export async function buildStaticTree(
     while (next < paths.length) {
       const index = next++;
       const rel = paths[index]!;
-      const { digest, size } = await blobs.putFile(join(root, rel));
+      const path = join(root, rel);
+      const { digest, size } = await blobs.putFile(path);
       const type = mime.getType(rel) ?? "application/octet-stream";
       const file: StaticFile = { digest, size, mime: type, etag: etagFor(digest) };
       // Files too small to gain from compression are served as they are (see MIN_PRECOMPRESS_BYTES).
@@ -49,7 +50,7 @@ export async function buildStaticTree(
         let pending = compressions.get(digest);
         const first = pending === undefined;
         if (!pending) {
-          pending = precompress(blobs, { digest, size });
+          pending = precompress(blobs, { digest, size, path });
           compressions.set(digest, pending);
         }
         const result = await pending;

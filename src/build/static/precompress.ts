@@ -64,17 +64,19 @@ interface VariantRecord {
 
 /**
  * The gzip and brotli copies of a blob, compressed at most once per distinct content (the result is
- * recorded next to the blob store), keeping only copies smaller than the original.
+ * recorded next to the blob store), keeping only copies smaller than the original. `source.path` is the
+ * file the blob was stored from: reading it rather than the blob leaves the build independent of the
+ * blob store's collector.
  */
 export async function precompress(
   blobs: BlobStore,
-  source: { digest: string; size: number },
+  source: { digest: string; size: number; path: string },
 ): Promise<{ variants: Variants; reused: boolean }> {
   if (source.size > MAX_PRECOMPRESS_BYTES) return { variants: {}, reused: true };
   const known = await blobs.readDerived<VariantRecord>(DERIVED_KIND, source.digest);
   if (known && (await stillStored(blobs, known))) return { variants: toVariants(known), reused: true };
 
-  const content = await readFile(blobs.path(source.digest));
+  const content = await readFile(source.path);
   const [gz, br] = await Promise.all([
     gzipAsync(content, { level: 9 }),
     brotliAsync(content, {
@@ -93,9 +95,10 @@ export async function precompress(
   return { variants: toVariants(record), reused: false };
 }
 
+/** Whether the recorded copies are still stored; reuse() marks them used, as this build references them. */
 async function stillStored(blobs: BlobStore, record: VariantRecord): Promise<boolean> {
   for (const copy of [record.gzip, record.br]) {
-    if (copy !== null && !(await blobs.has(copy.digest))) return false;
+    if (copy !== null && !(await blobs.reuse(copy.digest))) return false;
   }
   return true;
 }

@@ -57,7 +57,7 @@ export function register(program: Command): void {
     });
   images
     .command("prune")
-    .description("remove app images no version uses (deleted versions, failed builds) and every layer, blob and build cache nothing needs")
+    .description("remove app images and artifacts no version uses (deleted versions, failed builds) and every layer, blob and build cache nothing needs")
     .option("--dry-run", "only say what would be removed")
     .option("--json", "print the result as JSON")
     .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
@@ -82,10 +82,14 @@ export function register(program: Command): void {
         ["uid-shifted layers", r.shiftedLayers.count, r.shiftedLayers.bytes],
         ["crash leftovers", r.debris.count, r.debris.bytes],
         ["buildah images", r.buildah.images.length, r.dryRun ? undefined : r.buildah.bytes],
+        ["artifact blobs", r.artifacts.blobs.count, r.artifacts.blobs.bytes],
+        ["isolate bundles", r.artifacts.isolateBundles.count, r.artifacts.isolateBundles.bytes],
+        ["artifact leftovers", r.artifacts.debris.count, r.artifacts.debris.bytes],
       ];
       console.log(table(["", "count", "size"], rows.map(([what, n, size]) => [what, n, size === undefined ? undefined : bytes(size)])));
       for (const ref of r.images) console.log(`  ${ref}`);
       if (r.inUseKept) console.log(`Kept ${r.inUseKept} unreferenced layer(s) a running instance or build still uses.`);
+      if (r.artifacts.recentKept) console.log(`Kept ${r.artifacts.recentKept} unreferenced artifact(s) stored in the last minutes (a deploy may be about to use them).`);
       if (r.sharedLayout) console.log("The image store is shared (STRATA_IMAGES outside STRATA_HOME): no image was removed, only unreachable data.");
       console.log(`${verb} ${bytes(r.bytesFreed)}${r.dryRun && r.buildah.images.length ? " (plus buildah's images, measured when removed)" : ""} in ${(r.durationMs / 1000).toFixed(1)} s.`);
     });

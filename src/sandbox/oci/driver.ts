@@ -275,19 +275,31 @@ export class OciDriver implements SandboxDriver {
     for (const id of ids) if (!keep.has(id)) await this.cleanup(id);
   }
 
-  /** Everything an instance made, in reverse order of creation; each step tolerates its absence. */
+  /**
+   * Everything an instance made, in reverse order of creation; each step tolerates its absence. A step
+   * that fails does not keep the later ones from running (a stuck mount must not leave the instance's
+   * address leased, which would keep the bridge at shutdown); the first failure is thrown at the end.
+   */
   private async cleanup(id: string): Promise<void> {
     const cli = await this.runtimeCli();
+    const dir = this.instanceDir(id);
+    const failures: unknown[] = [];
+    const step = async (run: () => Promise<unknown>) => {
+      await run().catch((err: unknown) => void failures.push(err));
+    };
     const tail = this.tails.get(id);
     this.tails.delete(id);
-    await tail?.stop();
-    await cli.delete(id);
-    const dir = this.instanceDir(id);
-    for (const mount of (await mountsUnder(dir)).reverse()) await unmount(mount);
-    await this.cgroups.remove(id);
-    await this.opts.network.detach(id);
-    await rm(dir, { recursive: true, force: true });
-    await rm(join(this.dir, "sockets", id), { force: true }); // conmon's attach-socket symlink
+    await step(async () => tail?.stop());
+    await step(() => cli.delete(id));
+    await step(async () => {
+      for (const mount of (await mountsUnder(dir)).reverse()) await unmount(mount);
+    });
+    await step(() => this.cgroups.remove(id));
+    await step(() => this.opts.network.detach(id));
+    // A directory with a mount still in it is left for the next sweep, not emptied through the mount.
+    if (failures.length === 0) await step(() => rm(dir, { recursive: true, force: true }));
+    await step(() => rm(join(this.dir, "sockets", id), { force: true })); // conmon's attach-socket symlink
+    if (failures.length > 0) throw failures[0];
   }
 
   /**

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { BlobStore } from "../../../src/artifacts/blob-store.js";
 import { ImageGc, type ImagePruneResult } from "../../../src/deploy/image-gc.js";
 import { Buildah } from "../../../src/build/dockerfile/buildah.js";
 import { StrataHome } from "../../../src/home.js";
@@ -33,7 +34,7 @@ async function gcHome(t: { after: (fn: () => Promise<void>) => void }) {
   await layout.init();
   const lock = new LayoutLock(imagePaths(home).locks);
   const warnings: string[] = [];
-  const gc = new ImageGc({ home, store, layout, lock, drivers: ["runc", "isolate"], warn: (m) => warnings.push(m) });
+  const gc = new ImageGc({ home, store, layout, lock, blobs: new BlobStore(home.artifacts), drivers: ["runc", "isolate"], warn: (m) => warnings.push(m) });
   t.after(async () => {
     await gc.idle();
     store.close();
