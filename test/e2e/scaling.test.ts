@@ -131,7 +131,9 @@ test("an instance whose process is killed is replaced", { timeout: 300_000 }, as
   for (let i = 0; i < 1000 && procs.some((pid) => existsSync(`/proc/${pid}`)); i++) await sleep(5);
   // At once, before any health tick may have seen the crash: the router finds the instance refusing,
   // takes it out of service and sends the request to a new one, so the client sees no 502.
+  const asked = performance.now();
   assert.equal((await d.request("roll.localhost", "/")).status, 200);
+  t.diagnostic(`first request after the crash: 200 in ${Math.round(performance.now() - asked)} ms`);
   const replacement = await until("a replacement instance", async () => {
     // The victim out of service (the crash was seen), and a ready v2 instance serving in its place.
     const now = await instances("roll");

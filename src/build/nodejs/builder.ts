@@ -6,16 +6,16 @@ import { mergeEnv, sourceLayer, writeBuildpackImage, type DescribedLayer } from 
 import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf, runStepLayer } from "../buildpack/layers.js";
 import { copySource, exists, readSourceFile } from "../buildpack/source.js";
-import { lockfileOf, nodeDependencyLayer, NPM_ENV, runNpm, type PackageJson } from "./deps.js";
+import { appInstallScripts, lockfileOf, nodeDependencyLayer, NPM_ENV, runNpm, type PackageJson } from "./deps.js";
 import { chooseNodeImage } from "./node-image.js";
 
 /**
  * Node.js apps without a Dockerfile, built like App Engine Standard's nodejs runtimes: the base image of
  * the app's Node.js major (node-image.ts: app.yaml runtime, else package.json engines.node), a
  * node_modules layer cached by the lockfile (`npm ci --omit=dev`, dependency install scripts included, in
- * the sandbox deps.ts describes), the source under /app, and, when
- * package.json has a `build` script, that script run over the full dependency set followed by
- * `npm prune --omit=dev` (the pruned packages become whiteouts in the app layer). Starts with app.yaml
+ * the sandbox deps.ts describes), the source under /app, and, when package.json has them, the app's own
+ * install scripts (postinstall, prepare, ...) and its `build` script run there over the full dependency
+ * set, followed by `npm prune --omit=dev` (the pruned packages become whiteouts in the app layer). Starts with app.yaml
  * `entrypoint`, a Procfile `web:` line, `npm start` when scripts.start exists, else `node server.js`.
  */
 const SOURCE_EXCLUDES = ["node_modules", ".git"];
@@ -41,9 +41,11 @@ export class NodeBuilder implements Builder {
     const described: DescribedLayer[] = baseLayers.map((layer) => ({ layer, createdBy: `base image ${baseRef.ref}` }));
 
     const buildScript = Boolean(pkg.scripts?.build);
+    const installScripts = appInstallScripts(pkg, await readSourceFile(ctx.sourceDir, ".npmrc"));
+    const sourceStep = buildScript || installScripts.length > 0;
     const prod = Object.keys(pkg.dependencies ?? {}).length;
     const dev = Object.keys(pkg.devDependencies ?? {}).length;
-    const includeDev = buildScript && dev > 0;
+    const includeDev = sourceStep && dev > 0;
     let cached = false;
     if (packageText !== null && (prod > 0 || includeDev)) {
       const deps = await nodeDependencyLayer(ctx, baseLayers, {
@@ -57,10 +59,11 @@ export class NodeBuilder implements Builder {
       ctx.log("dependencies: package.json declares none; skipping npm");
     }
 
-    const app = buildScript
-      ? await this.buildScriptLayer(ctx, described.map((d) => d.layer), includeDev)
+    const scripts = [...installScripts, ...(buildScript ? ["build"] : [])];
+    const app = sourceStep
+      ? await this.sourceStepLayer(ctx, described.map((d) => d.layer), scripts, includeDev)
       : await sourceLayer(ctx, SOURCE_EXCLUDES);
-    described.push({ layer: app, createdBy: buildScript ? "app source in /app, npm run build" : "app source in /app" });
+    described.push({ layer: app, createdBy: sourceStep ? `app source in /app, npm run ${scripts.join(", ")}` : "app source in /app" });
 
     const start = await startCommand(ctx.sourceDir, ctx.spec, pkg.scripts?.start ? "npm start" : "node server.js");
     ctx.log(`start command (${start.source}): ${start.command}`);
@@ -76,14 +79,21 @@ export class NodeBuilder implements Builder {
     return { image, runtime, cached: { dependencies: cached }, sizeBytes };
   }
 
-  /** Source + `npm run build` (+ prune of devDependencies) in one step over base and dependencies. */
-  private async buildScriptLayer(ctx: BuildContext, below: readonly Layer[], pruneDev: boolean): Promise<Layer> {
+  /**
+   * Source, then the app's own install scripts (postinstall, prepare, ... in npm's order) and `build`, then
+   * the prune of devDependencies, in one step over base and dependencies. Each script runs alone
+   * (`--ignore-scripts` keeps `npm run install` from running pre/postinstall a second time). The step runs
+   * as root, as a Dockerfile RUN does, with the same outbound-only network as the dependency step.
+   */
+  private async sourceStepLayer(ctx: BuildContext, below: readonly Layer[], scripts: readonly string[], pruneDev: boolean): Promise<Layer> {
     return runStepLayer(
       ctx,
-      { purpose: "build", below, mounts: [], network: "none", env: ["PATH=/app/node_modules/.bin:/usr/local/bin:/usr/bin:/bin", ...NPM_ENV] },
+      { purpose: "build", below, mounts: [], network: "outbound", env: ["PATH=/app/node_modules/.bin:/usr/local/bin:/usr/bin:/bin", ...NPM_ENV] },
       async (step) => {
         await copySource(ctx.sourceDir, join(step.rootfs, "app"), SOURCE_EXCLUDES);
-        await runNpm(step, { argv: ["npm", "run", "build"], cwd: "/app" }, "build the app");
+        for (const script of scripts) {
+          await runNpm(step, { argv: ["npm", "run", "--ignore-scripts", script], cwd: "/app" }, script === "build" ? "build the app" : `run the app's ${script} script`);
+        }
         if (pruneDev) await runNpm(step, { argv: ["npm", "prune", "--omit=dev", "--offline", "--ignore-scripts"], cwd: "/app" }, "remove devDependencies");
       },
     );

@@ -17,7 +17,8 @@ import { UNPRIVILEGED_BUILD_USER, type BuildStep, type StepCommand } from "../bu
  * does, but none of the host's loopback services). The step sees package.json, the lockfile, the app's
  * .npmrc (so `ignore-scripts=true` there turns install scripts off, and a private registry works) and the
  * `file:` dependencies, not the rest of the source: the layer must depend only on what its key hashes.
- * For the same reason the app's OWN install-time scripts (postinstall, prepare, ...) are left out.
+ * For the same reason the app's OWN install-time scripts (postinstall, prepare, ...) are left out here;
+ * they run in the source step, after the source is in place.
  */
 /** Bump when the layer's recipe changes (2: install scripts run, as nobody, with outbound network only). */
 const DEPS_RECIPE_VERSION = 2;
@@ -30,8 +31,17 @@ export const NPM_ENV = [
   "npm_config_audit=false",
 ];
 
-/** The app's own scripts npm would run on `npm ci`: they expect the app's source, which this step does not have. */
+/**
+ * The app's own scripts npm runs on `npm ci`, in npm's order. They expect the app's source, which this step
+ * does not have: the source step runs them (appInstallScripts, builder.ts).
+ */
 const ROOT_INSTALL_SCRIPTS = ["preinstall", "install", "postinstall", "prepublish", "preprepare", "prepare", "postprepare"];
+
+/** The app's own install scripts npm would run, in its order; none when the app's .npmrc sets ignore-scripts. */
+export function appInstallScripts(pkg: PackageJson, npmrc: string | null): string[] {
+  if (npmrc !== null && /^\s*ignore-scripts\s*=\s*true\s*$/m.test(npmrc)) return [];
+  return ROOT_INSTALL_SCRIPTS.filter((s) => typeof pkg.scripts?.[s] === "string");
+}
 
 export interface PackageJson {
   dependencies?: Record<string, string>;
@@ -93,7 +103,7 @@ export async function nodeDependencyLayer(
     },
     async (step) => {
       await step.writableDir("/app");
-      await step.writeFile("/app/package.json", withoutRootInstallScripts(plan.packageJson, ctx.log), 0o644);
+      await step.writeFile("/app/package.json", withoutRootInstallScripts(plan.packageJson), 0o644);
       if (plan.lockfile) await step.writeFile(`/app/${plan.lockfile.name}`, plan.lockfile.text, 0o644);
       if (npmrc !== null) await step.writeFile("/app/.npmrc", npmrc, 0o644);
       for (const p of local) await copyLocalPackage(step, p);
@@ -117,12 +127,11 @@ function installCommand(plan: NodeDependencyPlan): StepCommand {
 }
 
 /** package.json as the step gets it: the app's own install-time scripts removed (see the top of this file). */
-function withoutRootInstallScripts(packageJson: string, log: (line: string) => void): string {
+function withoutRootInstallScripts(packageJson: string): string {
   const pkg = JSON.parse(packageJson) as PackageJson;
-  const skipped = ROOT_INSTALL_SCRIPTS.filter((s) => pkg.scripts?.[s] !== undefined);
-  if (!skipped.length) return packageJson;
-  log(`note: the app's own ${skipped.join(", ")} script${skipped.length > 1 ? "s do" : " does"} not run with the dependencies (they are installed without the app's source); a \`build\` script does run, with the source`);
-  for (const s of skipped) delete pkg.scripts![s];
+  const moved = ROOT_INSTALL_SCRIPTS.filter((s) => pkg.scripts?.[s] !== undefined);
+  if (!moved.length) return packageJson;
+  for (const s of moved) delete pkg.scripts![s];
   return JSON.stringify(pkg, null, 2);
 }
 
