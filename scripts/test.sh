@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
+# The build compiles src/; tests and benchmarks are type-checked too (tsx runs them without checking).
+echo "==> type-checking tests and benchmarks"
+npx tsc -p tsconfig.check.json
 mapfile -t files < <(find test/unit test/e2e -name '*.test.ts' 2>/dev/null | sort)
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "$@" "${files[@]}"

@@ -16,6 +16,8 @@ export interface IsolateDriverOptions {
   readonly cpuMsPerRequest?: number;
   /** Per-isolate memory cap, MiB: an instance gets min(limits.memoryMb, this) (default 128). */
   readonly maxMemoryMb?: number;
+  /** Bytes a request body may have in all; past it the request gets 413 (default 32 MiB). */
+  readonly maxRequestBodyBytes?: number;
   /** Lines the engine process itself writes to stderr (crashes, V8 errors). */
   readonly onEngineOutput?: (line: string) => void;
 }
@@ -52,10 +54,12 @@ export class IsolateDriver implements SandboxDriver {
   private readonly lost = new Map<string, { code: number; signal: NodeJS.Signals | null }>();
   private readonly cpuMs: number;
   private readonly maxMemoryMb: number;
+  private readonly maxRequestBodyBytes: number;
 
   constructor(private readonly opts: IsolateDriverOptions) {
     this.cpuMs = opts.cpuMsPerRequest ?? 50;
     this.maxMemoryMb = opts.maxMemoryMb ?? 128;
+    this.maxRequestBodyBytes = opts.maxRequestBodyBytes ?? 32 * 1024 * 1024;
   }
 
   private get runDir(): string { return this.opts.home.runtime("isolate"); }
@@ -115,6 +119,7 @@ export class IsolateDriver implements SandboxDriver {
       env: { ...(prepared.data["vars"] as Record<string, unknown> | undefined), ...spec.env },
       memoryMb: Math.max(MIN_MEMORY_MB, Math.min(spec.limits.memoryMb, this.maxMemoryMb)),
       cpuMsPerRequest: this.cpuMs,
+      maxRequestBodyBytes: this.maxRequestBodyBytes,
     };
     const engine = await this.startEngine();
     this.io.set(spec.instanceId, io);

@@ -11,6 +11,8 @@ export interface TenantConfig {
   readonly env: Readonly<Record<string, unknown>>;
   readonly memoryMb: number;
   readonly cpuMsPerRequest: number;
+  /** A request body past this many bytes is refused (413) or fails in the worker. */
+  readonly maxRequestBodyBytes: number;
 }
 
 export type EngineRequest =

@@ -54,7 +54,7 @@ async function blobsOf(blobs: BlobStore, tree: string): Promise<Set<string>> {
 }
 
 /** A bundle directory as the isolate builder leaves it. */
-async function bundle(home: StrataHome, hex: string): Promise<Artifact> {
+async function bundle(home: StrataHome, hex: string): Promise<Extract<Artifact, { kind: "isolate-bundle" }>> {
   const dir = join(isolateBundlesDir(home), hex);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "worker.js"), `export default { fetch() { return new Response("${hex}"); } };\n`.repeat(50));

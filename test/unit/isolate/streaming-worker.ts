@@ -7,15 +7,18 @@ import { join } from "node:path";
  * the first (a buffered response would never show the first part alone; each wait gives up after
  * 10 s so that such a failure ends). Module state (counters, cancel reasons) is read with `/state`.
  */
-export const STREAMING_WORKER = String.raw`
-const enc = new TextEncoder();
-const state = { produced: 0, cancelled: null };
-let release = null;
+/** Worker code shared by the test workers: `await released()` waits for a `/release` request (10 s at most). */
+export const RELEASE_GATE = String.raw`let release = null;
 const released = () => new Promise((resolve) => {
   release = resolve;
   setTimeout(() => resolve("timeout"), 10000);
 });
+`;
 
+export const STREAMING_WORKER = String.raw`
+const enc = new TextEncoder();
+const state = { produced: 0, cancelled: null };
+${RELEASE_GATE}
 export default {
   async fetch(request) {
     const url = new URL(request.url);

@@ -130,6 +130,8 @@ export class IsolatePool {
       await installBridge(context, {
         log: (stream, line) => hooks.current?.log(stream, line),
         timer: (id, ms) => hooks.current?.timer(id, ms),
+        readBody: (id) => hooks.current?.readBody(id) ?? Promise.reject(new Error("no request is being handled")),
+        cancelBody: (id) => hooks.current?.cancelBody(id),
       });
       const p = this.prelude;
       const script = await isolate.compileScript(p.code, p.cache ? { cachedData: p.cache, filename: "strata:prelude" } : { produceCachedData: true, filename: "strata:prelude" });

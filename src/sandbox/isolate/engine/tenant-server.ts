@@ -3,9 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { UrlParts } from "../prelude/host.js";
 import { urlParts } from "./host-bridge.js";
 import type { DispatchRequest } from "../prelude/dispatch.js";
+import { RequestBody } from "./request-body.js";
 import type { BodyStream, Tenant } from "./tenant.js";
 
-const MAX_BODY_BYTES = 32 * 1024 * 1024;
 /** Request URLs parsed lately (the same few URLs come again and again), shared by every tenant. */
 const PARSED = new Map<string, UrlParts>();
 const PARSED_MAX = 1024;
@@ -22,8 +22,9 @@ function parseUrl(raw: string): UrlParts {
 
 /**
  * The tenant's endpoint: an HTTP server on its own unix socket, served by the engine, so the
- * router reaches an isolate tenant like any other instance. Request bodies are read whole before
- * the worker runs (up to MAX_BODY_BYTES); response bodies that are streams are sent as the worker
+ * router reaches an isolate tenant like any other instance. The worker is called as soon as a
+ * request's head arrives; its body is read from the client as the worker reads `request.body` (up to
+ * the tenant's maxRequestBodyBytes), and response bodies that are streams are sent as the worker
  * produces them.
  */
 export async function serveTenant(tenant: Tenant, socketPath: string): Promise<Server> {
@@ -55,30 +56,39 @@ export async function serveTenant(tenant: Tenant, socketPath: string): Promise<S
   return server;
 }
 
-/** Reads the request body whole; null when the request has none, or when it was refused (413 sent). */
-async function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | null | "refused"> {
-  // No Content-Length and no Transfer-Encoding: no body (RFC 9112 §6.3), so nothing to wait for.
-  if (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined) {
+/** Answers 413 and ends the connection once it is sent (the rest of the body is not read). */
+function refuse(req: IncomingMessage, res: ServerResponse, message: string): void {
+  res.writeHead(413, { "content-type": "text/plain", connection: "close" });
+  res.end(`${message}\n`, () => req.destroy());
+}
+
+/**
+ * The request's body, read as the worker pulls it; null when it has none. A declared length over the
+ * cap is refused before the worker is called; a body that grows past it later is refused with 413 if
+ * the response has not begun, else it fails in the worker (which learns why from its read).
+ */
+function requestBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): RequestBody | null | "refused" {
+  const length = req.headers["content-length"];
+  // No Content-Length and no Transfer-Encoding: no body (RFC 9112 §6.3). A GET or HEAD body is read
+  // (within the cap) but not given to the worker: the Request API refuses one.
+  if ((length === undefined && req.headers["transfer-encoding"] === undefined) || Number(length) === 0) {
     req.resume();
     return null;
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_BODY_BYTES) {
-      res.writeHead(413, { "content-type": "text/plain", connection: "close" });
-      res.end(`request body larger than ${MAX_BODY_BYTES} bytes\n`);
-      req.destroy();
-      return "refused";
-    }
-    chunks.push(c);
+  if (length !== undefined && Number(length) > maxBytes) {
+    refuse(req, res, `request body larger than ${maxBytes} bytes`);
+    return "refused";
   }
-  return size ? Buffer.concat(chunks) : null;
+  const body = new RequestBody(req, maxBytes, (message) => {
+    if (!res.headersSent) refuse(req, res, message);
+  });
+  // The response is over (sent, cut off, or the client left): nobody reads the body any further.
+  res.once("close", () => body.close());
+  return body;
 }
 
 async function answer(tenant: Tenant, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await readBody(req, res);
+  const body = requestBody(req, res, tenant.config.maxRequestBodyBytes);
   if (body === "refused") return;
   const proto = String(req.headers["x-forwarded-proto"] ?? "http").split(",")[0]!.trim() === "https" ? "https" : "http";
   let url: UrlParts;
@@ -96,9 +106,14 @@ async function answer(tenant: Tenant, req: IncomingMessage, res: ServerResponse)
     url: url.href,
     urlParts: url,
     headers,
-    body: body ? (body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer) : null,
+    body: null,
+    bodyStream: null,
   };
-  const out = await tenant.handle(dispatch);
+  const out = await tenant.handle(dispatch, body);
+  if (res.headersSent) {
+    out.stream?.cancel("the request was refused (413) before the worker answered"); // its answer goes nowhere
+    return;
+  }
   const grouped: Record<string, string | string[]> = {};
   for (const [k, v] of out.headers) {
     if (k === "content-length" || k === "transfer-encoding" || k === "connection") continue; // node frames the body

@@ -3,6 +3,7 @@ import type { BundleManifest } from "../bundle-manifest.js";
 import type { TenantConfig, TenantStats } from "../protocol.js";
 import type { DispatchRequest } from "../prelude/dispatch.js";
 import type { IsolatePool, PreludeEntry } from "./isolate-pool.js";
+import type { RequestBody } from "./request-body.js";
 
 /** A version's bundle, read once per engine and shared by every tenant (and every reset) of it. */
 export interface LoadedBundle {
@@ -22,7 +23,7 @@ interface DispatchResponse {
   stream: number | null;
   pending: boolean;
 }
-type ReadResult = { chunk: ArrayBuffer } | { done: true; pending: boolean } | { error: string };
+type ReadResult = ArrayBuffer | { done: true; pending: boolean } | { error: string };
 
 /** A worker's response as the engine sends it: a whole body, or a stream read as the client takes it. */
 export interface TenantResponse {
@@ -91,6 +92,9 @@ export class Tenant {
   private cpuOfDisposed = 0n;
   private cpu: CpuWindow | null = null;
   private stopped = false;
+  /** Request bodies the isolate reads as the worker pulls them, by the id its dispatch was given. */
+  private readonly bodies = new Map<number, RequestBody>();
+  private nextBodyId = 1;
 
   constructor(
     readonly config: TenantConfig,
@@ -140,6 +144,11 @@ export class Tenant {
         if (gen) this.timer(gen, id, ms);
         else if (ms >= 0) this.log("stderr", "a timer set while the module loads is not run (timers run while handling requests)");
       },
+      readBody: (id) => {
+        const body = this.bodies.get(id);
+        return body ? body.read() : Promise.reject(new Error("the request body can no longer be read: the response was already sent"));
+      },
+      cancelBody: (id) => this.bodies.get(id)?.close(),
     };
     try {
       await this.loadWorker(isolate, context);
@@ -188,16 +197,30 @@ export class Tenant {
 
   /**
    * Runs one request in the isolate; never throws (failures become 5xx responses). The request stays
-   * in flight (counted for the CPU budget, waited for by stop()) until its body stream, if any, ends.
+   * in flight (counted for the CPU budget, waited for by stop()) until its response body stream, if
+   * any, ends. Its body goes in whole when the client has sent all of it already, else as a stream
+   * the worker pulls from `body`.
    */
-  async handle(req: DispatchRequest): Promise<TenantResponse> {
+  async handle(req: DispatchRequest, body: RequestBody | null): Promise<TenantResponse> {
     let gen: Generation;
     try {
       gen = await this.current();
     } catch (err) {
       return plain(503, `the worker is unavailable: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const done = this.begin(gen, true);
+    const whole = body?.takeWhole();
+    let done = this.begin(gen, true);
+    if (whole !== undefined) req.body = whole;
+    else if (body) {
+      const id = this.nextBodyId++;
+      this.bodies.set(id, body);
+      req.bodyStream = id;
+      const finish = done;
+      done = () => {
+        this.bodies.delete(id);
+        finish();
+      };
+    }
     if (req.urlParts) {
       // Sending a URL's parts costs a few µs on every request; sending them once per URL saves that.
       if (gen.sentUrls.has(req.url)) req.urlParts = null;
@@ -241,7 +264,7 @@ export class Tenant {
           end();
           throw new Error(this.failure(gen, err));
         }
-        if ("chunk" in r) return new Uint8Array(r.chunk);
+        if (r instanceof ArrayBuffer) return new Uint8Array(r);
         end();
         if ("done" in r) {
           if (r.pending) this.awaitWaitUntil(gen);
@@ -311,9 +334,10 @@ export class Tenant {
       this.log("stderr", `isolate call failed: ${message}`);
       return "Internal Server Error";
     }
-    const reason = gen.resetReason ?? (/memory limit/i.test(message)
-      ? `request exceeded the memory limit of ${this.config.memoryMb} MiB; the isolate was reset`
-      : `the isolate was disposed (${message}); it was reset`);
+    // Every disposal of ours sets resetReason first; any other is isolated-vm's, at the memory limit,
+    // whatever the failed call says (one waiting on the engine, as a request body read does, fails
+    // with "Promise was abandoned").
+    const reason = gen.resetReason ?? `request exceeded the memory limit of ${this.config.memoryMb} MiB; the isolate was reset`;
     this.reset(gen, reason);
     return reason;
   }

@@ -1,7 +1,7 @@
 import { concat, copyBuffer } from "./body.js";
 import { TextEncoder, toBytes } from "./encoding.js";
 import { console, inspect, reportError } from "./console.js";
-import type { UrlParts } from "./host.js";
+import { host, type UrlParts } from "./host.js";
 import { Request, Response } from "./request-response.js";
 import { ReadableStream, type ReadableStreamDefaultReader } from "./streams.js";
 import { rememberParsed } from "./url.js";
@@ -17,7 +17,10 @@ export interface DispatchRequest {
   /** Its parts, when this isolate has not been sent them lately (saves parsing it with a call out). */
   urlParts: UrlParts | null;
   headers: Array<[string, string]>;
+  /** The whole body, when the client had sent all of it before the worker was called. */
   body: ArrayBuffer | null;
+  /** Else the id of the request body, which `request.body` reads from the engine as the worker pulls. */
+  bodyStream: number | null;
 }
 
 export interface DispatchResponse {
@@ -32,8 +35,11 @@ export interface DispatchResponse {
   pending: boolean;
 }
 
-/** One step of a streamed body: a chunk, its end, or why it failed. */
-export type ReadResult = { chunk: ArrayBuffer } | { done: true; pending: boolean } | { error: string };
+/**
+ * One step of a streamed body: a chunk (a bare ArrayBuffer: copying one out of the isolate costs a
+ * fraction of copying an object that holds it), its end, or why it failed.
+ */
+export type ReadResult = ArrayBuffer | { done: true; pending: boolean } | { error: string };
 
 type FetchHandler = (request: Request, env: unknown, ctx: unknown) => unknown;
 let handler: { fetch: FetchHandler; self: object } | null = null;
@@ -62,7 +68,7 @@ export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> 
   const request = new Request(req.url, {
     method: req.method,
     headers: req.headers,
-    body: req.method === "GET" || req.method === "HEAD" ? null : req.body,
+    body: req.method === "GET" || req.method === "HEAD" ? null : req.bodyStream !== null ? requestBodyStream(req.bodyStream) : req.body,
   });
   const ctx = {
     waitUntil(p: unknown): void {
@@ -105,6 +111,23 @@ export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> 
   }
   const bytes = body?.length ? copyBuffer(body) : null;
   return { status: res.status, statusText: res.statusText, headers, body: bytes, stream: null, pending: waits.size > 0 };
+}
+
+/**
+ * A request body read from the engine chunk by chunk. No highWaterMark: the engine is asked for bytes
+ * only when the worker reads, so the client is held back (not buffered) while the worker is busy.
+ */
+function requestBodyStream(id: number): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const bytes = await host.readBody(id);
+      if (bytes === null) c.close();
+      else c.enqueue(new Uint8Array(bytes));
+    },
+    cancel() {
+      host.cancelBody(id);
+    },
+  }, { highWaterMark: 0 });
 }
 
 /** A streamed body being sent: its reader, and a read begun for the last call that it did not wait for. */
@@ -175,7 +198,7 @@ export async function read(id: number): Promise<ReadResult> {
   const bytes = parts.length === 1 ? parts[0]! : concat(parts);
   // The engine copies the result out of the isolate: a chunk that fills its buffer needs no copy of its own.
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
-  return { chunk: whole ? (bytes.buffer as ArrayBuffer) : copyBuffer(bytes) };
+  return whole ? (bytes.buffer as ArrayBuffer) : copyBuffer(bytes);
 }
 
 /** The client went away: cancels body stream `id`, so the worker's source stops producing. */
@@ -212,11 +235,11 @@ export async function warmUp(): Promise<void> {
     },
   };
   try {
-    const req = { method: "POST", url: href, urlParts: url, headers: [["x-warm", "1"]] as Array<[string, string]>, body: new ArrayBuffer(1) };
+    const req = { method: "POST", url: href, urlParts: url, headers: [["x-warm", "1"]] as Array<[string, string]>, body: new ArrayBuffer(1), bodyStream: null };
     await dispatch(req);
     const streamHref = `${href.split("?")[0]}?q=stream`;
     const streamed = await dispatch({ ...req, url: streamHref, urlParts: { ...url, href: streamHref, search: "?q=stream" } });
-    if (streamed.stream !== null) while ("chunk" in (await read(streamed.stream)));
+    if (streamed.stream !== null) while ((await read(streamed.stream)) instanceof ArrayBuffer);
   } finally {
     handler = null;
   }

@@ -41,6 +41,9 @@ export function toBytes(input: unknown): Uint8Array {
   throw new TypeError("expected an ArrayBuffer or ArrayBufferView");
 }
 
+/** Code units turned into a string at a time (well under the engine's limit on call arguments). */
+const DECODE_RUN = 8192;
+
 export class TextDecoder {
   readonly fatal: boolean;
   readonly ignoreBOM: boolean;
@@ -59,14 +62,30 @@ export class TextDecoder {
     const fresh = input === undefined ? new Uint8Array(0) : toBytes(input);
     const bytes = this.pending.length ? Uint8Array.from([...this.pending, ...fresh]) : fresh;
     this.pending = [];
+    // Code units become a string in runs: built one character at a time, the text of a body of a few
+    // hundred KiB costs more CPU and heap than a request's budget.
     let out = "";
+    const units: number[] = [];
+    const flush = (): void => {
+      out += String.fromCharCode.apply(null, units);
+      units.length = 0;
+    };
     let i = 0;
     const bad = (): void => {
       if (this.fatal) throw new TypeError("TextDecoder: invalid UTF-8 data");
-      out += "\ufffd";
+      units.push(0xfffd);
     };
     while (i < bytes.length) {
       const b = bytes[i]!;
+      if (b < 0x80) {
+        // A run of ASCII: its bytes are its code units.
+        let end = i + 1;
+        while (end < bytes.length && end - i < DECODE_RUN && bytes[end]! < 0x80) end++;
+        if (units.length) flush();
+        out += String.fromCharCode.apply(null, bytes.subarray(i, end) as unknown as number[]);
+        i = end;
+        continue;
+      }
       const need = b < 0x80 ? 0 : b >= 0xc2 && b < 0xe0 ? 1 : b >= 0xe0 && b < 0xf0 ? 2 : b >= 0xf0 && b < 0xf5 ? 3 : -1;
       if (need < 0) { bad(); i++; continue; }
       if (options.stream && need > 0 && i + need >= bytes.length) {
@@ -84,8 +103,11 @@ export class TextDecoder {
         bad(); i++; continue;
       }
       i += need + 1;
-      out += c < 0x10000 ? String.fromCharCode(c) : String.fromCharCode(0xd800 + ((c - 0x10000) >> 10), 0xdc00 + ((c - 0x10000) & 0x3ff));
+      if (c < 0x10000) units.push(c);
+      else units.push(0xd800 + ((c - 0x10000) >> 10), 0xdc00 + ((c - 0x10000) & 0x3ff));
+      if (units.length >= DECODE_RUN) flush();
     }
+    flush();
     if (!this.ignoreBOM && out.charCodeAt(0) === 0xfeff) out = out.slice(1);
     return out;
   }

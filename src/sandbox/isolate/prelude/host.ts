@@ -34,6 +34,7 @@ function take<T>(name: string): T {
 
 const hostFetch = take<HostReference>("__strata_fetch");
 const hostSubtle = take<HostReference>("__strata_subtle");
+const hostBodyRead = take<HostReference>("__strata_body_read");
 
 export const host = {
   log: take<(stream: "stdout" | "stderr", line: string) => void>("__strata_log"),
@@ -44,4 +45,12 @@ export const host = {
   timer: take<(id: number, ms: number) => void>("__strata_timer"),
   fetch: (req: HostFetchRequest): Promise<HostFetchResponse> => callHost(hostFetch, [req]),
   subtle: (method: string, args: unknown[]): Promise<unknown> => callHost(hostSubtle, [method, args]),
+  /** The next bytes of request body `id` (null at its end), read from the client as they are asked for. */
+  readBody: async (id: number): Promise<ArrayBuffer | null> => {
+    const r = (await hostBodyRead.apply(undefined, [id], { result: { promise: true } })) as ArrayBuffer | null | string;
+    if (typeof r === "string") throw new TypeError(r);
+    return r;
+  },
+  /** The worker will not read request body `id` further. */
+  cancelBody: take<(id: number) => void>("__strata_body_cancel"),
 };
