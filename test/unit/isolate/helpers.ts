@@ -66,3 +66,18 @@ export async function prepareFixture(driver: IsolateDriver, home: StrataHome, ap
   const bundle = await build(join(FIXTURES, app), { outDir: join(home.builds, app) });
   return await driver.prepare(bundle, spec("prepare"));
 }
+
+/** A new driver running one instance of the worker `write` puts in a folder (the test workers' modules export one). */
+export async function startTestWorker(
+  t: TestContext,
+  name: string,
+  write: (dir: string) => Promise<void>,
+  opts: Partial<IsolateDriverOptions> = {},
+): Promise<{ inst: Instance; logs: LogSink }> {
+  const { driver, home } = await newDriver(t, opts);
+  const src = join(home.root, `${name}-src`);
+  await write(src);
+  const prepared = await driver.prepare(await build(src, { outDir: join(home.builds, name) }), spec("prepare"));
+  const logs = new LogSink();
+  return { inst: await driver.start(prepared, spec(`${name}-1`), logs), logs };
+}

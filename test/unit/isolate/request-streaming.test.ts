@@ -1,25 +1,18 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Agent, request, type ClientRequest, type IncomingMessage } from "node:http";
-import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { build } from "../../../src/build/isolate/index.js";
 import type { Instance } from "../../../src/sandbox/driver.js";
 import type { IsolateDriverOptions } from "../../../src/sandbox/isolate/index.js";
-import { call, LogSink, newDriver, spec } from "./helpers.js";
+import { call, LogSink, startTestWorker } from "./helpers.js";
 import { StreamedResponse } from "./stream-client.js";
 import { writeUploadWorker } from "./upload-worker.js";
 
 /** A failing upload can leave a connection waiting: the test ends (and fails) instead of hanging. */
 const WAIT = { timeout: 60_000 };
 
-async function startUploadWorker(t: TestContext, opts: Partial<IsolateDriverOptions> = {}): Promise<{ inst: Instance; logs: LogSink }> {
-  const { driver, home } = await newDriver(t, opts);
-  const src = join(home.root, "upload-src");
-  await writeUploadWorker(src);
-  const prepared = await driver.prepare(await build(src, { outDir: join(home.builds, "upload") }), spec("prepare"));
-  const logs = new LogSink();
-  return { inst: await driver.start(prepared, spec("upload-1"), logs), logs };
+function startUploadWorker(t: TestContext, opts: Partial<IsolateDriverOptions> = {}): Promise<{ inst: Instance; logs: LogSink }> {
+  return startTestWorker(t, "upload", writeUploadWorker, opts);
 }
 
 interface Upload {

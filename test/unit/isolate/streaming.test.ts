@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { build } from "../../../src/build/isolate/index.js";
 import type { Instance } from "../../../src/sandbox/driver.js";
 import type { IsolateDriverOptions } from "../../../src/sandbox/isolate/index.js";
-import { call, LogSink, newDriver, spec } from "./helpers.js";
+import { call, LogSink, startTestWorker } from "./helpers.js";
 import { StreamedResponse } from "./stream-client.js";
 import { writeStreamingWorker } from "./streaming-worker.js";
 
@@ -19,13 +17,8 @@ function open(instance: Instance, path: string, method = "GET"): Promise<Streame
   });
 }
 
-async function startStreamingWorker(t: TestContext, opts: Partial<IsolateDriverOptions> = {}): Promise<{ inst: Instance; logs: LogSink }> {
-  const { driver, home } = await newDriver(t, opts);
-  const src = join(home.root, "streaming-src");
-  await writeStreamingWorker(src);
-  const prepared = await driver.prepare(await build(src, { outDir: join(home.builds, "streaming") }), spec("prepare"));
-  const logs = new LogSink();
-  return { inst: await driver.start(prepared, spec("stream-1"), logs), logs };
+function startStreamingWorker(t: TestContext, opts: Partial<IsolateDriverOptions> = {}): Promise<{ inst: Instance; logs: LogSink }> {
+  return startTestWorker(t, "streaming", writeStreamingWorker, opts);
 }
 
 async function state(inst: Instance): Promise<{ produced: number; cancelled: string | null }> {
