@@ -9,6 +9,7 @@ import { IsolateBuilder } from "./build/isolate/index.js";
 import { ImageBuilder } from "./build/image-builder.js";
 import { sweepBuildpackWork } from "./build/buildpack/index.js";
 import { failInterruptedDeploys } from "./deploy/interrupted-deploys.js";
+import { readPlatformConfig } from "./config/platform-config.js";
 import { DockerfileBuilder, sweepRunIsolation } from "./build/dockerfile/index.js";
 import { PythonBuilder } from "./build/python/index.js";
 import { NodeBuilder } from "./build/nodejs/index.js";
@@ -55,6 +56,8 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   // Traverse-only for others: sandboxes' mapped root walks this path to their rootfs; secrets inside
   // (the token) are 0600 themselves.
   await mkdir(home.root, { recursive: true, mode: 0o711 });
+  // Read first: a wrong config.yaml stops the start before anything is made, with the line to fix.
+  const config = await readPlatformConfig(home.configFile);
   const token = await ensureToken(home.tokenFile);
   const store = new SqliteStore(home.db);
   const blobs = new BlobStore(home.artifacts);
@@ -63,7 +66,9 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     log("error", message);
     store.addEvent({ type: "daemon.warning", message });
   };
-  const drivers = new DriverCatalog(createSandboxes(home, { onWarning }));
+  const drivers = new DriverCatalog(
+    createSandboxes(home, { onWarning, ...(config.isolateMaxRequestBodyBytes !== undefined && { isolateMaxRequestBodyBytes: config.isolateMaxRequestBodyBytes }) }),
+  );
 
   let router: Router | undefined;
   let metrics: PlatformMetrics | undefined;
@@ -91,7 +96,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const layout = new OciLayout(imagePaths(home).layout);
   await layout.init();
   const lock = new LayoutLock(imagePaths(home).locks);
-  const images = { layout, catalog: new ImageCatalog(home, layout), lock };
+  const images = { layout, catalog: new ImageCatalog(home, layout), lock, ...(config.pipIndexUrl !== undefined && { pipIndexUrl: config.pipIndexUrl }) };
   const imageGc = new ImageGc({ home, store, layout, lock, blobs, drivers: drivers.all().map((d) => d.name), warn: onWarning });
   const deployer = new Deployer({
     home,

@@ -1,11 +1,10 @@
 /** Reads app.yaml as App Engine Standard does, into a typed spec plus warnings; every problem at once. */
-import { isMap, isScalar, isSeq } from "yaml";
 import { IGNORED_APP_ENGINE_KEYS } from "./app-yaml-ignored.js";
 import { AppYamlSchema, type AppYaml } from "./app-yaml-schema.js";
 import { configError, formatPath, type ConfigIssue, type ConfigWarning, type Finding } from "./config-issue.js";
 import { RUNTIMES } from "./runtimes.js";
 import { screenKeys, type UnknownKey } from "./screen-keys.js";
-import { YamlSource } from "./yaml-source.js";
+import { readYamlMapping } from "./yaml-source.js";
 import { findingFromZodIssue, valueAt } from "./zod-issues.js";
 
 export interface ParsedAppYaml {
@@ -16,7 +15,7 @@ export interface ParsedAppYaml {
 const EMPTY_FILE = "the file is empty; it needs at least a runtime, like `runtime: python312`";
 
 export function parseAppYaml(text: string, file = "app.yaml"): ParsedAppYaml {
-  const { source, data, warnings } = readMapping(text, file);
+  const { source, data, warnings } = readYamlMapping(text, file, EMPTY_FILE);
   const locate = (finding: Finding): ConfigIssue => ({
     file,
     ...source.locate(finding.path, finding.atKey),
@@ -40,33 +39,6 @@ export function parseAppYaml(text: string, file = "app.yaml"): ParsedAppYaml {
   warnings.push(...specWarnings(parsed.data).map(locate));
   warnings.sort((a, b) => a.line - b.line || a.column - b.column);
   return { spec: parsed.data, warnings };
-}
-
-/** The file as YAML data whose top level is a mapping; anything else is an error at its line. */
-function readMapping(text: string, file: string): { source: YamlSource; data: Record<string, unknown>; warnings: ConfigWarning[] } {
-  const fileStart = { file, line: 1, column: 1, path: "" };
-  if (text.trim() === "") throw configError([{ ...fileStart, message: EMPTY_FILE }]);
-  const source = new YamlSource(text);
-  if (source.doc.errors.length > 0) {
-    throw configError(
-      source.doc.errors.map((err) => ({ ...fileStart, ...source.position(err.pos[0]), message: `YAML syntax error: ${err.message}` })),
-    );
-  }
-  const top = source.doc.contents;
-  if (top === null || (isScalar(top) && top.value === null)) throw configError([{ ...fileStart, message: EMPTY_FILE }]);
-  if (!isMap(top)) {
-    const got = isSeq(top) ? "a list" : "a single value";
-    throw configError([{ ...fileStart, ...source.locate([]), message: `the top level must be a mapping of keys (like \`runtime: python312\`), got ${got}` }]);
-  }
-  let data: Record<string, unknown>;
-  try {
-    data = source.doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
-  } catch (err) {
-    // The document parsed, so what fails here is its content (an alias bomb): a problem of the file.
-    throw configError([{ ...fileStart, message: `cannot be read: ${(err as Error).message}` }]);
-  }
-  const warnings = source.doc.warnings.map((w) => ({ ...fileStart, ...source.position(w.pos[0]), message: w.message }));
-  return { source, data, warnings };
 }
 
 /**

@@ -1,6 +1,6 @@
 /** A YAML file parsed with positions kept, so that a field path can be turned back into a line and column. */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
-import type { ConfigPath } from "./config-issue.js";
+import { configError, type ConfigPath, type ConfigWarning } from "./config-issue.js";
 
 export interface Position {
   line: number;
@@ -62,4 +62,42 @@ export class YamlSource {
 function rangeStart(node: unknown): number | undefined {
   const range = (node as Node | null | undefined)?.range;
   return range ? range[0] : undefined;
+}
+
+/**
+ * A config file as YAML data whose top level is a mapping; anything else is an error at its line. An
+ * empty file is the error `emptyMessage` when given, else an empty mapping.
+ */
+export function readYamlMapping(
+  text: string,
+  file: string,
+  emptyMessage?: string,
+): { source: YamlSource; data: Record<string, unknown>; warnings: ConfigWarning[] } {
+  const fileStart = { file, line: 1, column: 1, path: "" };
+  const source = new YamlSource(text);
+  const empty = () => {
+    if (emptyMessage !== undefined) throw configError([{ ...fileStart, message: emptyMessage }]);
+    return { source, data: {}, warnings: [] };
+  };
+  if (text.trim() === "") return empty();
+  if (source.doc.errors.length > 0) {
+    throw configError(
+      source.doc.errors.map((err) => ({ ...fileStart, ...source.position(err.pos[0]), message: `YAML syntax error: ${err.message}` })),
+    );
+  }
+  const top = source.doc.contents;
+  if (top === null || (isScalar(top) && top.value === null)) return empty();
+  if (!isMap(top)) {
+    const got = isSeq(top) ? "a list" : "a single value";
+    throw configError([{ ...fileStart, ...source.locate([]), message: `the top level must be a mapping of keys (like \`key: value\`), got ${got}` }]);
+  }
+  let data: Record<string, unknown>;
+  try {
+    data = source.doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
+  } catch (err) {
+    // The document parsed, so what fails here is its content (an alias bomb): a problem of the file.
+    throw configError([{ ...fileStart, message: `cannot be read: ${(err as Error).message}` }]);
+  }
+  const warnings = source.doc.warnings.map((w) => ({ ...fileStart, ...source.position(w.pos[0]), message: w.message }));
+  return { source, data, warnings };
 }

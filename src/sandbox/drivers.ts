@@ -17,6 +17,8 @@ export interface Sandboxes {
 export interface SandboxOptions {
   /** Told of trouble that costs speed, not correctness (a spare network namespace that could not be made). */
   onWarning?: (message: string) => void;
+  /** config.yaml `isolate.max-request-body-mb`, in bytes (else the isolate driver's default). */
+  isolateMaxRequestBodyBytes?: number;
 }
 
 /** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
@@ -28,7 +30,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new OciDriver({ home, runtime: "runc", network }),
       new OciDriver({ home, runtime: "crun", network }),
       new GvisorDriver({ home, network }),
-      new IsolateDriver({ home }),
+      new IsolateDriver({ home, ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }) }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),
     closeShared: async () => {

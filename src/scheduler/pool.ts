@@ -36,6 +36,8 @@ export class VersionPool {
   /** In-flight + queued requests, one sample per scheduler tick, over the last stable window. */
   samples: ConcurrencySample[] = [];
   panicSince: number | undefined;
+  /** Lost its traffic: its instances finish what is queued for them, and no new one starts. */
+  draining = false;
   readonly targets: ScalingTargets;
 
   constructor(

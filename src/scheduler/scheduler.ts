@@ -120,7 +120,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
   /** Starts as many instances as in-flight plus queued requests imply, within max_instances. */
   private scale(pool: VersionPool, atLeast = 0): void {
     const now = this.now();
-    if (this.closing || now < pool.nextRestartAt) return;
+    if (this.closing || pool.draining || now < pool.nextRestartAt) return;
     const missing = Math.max(pool.wanted(), atLeast) - pool.count();
     for (let i = 0; i < missing; i++) void this.startInstance(pool).catch(() => undefined /* recorded in pool.lastError and events */);
   }
@@ -145,7 +145,12 @@ export class Scheduler implements InstanceSource, VersionRuntime {
 
   async drain(app: string, version: string): Promise<void> {
     const pool = this.pools.get(`${app}/${version}`);
-    if (!pool) return;
+    if (!pool || pool.draining) return;
+    // Requests that chose this version before the route table moved on may be queued for it: its
+    // ready instances serve them first (a rollout must not turn them into 503s), within the grace.
+    pool.draining = true;
+    const graceEnd = this.now() + (this.opts.drainGraceMs ?? 30_000);
+    while (pool.waiters.length > 0 && pool.count("ready") > 0 && this.now() < graceEnd) await new Promise((r) => setTimeout(r, 20));
     this.pools.delete(pool.key);
     for (const w of pool.waiters.splice(0)) {
       clearTimeout(w.timer);

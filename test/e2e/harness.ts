@@ -1,12 +1,12 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const BIN = join(REPO, "bin", "strata.js");
+export const BIN = join(REPO, "bin", "strata.js");
 
 export interface HttpResult {
   status: number;
@@ -29,11 +29,13 @@ export class TestDaemon {
 
   private constructor(readonly home: string) {}
 
-  static async start(): Promise<TestDaemon> {
+  /** `configYaml`: the daemon's $STRATA_HOME/config.yaml. */
+  static async start(opts: { configYaml?: string } = {}): Promise<TestDaemon> {
     // Under /var/tmp with a traversable mode: instances run as a mapped (unprivileged) root that must
     // reach their rootfs below STRATA_HOME.
     const home = await mkdtemp(join("/var/tmp", "strata-e2e-"));
     await chmod(home, 0o755);
+    if (opts.configYaml !== undefined) await writeFile(join(home, "config.yaml"), opts.configYaml);
     const d = new TestDaemon(home);
     await d.up();
     return d;
@@ -129,8 +131,8 @@ export class TestDaemon {
   }
 
   /** An HTTP request through the router, to 127.0.0.1 with the given Host. */
-  request(host: string, path = "/", opts: { method?: string; headers?: Record<string, string> } = {}): Promise<HttpResult> {
-    return send({ host: "127.0.0.1", port: this.info.routerPort, path, method: opts.method ?? "GET", headers: { host, ...opts.headers }, agent: this.agent });
+  request(host: string, path = "/", opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<HttpResult> {
+    return send({ host: "127.0.0.1", port: this.info.routerPort, path, method: opts.method ?? "GET", headers: { host, ...opts.headers }, agent: this.agent }, opts.body);
   }
 
   /** An HTTP request to the API (with the token unless `token: null`). */

@@ -162,29 +162,39 @@ test("text(), json() and arrayBuffer() read the whole body, sent at once or in p
   assert.deepEqual(JSON.parse(out.bytes().toString()), { parsed: { big: "z".repeat(300_000) } });
 });
 
-test("a body over the cap gets 413 before the worker answers; once the response has begun, the worker's read fails", WAIT, async (t) => {
+test("a body over the cap gets 413 before the worker answers, and the connection goes on; once the response has begun, the worker's read fails", WAIT, async (t) => {
   const cap = 256 * 1024;
   const { inst, logs } = await startUploadWorker(t, { maxRequestBodyBytes: cap });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
 
-  // A declared length over the cap: refused at once, the body is not read.
-  const declared = upload(inst, "/bytes", { "content-length": String(cap + 1) });
-  declared.req.flushHeaders();
+  // A declared length over the cap: the worker is not called; the body is read and dropped, then the
+  // 413, and the keep-alive connection serves the next request.
+  const declared = upload(inst, "/bytes", { "content-length": String(cap + 1) }, agent);
+  await writeAll(declared.req, Buffer.alloc(cap + 1, 97));
+  declared.req.end();
   const refused = await declared.res;
   const refusedOut = collect(refused);
   await refusedOut.done;
-  declared.req.destroy();
   assert.equal(refused.statusCode, 413);
   assert.equal(refusedOut.bytes().toString(), `request body larger than ${cap} bytes\n`);
 
-  // A chunked body that grows past the cap while the worker reads it whole.
-  const chunked = upload(inst, "/count");
+  // A chunked body that grows past the cap while the worker reads it whole: the same, on the same connection.
+  const chunked = upload(inst, "/count", {}, agent);
   await writeAll(chunked.req, Buffer.alloc(cap + 1, 97));
+  chunked.req.end();
   const tooBig = await chunked.res;
   const tooBigOut = collect(tooBig);
   await tooBigOut.done;
-  chunked.req.destroy();
+  assert.equal(chunked.req.reusedSocket, true, "the connection of the first 413 was used again");
   assert.equal(tooBig.statusCode, 413);
   assert.equal(tooBigOut.bytes().toString(), `request body larger than ${cap} bytes\n`);
+  const after = upload(inst, "/count", {}, agent);
+  after.req.end("fits");
+  const afterRes = await after.res;
+  assert.equal(afterRes.statusCode, 200);
+  assert.equal(after.req.reusedSocket, true, "and again after the second");
+  await collect(afterRes).done;
   for (let i = 0; i < 200 && (await state(inst)).error === null; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal((await state(inst)).error, `request body larger than ${cap} bytes`);
 

@@ -21,6 +21,8 @@ export class RequestBody {
   private state: "open" | "ended" | "failed" | "closed" = "open";
   private failure = "";
   private wake: (() => void) | null = null;
+  /** The server answered 413 and reads the rest itself: close() leaves the connection open. */
+  private refusedAndDraining = false;
   /** The declared Content-Length: once that much arrived the body is whole, before node's "end" (a turn later). */
   private readonly length: number | null;
 
@@ -120,16 +122,22 @@ export class RequestBody {
     return out.buffer;
   }
 
+  /** The body went past the cap before the response began: the server drains the rest after its 413. */
+  drainAfterRefusal(): void {
+    this.refusedAndDraining = true;
+  }
+
   /**
    * The response is over (or the worker cancelled the body): reads fail from now on and the rest of
-   * the body is read off the socket and dropped. A body that failed (too large, client gone) is not
-   * read further, so its connection is closed instead. Idempotent.
+   * the body is read off the socket and dropped. A body that failed (too large after the response
+   * began, client gone) is not read further, so its connection is closed instead; one refused with 413
+   * is drained by the server (tenant-server.ts refuse()). Idempotent.
    */
   close(): void {
     // The response ends with the connection when the client left: the worker's read says so.
     if (this.state === "open" && this.req.socket?.destroyed) this.fail(CLIENT_GONE);
     if (this.state === "failed") {
-      if (!this.req.complete) this.req.destroy();
+      if (!this.req.complete && !this.refusedAndDraining) this.req.destroy();
       return;
     }
     const reading = this.state === "open";

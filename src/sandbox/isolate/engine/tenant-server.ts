@@ -56,10 +56,35 @@ export async function serveTenant(tenant: Tenant, socketPath: string): Promise<S
   return server;
 }
 
-/** Answers 413 and ends the connection once it is sent (the rest of the body is not read). */
+/** How much of a refused body is still read (and dropped) before the 413, rather than cutting the connection. */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Responses that are a 413 refusal (sent, or waiting for the body's end): the worker's answer is dropped. */
+const refusing = new WeakSet<ServerResponse>();
+
+/**
+ * Answers 413 once the rest of the body has been read and dropped, so the connection stays usable. A
+ * server that answers early and closes fails the client's next write (the router's proxy may see that
+ * before the 413, and answer 502); one that answers early and keeps the connection leaves Node's parser
+ * behind the body, and the next request on that connection waits. Past DRAIN_MAX_BYTES still to come the
+ * 413 goes at once and the connection closes.
+ */
 function refuse(req: IncomingMessage, res: ServerResponse, message: string): void {
-  res.writeHead(413, { "content-type": "text/plain", connection: "close" });
-  res.end(`${message}\n`, () => req.destroy());
+  refusing.add(res);
+  const answer = (close: boolean): void => {
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(413, { "content-type": "text/plain", ...(close && { connection: "close" }) });
+    res.end(`${message}\n`, close ? () => req.destroy() : undefined);
+  };
+  if (req.complete) return answer(false);
+  if (Number(req.headers["content-length"] ?? 0) > DRAIN_MAX_BYTES) return answer(true);
+  let drained = 0;
+  req.on("data", (c: Buffer) => {
+    drained += c.length;
+    if (drained > DRAIN_MAX_BYTES) answer(true);
+  });
+  req.once("end", () => answer(false));
+  req.resume();
 }
 
 /**
@@ -80,7 +105,9 @@ function requestBody(req: IncomingMessage, res: ServerResponse, maxBytes: number
     return "refused";
   }
   const body = new RequestBody(req, maxBytes, (message) => {
-    if (!res.headersSent) refuse(req, res, message);
+    if (res.headersSent) return;
+    body.drainAfterRefusal();
+    refuse(req, res, message);
   });
   // The response is over (sent, cut off, or the client left): nobody reads the body any further.
   res.once("close", () => body.close());
@@ -110,7 +137,7 @@ async function answer(tenant: Tenant, req: IncomingMessage, res: ServerResponse)
     bodyStream: null,
   };
   const out = await tenant.handle(dispatch, body);
-  if (res.headersSent) {
+  if (res.headersSent || refusing.has(res)) {
     out.stream?.cancel("the request was refused (413) before the worker answered"); // its answer goes nowhere
     return;
   }

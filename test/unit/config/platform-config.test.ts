@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { parsePlatformConfig, readPlatformConfig } from "../../../src/config/platform-config.js";
+import { StrataError } from "../../../src/errors.js";
+
+function refused(text: string, pattern: RegExp): void {
+  assert.throws(() => parsePlatformConfig(text, "config.yaml"), (e: unknown) => e instanceof StrataError && e.code === "INVALID_CONFIG" && pattern.test(e.message));
+}
+
+test("config.yaml: every setting is optional, an empty file or none gives the defaults", async (t) => {
+  assert.deepEqual(parsePlatformConfig(""), {});
+  assert.deepEqual(parsePlatformConfig("# nothing set yet\n"), {});
+  assert.deepEqual(parsePlatformConfig("pip:\n  index-url: https://pypi.org/simple\nisolate:\n  max-request-body-mb: 64\n"), {
+    pipIndexUrl: "https://pypi.org/simple",
+    isolateMaxRequestBodyBytes: 64 * 1024 * 1024,
+  });
+  const dir = await mkdtemp(join(tmpdir(), "strata-cfg-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  assert.deepEqual(await readPlatformConfig(join(dir, "config.yaml")), {});
+  await writeFile(join(dir, "config.yaml"), "pip:\n  index-url: http://mirror.internal:3141/root/pypi/+simple/\n");
+  assert.deepEqual(await readPlatformConfig(join(dir, "config.yaml")), { pipIndexUrl: "http://mirror.internal:3141/root/pypi/+simple/" });
+});
+
+test("config.yaml: a misspelt key, a wrong value or a wrong shape is refused with its line and what is allowed", () => {
+  refused("pip:\n  index_url: https://pypi.org/simple\n", /config\.yaml:2:3.*index_url.*index-url/);
+  refused("pip:\n  index-url: ftp://mirror/simple\n", /config\.yaml:2:\d+.*must be an http:\/\/ or https:\/\/ URL/);
+  refused("isolate:\n  max-request-body-mb: 0\n", /config\.yaml:2:\d+.*at least 1/);
+  refused("isolate:\n  max-request-body-mb: lots\n", /config\.yaml:2:\d+.*whole number of MiB/);
+  refused("- pip\n", /top level must be a mapping/);
+  refused("pip: [\n", /YAML syntax error/);
+});
