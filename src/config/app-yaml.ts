@@ -1,10 +1,10 @@
 /** Reads app.yaml as App Engine Standard does, into a typed spec plus warnings; every problem at once. */
 import { IGNORED_APP_ENGINE_KEYS } from "./app-yaml-ignored.js";
 import { AppYamlSchema, type AppYaml } from "./app-yaml-schema.js";
-import { configError, formatPath, type ConfigIssue, type ConfigWarning, type Finding } from "./config-issue.js";
+import { configError, formatPath, type ConfigWarning, type Finding } from "./config-issue.js";
 import { RUNTIMES } from "./runtimes.js";
 import { screenKeys, type UnknownKey } from "./screen-keys.js";
-import { readYamlMapping } from "./yaml-source.js";
+import { issueLocator, readYamlMapping } from "./yaml-source.js";
 import { findingFromZodIssue, valueAt } from "./zod-issues.js";
 
 export interface ParsedAppYaml {
@@ -16,13 +16,7 @@ const EMPTY_FILE = "the file is empty; it needs at least a runtime, like `runtim
 
 export function parseAppYaml(text: string, file = "app.yaml"): ParsedAppYaml {
   const { source, data, warnings } = readYamlMapping(text, file, EMPTY_FILE);
-  const locate = (finding: Finding): ConfigIssue => ({
-    file,
-    ...source.locate(finding.path, finding.atKey),
-    path: formatPath(finding.path),
-    message: finding.message,
-    ...(finding.allowed === undefined ? {} : { allowed: finding.allowed }),
-  });
+  const locate = issueLocator(source, file);
   const screened = screenKeys(AppYamlSchema, data, {
     ignored: IGNORED_APP_ENGINE_KEYS,
     sourceText: (path) => source.sourceText(path),

@@ -5,9 +5,9 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { configError, formatPath, type ConfigIssue, type Finding } from "./config-issue.js";
+import { configError } from "./config-issue.js";
 import { screenKeys } from "./screen-keys.js";
-import { readYamlMapping } from "./yaml-source.js";
+import { issueLocator, readYamlMapping } from "./yaml-source.js";
 import { findingFromZodIssue } from "./zod-issues.js";
 
 const MIB = 1024 * 1024;
@@ -39,13 +39,7 @@ export interface PlatformConfig {
 
 export function parsePlatformConfig(text: string, file = "config.yaml"): PlatformConfig {
   const { source, data } = readYamlMapping(text, file);
-  const locate = (finding: Finding): ConfigIssue => ({
-    file,
-    ...source.locate(finding.path, finding.atKey),
-    path: formatPath(finding.path),
-    message: finding.message,
-    ...(finding.allowed === undefined ? {} : { allowed: finding.allowed }),
-  });
+  const locate = issueLocator(source, file);
   const screened = screenKeys(PlatformConfigSchema, data, { ignored: {}, sourceText: (path) => source.sourceText(path) });
   const errors = screened.errors.map(locate);
   const parsed = PlatformConfigSchema.safeParse(data);

@@ -1,6 +1,6 @@
 /** A YAML file parsed with positions kept, so that a field path can be turned back into a line and column. */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
-import { configError, type ConfigPath, type ConfigWarning } from "./config-issue.js";
+import { configError, formatPath, type ConfigIssue, type ConfigPath, type ConfigWarning, type Finding } from "./config-issue.js";
 
 export interface Position {
   line: number;
@@ -100,4 +100,15 @@ export function readYamlMapping(
   }
   const warnings = source.doc.warnings.map((w) => ({ ...fileStart, ...source.position(w.pos[0]), message: w.message }));
   return { source, data, warnings };
+}
+
+/** Turns a finding (a field path and what is wrong) into an issue at its line and column in `file`. */
+export function issueLocator(source: YamlSource, file: string): (finding: Finding) => ConfigIssue {
+  return (finding) => ({
+    file,
+    ...source.locate(finding.path, finding.atKey),
+    path: formatPath(finding.path),
+    message: finding.message,
+    ...(finding.allowed === undefined ? {} : { allowed: finding.allowed }),
+  });
 }
