@@ -112,6 +112,7 @@ async function benchStrata(root: string): Promise<BenchRow[]> {
   } finally {
     for (const instance of live) await driver.stop(instance, 0);
     await driver.sweep(new Set());
+    await driver.close(); // removes this home's now empty parent cgroups
     await network.teardown();
   }
 }
