@@ -8,7 +8,7 @@ import { test, type TestContext } from "node:test";
 import { NodeBuilder } from "../../../src/build/nodejs/builder.js";
 import { StrataError } from "../../../src/errors.js";
 import { exec } from "../../../src/system/exec.js";
-import { imageToolsMissing, npmRegistryUnreachable } from "../images/shared-store.js";
+import { imageToolsMissing, npmRegistryOrSkip } from "../images/shared-store.js";
 import { buildContext, runInImage } from "./build-harness.js";
 
 /**
@@ -79,15 +79,8 @@ async function appWithInstallScript(t: TestContext, port: number): Promise<strin
   return dir;
 }
 
-async function registryOrSkip(t: TestContext): Promise<boolean> {
-  const offline = await npmRegistryUnreachable();
-  if (offline === null) return true;
-  t.skip(`this host cannot reach the npm registry these builds install from: ${offline}`);
-  return false;
-}
-
 test("dependency install scripts run unprivileged, reach the registry but not the host's loopback, and land in the node_modules layer", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
-  if (!(await registryOrSkip(t))) return;
+  if (!(await npmRegistryOrSkip(t))) return;
   const listener = await hostLoopbackListener(t);
   const src = await appWithInstallScript(t, listener.port);
   const ctx = buildContext(t, src, { runtime: "nodejs20" });
@@ -119,7 +112,7 @@ test("dependency install scripts run unprivileged, reach the registry but not th
 });
 
 test("an app's .npmrc `ignore-scripts=true` turns dependency install scripts and the app's own off", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
-  if (!(await registryOrSkip(t))) return;
+  if (!(await npmRegistryOrSkip(t))) return;
   const listener = await hostLoopbackListener(t);
   const src = await appWithInstallScript(t, listener.port);
   await writeFile(join(src, ".npmrc"), "ignore-scripts=true\n");

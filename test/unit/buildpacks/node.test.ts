@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { NodeBuilder } from "../../../src/build/nodejs/builder.js";
 import { exec } from "../../../src/system/exec.js";
-import { imageToolsMissing, npmRegistryUnreachable } from "../images/shared-store.js";
+import { imageToolsMissing, npmRegistryOrSkip } from "../images/shared-store.js";
 import { assertStandardImage, buildContext, runInImage, sourceCopy } from "./build-harness.js";
 
 const missing = await imageToolsMissing();
@@ -51,11 +51,7 @@ test("without an app.yaml runtime, package.json engines.node picks the Node.js m
 });
 
 test("npm dependencies: cached by the lockfile, build script with devDependencies, pruned after", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
-  const offlineReason = await npmRegistryUnreachable();
-  if (offlineReason) {
-    t.skip(offlineReason);
-    return;
-  }
+  if (!(await npmRegistryOrSkip(t))) return;
   const src = await sourceCopy(t, join(FIXTURES, "node-build"));
   const ctx = buildContext(t, src, { runtime: "nodejs20" });
   const first = await builder.build(ctx);

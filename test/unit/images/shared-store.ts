@@ -1,3 +1,4 @@
+import type { TestContext } from "node:test";
 import { StrataHome } from "../../../src/home.js";
 import { ImageCatalog, imagePaths } from "../../../src/images/catalog.js";
 import { OciLayout } from "../../../src/images/layout.js";
@@ -34,6 +35,17 @@ export function progressLog(): { lines: string[]; log: (line: string) => void } 
       if (process.env.STRATA_TEST_VERBOSE) console.log(line);
     },
   };
+}
+
+/**
+ * Skips `t` when this host cannot reach the npm registry (the reason names what failed); true when the
+ * test may go on.
+ */
+export async function npmRegistryOrSkip(t: TestContext): Promise<boolean> {
+  const offline = await npmRegistryUnreachable();
+  if (offline === null) return true;
+  t.skip(offline);
+  return false;
 }
 
 /** Why the npm registry cannot be used from here (npm ping), or null when it can. */
