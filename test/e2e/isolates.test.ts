@@ -6,7 +6,8 @@ import { join } from "node:path";
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StreamedResponse } from "../unit/isolate/stream-client.js";
-import { writeStreamingWorker } from "../unit/isolate/streaming-worker.js";
+import { STREAMING_WORKER } from "../unit/isolate/streaming-worker.js";
+import { writeWorker } from "../unit/isolate/test-worker.js";
 import { REPO, TestDaemon } from "./harness.js";
 
 const FIXTURES = join(REPO, "test", "fixtures", "apps");
@@ -127,7 +128,7 @@ function openThroughRouter(host: string, path: string): Promise<StreamedResponse
 test("a streamed response passes through the router chunk by chunk; a stream that fails cuts it off", async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
   const dir = join(work, "streaming");
-  await writeStreamingWorker(dir);
+  await writeWorker(dir, STREAMING_WORKER);
   await writeFile(join(dir, "app.yaml"), "runtime: workers\n");
   await d.cliOk(["deploy", dir, "--app", "streaming", "--version", "v1"]);
   // The worker produces its second part only when /release comes, which is sent once the first

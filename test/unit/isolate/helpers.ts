@@ -7,6 +7,7 @@ import { build } from "../../../src/build/isolate/index.js";
 import { StrataHome } from "../../../src/home.js";
 import type { Instance, InstanceSpec, Prepared } from "../../../src/sandbox/driver.js";
 import { IsolateDriver, type IsolateDriverOptions } from "../../../src/sandbox/isolate/index.js";
+import { writeWorker } from "./test-worker.js";
 
 export const FIXTURES = join(import.meta.dirname, "../../fixtures/apps");
 
@@ -67,16 +68,16 @@ export async function prepareFixture(driver: IsolateDriver, home: StrataHome, ap
   return await driver.prepare(bundle, spec("prepare"));
 }
 
-/** A new driver running one instance of the worker `write` puts in a folder (the test workers' modules export one). */
+/** A new driver running one instance of a test worker (test-worker.ts) from its module source. */
 export async function startTestWorker(
   t: TestContext,
   name: string,
-  write: (dir: string) => Promise<void>,
+  source: string,
   opts: Partial<IsolateDriverOptions> = {},
 ): Promise<{ inst: Instance; logs: LogSink }> {
   const { driver, home } = await newDriver(t, opts);
   const src = join(home.root, `${name}-src`);
-  await write(src);
+  await writeWorker(src, source);
   const prepared = await driver.prepare(await build(src, { outDir: join(home.builds, name) }), spec("prepare"));
   const logs = new LogSink();
   return { inst: await driver.start(prepared, spec(`${name}-1`), logs), logs };

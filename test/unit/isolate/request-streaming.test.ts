@@ -6,13 +6,13 @@ import type { Instance } from "../../../src/sandbox/driver.js";
 import type { IsolateDriverOptions } from "../../../src/sandbox/isolate/index.js";
 import { call, LogSink, startTestWorker } from "./helpers.js";
 import { StreamedResponse } from "./stream-client.js";
-import { writeUploadWorker } from "./upload-worker.js";
+import { UPLOAD_WORKER } from "./upload-worker.js";
 
 /** A failing upload can leave a connection waiting: the test ends (and fails) instead of hanging. */
 const WAIT = { timeout: 60_000 };
 
 function startUploadWorker(t: TestContext, opts: Partial<IsolateDriverOptions> = {}): Promise<{ inst: Instance; logs: LogSink }> {
-  return startTestWorker(t, "upload", writeUploadWorker, opts);
+  return startTestWorker(t, "upload", UPLOAD_WORKER, opts);
 }
 
 interface Upload {

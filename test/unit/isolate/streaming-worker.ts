@@ -1,5 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { testWorkerSource } from "./test-worker.js";
 
 /**
  * A worker whose responses stream. A stream's second part waits for a `/release` request, so a test
@@ -7,29 +6,10 @@ import { join } from "node:path";
  * the first (a buffered response would never show the first part alone; each wait gives up after
  * 10 s so that such a failure ends). Module state (counters, cancel reasons) is read with `/state`.
  */
-/** Worker code shared by the test workers: `await released()` waits for a `/release` request (10 s at most). */
-export const RELEASE_GATE = String.raw`let release = null;
-const released = () => new Promise((resolve) => {
-  release = resolve;
-  setTimeout(() => resolve("timeout"), 10000);
-});
-`;
-
-export const STREAMING_WORKER = String.raw`
-const enc = new TextEncoder();
-const state = { produced: 0, cancelled: null };
-${RELEASE_GATE}
-export default {
-  async fetch(request) {
-    const url = new URL(request.url);
-    switch (url.pathname) {
-      case "/release":
-        release?.("released");
-        return new Response("ok");
-      case "/echo":
+export const STREAMING_WORKER = testWorkerSource({
+  state: "{ produced: 0, cancelled: null }",
+  routes: String.raw`      case "/echo":
         return new Response(request.body, { headers: { "content-length": "999" } });
-      case "/state":
-        return Response.json(state);
       case "/readable":
         return new Response(new ReadableStream({
           async start(c) {
@@ -95,21 +75,11 @@ export default {
             await released();
             for (;;) state.produced++;
           },
-        }));
-      default:
-        return new Response("not found", { status: 404 });
-    }
-  },
-};
-
+        }));`,
+  after: String.raw`
 /** Strings to bytes, as a TransformStream (TextEncoderStream is not in the prelude). */
 class TextEncoderStreamLike extends TransformStream {
   constructor() { super({ transform(chunk, c) { c.enqueue(enc.encode(chunk)); } }); }
-}
-`;
+}`,
+});
 
-/** Writes the streaming worker's source into `dir` (a fresh app folder). */
-export async function writeStreamingWorker(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, "index.js"), STREAMING_WORKER);
-}

@@ -5,7 +5,7 @@ import type { Instance } from "../../../src/sandbox/driver.js";
 import type { IsolateDriverOptions } from "../../../src/sandbox/isolate/index.js";
 import { call, LogSink, startTestWorker } from "./helpers.js";
 import { StreamedResponse } from "./stream-client.js";
-import { writeStreamingWorker } from "./streaming-worker.js";
+import { STREAMING_WORKER } from "./streaming-worker.js";
 
 /** A response from an instance, handed over as soon as its head arrives. */
 function open(instance: Instance, path: string, method = "GET"): Promise<StreamedResponse> {
@@ -18,7 +18,7 @@ function open(instance: Instance, path: string, method = "GET"): Promise<Streame
 }
 
 function startStreamingWorker(t: TestContext, opts: Partial<IsolateDriverOptions> = {}): Promise<{ inst: Instance; logs: LogSink }> {
-  return startTestWorker(t, "streaming", writeStreamingWorker, opts);
+  return startTestWorker(t, "streaming", STREAMING_WORKER, opts);
 }
 
 async function state(inst: Instance): Promise<{ produced: number; cancelled: string | null }> {

@@ -1,6 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { RELEASE_GATE } from "./streaming-worker.js";
+import { testWorkerSource } from "./test-worker.js";
 
 /**
  * A worker that reads request bodies in the ways workers do: piped through a TransformStream back
@@ -9,20 +7,9 @@ import { RELEASE_GATE } from "./streaming-worker.js";
  * up after 10 s), so a test can see how much of an upload the engine took meanwhile. Module state is
  * read with `/state`.
  */
-export const UPLOAD_WORKER = String.raw`
-const enc = new TextEncoder();
-const state = { firstChunk: 0, total: 0, error: null };
-${RELEASE_GATE}
-export default {
-  async fetch(request) {
-    const url = new URL(request.url);
-    switch (url.pathname) {
-      case "/release":
-        release?.("released");
-        return new Response("ok");
-      case "/state":
-        return Response.json(state);
-      case "/echo":
+export const UPLOAD_WORKER = testWorkerSource({
+  state: "{ firstChunk: 0, total: 0, error: null }",
+  routes: String.raw`      case "/echo":
         return new Response(request.body.pipeThrough(new TransformStream()));
       case "/reader": {
         // The reply's first line goes out as soon as the body's first chunk is in.
@@ -80,16 +67,6 @@ export default {
       case "/spin": {
         await request.body.getReader().read();
         for (;;) state.total++;
-      }
-      default:
-        return new Response("not found", { status: 404 });
-    }
-  },
-};
-`;
+      }`,
+});
 
-/** Writes the upload worker's source into `dir` (a fresh app folder). */
-export async function writeUploadWorker(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, "index.js"), UPLOAD_WORKER);
-}
