@@ -5,8 +5,7 @@ import { processExists } from "./process.js";
 
 /** Bytes a file or tree takes on disk (`du`: hard links counted once, sparse files as stored). */
 export async function diskUsage(path: string): Promise<number> {
-  const { stdout } = await exec(["du", "--summarize", "--block-size=1", "--", path]);
-  return Number.parseInt(stdout, 10) || 0;
+  return totalDiskUsage([path]);
 }
 
 /** How many paths one `du` is given: far below the kernel's argument-size limit for store paths. */
