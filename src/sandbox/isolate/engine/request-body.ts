@@ -7,6 +7,8 @@ import type { IncomingMessage } from "node:http";
  */
 const HIGH_WATER_BYTES = 64 * 1024;
 const CLIENT_GONE = "the client closed the connection before the request body ended";
+/** What a read of a body whose response is over fails with (the engine forgets the body then too). */
+export const BODY_CLOSED = "the request body can no longer be read: the response was already sent";
 
 /**
  * A request body as the worker reads it: the engine reads from the client only as the worker pulls
@@ -103,7 +105,7 @@ export class RequestBody {
       }
       if (this.state === "ended") return null;
       if (this.state === "failed") throw new Error(this.failure);
-      if (this.state === "closed") throw new Error("the request body can no longer be read: the response was already sent");
+      if (this.state === "closed") throw new Error(BODY_CLOSED);
       if (this.wake) throw new Error("the request body is already being read");
       await new Promise<void>((resolve) => (this.wake = resolve));
     }

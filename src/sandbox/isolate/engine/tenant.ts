@@ -3,7 +3,7 @@ import type { BundleManifest } from "../bundle-manifest.js";
 import type { TenantConfig, TenantStats } from "../protocol.js";
 import type { DispatchRequest } from "../prelude/dispatch.js";
 import type { IsolatePool, PreludeEntry } from "./isolate-pool.js";
-import type { RequestBody } from "./request-body.js";
+import { BODY_CLOSED, type RequestBody } from "./request-body.js";
 
 /** A version's bundle, read once per engine and shared by every tenant (and every reset) of it. */
 export interface LoadedBundle {
@@ -146,7 +146,7 @@ export class Tenant {
       },
       readBody: (id) => {
         const body = this.bodies.get(id);
-        return body ? body.read() : Promise.reject(new Error("the request body can no longer be read: the response was already sent"));
+        return body ? body.read() : Promise.reject(new Error(BODY_CLOSED));
       },
       cancelBody: (id) => this.bodies.get(id)?.close(),
     };
