@@ -12,7 +12,7 @@ interface CompiledRoute {
   names: string[];
 }
 
-/** The control-plane HTTP API: /v1/... JSON, bearer-token auth, the error shape of ARCHITECTURE.md. */
+/** The control-plane HTTP API: /v1/... JSON, bearer-token auth, the error shape of docs/ARCHITECTURE.md. */
 export class ApiServer {
   private readonly routes: CompiledRoute[];
   private readonly openapi: string;
