@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PythonBuilder } from "../src/build/python/builder.js";
+import { GoBuilder } from "../src/build/go/builder.js";
+import { DEFAULT_GO_PROXY, DEFAULT_PIP_INDEX_URL } from "../src/config/platform-config.js";
 import type { BuildContext } from "../src/build/builder.js";
 import { StrataHome } from "../src/home.js";
 import { ImageCatalog, imagePaths } from "../src/images/catalog.js";
@@ -16,6 +18,7 @@ import { median, type BenchRow } from "./measure.js";
  * bootstrap is reported separately, and only when this run had to do it.
  */
 const EXAMPLE = fileURLToPath(new URL("../examples/python-app/", import.meta.url));
+const FIXTURES = (name: string): string => fileURLToPath(new URL(`../test/fixtures/apps/${name}/`, import.meta.url));
 const REBUILDS = 3;
 
 export async function benchBuild(): Promise<BenchRow[]> {
@@ -54,6 +57,49 @@ export async function benchBuild(): Promise<BenchRow[]> {
       if (!result.cached.dependencies) throw new Error("a code-only rebuild did not reuse the dependency layer");
     }
     rows.push({ name: `python-app code-only rebuild (median of ${REBUILDS})`, value: round(median(times)), unit: "s", peer: "cold build above" });
+  } finally {
+    for (const img of await layout.list()) if (img.ref.startsWith(`apps/${app}:`)) await layout.untag(img.ref);
+    await rm(src, { recursive: true, force: true });
+  }
+  rows.push(...(await registryBuilds(home, layout, catalog)));
+  return rows;
+}
+
+/**
+ * Cold builds whose dependencies come from the real registries, each beside a build of the same language
+ * with none: a Flask app from PyPI (python314) and a Go app with a module from the Go module proxy (go124,
+ * empty module cache). Base images are ensured first, so the figures are the builds' own.
+ */
+async function registryBuilds(home: StrataHome, layout: OciLayout, catalog: ImageCatalog): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const image of ["python314", "golang124"]) await catalog.ensure(image);
+  const app = `bench-reg-${process.pid}`;
+  const src = await mkdtemp(join(tmpdir(), "strata-bench-reg-"));
+  const ctx = (version: string, dir: string, spec: BuildContext["spec"], extra: Partial<BuildContext> = {}): BuildContext => ({
+    app, version, sourceDir: dir, spec, home, layout, catalog, log: () => {}, ...extra,
+  });
+  const timed = async (build: () => Promise<unknown>): Promise<number> => {
+    const t0 = performance.now();
+    await build();
+    return round((performance.now() - t0) / 1000);
+  };
+  try {
+    const flask = join(src, "flask");
+    await cp(FIXTURES("flask-pypi"), flask, { recursive: true });
+    await appendFile(join(flask, "requirements.txt"), `# bench ${Date.now()}\n`); // a dependency layer no earlier run cached
+    const bare = join(src, "bare");
+    await cp(FIXTURES("python-version"), bare, { recursive: true });
+    await appendFile(join(bare, "main.py"), `\n# bench ${Date.now()}\n`);
+    const python = new PythonBuilder();
+    const flaskSeconds = await timed(() => python.build(ctx("flask", flask, { runtime: "python314" }, { pipIndexUrl: DEFAULT_PIP_INDEX_URL })));
+    const bareSeconds = await timed(() => python.build(ctx("bare", bare, { runtime: "python314" })));
+    rows.push({ name: "Flask app cold build, Flask 2.1.0 + deps from PyPI (python314)", value: flaskSeconds, unit: "s", peer: `a python314 app with no dependencies: ${bareSeconds} s` });
+
+    const go = new GoBuilder();
+    await rm(join(home.builds, "go-cache", "mod"), { recursive: true, force: true }); // a cold module cache
+    const proxySeconds = await timed(() => go.build(ctx("gomod", FIXTURES("go-proxy-module"), { runtime: "go124" }, { goProxy: DEFAULT_GO_PROXY })));
+    const plainSeconds = await timed(() => go.build(ctx("goplain", FIXTURES("go-hello"), { runtime: "go124" })));
+    rows.push({ name: "Go app cold build, github.com/google/uuid from the Go module proxy (go124)", value: proxySeconds, unit: "s", peer: `a go124 app with no modules: ${plainSeconds} s` });
   } finally {
     for (const img of await layout.list()) if (img.ref.startsWith(`apps/${app}:`)) await layout.untag(img.ref);
     await rm(src, { recursive: true, force: true });

@@ -7,5 +7,7 @@ bash scripts/setup-host.sh
 # The build compiles src/; tests and benchmarks are type-checked too (tsx runs them without checking).
 echo "==> type-checking tests and benchmarks"
 npx tsc -p tsconfig.check.json
+# Base images first, with their own time budget: no test's clock includes a bootstrap.
+node --import tsx test/prepare-images.ts
 mapfile -t files < <(find test/unit test/e2e -name '*.test.ts' 2>/dev/null | sort)
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "$@" "${files[@]}"

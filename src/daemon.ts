@@ -96,7 +96,13 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const layout = new OciLayout(imagePaths(home).layout);
   await layout.init();
   const lock = new LayoutLock(imagePaths(home).locks);
-  const images = { layout, catalog: new ImageCatalog(home, layout), lock, ...(config.pipIndexUrl !== undefined && { pipIndexUrl: config.pipIndexUrl }) };
+  const images = {
+    layout,
+    catalog: new ImageCatalog(home, layout),
+    lock,
+    ...(config.pipIndexUrl !== undefined && { pipIndexUrl: config.pipIndexUrl }),
+    ...(config.goProxy !== undefined && { goProxy: config.goProxy }),
+  };
   const imageGc = new ImageGc({ home, store, layout, lock, blobs, drivers: drivers.all().map((d) => d.name), warn: onWarning });
   const deployer = new Deployer({
     home,

@@ -7,7 +7,10 @@ import type { StrataHome } from "../home.js";
 import type { ImageGc } from "../deploy/image-gc.js";
 import { StrataError } from "../errors.js";
 import { importImage, importedNames, importedRef, type ImageCatalog, type LayoutLock, type OciLayout } from "../images/index.js";
-import { RECIPES } from "../images/recipes.js";
+import { RECIPES, type BaseImageRecipe } from "../images/recipes.js";
+import { RUNS_LABEL } from "../images/catalog.js";
+import { chooseLanguageImage } from "../images/language-image.js";
+import { RUNTIMES } from "../config/runtimes.js";
 import { parseInput, queryOf, sendJson, startStream } from "./http.js";
 import type { Route } from "./routes.js";
 import { ErrorBody } from "./schemas.js";
@@ -17,6 +20,10 @@ export const ImageOut = z.object({
   aliases: z.array(z.string()),
   kind: z.enum(["base", "imported"]),
   describes: z.string().optional(),
+  /** The app.yaml runtime ids this image runs: its own version's, and the ones it stands in for as the nearest newer. */
+  runtimes: z.array(z.string()).optional(),
+  /** The exact language version the built image carries ("3.13.5"). */
+  runs: z.string().optional(),
   built: z.boolean(),
   digest: z.string().optional(),
   sizeBytes: z.number().optional(),
@@ -79,11 +86,15 @@ export function imageRoutes(deps: ImageRouteDeps): Route[] {
         const out: Array<z.infer<typeof ImageOut>> = [];
         for (const r of RECIPES) {
           const b = built.get(await catalog.refFor(r.name));
+          const runtimes = servedRuntimes(r);
+          const runs = b && (await layout.resolve(b.ref)).config.config.Labels?.[RUNS_LABEL];
           out.push({
             name: r.name,
             aliases: [...r.aliases],
             kind: "base",
             describes: r.describes,
+            ...(runtimes.length > 0 && { runtimes }),
+            ...(runs && { runs }),
             built: b !== undefined,
             ...(b && { digest: b.digest, sizeBytes: b.size, ...(b.created && { created: b.created }) }),
           });
@@ -137,4 +148,25 @@ export function imageRoutes(deps: ImageRouteDeps): Route[] {
       },
     },
   ];
+}
+
+/** The runtime ids `recipe` runs: exact ones, then those it serves as the nearest newer, marked so. */
+function servedRuntimes(recipe: BaseImageRecipe): string[] {
+  const runs = recipe.runs;
+  if (!runs) return [];
+  const exact: string[] = [];
+  const nearest: string[] = [];
+  for (const [id, info] of Object.entries(RUNTIMES)) {
+    if (info.language !== runs.language || info.version === undefined || !/^\d+\.\d+$/.test(info.version)) continue;
+    let choice;
+    try {
+      choice = chooseLanguageImage(runs.language, info.version);
+    } catch (err) {
+      if (err instanceof StrataError && err.code === "UNSUPPORTED_RUNTIME") continue; // newer than every image
+      throw err;
+    }
+    if (choice.recipe.name !== recipe.name) continue;
+    (choice.exact ? exact : nearest).push(choice.exact ? id : `${id} (nearest newer)`);
+  }
+  return [...exact, ...nearest];
 }

@@ -52,6 +52,7 @@ export function versionOut(deps: Pick<ApiDeps, "store" | "urlOf">, v: VersionRec
     version: v.version,
     status: v.status,
     runtime: v.runtime,
+    ...(v.runs && { runs: v.runs }),
     ...(v.driver && { driver: v.driver }),
     traffic,
     createdAt: v.createdAt,

@@ -48,6 +48,8 @@ export const VersionOut = z.object({
   version: z.string(),
   status: z.enum(["building", "ready", "failed", "deleted"]),
   runtime: z.string(),
+  /** The language version the version runs, and why when it is not the one its runtime names. */
+  runs: z.string().optional(),
   driver: z.string().optional(),
   traffic: z.number(),
   createdAt: z.string(),

@@ -18,6 +18,8 @@ export interface BuildOutput {
   artifact: Artifact;
   /** The runtime id recorded on the version (app.yaml's, or the detected one). */
   runtime: string;
+  /** The language version the artifact runs, when the builder picked one ("Go 1.24.4"). */
+  runs?: string;
   sizeBytes: number;
 }
 

@@ -30,14 +30,18 @@ export interface BuildContext {
   layout: OciLayout;
   catalog: ImageCatalog;
   log: (line: string) => void;
-  /** Strata's config `pip.index-url`: pip resolves from it instead of only the app's wheels/ and vendor/. */
+  /** Strata's config `pip.index-url`: the index pip resolves from when the app vendors no wheels; none: offline. */
   pipIndexUrl?: string;
+  /** Strata's config `go.proxy`: the module proxy for apps without vendor/; none: offline. */
+  goProxy?: string;
 }
 
 export interface BuildResult {
   image: ImageRef;
   /** The runtime built for (app.yaml's `runtime:`, or the detected one, e.g. "python311"). */
   runtime: string;
+  /** The language version the image runs ("Python 3.13.5"), saying so when it is not the one asked for. */
+  runs?: string;
   cached: { dependencies: boolean };
   /** Sum of the image's layer sizes, bytes. */
   sizeBytes: number;

@@ -16,7 +16,7 @@ export class ImageBuilder implements ArtifactBuilder {
     private readonly builder: Builder,
     readonly kinds: readonly AppKind[],
     /** `lock`: builds write as LayoutLock writers, so image GC never runs while a build's blobs are untagged. */
-    private readonly images: { layout: OciLayout; catalog: ImageCatalog; lock: LayoutLock; pipIndexUrl?: string },
+    private readonly images: { layout: OciLayout; catalog: ImageCatalog; lock: LayoutLock; pipIndexUrl?: string; goProxy?: string },
   ) {
     this.name = builder.name;
   }
@@ -32,12 +32,14 @@ export class ImageBuilder implements ArtifactBuilder {
       catalog: this.images.catalog,
       log: req.log,
       ...(this.images.pipIndexUrl !== undefined && { pipIndexUrl: this.images.pipIndexUrl }),
+      ...(this.images.goProxy !== undefined && { goProxy: this.images.goProxy }),
     });
     const r = await this.images.lock.write(build, (pid) => req.log(`waiting for the image GC (process ${pid}) to finish`));
     const port = "port" in r && typeof r.port === "number" ? r.port : undefined;
     return {
       artifact: { kind: "oci", digest: r.image.digest, path: r.image.path, ref: r.image.ref ?? r.image.digest, ...(port !== undefined && { port }) },
       runtime: r.runtime,
+      ...(r.runs !== undefined && { runs: r.runs }),
       sizeBytes: r.sizeBytes,
     };
   }

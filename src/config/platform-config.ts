@@ -12,16 +12,22 @@ import { findingFromZodIssue } from "./zod-issues.js";
 
 const MIB = 1024 * 1024;
 
+/** Where builds fetch dependencies unless config.yaml says otherwise: the registries App Engine's builds use. */
+export const DEFAULT_PIP_INDEX_URL = "https://pypi.org/simple";
+export const DEFAULT_GO_PROXY = "https://proxy.golang.org";
+
+/** An http(s) URL, or `off`: no registry, builds use only what the app vendors. */
+function registryUrl(what: string, example: string) {
+  return z
+    .string()
+    .refine((s) => s === "off" || (URL.canParse(s) && /^https?:$/.test(new URL(s).protocol)), "must be an http:// or https:// URL, or off")
+    .describe(`the URL of ${what}, like ${example}, or off (only what the app vendors)`)
+    .optional();
+}
+
 export const PlatformConfigSchema = z.object({
-  pip: z
-    .object({
-      "index-url": z
-        .string()
-        .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), "must be an http:// or https:// URL")
-        .describe("the URL of a Python package index (PyPI's simple API or a mirror), like https://pypi.org/simple")
-        .optional(),
-    })
-    .optional(),
+  pip: z.object({ "index-url": registryUrl("a Python package index (PyPI's simple API or a mirror)", DEFAULT_PIP_INDEX_URL) }).optional(),
+  go: z.object({ proxy: registryUrl("a Go module proxy (GOPROXY protocol)", DEFAULT_GO_PROXY) }).optional(),
   isolate: z
     .object({
       "max-request-body-mb": z.number().int().min(1).max(4096).describe("a whole number of MiB, 1 to 4096").optional(),
@@ -29,10 +35,12 @@ export const PlatformConfigSchema = z.object({
     .optional(),
 });
 
-/** What the daemon reads from config.yaml; absent settings keep their defaults. */
+/** What the daemon reads from config.yaml, defaults applied. */
 export interface PlatformConfig {
-  /** pip resolves Python dependencies from this index (else only from the app's wheels/ and vendor/). */
+  /** pip resolves Python dependencies from this index; absent (`off`): only from the app's wheels/ and vendor/. */
   readonly pipIndexUrl?: string;
+  /** Go builds fetch modules from this proxy; absent (`off`): only from the app's vendor/. */
+  readonly goProxy?: string;
   /** A V8-isolate worker's request body may have this many bytes in all (else the driver's default). */
   readonly isolateMaxRequestBodyBytes?: number;
 }
@@ -45,9 +53,14 @@ export function parsePlatformConfig(text: string, file = "config.yaml"): Platfor
   const parsed = PlatformConfigSchema.safeParse(data);
   if (!parsed.success) errors.push(...parsed.error.issues.map((issue) => locate(findingFromZodIssue(issue, PlatformConfigSchema, data))));
   if (errors.length > 0 || !parsed.success) throw configError(errors);
-  const indexUrl = parsed.data.pip?.["index-url"];
+  const indexUrl = parsed.data.pip?.["index-url"] ?? DEFAULT_PIP_INDEX_URL;
+  const goProxy = parsed.data.go?.proxy ?? DEFAULT_GO_PROXY;
   const bodyMb = parsed.data.isolate?.["max-request-body-mb"];
-  return { ...(indexUrl !== undefined && { pipIndexUrl: indexUrl }), ...(bodyMb !== undefined && { isolateMaxRequestBodyBytes: bodyMb * MIB }) };
+  return {
+    ...(indexUrl !== "off" && { pipIndexUrl: indexUrl }),
+    ...(goProxy !== "off" && { goProxy }),
+    ...(bodyMb !== undefined && { isolateMaxRequestBodyBytes: bodyMb * MIB }),
+  };
 }
 
 /** The file at `path`, or the defaults when there is none. */
@@ -56,7 +69,7 @@ export async function readPlatformConfig(path: string): Promise<PlatformConfig> 
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return parsePlatformConfig("", path);
     throw err;
   }
   return parsePlatformConfig(text, path);

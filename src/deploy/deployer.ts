@@ -95,7 +95,7 @@ export class Deployer {
       const out = await builder.build({ app, version, kind, sourceDir, spec, home, log: events.log });
       // App Engine serves static_dir / static_files handlers of apps with code without touching them.
       const staticTree = kind !== "static" && hasStaticHandlers(spec) ? (await buildStaticTree(sourceDir, this.deps.blobs, events.log)).treeDigest : undefined;
-      record = { ...record, status: "ready", runtime: out.runtime, artifact: out.artifact, sizeBytes: out.sizeBytes, ...(staticTree && { staticTree }) };
+      record = { ...record, status: "ready", runtime: out.runtime, ...(out.runs !== undefined && { runs: out.runs }), artifact: out.artifact, sizeBytes: out.sizeBytes, ...(staticTree && { staticTree }) };
       store.putVersion(record);
       store.addEvent({ type: "version.deployed", app, version, message: `version ${version} built (${out.artifact.kind} ${out.artifact.digest.slice(0, 19)})` });
       if (opts.promote) {

@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, readFile, rm, writeFile, appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { exec } from "../system/exec.js";
-import type { HostAptConfig } from "./host-apt.js";
+import { sourcesForSuite, type HostAptConfig } from "./host-apt.js";
 import { lineSplitter } from "./progress.js";
 import type { DebianRecipe } from "./recipes.js";
 
@@ -23,7 +23,7 @@ const DPKG_EXCLUDES = [
 /** Shipped with mmdebstrap (Debian 12: 1.3.5). */
 export const MERGED_USR_HOOK = "/usr/share/mmdebstrap/hooks/merged-usr";
 
-export function mmdebstrapArgv(recipe: DebianRecipe, apt: HostAptConfig, rootfsDir: string): string[] {
+export function mmdebstrapArgv(recipe: DebianRecipe, apt: HostAptConfig, rootfsDir: string, sourceFiles: readonly string[] = apt.sourceFiles): string[] {
   return [
     // A private mount namespace: the /proc, /sys and /dev mounts mmdebstrap makes in the chroot vanish with
     // it even if it is killed, instead of lingering in the host's mount table.
@@ -45,7 +45,7 @@ export function mmdebstrapArgv(recipe: DebianRecipe, apt: HostAptConfig, rootfsD
     recipe.suite,
     rootfsDir,
     // No sources file on the host: mmdebstrap falls back to its default Debian mirror.
-    ...apt.sourceFiles,
+    ...sourceFiles,
   ];
 }
 
@@ -55,11 +55,17 @@ export async function bootstrapRootfs(
   rootfsDir: string,
   onProgress: (line: string) => void,
 ): Promise<void> {
-  const argv = mmdebstrapArgv(recipe, apt, rootfsDir);
-  onProgress(`$ ${argv.join(" ")}`);
-  const lines = lineSplitter(onProgress);
-  await exec(argv, { onOutput: (chunk) => lines.write(chunk), timeoutMs: 30 * 60_000 });
-  lines.flush();
+  // The host's mirrors, for the recipe's suite; beside the rootfs so that the build's clean-up takes them.
+  const sourcesDir = `${rootfsDir}.sources`;
+  try {
+    const argv = mmdebstrapArgv(recipe, apt, rootfsDir, await sourcesForSuite(apt, recipe.suite, sourcesDir));
+    onProgress(`$ ${argv.join(" ")}`);
+    const lines = lineSplitter(onProgress);
+    await exec(argv, { onOutput: (chunk) => lines.write(chunk), timeoutMs: 30 * 60_000 });
+    lines.flush();
+  } finally {
+    await rm(sourcesDir, { recursive: true, force: true });
+  }
   await sanitizeRootfs(rootfsDir);
 }
 
@@ -90,6 +96,12 @@ export async function packageVersions(root: string, packages: readonly string[])
     ...packages,
   ]);
   return stdout.trim().split("\n").join(" ");
+}
+
+/** The dpkg version of one package installed in the rootfs. */
+export async function packageVersion(root: string, pkg: string): Promise<string> {
+  const { stdout } = await exec(["dpkg-query", `--admindir=${join(root, "var/lib/dpkg")}`, "--show", "--showformat=${Version}", pkg]);
+  return stdout.trim();
 }
 
 async function emptyDir(dir: string, keep: readonly string[] = []): Promise<void> {

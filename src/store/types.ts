@@ -20,6 +20,8 @@ export interface VersionRecord {
   version: string;
   status: VersionStatus;
   runtime: string;
+  /** The language version it runs ("Python 3.13.5"), saying so when it is not the one the runtime names. */
+  runs?: string;
   /** The sandbox that runs it; absent for static sites (served by the router itself). */
   driver?: DriverName;
   artifact?: Artifact;

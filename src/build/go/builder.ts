@@ -11,22 +11,24 @@ import { exists, readIfExists } from "../buildpack/source.js";
 import { BuildStep } from "../buildpack/step.js";
 import { stepWorkDir } from "../buildpack/work-dirs.js";
 import { missingModules } from "./missing-modules.js";
+import { RUNS_LABEL } from "../../images/catalog.js";
+import { chooseLanguageImage, describeChoice, runtimeId } from "../../images/language-image.js";
 import { CA_BUNDLE, runImageLayer, SERVER } from "./run-image.js";
 
-/** Debian 12's golang-go is Go 1.19: the runtime a Go app gets when app.yaml names none. */
-const DEFAULT_RUNTIME = "go119";
-const TOOLCHAIN_MINOR = "19";
 
 /** Shell syntax a Go run image cannot honour: it has no shell. */
 const SHELL_SYNTAX = /[|&;<>()$`\\"'*?[\]#~{}]/;
 
 /**
  * Go apps without a Dockerfile, built as App Engine's Go runtime builds them: the main package at the module
- * root, or app.yaml `main:` (a package path relative to it, e.g. ./cmd/web). `go build` runs in the golang
- * base image's userland with no network (GOPROXY=off; `-mod=vendor` when the app has a vendor/ folder),
- * CGO_ENABLED=0 for a static binary, and a build cache kept under STRATA_HOME/builds/go-cache. The run image
- * is one small layer (run-image.ts): the binary, CA certificates, passwd/group naming nobody, /tmp; it
- * runs as nobody with no shell and no toolchain.
+ * root, or app.yaml `main:` (a package path relative to it, e.g. ./cmd/web). The toolchain is the one
+ * app.yaml `runtime: go1NN` names (else go.mod's `go` line picks; language-image.ts: the nearest newer
+ * where no Debian suite has that minor), never another one fetched at build time (GOTOOLCHAIN=local).
+ * Modules come from the app's vendor/ folder when it has one (offline, `-mod=vendor`), else from the Go
+ * module proxy (config.yaml `go.proxy`) through the build's outbound-only network, checked against go.sum.
+ * CGO_ENABLED=0 for a static binary; the build and module caches live under STRATA_HOME/builds/go-cache.
+ * The run image is one small layer (run-image.ts): the binary, CA certificates, passwd/group naming
+ * nobody, /tmp; it runs as nobody with no shell and no toolchain.
  */
 export class GoBuilder implements Builder {
   readonly name = "go";
@@ -41,21 +43,24 @@ export class GoBuilder implements Builder {
     if (goMod === null) {
       throw new StrataError("BUILD_FAILED", "a Go app needs a go.mod at its root: run `go mod init <module path>` in the app's folder");
     }
-    const runtime = ctx.spec.runtime ?? DEFAULT_RUNTIME;
     const pkg = await mainPackage(ctx.sourceDir, ctx.spec.main);
     const entrypoint = entrypointArgv(ctx.spec.entrypoint);
     const vendored = await exists(join(ctx.sourceDir, "vendor", "modules.txt"));
-    const baseRef = await ctx.catalog.ensure("golang", ctx.log);
+    const asked = askedGoVersion(ctx.spec.runtime, goMod);
+    const choice = chooseLanguageImage("go", asked);
+    const baseRef = await ctx.catalog.ensure(choice.recipe.name, ctx.log);
     const base = await ctx.layout.resolve(baseRef.ref ?? baseRef.digest);
     const packages = base.config.config.Labels?.["dev.strata.packages"] ?? "golang-go";
-    const wanted = /^go1(\d+)$/.exec(runtime)?.[1];
-    if (wanted && wanted !== TOOLCHAIN_MINOR) ctx.log(`note: runtime ${runtime} asks for Go 1.${wanted}; the toolchain is Debian 12's Go 1.${TOOLCHAIN_MINOR} (${packages})`);
-    ctx.log(`main package ${pkg}${vendored ? ", dependencies from vendor/" : ""}; building offline with CGO_ENABLED=0`);
+    const runs = describeChoice(choice, base.config.config.Labels?.[RUNS_LABEL]);
+    const runtime = ctx.spec.runtime ?? runtimeId("go", choice.recipe.runs.version);
+    ctx.log(`${ctx.spec.runtime ? `runtime ${runtime}` : asked ? `go.mod's go ${asked}` : "no Go version stated"}: ${runs}`);
+    const proxy = vendored ? undefined : ctx.goProxy;
+    ctx.log(`main package ${pkg}; modules ${vendored ? "from vendor/" : proxy ? `from ${proxy}` : "offline (no module proxy configured)"}; CGO_ENABLED=0`);
 
     const id = `${ctx.app}-${ctx.version}-go-${randomBytes(3).toString("hex")}`.replace(/[^A-Za-z0-9_.-]/g, "-");
     const work = stepWorkDir(ctx.home, id);
     const cache = join(ctx.home.builds, "go-cache");
-    const cacheWarm = await exists(join(cache, "README")); // go writes it when it first uses a cache dir
+    const cacheWarm = await exists(join(cache, "build", "README")); // go writes it when it first uses a cache dir
     await mkdir(join(work, "out"), { recursive: true, mode: 0o755 });
     await mkdir(cache, { recursive: true, mode: 0o700 });
     const lowerDirs = await unpackLayerList(ctx.layout, layersOf(base).map((l) => l.descriptor), imagePaths(ctx.home).unpacked);
@@ -68,14 +73,17 @@ export class GoBuilder implements Builder {
         { source: join(work, "out"), destination: "/out", readonly: false },
         { source: cache, destination: "/go-cache", readonly: false },
       ],
-      network: "none",
+      network: proxy ? "outbound" : "none",
       env: [
         ...(base.config.config.Env ?? []),
-        "GOPROXY=off",
+        `GOPROXY=${proxy ?? "off"}`,
+        // go.sum checks every module fetched; -mod=readonly adds no entry the checksum database would vouch for.
         "GOSUMDB=off",
+        "GOTOOLCHAIN=local",
         `GOFLAGS=${vendored ? "-mod=vendor" : "-mod=readonly"}`,
         "CGO_ENABLED=0",
-        "GOCACHE=/go-cache",
+        "GOCACHE=/go-cache/build",
+        "GOMODCACHE=/go-cache/mod",
         "GOPATH=/tmp/go",
         "GO111MODULE=on",
       ],
@@ -83,7 +91,7 @@ export class GoBuilder implements Builder {
     });
     try {
       await step.mount();
-      await compile(step, pkg, goMod, vendored);
+      await compile(step, pkg, goMod, vendored, proxy, runtime);
       const layer = await runImageLayer(ctx.layout, join(work, "image"), join(work, "out", "server"), join(step.rootfs, CA_BUNDLE));
       const { image, sizeBytes } = await writeAppImage(ctx, [{ layer, createdBy: `go build ${pkg} (CGO_ENABLED=0, ${packages})` }], {
         Env: ["PORT=8080"],
@@ -91,10 +99,10 @@ export class GoBuilder implements Builder {
         WorkingDir: "/app",
         User: APP_USER,
         ExposedPorts: { "8080/tcp": {} },
-        Labels: { "dev.strata.runtime": runtime, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version, "dev.strata.go.main": pkg },
+        Labels: { "dev.strata.runtime": runtime, [RUNS_LABEL]: runs, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version, "dev.strata.go.main": pkg },
       });
       ctx.log(`image ${image.ref} ${image.digest} (${(sizeBytes / 1e6).toFixed(1)} MB: ${SERVER} and CA certificates)`);
-      return { image, runtime, cached: { dependencies: cacheWarm }, sizeBytes };
+      return { image, runtime, runs, cached: { dependencies: cacheWarm }, sizeBytes };
     } finally {
       await step.discard();
       await rm(work, { recursive: true, force: true });
@@ -102,27 +110,51 @@ export class GoBuilder implements Builder {
   }
 }
 
-async function compile(step: BuildStep, pkg: string, goMod: string, vendored: boolean): Promise<void> {
+async function compile(step: BuildStep, pkg: string, goMod: string, vendored: boolean, proxy: string | undefined, runtime: string): Promise<void> {
   try {
     await step.run({ argv: ["go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", "/out/server", pkg], cwd: "/workspace" });
   } catch (err) {
     const output = String((err as StrataError).details?.stderr ?? (err as Error).message);
-    const modules = missingModules(output, goMod);
-    if (/inconsistent vendoring/.test(output)) {
-      throw new StrataError("BUILD_FAILED", `vendor/ does not match go.mod:\n${output.trim()}\nTo fix: run \`go mod vendor\` in the app's folder and deploy again.`, { output }, { cause: err });
-    }
-    if (modules.length) {
-      const what = modules.length === 1 ? `module ${modules[0]}` : `modules ${modules.join(", ")}`;
+    const tooNew = /go\.mod requires go >= (\S+) \(running go (\S+);/.exec(output);
+    if (tooNew) {
       throw new StrataError(
         "BUILD_FAILED",
-        `the app needs ${what}, which the build cannot fetch: Go apps are built offline (GOPROXY=off)${vendored ? " and vendor/ does not have it" : ""}. ` +
-          "To fix: run `go mod vendor` in the app's folder (on a machine that can reach the module proxy) and deploy it with the vendor/ folder.",
-        { modules, output },
+        `go.mod asks for Go ${tooNew[1]}, newer than runtime ${runtime}'s Go ${tooNew[2]}. To fix: set app.yaml \`runtime:\` to a newer Go runtime (go${tooNew[1]!.split(".").slice(0, 2).join("")} or later), or leave it out so that go.mod's go line picks the toolchain.`,
+        { output },
         { cause: err },
       );
     }
+    if (/inconsistent vendoring/.test(output)) {
+      throw new StrataError("BUILD_FAILED", `vendor/ does not match go.mod:\n${output.trim()}\nTo fix: run \`go mod vendor\` in the app's folder and deploy again.`, { output }, { cause: err });
+    }
+    if (/missing go\.sum entry/.test(output)) {
+      throw new StrataError(
+        "BUILD_FAILED",
+        `go.sum lacks the checksums of modules the app needs:\n${output.trim()}\nTo fix: run \`go mod tidy\` in the app's folder and deploy it with its go.sum.`,
+        { output },
+        { cause: err },
+      );
+    }
+    const modules = missingModules(output, goMod);
+    if (modules.length) {
+      const what = modules.length === 1 ? `module ${modules[0]}` : `modules ${modules.join(", ")}`;
+      const why = vendored
+        ? "vendor/ does not have it. To fix: run `go mod vendor` in the app's folder and deploy again"
+        : proxy
+          ? `the module proxy ${proxy} could not provide it:\n${output.trim()}\nTo fix: check the module path and version in go.mod, or vendor it (\`go mod vendor\`)`
+          : "no module proxy is configured (config.yaml go.proxy: off). To fix: run `go mod vendor` in the app's folder (on a machine that can reach the module proxy) and deploy it with the vendor/ folder, or configure go.proxy";
+      throw new StrataError("BUILD_FAILED", `the app needs ${what}, which the build could not get: ${why}.`, { modules, output }, { cause: err });
+    }
     throw new StrataError("BUILD_FAILED", `go build ${pkg} failed:\n${output.trim()}`, { output }, { cause: err });
   }
+}
+
+/** The Go minor the app asks for: app.yaml `runtime: go1NN`, else go.mod's `go` line; none for plain `go`. */
+export function askedGoVersion(runtime: string | undefined, goMod: string): string | undefined {
+  const fromRuntime = /^go1(\d+)$/.exec(runtime ?? "");
+  if (fromRuntime) return `1.${fromRuntime[1]}`;
+  if (runtime !== undefined) return undefined;
+  return /^go\s+(1\.\d+)/m.exec(goMod)?.[1];
 }
 
 /** app.yaml `main:` as a `./`-relative package path inside the module, checked to be a folder of the app. */

@@ -5,13 +5,16 @@ import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf } from "../buildpack/layers.js";
 import { exists } from "../buildpack/source.js";
 import { pythonDependencyLayer, VENV } from "./deps.js";
+import { RUNS_LABEL } from "../../images/catalog.js";
+import { chooseLanguageImage, describeChoice, runtimeId } from "../../images/language-image.js";
 
 /**
- * Python apps without a Dockerfile, built like App Engine Standard's python3 runtimes: Debian's python3
- * base image, a cached venv layer with the app's requirements, the source under /app, started by app.yaml
- * `entrypoint`, a Procfile `web:` line, or `gunicorn -b :$PORT main:app`.
+ * Python apps without a Dockerfile, built like App Engine Standard's python3 runtimes: the python base image
+ * of the minor app.yaml `runtime: python3NN` names (language-image.ts: the nearest newer where no Debian
+ * suite has it; Debian 12's 3.11 when none is named), a cached venv layer with the app's requirements,
+ * the source under /app, started by app.yaml `entrypoint`, a Procfile `web:` line, or
+ * `gunicorn -b :$PORT main:app`.
  */
-const DEFAULT_RUNTIME = "python311";
 const DEFAULT_START = "gunicorn -b :$PORT main:app";
 const MARKERS = ["requirements.txt", "pyproject.toml", "main.py"];
 /** Left out of the /app layer: the venv comes from the dependency layer; bytecode is rebuilt. */
@@ -27,10 +30,12 @@ export class PythonBuilder implements Builder {
   }
 
   async build(ctx: BuildContext): Promise<BuildResult> {
-    const runtime = ctx.spec.runtime ?? DEFAULT_RUNTIME;
-    const baseRef = await ctx.catalog.ensure("python", ctx.log);
+    const choice = chooseLanguageImage("python", askedPythonVersion(ctx.spec.runtime));
+    const runtime = ctx.spec.runtime ?? runtimeId("python", choice.recipe.runs.version);
+    const baseRef = await ctx.catalog.ensure(choice.recipe.name, ctx.log);
     const base = await ctx.layout.resolve(baseRef.ref ?? baseRef.digest);
-    noteVersion(ctx, runtime, base.config.config.Labels?.["dev.strata.packages"]);
+    const runs = describeChoice(choice, base.config.config.Labels?.[RUNS_LABEL]);
+    ctx.log(`runtime ${runtime}: ${runs}`);
     const baseLayers = layersOf(base);
     const deps = await pythonDependencyLayer(ctx, baseLayers);
     const app = await sourceLayer(ctx, SOURCE_EXCLUDES);
@@ -49,14 +54,12 @@ export class PythonBuilder implements Builder {
       mergeEnv(baseEnv, [`PATH=${VENV}/bin:${path}`, `VIRTUAL_ENV=${VENV}`, "PORT=8080", "PYTHONDONTWRITEBYTECODE=1"]),
       start.entrypoint,
     );
-    return { image, runtime, cached: { dependencies: deps.cached }, sizeBytes };
+    return { image, runtime, runs, cached: { dependencies: deps.cached }, sizeBytes };
   }
 }
 
-/** App Engine's runtime names a Python minor version; the image has Debian 12's. Say so when they differ. */
-function noteVersion(ctx: BuildContext, runtime: string, packages: string | undefined): void {
-  const wanted = /^python3(\d+)$/.exec(runtime)?.[1];
-  if (wanted && wanted !== "11") {
-    ctx.log(`note: runtime ${runtime} asks for Python 3.${wanted}; the base image has Debian 12's Python 3.11 (${packages ?? "python3"})`);
-  }
+/** The Python minor app.yaml's runtime names (python313 → 3.13); none for `python3` or no runtime. */
+export function askedPythonVersion(runtime: string | undefined): string | undefined {
+  const minor = /^python3(\d+)$/.exec(runtime ?? "")?.[1];
+  return minor === undefined ? undefined : `3.${minor}`;
 }

@@ -9,10 +9,11 @@ import type { BuildStep } from "../buildpack/step.js";
 /**
  * The dependency layer of a Python app: a venv at /app/.venv that sees the base image's packages
  * (--system-site-packages: gunicorn comes from Debian), with the app's requirements installed by the
- * image's own pip. Without `pip.index-url`, pip resolves only from the app's `wheels/` and `vendor/`
- * folders, in a container with no network; with it, the step has outbound network of its own (not the
- * host's loopback: an index must be reachable at an address other than 127.0.0.1). The layer is cached
- * by everything that decides its bytes.
+ * image's own pip. An app that ships its wheels (`wheels/` or `vendor/`) installs from them alone, in a
+ * container with no network, so it builds where no index is reachable; any other resolves from
+ * `pip.index-url` (PyPI unless config.yaml says otherwise) through an outbound network of the step's own
+ * (not the host's loopback: an index must be reachable at an address other than 127.0.0.1). The layer is
+ * cached by everything that decides its bytes.
  */
 export const VENV = "/app/.venv";
 
@@ -39,15 +40,19 @@ export interface DependencyLayer {
 
 export async function pythonDependencyLayer(ctx: BuildContext, base: readonly Layer[]): Promise<DependencyLayer> {
   const requirements = await readIfExists(join(ctx.sourceDir, "requirements.txt"));
+  const wheels = await hashTree(join(ctx.sourceDir, "wheels"));
+  const vendor = await hashTree(join(ctx.sourceDir, "vendor"));
+  // hashTree gives "" for a folder that is not there.
+  const index = wheels === "" && vendor === "" ? ctx.pipIndexUrl : undefined;
   const pyproject = requirements === null ? await readIfExists(join(ctx.sourceDir, "pyproject.toml")) : null;
   const key = sha256(
     String(DEPS_RECIPE_VERSION),
     base.map((l) => l.diffId).join(","),
     requirements ?? "",
     pyproject ?? "",
-    await hashTree(join(ctx.sourceDir, "wheels")),
-    await hashTree(join(ctx.sourceDir, "vendor")),
-    ctx.pipIndexUrl ?? "",
+    wheels,
+    vendor,
+    index ?? "",
   );
   const cacheRef = dependencyCacheRef("python-deps", key);
   const hit = await cachedLayer(ctx.layout, cacheRef);
@@ -63,14 +68,14 @@ export async function pythonDependencyLayer(ctx: BuildContext, base: readonly La
       below: base,
       mounts: [{ source: ctx.sourceDir, destination: "/workspace", readonly: true }],
       // Resolving from an index needs a way out (not to the host's loopback); wheels/ and vendor/ need none.
-      network: ctx.pipIndexUrl ? "outbound" : "none",
+      network: index ? "outbound" : "none",
       env: ["PATH=/usr/local/bin:/usr/bin:/bin", "PIP_NO_CACHE_DIR=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PYTHONDONTWRITEBYTECODE=1"],
     },
     async (step) => {
       await step.run({ argv: ["/usr/bin/python3", "-m", "venv", "--system-site-packages", "--without-pip", VENV], cwd: "/app" });
       await step.writeFile(`${VENV}/bin/gunicorn`, GUNICORN_LAUNCHER, 0o755);
       const args = requirements !== null ? (declaresSomething(requirements) ? ["-r", "/workspace/requirements.txt"] : []) : pyproject !== null ? await pyprojectDependencies(step) : [];
-      if (args.length) await pipInstall(ctx, step, args);
+      if (args.length) await pipInstall(ctx, step, args, index);
     },
   );
   await storeCachedLayer(ctx.layout, cacheRef, base, layer);
@@ -82,10 +87,8 @@ async function pyprojectDependencies(step: BuildStep): Promise<string[]> {
   return JSON.parse(stdout.trim()) as string[];
 }
 
-async function pipInstall(ctx: BuildContext, step: BuildStep, what: string[]): Promise<void> {
-  const source = ctx.pipIndexUrl
-    ? ["--index-url", ctx.pipIndexUrl]
-    : ["--no-index", "--find-links", "/workspace/wheels", "--find-links", "/workspace/vendor"];
+async function pipInstall(ctx: BuildContext, step: BuildStep, what: string[], index: string | undefined): Promise<void> {
+  const source = index ? ["--index-url", index] : ["--no-index", "--find-links", "/workspace/wheels", "--find-links", "/workspace/vendor"];
   try {
     await step.run({ argv: [`${VENV}/bin/python3`, "-m", "pip", "install", "--no-input", ...source, ...what], cwd: "/app" });
   } catch (err) {
@@ -95,11 +98,13 @@ async function pipInstall(ctx: BuildContext, step: BuildStep, what: string[]): P
     const unreachable = lines.filter((l) => l.startsWith("WARNING: Retrying")).slice(-1);
     const reasons = [...unreachable, ...lines.filter((l) => l.startsWith("ERROR:"))];
     const reason = reasons.length ? reasons.join("\n") : stderr.trim();
-    const todo = ctx.pipIndexUrl
-      ? onHostLoopback(ctx.pipIndexUrl)
+    const todo = index
+      ? onHostLoopback(index)
         ? `serve the index at an address other than the host's loopback (builds have a network of their own, with no way to the host's 127.0.0.1), or vendor their wheels in wheels/`
-        : `check that ${ctx.pipIndexUrl} serves these packages, or vendor their wheels in wheels/`
-      : "vendor a wheel in wheels/ (pip wheel -r requirements.txt -w wheels/ on a machine with package index access) or configure pip.index-url";
+        : `check the names and versions in requirements.txt against ${index}, or vendor their wheels in wheels/ (pip wheel -r requirements.txt -w wheels/)`
+      : ctx.pipIndexUrl
+        ? "the app ships wheels/ or vendor/, so pip installs from them alone: add the missing wheels there (pip wheel -r requirements.txt -w wheels/), or remove the folder to install from the index"
+        : "vendor a wheel in wheels/ (pip wheel -r requirements.txt -w wheels/ on a machine with package index access), or set pip.index-url in config.yaml";
     throw new StrataError("BUILD_FAILED", `pip could not install the app's dependencies:\n${reason}\nTo fix: ${todo}.`, { reason }, { cause: err });
   }
 }

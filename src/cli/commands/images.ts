@@ -11,6 +11,8 @@ interface ImageOut {
   aliases: string[];
   kind: string;
   describes?: string;
+  runtimes?: string[];
+  runs?: string;
   built: boolean;
   digest?: string;
   sizeBytes?: number;
@@ -28,13 +30,15 @@ export function register(program: Command): void {
       if (opts.json) return console.log(JSON.stringify(list, null, 2));
       console.log(
         table(
-          ["name", "kind", "built", "digest", "size", "also known as", "contents"],
+          ["name", "kind", "built", "digest", "size", "runs", "runtimes", "also known as", "contents"],
           list.map((i) => [
             i.name,
             i.kind,
             i.built ? (i.created ? ago(i.created) : "yes") : "on first use",
             i.digest?.slice(0, 19),
             i.sizeBytes === undefined ? undefined : bytes(i.sizeBytes),
+            i.runs,
+            i.runtimes?.join(", "),
             i.aliases.join(" ") || undefined,
             i.describes,
           ]),

@@ -7,6 +7,7 @@ export interface VersionOut {
   version: string;
   status: string;
   runtime: string;
+  runs?: string;
   driver?: string;
   traffic: number;
   createdAt: string;
@@ -27,12 +28,13 @@ export function register(program: Command): void {
       if (opts.json) return console.log(JSON.stringify(list, null, 2));
       console.log(
         table(
-          ["version", "status", "traffic", "runtime", "sandbox", "created", "digest", "size", "url"],
+          ["version", "status", "traffic", "runtime", "runs", "sandbox", "created", "digest", "size", "url"],
           list.map((v) => [
             v.version,
             v.error ? `${v.status}: ${v.error.split("\n")[0]!.slice(0, 60)}` : v.status,
             percent(v.traffic),
             v.runtime,
+            v.runs,
             v.driver ?? "router",
             ago(v.createdAt),
             v.digest?.slice(0, 19),
