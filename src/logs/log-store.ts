@@ -117,9 +117,11 @@ export class LogStore {
     });
   }
 
+  /** Waits until the app's buffered lines are in its file (write callbacks run in order). */
   private async flush(app: string): Promise<void> {
     const entry = this.streams.get(app);
     if (!entry || entry.stream.writableLength === 0) return;
-    await new Promise<void>((r) => entry.stream.once("drain", r));
+    // Not "drain": that comes only after a write found the buffer full, so a short backlog never sees it.
+    await new Promise<void>((resolve, reject) => entry.stream.write("", (err) => (err ? reject(err) : resolve())));
   }
 }
