@@ -15,6 +15,9 @@ export type LogLine =
       bytes: number;
       latencyMs: number;
       instance?: string;
+      /** Set when the router answered with an error itself: the id the client got, and the detail it did not. */
+      requestId?: string;
+      error?: string;
     }
   | { kind: "app"; time: string; app: string; version: string; instance: string; stream: "stdout" | "stderr"; line: string };
 

@@ -147,3 +147,18 @@ test("a streamed response passes through the router chunk by chunk; a stream tha
   assert.equal(failing.text, "partial|");
   assert.match(await logsOf("streaming", /response body stream failed/), /the response body stream failed: RangeError: kaboom; the response was cut off/);
 });
+
+test("a crash-looping worker's 503 gives a request id, not its output; strata logs and events keep the detail", async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  // Not promoted: a version whose instance cannot start fails the warm-up of a promoting deploy.
+  await d.cliOk(["deploy", join(FIXTURES, "isolate-crash"), "--app", "crash", "--version", "v1", "--no-promote"]);
+  const r = await d.request("v1-dot-crash.localhost", "/");
+  assert.equal(r.status, 503, r.text);
+  const id = String(r.headers["x-strata-request-id"]);
+  assert.match(id, /^[0-9a-f]{16}$/);
+  assert.ok(r.text.includes(id), r.text);
+  assert.doesNotMatch(r.text + JSON.stringify(r.headers), /hunter2|DATABASE_URL/);
+  const detail = new RegExp(`request ${id}: [^]*hunter2`);
+  assert.match(await logsOf("crash", detail), detail);
+  assert.match(await d.cliOk(["events", "--app", "crash"]), /instance\.failed[^]*failed to start[^]*DATABASE_URL=postgres:\/\/admin:hunter2@db/);
+});
