@@ -50,6 +50,14 @@ test("a TypeScript Workers project deploys as it is and answers through the rout
   assert.equal(versions[0]!.driver, "isolate");
 });
 
+test("a Workers project deployed without --app is named by its wrangler.toml name, not its folder", async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  assert.match(await d.cliOk(["deploy", join(FIXTURES, "isolate-ts"), "--version", "v1"]), /Deployed ts-worker version v1/);
+  const r = await d.request("ts-worker.localhost", "/");
+  assert.equal(r.status, 200);
+  assert.equal(r.text, "hello from typescript");
+});
+
 test("a JS worker with a vendored dependency and a .wasm import answers", async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
   await d.cliOk(["deploy", join(FIXTURES, "isolate-js-dep"), "--app", "jsdep", "--version", "v1"]);
