@@ -31,6 +31,7 @@ import { PlatformMetrics } from "./metrics/platform-metrics.js";
 import { instanceRoutes, metricsRoute } from "./api/runtime-routes.js";
 import { imageRoutes } from "./api/image-routes.js";
 import { SqliteStore } from "./store/sqlite-store.js";
+import { procStat } from "./system/process.js";
 
 export interface DaemonOptions {
   apiPort: number;
@@ -137,8 +138,10 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   await scheduler.recover();
   scheduler.start();
 
+  const self = procStat(process.pid);
   const info: DaemonInfo = {
     pid: process.pid,
+    ...(self && { startTime: self.startTime }),
     apiUrl: `http://127.0.0.1:${apiPort}`,
     routerUrl: `http://${opts.domain}${portSuffix}`,
     domain: opts.domain,

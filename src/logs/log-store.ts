@@ -15,6 +15,9 @@ export type LogLine =
       bytes: number;
       latencyMs: number;
       instance?: string;
+      /** Set when the router answered with an error itself: the id the client got, and the detail it did not. */
+      requestId?: string;
+      error?: string;
     }
   | { kind: "app"; time: string; app: string; version: string; instance: string; stream: "stdout" | "stderr"; line: string };
 
@@ -117,9 +120,11 @@ export class LogStore {
     });
   }
 
+  /** Waits until the app's buffered lines are in its file (write callbacks run in order). */
   private async flush(app: string): Promise<void> {
     const entry = this.streams.get(app);
     if (!entry || entry.stream.writableLength === 0) return;
-    await new Promise<void>((r) => entry.stream.once("drain", r));
+    // Not "drain": that comes only after a write found the buffer full, so a short backlog never sees it.
+    await new Promise<void>((resolve, reject) => entry.stream.write("", (err) => (err ? reject(err) : resolve())));
   }
 }

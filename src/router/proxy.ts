@@ -21,9 +21,13 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 /**
  * How a forward ended. `unanswered`: the app never got the request (its instance refused the connection,
  * or a pooled connection had been closed by the app), nothing was written to the client, and the caller
- * may send it again (elsewhere when `unreachable`) or answer with badGateway().
+ * may send it again (elsewhere when `unreachable`) or answer with a 502. `failed`: the app may have got
+ * it but no answer came, nothing was written to the client, and the caller answers with a 502.
  */
-export type ForwardResult = { kind: "done"; error?: Error } | { kind: "unanswered"; error: Error; unreachable: boolean };
+export type ForwardResult =
+  | { kind: "done"; error?: Error }
+  | { kind: "unanswered"; error: Error; unreachable: boolean }
+  | { kind: "failed"; error: Error };
 
 /** A request with no body can be sent twice; a body is streamed through once and not kept. */
 function replayable(req: IncomingMessage): boolean {
@@ -100,8 +104,8 @@ export class Proxy {
         const staleSocket = upstream.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE");
         if (staleSocket && IDEMPOTENT.has(req.method ?? "GET")) return done({ kind: "unanswered", error: err, unreachable: false });
       }
-      if (!res.headersSent) this.badGateway(res, err);
-      else res.destroy(err);
+      if (!res.headersSent) return done({ kind: "failed", error: err });
+      res.destroy(err);
       done({ kind: "done", error: err });
     });
     // The client went away before the whole response: end the instance's side too, or a streaming app
@@ -112,11 +116,6 @@ export class Proxy {
     // A body-less request is not piped: a retry would pipe an already ended request and never end.
     if (replayable(req)) upstream.end();
     else req.pipe(upstream);
-  }
-
-  badGateway(res: ServerResponse, err: Error): void {
-    res.writeHead(502, { "content-type": "text/plain; charset=utf-8" });
-    res.end(`502 Bad Gateway: the app's instance did not answer (${err.message})\n`);
   }
 
   /** Drops the pooled connections to an endpoint (its instance stopped). */

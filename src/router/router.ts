@@ -6,6 +6,7 @@ import type { InstanceSource } from "./backend.js";
 import { parseHost } from "./host.js";
 import { unknownHostPage } from "./not-found.js";
 import { Proxy } from "./proxy.js";
+import { sendPublicError, type RouterFailure } from "./public-error.js";
 import { EMPTY_TABLE, type AppRoute, type RouteTable, type VersionTarget } from "./route-table.js";
 import { ipPoint, newStickyBucket, STICKY_COOKIE, stickyBucket, versionAt } from "./traffic.js";
 
@@ -74,6 +75,7 @@ export class Router {
       return;
     }
     let instanceId: string | undefined;
+    let failure: RouterFailure | undefined;
     // Bytes sent for this response, headers included (as Apache's %O): keep-alive requests on one
     // connection are sequential, so the socket's counter moves by exactly this response.
     const bytesBefore = req.socket.bytesWritten;
@@ -90,6 +92,7 @@ export class Router {
         bytes: req.socket.bytesWritten - bytesBefore,
         latencyMs: Math.round(latencyMs * 1000) / 1000,
         ...(instanceId !== undefined && { instance: instanceId }),
+        ...failure,
       });
       this.opts.onRequest?.({ app: target.app, version: version.version, status: res.statusCode, latencyMs });
     });
@@ -101,15 +104,20 @@ export class Router {
           instanceId = lease.instanceId;
           this.proxy.forward(req, res, lease.endpoint, (result) => {
             if (result.kind === "done") return lease.release();
+            if (result.kind === "failed") {
+              lease.release();
+              failure = this.badGateway(res, target.app, result.error);
+              return;
+            }
             lease.release(result.unreachable ? { unreachable: result.error } : undefined);
             // The app never saw it: send it again (an instance that refused is out of service by now,
             // so this goes to another one or waits for a new one), a bounded number of times.
             if (res.destroyed || req.socket.destroyed) return;
             if (tries < MAX_TRIES) attempt(tries + 1);
-            else this.proxy.badGateway(res, result.error);
+            else failure = this.badGateway(res, target.app, result.error);
           });
         },
-        (err: unknown) => this.unavailable(res, err),
+        (err: unknown) => (failure = this.unavailable(res, target.app, err)),
       );
     };
     attempt(1);
@@ -135,14 +143,22 @@ export class Router {
     return route.versions.get(versionAt(split, point));
   }
 
-  private unavailable(res: ServerResponse, err: unknown): void {
+  /** No instance could take the request (the scheduler's reason, e.g. a crash loop, goes to the log only). */
+  private unavailable(res: ServerResponse, app: string, err: unknown): RouterFailure | undefined {
     if (res.headersSent) {
       res.destroy();
-      return;
+      return undefined;
     }
     const retryAfter = err instanceof StrataError ? Number(err.details?.retryAfterS ?? 1) : 1;
-    const message = err instanceof Error ? err.message : String(err);
-    res.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": String(retryAfter) });
-    res.end(`503 Service Unavailable: ${message}\n`);
+    return sendPublicError(res, app, 503, "no instance of this app could take the request (its instances may be failing to start)", err, { "retry-after": String(retryAfter) });
+  }
+
+  /** The instance got the request, or could not be reached, and did not answer it. */
+  private badGateway(res: ServerResponse, app: string, err: Error): RouterFailure | undefined {
+    if (res.headersSent) {
+      res.destroy();
+      return undefined;
+    }
+    return sendPublicError(res, app, 502, "the app's instance did not answer", err);
   }
 }

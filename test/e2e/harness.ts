@@ -29,15 +29,23 @@ export class TestDaemon {
 
   private constructor(readonly home: string) {}
 
-  /** `configYaml`: the daemon's $STRATA_HOME/config.yaml. */
-  static async start(opts: { configYaml?: string } = {}): Promise<TestDaemon> {
+  /**
+   * `configYaml`: the daemon's $STRATA_HOME/config.yaml. `leftoverInfo`: a daemon.json found at the first
+   * start, as a daemon that died without removing its own leaves it.
+   */
+  static async start(opts: { configYaml?: string; leftoverInfo?: Record<string, unknown> } = {}): Promise<TestDaemon> {
     // Under /var/tmp with a traversable mode: instances run as a mapped (unprivileged) root that must
     // reach their rootfs below STRATA_HOME.
     const home = await mkdtemp(join("/var/tmp", "strata-e2e-"));
     await chmod(home, 0o755);
     if (opts.configYaml !== undefined) await writeFile(join(home, "config.yaml"), opts.configYaml);
     const d = new TestDaemon(home);
-    await d.up();
+    try {
+      await d.up(opts.leftoverInfo);
+    } catch (err) {
+      await d.stop();
+      throw err;
+    }
     return d;
   }
 
@@ -47,8 +55,9 @@ export class TestDaemon {
   }
 
   /** Starts (or restarts) the daemon in the foreground of a child process and waits for daemon.json. */
-  async up(): Promise<void> {
-    await rm(join(this.home, "daemon.json"), { force: true });
+  async up(leftoverInfo?: Record<string, unknown>): Promise<void> {
+    if (leftoverInfo) await writeFile(join(this.home, "daemon.json"), JSON.stringify(leftoverInfo));
+    else await rm(join(this.home, "daemon.json"), { force: true });
     const child = spawn(process.execPath, [BIN, "up", "--api-port", "0", "--router-port", "0", "--router-host", "127.0.0.1"], {
       env: this.env,
       stdio: ["ignore", "pipe", "pipe"],

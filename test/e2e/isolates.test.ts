@@ -50,6 +50,14 @@ test("a TypeScript Workers project deploys as it is and answers through the rout
   assert.equal(versions[0]!.driver, "isolate");
 });
 
+test("a Workers project deployed without --app is named by its wrangler.toml name, not its folder", async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  assert.match(await d.cliOk(["deploy", join(FIXTURES, "isolate-ts"), "--version", "v1"]), /Deployed ts-worker version v1/);
+  const r = await d.request("ts-worker.localhost", "/");
+  assert.equal(r.status, 200);
+  assert.equal(r.text, "hello from typescript");
+});
+
 test("a JS worker with a vendored dependency and a .wasm import answers", async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
   await d.cliOk(["deploy", join(FIXTURES, "isolate-js-dep"), "--app", "jsdep", "--version", "v1"]);
@@ -146,4 +154,19 @@ test("a streamed response passes through the router chunk by chunk; a stream tha
   assert.equal(await failing.done(), "aborted");
   assert.equal(failing.text, "partial|");
   assert.match(await logsOf("streaming", /response body stream failed/), /the response body stream failed: RangeError: kaboom; the response was cut off/);
+});
+
+test("a crash-looping worker's 503 gives a request id, not its output; strata logs and events keep the detail", async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  // Not promoted: a version whose instance cannot start fails the warm-up of a promoting deploy.
+  await d.cliOk(["deploy", join(FIXTURES, "isolate-crash"), "--app", "crash", "--version", "v1", "--no-promote"]);
+  const r = await d.request("v1-dot-crash.localhost", "/");
+  assert.equal(r.status, 503, r.text);
+  const id = String(r.headers["x-strata-request-id"]);
+  assert.match(id, /^[0-9a-f]{16}$/);
+  assert.ok(r.text.includes(id), r.text);
+  assert.doesNotMatch(r.text + JSON.stringify(r.headers), /hunter2|DATABASE_URL/);
+  const detail = new RegExp(`request ${id}: [^]*hunter2`);
+  assert.match(await logsOf("crash", detail), detail);
+  assert.match(await d.cliOk(["events", "--app", "crash"]), /instance\.failed[^]*failed to start[^]*DATABASE_URL=postgres:\/\/admin:hunter2@db/);
 });

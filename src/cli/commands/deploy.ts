@@ -2,39 +2,29 @@ import type { Command } from "commander";
 import { createReadStream } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Transform } from "node:stream";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
 import { bytes } from "../render.js";
 import type { DeployProgress } from "../../api/schemas.js";
 
-/** The app name a folder deploys as: app.yaml `service`, else the folder's name made DNS-safe. */
-export function appNameFor(dir: string, service: string | undefined): string {
-  if (service) return service;
-  const name = basename(resolve(dir))
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, "-")
-    .replace(/^-+|-+$/g, "")
-    .slice(0, 63);
-  if (!name) throw new StrataError("INVALID_ARGUMENT", `cannot derive an app name from "${dir}": set \`service:\` in app.yaml or pass --app`);
-  return name;
-}
-
 export function register(program: Command): void {
   program
     .command("deploy [dir]")
-    .description("build and deploy a folder as a new version of its app (app.yaml `service`, else the folder name)")
-    .option("--app <name>", "deploy as this app (overrides app.yaml service and the folder name)")
+    .description("build and deploy a folder as a new version of its app (app.yaml `service`, else the wrangler name, else the folder name)")
+    .option("--app <name>", "deploy as this app (overrides app.yaml service, the wrangler name and the folder name)")
     .option("--version <version>", "version name (default: a timestamp, as App Engine does)")
     .option("--no-promote", "deploy without moving traffic to the new version")
     .option("--json", "print the deployed version as JSON at the end")
     .action(async (dir: string | undefined, opts: { app?: string; version?: string; promote: boolean; json?: boolean }) => {
       // Loaded here, not at the top: every other command starts faster without zod schemas and tar.
-      const [{ parseAppYaml }, { createArchive }, { loadIgnore }] = await Promise.all([
+      const [{ parseAppYaml }, { createArchive }, { loadIgnore }, { appNameFor }, { readWranglerConfig }] = await Promise.all([
         import("../../config/index.js"),
         import("../../artifacts/archive.js"),
         import("../../artifacts/ignore.js"),
+        import("../app-name.js"),
+        import("../../build/isolate/wrangler-config.js"),
       ]);
       const root = resolve(dir ?? ".");
       const st = await stat(root).catch(() => undefined);
@@ -50,7 +40,9 @@ export function register(program: Command): void {
         for (const w of warnings) console.error(`warning: ${w.file}:${w.line}:${w.column}: ${w.message}`);
         service = spec.service;
       }
-      const app = opts.app ?? appNameFor(root, service);
+      // A wrangler file is read (and checked) only when it may name the app.
+      const wrangler = opts.app === undefined && service === undefined ? await readWranglerConfig(root) : null;
+      const app = appNameFor(root, { app: opts.app, service, ...(wrangler && { wrangler }) });
       const client = await ApiClient.connect();
 
       const work = await mkdtemp(join(tmpdir(), "strata-deploy-"));

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import { StrataHome } from "../../home.js";
-import { readDaemonInfo } from "../client.js";
+import { daemonRunning, readDaemonInfo } from "../client.js";
 import { waitFor } from "../wait.js";
-import { processExists } from "../../system/process.js";
 
 export function register(program: Command): void {
   program
@@ -12,12 +11,12 @@ export function register(program: Command): void {
     .action(async (opts: { timeout: string }) => {
       const home = new StrataHome();
       const info = await readDaemonInfo(home);
-      if (!info || !processExists(info.pid)) {
+      if (!info || !daemonRunning(info)) {
         console.log("Strata is not running.");
         return;
       }
       process.kill(info.pid, "SIGTERM");
-      await waitFor(async () => (!processExists(info.pid) ? true : undefined), Number(opts.timeout) * 1000, `the daemon (pid ${info.pid}) did not stop within ${opts.timeout} s`);
+      await waitFor(async () => (!daemonRunning(info) ? true : undefined), Number(opts.timeout) * 1000, `the daemon (pid ${info.pid}) did not stop within ${opts.timeout} s`);
       console.log("Strata stopped.");
     });
 }

@@ -4,7 +4,7 @@ import type { LogLine } from "../../logs/log-store.js";
 
 export function formatLogLine(l: LogLine): string {
   if (l.kind === "access") {
-    return `${l.time} ${l.version} ${l.method} ${l.path} ${l.status} ${l.bytes}B ${l.latencyMs.toFixed(1)}ms${l.instance ? ` ${l.instance}` : ""}`;
+    return `${l.time} ${l.version} ${l.method} ${l.path} ${l.status} ${l.bytes}B ${l.latencyMs.toFixed(1)}ms${l.instance ? ` ${l.instance}` : ""}${l.requestId ? ` request ${l.requestId}: ${l.error ?? ""}` : ""}`;
   }
   return `${l.time} ${l.version} ${l.instance} [${l.stream}] ${l.line}`;
 }

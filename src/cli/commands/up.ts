@@ -4,9 +4,8 @@ import { openSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { StrataError } from "../../errors.js";
 import { StrataHome } from "../../home.js";
-import { readDaemonInfo } from "../client.js";
+import { daemonRunning, readDaemonInfo } from "../client.js";
 import { waitFor } from "../wait.js";
-import { processExists } from "../../system/process.js";
 
 export interface UpOptions {
   detach?: boolean;
@@ -30,7 +29,7 @@ export function register(program: Command): void {
     .action(async (opts: UpOptions) => {
       const home = new StrataHome();
       const existing = await readDaemonInfo(home);
-      if (existing && processExists(existing.pid)) {
+      if (existing && daemonRunning(existing)) {
         throw new StrataError("CONFLICT", `a Strata daemon is already running for ${home.root} (pid ${existing.pid}, API ${existing.apiUrl}); stop it with: strata down`);
       }
       if (!opts.detach) {

@@ -64,18 +64,34 @@ export class IsolateDriver implements SandboxDriver {
 
   private get runDir(): string { return this.opts.home.runtime("isolate"); }
 
+  /**
+   * Starts an engine of its own, pings it and ends it: a probe leaves no process behind (one would keep
+   * `strata doctor` from exiting), and instances get theirs from startEngine() when they need it.
+   */
   async probe(): Promise<Probe> {
+    let engine: EngineClient | undefined;
     try {
-      const engine = await this.startEngine();
-      const pong = (await engine.request({ op: "ping" })) as { pid: number };
-      return { available: true, details: { engine: `pid ${pong.pid}`, runtime: "isolated-vm", node: process.version } };
+      engine = await EngineClient.spawn({
+        onLog: () => undefined, // the probe starts no tenant, so no tenant logs
+        onExit: () => undefined, // closed below; a crash fails the ping instead
+        onEngineOutput: (line) => this.engineOutput(line),
+      });
+      await engine.request({ op: "ping" });
+      return { available: true, details: { engine: "starts and answers", runtime: "isolated-vm", node: process.version } };
     } catch (err) {
       return {
         available: false,
         reason: `the isolate engine cannot start: ${err instanceof Error ? err.message : String(err)}`,
         install: ["isolated-vm native module: cd <strata> && npm rebuild isolated-vm (needs python3, make, g++)"],
       };
+    } finally {
+      await engine?.close();
     }
+  }
+
+  private engineOutput(line: string): void {
+    if (this.opts.onEngineOutput) this.opts.onEngineOutput(line);
+    else process.stderr.write(`isolate engine: ${line}\n`);
   }
 
   private startEngine(): Promise<EngineClient> {
@@ -86,7 +102,7 @@ export class IsolateDriver implements SandboxDriver {
         for (const id of this.io.keys()) this.lost.set(id, { code: code ?? 137, signal });
         this.engine = null;
       },
-      onEngineOutput: (line) => (this.opts.onEngineOutput ?? ((l: string) => process.stderr.write(`isolate engine: ${l}\n`)))(line),
+      onEngineOutput: (line) => this.engineOutput(line),
     });
     this.engine = engine;
     engine.catch(() => {

@@ -87,7 +87,7 @@ test("build: a TypeScript worker becomes one ES module with its manifest", async
   assert.deepEqual((await readdir(out)).sort(), ["manifest.json", "worker.js"]);
   const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8"));
   assert.deepEqual(manifest, {
-    format: "strata-isolate-bundle/1", entry: "worker.js", kind: "worker", name: "isolate-ts",
+    format: "strata-isolate-bundle/1", entry: "worker.js", kind: "worker", name: "ts-worker",
     compatibilityDate: "2024-09-23", vars: { GREETING: "hello", LIMIT: 3 }, wasmModules: [],
   });
   assert.match(await readFile(join(out, "worker.js"), "utf8"), /export\s*\{[^}]*default/);

@@ -2,12 +2,16 @@ import assert from "node:assert/strict";
 import { access, readdir } from "node:fs/promises";
 import { test } from "node:test";
 import { call, LogSink, newDriver, prepareFixture, spec } from "./helpers.js";
+import { exec } from "../../../src/system/exec.js";
 import { processExists } from "../../../src/system/process.js";
 
-test("probe: isolated-vm loads and the engine starts", async (t) => {
+test("probe: isolated-vm loads and the engine starts, and the probe's engine is gone when it returns", async (t) => {
   const { driver } = await newDriver(t);
   const probe = await driver.probe();
   assert.equal(probe.available, true, probe.reason);
+  // ps exits 1 when this process has no children left.
+  const children = await exec(["ps", "-o", "args=", "--ppid", String(process.pid)], { okCodes: [0, 1] });
+  assert.doesNotMatch(children.stdout, /engine\/main/, "the probe left its engine running");
   assert.equal(driver.capabilities.isolation, "v8-isolate");
   assert.deepEqual(driver.capabilities.imageKinds, ["isolate-bundle"]);
   assert.equal(driver.capabilities.sharedProcess, true);

@@ -4,6 +4,7 @@ import { createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { StrataError } from "../../../src/errors.js";
 import { LogStore } from "../../../src/logs/log-store.js";
 import type { InstanceSource, Lease } from "../../../src/router/backend.js";
 import { Router } from "../../../src/router/router.js";
@@ -37,24 +38,27 @@ class ListedInstances implements InstanceSource {
   }
 }
 
-async function routerOver(t: { after(fn: () => Promise<void>): void }, instances: InstanceSource): Promise<number> {
+async function routerOver(t: { after(fn: () => Promise<void>): void }, instances: InstanceSource): Promise<{ port: number; logs: LogStore }> {
   const logDir = await mkdtemp(join(tmpdir(), "strata-retry-"));
-  const router = new Router({ domain: "localhost", logs: new LogStore(logDir), instances });
+  const logs = new LogStore(logDir);
+  const router = new Router({ domain: "localhost", logs, instances });
   router.setTable({ apps: new Map([["app", { split: { splitBy: "random", versions: ["v1"], bounds: [1] }, versions: new Map([["v1", { kind: "instances", version: "v1", site: undefined }]]) }]]) });
   const port = await router.listen(0, "127.0.0.1");
   t.after(async () => {
     await router.close();
+    await logs.close();
     await rm(logDir, { recursive: true, force: true });
   });
-  return port;
+  return { port, logs };
 }
 
-function send(port: number, method: string, body?: string): Promise<{ status: number; text: string }> {
+function send(port: number, method: string, body?: string): Promise<{ status: number; text: string; requestId?: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: "127.0.0.1", port, method, path: "/", headers: { host: "app.localhost" } }, (res) => {
       let text = "";
       res.on("data", (c) => (text += String(c)));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      const requestId = res.headers["x-strata-request-id"];
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text, ...(typeof requestId === "string" && { requestId }) }));
     });
     req.on("error", reject);
     req.end(body);
@@ -66,7 +70,7 @@ test("a request whose instance refuses the connection is sent to the next instan
   const appPort = await listen(app);
   t.after(() => void app.close());
   const instances = new ListedInstances([{ host: "127.0.0.1", port: await refusedPort() }, { host: "127.0.0.1", port: appPort }]);
-  const port = await routerOver(t, instances);
+  const { port } = await routerOver(t, instances);
   assert.deepEqual(await send(port, "GET"), { status: 200, text: "GET answered" });
   assert.equal(instances.releases.length, 2);
   assert.match(instances.releases[0]!.unreachable ?? "", /ECONNREFUSED/);
@@ -80,15 +84,20 @@ test("a request with a body is not resent: a refused connection answers 502", { 
   const appPort = await listen(app);
   t.after(() => void app.close());
   const instances = new ListedInstances([{ host: "127.0.0.1", port: await refusedPort() }, { host: "127.0.0.1", port: appPort }]);
-  const port = await routerOver(t, instances);
+  const { port, logs } = await routerOver(t, instances);
   const r = await send(port, "POST", "payload");
   assert.equal(r.status, 502);
   assert.match(r.text, /did not answer/);
+  // The instance's address is the platform's business: the client gets a request id for the log instead.
+  assert.doesNotMatch(r.text, /ECONNREFUSED|127\.0\.0\.1/);
+  assert.match(r.text, new RegExp(`request id: ${r.requestId}`));
+  const logged = (await logs.recent("app", 10)).find((l) => l.kind === "access" && l.requestId === r.requestId);
+  assert.match(logged?.kind === "access" ? (logged.error ?? "") : "", /ECONNREFUSED/);
 });
 
 test("resends stop after three refusals with a 502", { timeout: 10_000 }, async (t) => {
   const instances = new ListedInstances([{ host: "127.0.0.1", port: await refusedPort() }]);
-  const port = await routerOver(t, instances);
+  const { port } = await routerOver(t, instances);
   const r = await send(port, "GET");
   assert.equal(r.status, 502);
   assert.equal(instances.releases.length, 3);
@@ -108,10 +117,24 @@ test("a pooled connection the app closed is retried on a new one, and the instan
   const appPort = await listen(app);
   t.after(() => void app.close());
   const instances = new ListedInstances([{ host: "127.0.0.1", port: appPort }]);
-  const port = await routerOver(t, instances);
+  const { port } = await routerOver(t, instances);
   for (let i = 0; i < 3; i++) assert.deepEqual(await send(port, "GET"), { status: 200, text: "fresh connection" });
   assert.ok(instances.releases.length > 3, "at least one request was resent");
   assert.ok(instances.releases.every((l) => l.unreachable === undefined), JSON.stringify(instances.releases));
   // A POST is not resent on a reused connection: the app may have acted on it.
   assert.equal((await send(port, "POST")).status, 502);
+});
+
+test("a 503 from the activator says what happened in general terms and gives a request id; the scheduler's reason is logged under it", { timeout: 10_000 }, async (t) => {
+  const reason = "instance i1 failed to start: exited (code 1)\nlast lines:\n  DATABASE_URL=postgres://admin:hunter2@db";
+  const failing: InstanceSource = { acquire: () => Promise.reject(new StrataError("INSTANCE_FAILED", reason, { retryAfterS: 10 })) };
+  const { port, logs } = await routerOver(t, failing);
+  const r = await send(port, "GET");
+  assert.equal(r.status, 503);
+  assert.match(r.text, /no instance of this app could take the request/);
+  assert.doesNotMatch(r.text, /hunter2|DATABASE_URL|exited/);
+  assert.match(r.requestId ?? "", /^[0-9a-f]{16}$/);
+  assert.match(r.text, new RegExp(`request id: ${r.requestId}`));
+  const logged = (await logs.recent("app", 10)).find((l) => l.kind === "access" && l.requestId === r.requestId);
+  assert.deepEqual(logged?.kind === "access" && { status: logged.status, error: logged.error }, { status: 503, error: reason });
 });

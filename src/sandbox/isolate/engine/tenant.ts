@@ -205,8 +205,10 @@ export class Tenant {
     let gen: Generation;
     try {
       gen = await this.current();
-    } catch (err) {
-      return plain(503, `the worker is unavailable: ${err instanceof Error ? err.message : String(err)}`);
+    } catch {
+      // A stopping instance, or a reload that failed (current() logged the worker's error, which may
+      // quote its secrets, so the client is not shown it).
+      return plain(503, "the worker is unavailable");
     }
     const whole = body?.takeWhole();
     let done = this.begin(gen, true);
