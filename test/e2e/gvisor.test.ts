@@ -20,7 +20,7 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-test("a Go net/http app builds offline and serves through the router under gVisor (its default sandbox)", { timeout: 900_000 }, async (t) => {
+test("a Go net/http app builds and serves through the router under gVisor (its default sandbox)", { timeout: 900_000 }, async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
   const r = await d.cli(["deploy", join(REPO, "examples", "go-app"), "--version", "v1"]);
   assert.equal(r.code, 0, r.stderr);
