@@ -32,7 +32,7 @@ test("a Go app with a vendored module and main: ./cmd/web builds and answers HTT
 
   const ctx = buildContext(t, join(FIXTURES, "go-vendored"), { runtime: "go119", main: "./cmd/web" });
   const built = await new GoBuilder().build(ctx);
-  assert.ok(ctx.lines.some((l) => /main package \.\/cmd\/web, dependencies from vendor\//.test(l)), ctx.lines.join("\n"));
+  assert.ok(ctx.lines.some((l) => /main package \.\/cmd\/web; modules from vendor\//.test(l)), ctx.lines.join("\n"));
 
   const spec = {
     instanceId: `go-gv-${process.pid}`,
