@@ -4,6 +4,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promis
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { build } from "../../../src/build/isolate/index.js";
@@ -16,7 +17,8 @@ import { ACCEPTED } from "./workerd-differences.js";
 /**
  * workerd (Cloudflare's runtime) is the oracle: every worker in test/fixtures/web-api runs under it and
  * under Strata's isolates, and their answers must be the same, unless workerd-differences.ts lists the
- * case with its reason. A listed case that now agrees fails too, so the list only shrinks.
+ * case with its reason. A listed case that now agrees fails too, so the list only shrinks. A case is
+ * sent a GET, or the request its module exports as `request` ({ method, headers, body }).
  */
 const CORPUS = join(import.meta.dirname, "../../fixtures/web-api");
 const WORKERD = join(import.meta.dirname, "../../../node_modules/.bin/workerd");
@@ -24,6 +26,7 @@ const COMPATIBILITY_DATE = "2025-01-01";
 const REQUEST_TIMEOUT_MS = 5_000;
 
 interface Answer { status: number; body: string }
+interface CaseRequest { method?: string; headers?: Record<string, string>; body?: string }
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -36,10 +39,11 @@ function freePort(): Promise<number> {
   });
 }
 
-/** One GET, to a TCP port (workerd) or a unix socket (a Strata instance); a hang answers status -1. */
-function get(target: { port: number } | { socketPath: string }, path: string): Promise<Answer> {
+/** One request, to a TCP port (workerd) or a unix socket (a Strata instance); a hang answers status -1. */
+function send(target: { port: number } | { socketPath: string }, path: string, init: CaseRequest = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ ...target, host: "127.0.0.1", path, headers: { host: "app.localhost" }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+    const headers = { host: "app.localhost", ...init.headers };
+    const req = request({ ...target, host: "127.0.0.1", path, method: init.method ?? "GET", headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
@@ -51,7 +55,7 @@ function get(target: { port: number } | { socketPath: string }, path: string): P
       resolve({ status: -1, body: `no answer within ${REQUEST_TIMEOUT_MS} ms` });
     });
     req.on("error", reject);
-    req.end();
+    req.end(init.body);
   });
 }
 
@@ -107,7 +111,7 @@ async function startWorkerd(t: { after(fn: () => Promise<void>): void }, dir: st
   });
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const up = await get({ port }, "/").then(() => true, () => false);
+    const up = await send({ port }, "/").then(() => true, () => false);
     if (up) return port;
     if (p.exitCode !== null) throw new Error(`workerd exited (${p.exitCode}): ${stderr}`);
     if (Date.now() > deadline) throw new Error(`workerd did not answer within 15 s: ${stderr}`);
@@ -141,8 +145,9 @@ test("Web API behaviours answer as under workerd, except the listed differences"
   const stale: string[] = [];
   let same = 0;
   for (const name of names) {
-    const oracle = await get({ port }, `/${name}`);
-    const ours = await get({ socketPath }, `/${name}`);
+    const init = ((await import(pathToFileURL(join(CORPUS, `${name}.js`)).href)) as { request?: CaseRequest }).request;
+    const oracle = await send({ port }, `/${name}`, init);
+    const ours = await send({ socketPath }, `/${name}`, init);
     const agree = oracle.status === ours.status && oracle.body === ours.body;
     if (agree) same++;
     if (!agree && !(name in ACCEPTED)) {

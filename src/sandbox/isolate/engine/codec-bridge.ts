@@ -18,6 +18,12 @@ const ZLIB = {
   "deflate-raw": [createDeflateRaw, createInflateRaw],
 } as const;
 
+/**
+ * windows-1252's characters for bytes 0x80-0x9f: Node decodes the label (and latin1, ascii) as
+ * ISO-8859-1, which gives C1 controls there.
+ */
+const WINDOWS_1252 = [..."\u20ac\x81\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\x8d\u017d\x8f\x90\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\x9d\u017e\u0178"];
+
 interface ZlibStream { z: Transform; out: Buffer[]; size: number; error: Error | null }
 
 export class CodecBridge {
@@ -49,7 +55,8 @@ export class CodecBridge {
       }
     }
     try {
-      return d.decode(bytes as ArrayBuffer, { stream: Boolean(stream) });
+      const text = d.decode(bytes as ArrayBuffer, { stream: Boolean(stream) });
+      return d.encoding === "windows-1252" ? text.replace(/[\x80-\x9f]/g, (c) => WINDOWS_1252[c.charCodeAt(0) - 0x80]!) : text;
     } catch (err) {
       this.#decoders.delete(id);
       return { error: err instanceof Error ? err.message : String(err) };
@@ -88,7 +95,15 @@ export class CodecBridge {
     if (!s) throw new TypeError("the compression stream is closed");
     try {
       if (op === "write") {
-        await new Promise<void>((resolve, reject) => s.z.write(new Uint8Array(b as ArrayBuffer), (err) => (err ? reject(err) : resolve())));
+        // A corrupt input fails with an "error" event, and zlib never calls the write's callback then.
+        await new Promise<void>((resolve, reject) => {
+          s.z.once("error", reject);
+          s.z.write(new Uint8Array(b as ArrayBuffer), (err) => {
+            s.z.off("error", reject);
+            if (err) reject(err);
+            else resolve();
+          });
+        });
       } else {
         this.#zlib.delete(id);
         await new Promise<void>((resolve, reject) => {

@@ -7,6 +7,8 @@ import { URLSearchParams } from "./url.js";
 
 export type BodyInit = string | ArrayBuffer | ArrayBufferView | Blob | URLSearchParams | FormData | ReadableStream | null | undefined;
 
+const TEXT = new TextDecoder("utf-8", { ignoreBOM: true });
+
 /** A body's source: bytes we hold, or a stream we read on demand. */
 export function extractBody(init: BodyInit): { bytes: Uint8Array | null; stream: ReadableStream | null; type: string | null } {
   if (init == null) return { bytes: null, stream: null, type: null };
@@ -87,7 +89,8 @@ export class Body {
 
   async arrayBuffer(): Promise<ArrayBuffer> { return copyBuffer(await this._consume()); }
   async bytes(): Promise<Uint8Array> { return (await this._consume()).slice(); }
-  async text(): Promise<string> { return new TextDecoder().decode(await this._consume()); }
+  // A leading BOM stays, as in workerd (the standard strips it).
+  async text(): Promise<string> { return TEXT.decode(await this._consume()); }
   async json(): Promise<unknown> { return JSON.parse(await this.text()); }
   async blob(): Promise<Blob> { return new Blob([await this._consume()], { type: this.#contentType() ?? "" }); }
   async formData(): Promise<FormData> {

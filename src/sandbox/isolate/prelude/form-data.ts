@@ -53,7 +53,7 @@ export function serializeForm(form: FormData): { bytes: Uint8Array; type: string
   for (const [name, v] of form) {
     let head = `--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"`;
     if (typeof v === "string") {
-      parts.push(enc.encode(`${head}\r\n\r\n${v.replace(/\r(?!\n)|(?<!\r)\n/g, "\r\n")}\r\n`));
+      parts.push(enc.encode(`${head}\r\n\r\n${v}\r\n`));
       continue;
     }
     head += `; filename="${quote(v.name)}"\r\nContent-Type: ${v.type || "application/octet-stream"}\r\n\r\n`;

@@ -14,8 +14,22 @@ interface Timer { id: number; due: number; fn: (...a: unknown[]) => unknown; arg
 const pending = new Map<number, Timer>();
 let nextId = 1;
 
+/**
+ * The time timers count from, read once per run of synchronous code: timers set together share it (as
+ * in workerd, where time stands still while code runs), so a clock tick between two setTimeout calls
+ * cannot put a longer delay first.
+ */
+let now: number | null = null;
+function clock(): number {
+  if (now === null) {
+    now = Date.now();
+    Promise.resolve().then(() => { now = null; });
+  }
+  return now;
+}
+
 function arm(t: Timer, delay: number): void {
-  t.due = Date.now() + delay;
+  t.due = clock() + delay;
   host.timer(t.id, delay);
 }
 
