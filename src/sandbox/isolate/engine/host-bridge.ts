@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import type { UrlParts } from "../prelude/host.js";
 import { outboundFetch, type OutboundRequest } from "./outbound-fetch.js";
+import { CodecBridge } from "./codec-bridge.js";
 import { SubtleBridge } from "./subtle-bridge.js";
 
 /** What a tenant's isolate may ask of the engine; everything else (files, processes, sockets) it cannot reach. */
@@ -43,6 +44,7 @@ function settled<A extends unknown[], T>(fn: (...args: A) => Promise<T>): (...ar
 /** Sets the engine's functions on a fresh context's global object, where the prelude takes them. */
 export async function installBridge(context: ivm.Context, hooks: BridgeHooks): Promise<void> {
   const subtle = new SubtleBridge();
+  const codecs = new CodecBridge();
   const g = context.global;
   // Log lines and timers need no answer: "ignored" callbacks queue to the engine without making the
   // isolate wait for its thread (a synchronous call out costs more than the whole hello request).
@@ -85,6 +87,9 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
     }
   }));
   await g.set("__strata_body_cancel", new ivm.Callback((id: unknown) => hooks.cancelBody(Number(id)), { ignored: true }));
+  await g.set("__strata_text", new ivm.Callback((op: unknown, ...args: unknown[]) => codecs.text(op, ...args)));
+  await g.set("__strata_form_data", new ivm.Reference(settled((ct: unknown, body: unknown) => codecs.formData(ct, body))));
+  await g.set("__strata_zlib", new ivm.Reference(settled((op: unknown, a: unknown, b: unknown) => codecs.zlib(op, a, b))));
   await g.set("__strata_subtle", new ivm.Reference(
     settled((method: unknown, args: unknown) => subtle.call(String(method), args as unknown[])),
   ));

@@ -1,51 +1,13 @@
+import { Blob, bytesStream, concat, copyBuffer } from "./blob.js";
 import { TextDecoder, TextEncoder, toBytes } from "./encoding.js";
+import { FormData, parseForm, serializeForm } from "./form-data.js";
+import type { Headers } from "./headers.js";
 import { ReadableStream } from "./streams.js";
 import { URLSearchParams } from "./url.js";
 
-/** Blob: an immutable byte sequence with a type (File and FormData are not provided). */
-export class Blob {
-  readonly #bytes: Uint8Array;
-  readonly type: string;
-  constructor(parts: unknown[] = [], options: { type?: string } = {}) {
-    const chunks = parts.map((p) =>
-      p instanceof Blob ? p.#bytes : typeof p === "string" ? new TextEncoder().encode(p) : toBytes(p),
-    );
-    this.#bytes = concat(chunks);
-    this.type = String(options.type ?? "").toLowerCase();
-  }
-  get size(): number { return this.#bytes.length; }
-  slice(start?: number, end?: number, type?: string): Blob {
-    return new Blob([this.#bytes.slice(start, end)], { type: type ?? "" });
-  }
-  async arrayBuffer(): Promise<ArrayBuffer> { return copyBuffer(this.#bytes); }
-  async bytes(): Promise<Uint8Array> { return this.#bytes.slice(); }
-  async text(): Promise<string> { return new TextDecoder().decode(this.#bytes); }
-  stream(): ReadableStream<Uint8Array> { return bytesStream(this.#bytes); }
-  /** @internal The bytes, not copied: a Blob is immutable and a body never writes to its bytes. */
-  _bytes(): Uint8Array { return this.#bytes; }
-}
+export type BodyInit = string | ArrayBuffer | ArrayBufferView | Blob | URLSearchParams | FormData | ReadableStream | null | undefined;
 
-export type BodyInit = string | ArrayBuffer | ArrayBufferView | Blob | URLSearchParams | ReadableStream | null | undefined;
-
-export function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
-  return out;
-}
-
-export function copyBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-}
-
-function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    start(c) {
-      if (bytes.length) c.enqueue(bytes.slice());
-      c.close();
-    },
-  });
-}
+const TEXT = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** A body's source: bytes we hold, or a stream we read on demand. */
 export function extractBody(init: BodyInit): { bytes: Uint8Array | null; stream: ReadableStream | null; type: string | null } {
@@ -54,6 +16,7 @@ export function extractBody(init: BodyInit): { bytes: Uint8Array | null; stream:
   if (init instanceof URLSearchParams) {
     return { bytes: new TextEncoder().encode(init.toString()), stream: null, type: "application/x-www-form-urlencoded;charset=UTF-8" };
   }
+  if (init instanceof FormData) return { ...serializeForm(init), stream: null };
   if (init instanceof Blob) return { bytes: init._bytes(), stream: null, type: init.type || null };
   if (init instanceof ReadableStream) return { bytes: null, stream: init, type: null };
   if (init instanceof ArrayBuffer || ArrayBuffer.isView(init)) return { bytes: toBytes(init).slice(), stream: null, type: null };
@@ -126,8 +89,14 @@ export class Body {
 
   async arrayBuffer(): Promise<ArrayBuffer> { return copyBuffer(await this._consume()); }
   async bytes(): Promise<Uint8Array> { return (await this._consume()).slice(); }
-  async text(): Promise<string> { return new TextDecoder().decode(await this._consume()); }
+  // A leading BOM stays, as in workerd (the standard strips it).
+  async text(): Promise<string> { return TEXT.decode(await this._consume()); }
   async json(): Promise<unknown> { return JSON.parse(await this.text()); }
-  async blob(): Promise<Blob> { return new Blob([await this._consume()]); }
-  async formData(): Promise<never> { throw new TypeError("formData() is not supported by this runtime; parse the body with text()"); }
+  async blob(): Promise<Blob> { return new Blob([await this._consume()], { type: this.#contentType() ?? "" }); }
+  async formData(): Promise<FormData> {
+    const type = this.#contentType();
+    return await parseForm(type, await this._consume());
+  }
+  /** Request and Response, the classes that mix Body in, both have headers. */
+  #contentType(): string | null { return (this as unknown as { headers: Headers }).headers.get("content-type"); }
 }

@@ -1,4 +1,4 @@
-import { concat, copyBuffer } from "./body.js";
+import { concat, copyBuffer } from "./blob.js";
 import { TextEncoder, toBytes } from "./encoding.js";
 import { console, inspect, reportError } from "./console.js";
 import { host, type UrlParts } from "./host.js";
@@ -69,6 +69,7 @@ export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> 
     method: req.method,
     headers: req.headers,
     body: req.method === "GET" || req.method === "HEAD" ? null : req.bodyStream !== null ? requestBodyStream(req.bodyStream) : req.body,
+    cf: {},
   });
   const ctx = {
     waitUntil(p: unknown): void {

@@ -48,6 +48,15 @@ export class AbortSignal extends EventTarget {
     setTimeout(() => s._abort(new DOMException("The operation timed out", "TimeoutError")), ms);
     return s;
   }
+  /** Aborts with the first of `signals` to abort (at once when one already has). */
+  static any(signals: Iterable<AbortSignal>): AbortSignal {
+    const s = new AbortSignal();
+    const list = [...signals];
+    const first = list.find((x) => x.aborted);
+    if (first) s._abort(first.reason);
+    else for (const x of list) x.addEventListener("abort", () => s._abort(x.reason), { once: true });
+    return s;
+  }
   throwIfAborted(): void { if (this.aborted) throw this.reason; }
   /** @internal */ _abort(reason: unknown): void {
     if (this.aborted) return;

@@ -1,5 +1,5 @@
 import { host } from "./host.js";
-import { copyBuffer } from "./body.js";
+import { copyBuffer } from "./blob.js";
 import { Request, Response, type RequestInit } from "./request-response.js";
 import { DOMException } from "./encoding.js";
 import type { URL } from "./url.js";

@@ -35,6 +35,11 @@ function take<T>(name: string): T {
 const hostFetch = take<HostReference>("__strata_fetch");
 const hostSubtle = take<HostReference>("__strata_subtle");
 const hostBodyRead = take<HostReference>("__strata_body_read");
+const hostFormData = take<HostReference>("__strata_form_data");
+const hostZlib = take<HostReference>("__strata_zlib");
+
+/** A form field as the engine parses it: a string, or a file's parts. */
+export type HostFormValue = string | { name: string; type: string; bytes: ArrayBuffer };
 
 export const host = {
   log: take<(stream: "stdout" | "stderr", line: string) => void>("__strata_log"),
@@ -51,6 +56,20 @@ export const host = {
     if (typeof r === "string") throw new TypeError(r);
     return r;
   },
+  /**
+   * The engine's TextDecoder, for encodings other than UTF-8: ("encoding", label) gives the encoding's
+   * name or null; ("decode", id, encoding, fatal, ignoreBOM, bytes, stream) the text or { error };
+   * ("release", id) forgets streaming decoder `id`.
+   */
+  text: take<(op: "encoding" | "decode" | "release", ...args: unknown[]) => unknown>("__strata_text"),
+  /** A multipart/form-data body parsed by the engine's (undici's) parser, in order. */
+  formData: (contentType: string, body: ArrayBuffer): Promise<Array<[string, HostFormValue]>> =>
+    callHost(hostFormData, [contentType, body]),
+  /**
+   * (De)compression by the engine's zlib: ("open", format, compress) gives a stream id; ("write", id,
+   * bytes) and ("end", id) give the output ready so far (the last of it at "end"), null when there is none.
+   */
+  zlib: (op: "open" | "write" | "end", a: unknown, b?: unknown): Promise<unknown> => callHost(hostZlib, [op, a, b]),
   /** The worker will not read request body `id` further. */
   cancelBody: take<(id: number) => void>("__strata_body_cancel"),
 };

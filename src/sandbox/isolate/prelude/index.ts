@@ -2,17 +2,20 @@
  * The Strata isolate prelude: the Web APIs a Workers-style module expects, evaluated into every
  * bare V8 context before the tenant's code. Bundled by the engine (esbuild, IIFE) at start-up.
  */
-import { Blob } from "./body.js";
+import { Blob, File } from "./blob.js";
+import { CompressionStream, DecompressionStream, TextDecoderStream, TextEncoderStream } from "./codec-streams.js";
 import { console } from "./console.js";
 import { crypto, CryptoKey, SubtleCrypto } from "./crypto.js";
 import { cancel, dispatch, idle, install, read, warmUp } from "./dispatch.js";
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.js";
 import { AbortController, AbortSignal, Event, EventTarget } from "./events.js";
 import { fetch } from "./fetch.js";
+import { FormData } from "./form-data.js";
 import { Headers } from "./headers.js";
 import { Request, Response } from "./request-response.js";
 import {
-  ReadableStream, ReadableStreamDefaultReader, TransformStream, WritableStream, WritableStreamDefaultWriter,
+  ByteLengthQueuingStrategy, CountQueuingStrategy, ReadableStream, ReadableStreamBYOBReader, ReadableStreamDefaultReader,
+  TransformStream, WritableStream, WritableStreamDefaultWriter,
 } from "./streams.js";
 import { structuredClone } from "./structured-clone.js";
 import { clearInterval, clearTimeout, fireTimer, queueMicrotask, setInterval, setTimeout } from "./timers.js";
@@ -20,12 +23,15 @@ import { URL, URLSearchParams } from "./url.js";
 
 const timeOrigin = Date.now();
 const globals: Record<string, unknown> = {
-  AbortController, AbortSignal, Blob, CryptoKey, DOMException, Event, EventTarget, Headers,
-  ReadableStream, ReadableStreamDefaultReader, Request, Response, SubtleCrypto, TextDecoder, TextEncoder,
-  TransformStream, URL, URLSearchParams, WritableStream, WritableStreamDefaultWriter,
+  AbortController, AbortSignal, Blob, ByteLengthQueuingStrategy, CompressionStream, CountQueuingStrategy, CryptoKey,
+  DecompressionStream, DOMException, Event, EventTarget, File, FormData, Headers, ReadableStream, ReadableStreamBYOBReader,
+  ReadableStreamDefaultReader, Request, Response, SubtleCrypto, TextDecoder, TextDecoderStream, TextEncoder,
+  TextEncoderStream, TransformStream, URL, URLSearchParams, WritableStream, WritableStreamDefaultWriter,
   atob, btoa, clearInterval, clearTimeout, console, crypto, fetch, queueMicrotask, setInterval, setTimeout,
   structuredClone,
-  navigator: { userAgent: "Strata-Isolate" },
+  // Workers' own: libraries test for it to pick their Workers code paths.
+  navigator: { userAgent: "Cloudflare-Workers" },
+  scheduler: { wait: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)) },
   performance: { timeOrigin, now: () => Date.now() - timeOrigin },
   self: globalThis,
 };

@@ -12,6 +12,7 @@ export interface RequestInit {
   body?: BodyInit;
   redirect?: "follow" | "manual" | "error";
   signal?: AbortSignal | null;
+  cf?: Record<string, unknown>;
 }
 
 export class Request extends Body {
@@ -20,6 +21,8 @@ export class Request extends Body {
   readonly headers: Headers;
   readonly redirect: "follow" | "manual" | "error";
   readonly signal: AbortSignal;
+  /** Workers' request metadata (colo, country, TLS, ...): Strata knows none of it, so it is empty. */
+  readonly cf: Record<string, unknown> | undefined;
 
   constructor(input: Request | string | URL, init: RequestInit = {}) {
     const from = input instanceof Request ? input : null;
@@ -36,6 +39,7 @@ export class Request extends Body {
     if (source.type && !this.headers.has("content-type")) this.headers.set("content-type", source.type);
     this.redirect = init.redirect ?? from?.redirect ?? "follow";
     this.signal = init.signal ?? from?.signal ?? new AbortSignal();
+    this.cf = init.cf ?? from?.cf;
   }
 
   /** A copy sharing nothing: the body is teed. */
@@ -95,8 +99,9 @@ export class Response extends Body {
     return new Response(null, { status, headers: { location: new URL(String(url)).href } });
   }
   static error(): Response {
-    const r = new Response(null, { status: 500 });
-    (r as { type: string }).type = "error";
+    const r = new Response(null);
+    // A network error: status 0, which the constructor refuses to anyone else.
+    Object.assign(r as { status: number; type: string }, { status: 0, type: "error" });
     return r;
   }
 }

@@ -1,7 +1,8 @@
 /**
- * WHATWG streams, the subset workers use: ReadableStream (default, not byte streams) with readers,
- * async iteration, tee, pipeTo/pipeThrough; WritableStream; TransformStream. Queues are counted in
- * chunks (highWaterMark default 1).
+ * WHATWG streams, the subset workers use: ReadableStream with readers, async iteration, tee,
+ * pipeTo/pipeThrough; WritableStream; TransformStream. Queues are counted in chunks (highWaterMark
+ * default 1). A byte stream (type: "bytes") is a stream of Uint8Arrays whose BYOB reader copies
+ * them into the reader's buffer (its source gets no byobRequest).
  */
 type Result<R> = { value: R; done: false } | { value: undefined; done: true };
 interface UnderlyingSource<R> {
@@ -31,11 +32,12 @@ export class ReadableStream<R = unknown> {
   #pullAgain = false;
   #locked = false;
   #closedWaiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
+  readonly #bytes: boolean;
 
   constructor(source: UnderlyingSource<R> = {}, strategy: Strategy = {}) {
-    if ((source as { type?: unknown }).type !== undefined && (source as { type?: unknown }).type !== "default") {
-      throw new RangeError("ReadableStream: byte streams (type: 'bytes') are not supported");
-    }
+    const type = (source as { type?: unknown }).type;
+    if (type !== undefined && type !== "bytes") throw new TypeError(`ReadableStream: unknown type ${String(type)}`);
+    this.#bytes = type === "bytes";
     this.#source = source;
     this.#hwm = strategy.highWaterMark ?? 1;
     const self = this;
@@ -43,8 +45,11 @@ export class ReadableStream<R = unknown> {
       enqueue: (chunk) => self._enqueue(chunk),
       close: () => self._close(),
       error: (e) => self._fail(e),
-      get desiredSize() { return self.#state === "errored" ? null : self.#state === "closed" ? 0 : self.#hwm - self.#queue.length; },
+      get desiredSize() {
+        return self.#state === "errored" ? null : self.#state === "closed" || self.#closeRequested ? 0 : self.#hwm - self.#queue.length;
+      },
     };
+    if (this.#bytes) Object.defineProperty(controller, "byobRequest", { value: null });
     this.#controller = controller;
     let started: unknown;
     try {
@@ -135,6 +140,13 @@ export class ReadableStream<R = unknown> {
     return new Promise((resolve, reject) => this.#closedWaiters.push({ resolve, reject }));
   }
   /** @internal */ _lock(on: boolean): void { this.#locked = on; }
+  /** @internal A released reader's reads that had not settled fail. */
+  _release(): void {
+    const e = new TypeError("the reader was released");
+    for (const r of this.#reads.splice(0)) r.reject(e);
+    this.#locked = false;
+  }
+  /** @internal */ _isBytes(): boolean { return this.#bytes; }
   /** @internal */ async _cancel(reason: unknown): Promise<void> {
     if (this.#state === "closed") return;
     if (this.#state === "errored") throw this.#error;
@@ -148,8 +160,11 @@ export class ReadableStream<R = unknown> {
     return this._cancel(reason);
   }
 
-  getReader(options?: { mode?: string }): ReadableStreamDefaultReader<R> {
-    if (options?.mode !== undefined) throw new TypeError("ReadableStream: BYOB readers are not supported");
+  getReader(options?: { mode?: string }): ReadableStreamDefaultReader<R>;
+  getReader(options: { mode: "byob" }): ReadableStreamBYOBReader;
+  getReader(options?: { mode?: string }): ReadableStreamDefaultReader<R> | ReadableStreamBYOBReader {
+    if (options?.mode === "byob") return new ReadableStreamBYOBReader(this as unknown as ReadableStream<Uint8Array>);
+    if (options?.mode !== undefined) throw new TypeError(`ReadableStream: unknown reader mode ${String(options.mode)}`);
     return new ReadableStreamDefaultReader(this);
   }
 
@@ -157,6 +172,9 @@ export class ReadableStream<R = unknown> {
     const reader = this.getReader();
     const branches: Array<ReadableStreamDefaultController<R>> = [];
     let reading: Promise<void> | null = null;
+    let cancelled = 0;
+    // The source is cancelled once both branches are, with the last reason (as workerd does).
+    const cancel = (reason: unknown): Promise<void> | undefined => (++cancelled === 2 ? reader.cancel(reason) : undefined);
     const pull = (): Promise<void> =>
       (reading ??= reader.read().then(
         (r) => {
@@ -165,7 +183,7 @@ export class ReadableStream<R = unknown> {
         },
         (e) => { for (const c of branches) c.error(e); },
       ));
-    const make = () => new ReadableStream<R>({ start: (c) => { branches.push(c); }, pull });
+    const make = () => new ReadableStream<R>({ start: (c) => { branches.push(c); }, pull, cancel });
     return [make(), make()];
   }
 
@@ -226,9 +244,56 @@ export class ReadableStreamDefaultReader<R = unknown> {
   }
   cancel(reason?: unknown): Promise<void> { return this.#stream ? this.#stream._cancel(reason) : Promise.resolve(); }
   releaseLock(): void {
-    this.#stream?._lock(false);
+    this.#stream?._release();
     this.#stream = null;
   }
+}
+
+/** A BYOB reader: each read fills (part of) the caller's view from the stream's chunks. */
+export class ReadableStreamBYOBReader {
+  #stream: ReadableStream<Uint8Array> | null;
+  #rest: Uint8Array | null = null;
+  constructor(stream: ReadableStream<Uint8Array>) {
+    if (!stream._isBytes()) throw new TypeError("ReadableStreamBYOBReader needs a byte stream (type: 'bytes')");
+    if (stream.locked) throw new TypeError("ReadableStream is locked to another reader");
+    stream._lock(true);
+    this.#stream = stream;
+  }
+  get closed(): Promise<void> { return this.#stream ? this.#stream._closed() : Promise.reject(new TypeError("reader released")); }
+  async read<T extends ArrayBufferView>(view: T): Promise<{ value: T | undefined; done: boolean }> {
+    if (!this.#stream) throw new TypeError("ReadableStream reader was released");
+    if (!ArrayBuffer.isView(view) || view.byteLength === 0) throw new TypeError("read() needs a non-empty ArrayBufferView");
+    let chunk = this.#rest;
+    this.#rest = null;
+    if (!chunk) {
+      const r = await this.#stream._read();
+      if (r.done) return { value: new (view.constructor as new (b: ArrayBufferLike, o: number, l: number) => T)(view.buffer, view.byteOffset, 0), done: true };
+      chunk = r.value;
+    }
+    const size = (view as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+    const n = Math.min(chunk.byteLength, view.byteLength - (view.byteLength % size));
+    new Uint8Array(view.buffer, view.byteOffset, n).set(chunk.subarray(0, n));
+    if (n < chunk.byteLength) this.#rest = chunk.subarray(n);
+    const Ctor = view.constructor as new (b: ArrayBufferLike, o: number, l: number) => T;
+    return { value: new Ctor(view.buffer, view.byteOffset, view instanceof DataView ? n : n / size), done: false };
+  }
+  cancel(reason?: unknown): Promise<void> { return this.#stream ? this.#stream._cancel(reason) : Promise.resolve(); }
+  releaseLock(): void {
+    this.#stream?._release();
+    this.#stream = null;
+  }
+}
+
+export class CountQueuingStrategy {
+  readonly highWaterMark: number;
+  constructor(init: { highWaterMark: number }) { this.highWaterMark = Number(init.highWaterMark); }
+  size(): number { return 1; }
+}
+
+export class ByteLengthQueuingStrategy {
+  readonly highWaterMark: number;
+  constructor(init: { highWaterMark: number }) { this.highWaterMark = Number(init.highWaterMark); }
+  size(chunk: ArrayBufferView): number { return chunk.byteLength; }
 }
 
 interface UnderlyingSink<W> {
@@ -238,38 +303,88 @@ interface UnderlyingSink<W> {
   abort?(reason: unknown): unknown;
 }
 
+/**
+ * A WritableStream: writes reach the sink one at a time, in order. desiredSize is the high-water mark
+ * less the writes not yet done, and `ready` waits while it is not positive.
+ */
 export class WritableStream<W = unknown> {
   #sink: UnderlyingSink<W>;
   #chain: Promise<void>;
   #error: unknown = undefined;
   #errored = false;
+  #closed = false;
   #locked = false;
-  #controller = { error: (e: unknown) => { this.#errored = true; this.#error = e; } };
+  #hwm: number;
+  #queued = 0;
+  #readyWaiters: Array<() => void> = [];
+  #closedPromise: Promise<void>;
+  #settleClosed!: { resolve(): void; reject(e: unknown): void };
+  #controller = { error: (e: unknown) => this.#fail(e) };
 
-  constructor(sink: UnderlyingSink<W> = {}) {
+  constructor(sink: UnderlyingSink<W> = {}, strategy: Strategy = {}) {
     this.#sink = sink;
+    this.#hwm = strategy.highWaterMark ?? 1;
+    this.#closedPromise = new Promise((resolve, reject) => { this.#settleClosed = { resolve, reject }; });
+    this.#closedPromise.catch(() => undefined); // a failure is reported to whoever awaits closed; none may
     this.#chain = Promise.resolve(sink.start?.(this.#controller)).then(() => undefined);
   }
   get locked(): boolean { return this.#locked; }
   /** @internal */ _lock(on: boolean): void { this.#locked = on; }
-  /** @internal */ _enqueue(op: () => unknown): Promise<void> {
+  #fail(e: unknown): void {
+    if (this.#errored || this.#closed) return;
+    this.#errored = true;
+    this.#error = e;
+    this.#settleClosed.reject(e);
+    for (const w of this.#readyWaiters.splice(0)) w();
+  }
+  /** @internal */ _desiredSize(): number | null { return this.#errored ? null : this.#closed ? 0 : this.#hwm - this.#queued; }
+  /** @internal */ _ready(): Promise<void> {
+    if (this.#errored) return Promise.reject(this.#error);
+    if ((this._desiredSize() ?? 0) > 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#readyWaiters.push(() => (this.#errored ? reject(this.#error) : resolve())));
+  }
+  /** @internal */ _closedPromise(): Promise<void> { return this.#closedPromise; }
+  #enqueue(op: () => unknown): Promise<void> {
+    this.#queued++;
     const next = this.#chain.then(async () => {
       if (this.#errored) throw this.#error;
       await op();
     });
-    this.#chain = next.catch((e: unknown) => { this.#errored = true; this.#error = e; });
+    this.#chain = next.then(
+      () => {
+        this.#queued--;
+        if ((this._desiredSize() ?? 0) > 0) for (const w of this.#readyWaiters.splice(0)) w();
+      },
+      (e: unknown) => { this.#queued--; this.#fail(e); },
+    );
     return next;
   }
-  /** @internal */ _write(chunk: W): Promise<void> { return this._enqueue(() => this.#sink.write?.(chunk, this.#controller)); }
-  /** @internal */ _close(): Promise<void> { return this._enqueue(() => this.#sink.close?.()); }
+  /** @internal */ _write(chunk: W): Promise<void> {
+    if (this.#closed) return Promise.reject(new TypeError("WritableStream is closed"));
+    return this.#enqueue(() => this.#sink.write?.(chunk, this.#controller));
+  }
+  /** @internal */ _close(): Promise<void> {
+    if (this.#closed) return Promise.reject(new TypeError("WritableStream is closed"));
+    return this.#enqueue(async () => {
+      await this.#sink.close?.();
+      this.#closed = true;
+      this.#settleClosed.resolve();
+    });
+  }
   /** @internal */ async _abort(reason: unknown): Promise<void> {
-    this.#errored = true;
-    this.#error = reason;
+    if (this.#errored || this.#closed) return;
+    this.#fail(reason);
     await this.#sink.abort?.(reason);
   }
   getWriter(): WritableStreamDefaultWriter<W> { return new WritableStreamDefaultWriter(this); }
-  abort(reason?: unknown): Promise<void> { return this._abort(reason); }
-  close(): Promise<void> { return this._close(); }
+  abort(reason?: unknown): Promise<void> {
+    if (this.#locked) return Promise.reject(new TypeError("WritableStream: cannot abort a locked stream"));
+    return this._abort(reason);
+  }
+  close(): Promise<void> {
+    if (this.#locked) return Promise.reject(new TypeError("WritableStream: cannot close a locked stream"));
+    return this._close();
+  }
 }
 
 export class WritableStreamDefaultWriter<W = unknown> {
@@ -283,10 +398,11 @@ export class WritableStreamDefaultWriter<W = unknown> {
     if (!this.#stream) throw new TypeError("WritableStream writer was released");
     return this.#stream;
   }
-  get ready(): Promise<void> { return Promise.resolve(); }
-  get desiredSize(): number { return 1; }
-  write(chunk: W): Promise<void> { return this.#s()._write(chunk); }
-  close(): Promise<void> { return this.#s()._close(); }
+  get ready(): Promise<void> { return this.#stream ? this.#stream._ready() : Promise.reject(new TypeError("writer released")); }
+  get closed(): Promise<void> { return this.#stream ? this.#stream._closedPromise() : Promise.reject(new TypeError("writer released")); }
+  get desiredSize(): number | null { return this.#s()._desiredSize(); }
+  write(chunk: W): Promise<void> { return this.#stream ? this.#stream._write(chunk) : Promise.reject(new TypeError("writer released")); }
+  close(): Promise<void> { return this.#stream ? this.#stream._close() : Promise.reject(new TypeError("writer released")); }
   abort(reason?: unknown): Promise<void> { return this.#s()._abort(reason); }
   releaseLock(): void {
     this.#stream?._lock(false);
@@ -294,10 +410,17 @@ export class WritableStreamDefaultWriter<W = unknown> {
   }
 }
 
+export interface TransformStreamDefaultController<O> {
+  enqueue(chunk: O): void;
+  error(e: unknown): void;
+  terminate(): void;
+  readonly desiredSize: number | null;
+}
+
 interface Transformer<I, O> {
-  start?(c: ReadableStreamDefaultController<O>): unknown;
-  transform?(chunk: I, c: ReadableStreamDefaultController<O>): unknown;
-  flush?(c: ReadableStreamDefaultController<O>): unknown;
+  start?(c: TransformStreamDefaultController<O>): unknown;
+  transform?(chunk: I, c: TransformStreamDefaultController<O>): unknown;
+  flush?(c: TransformStreamDefaultController<O>): unknown;
 }
 
 /**
@@ -323,7 +446,18 @@ export class TransformStream<I = unknown, O = unknown> {
         wanted.resolve();
       },
     }, { highWaterMark: readableStrategy.highWaterMark ?? 0 });
-    const started = Promise.resolve(transformer.start?.(controller));
+    // Only an enqueue that fills the readable side holds the next write back: a transform that
+    // enqueues nothing (a partial character, say) leaves the reader's demand standing.
+    const tc: TransformStreamDefaultController<O> = {
+      enqueue: (chunk) => {
+        controller.enqueue(chunk);
+        if (wanted.done && controller.desiredSize !== null && controller.desiredSize <= 0) wanted = demand();
+      },
+      error: (e) => { controller.error(e); sinkController.error(e); },
+      terminate: () => { controller.close(); sinkController.error(new TypeError("the TransformStream was terminated")); },
+      get desiredSize() { return controller.desiredSize; },
+    };
+    const started = Promise.resolve(transformer.start?.(tc));
     this.writable = new WritableStream<I>({
       start: (c) => { sinkController = c; },
       write: async (chunk) => {
@@ -331,17 +465,16 @@ export class TransformStream<I = unknown, O = unknown> {
         await wanted.promise;
         if (cancelled) throw cancelled.reason;
         try {
-          if (transformer.transform) await transformer.transform(chunk, controller);
-          else controller.enqueue(chunk as unknown as O);
+          if (transformer.transform) await transformer.transform(chunk, tc);
+          else tc.enqueue(chunk as unknown as O);
         } catch (e) {
           controller.error(e); // a failed transform fails the readable side too, so its reader learns why
           throw e;
         }
-        if (controller.desiredSize !== null && controller.desiredSize <= 0) wanted = demand();
       },
       close: async () => {
         await started;
-        await transformer.flush?.(controller);
+        await transformer.flush?.(tc);
         controller.close();
       },
       abort: (reason) => controller.error(reason),
@@ -349,8 +482,12 @@ export class TransformStream<I = unknown, O = unknown> {
   }
 }
 
-function demand(): { promise: Promise<void>; resolve(): void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
-  return { promise, resolve };
+function demand(): { promise: Promise<void>; resolve(): void; done: boolean } {
+  let settle!: () => void;
+  const d = {
+    promise: new Promise<void>((r) => { settle = r; }),
+    done: false,
+    resolve: () => { d.done = true; settle(); },
+  };
+  return d;
 }

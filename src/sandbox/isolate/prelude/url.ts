@@ -1,3 +1,4 @@
+import { TextDecoder, TextEncoder } from "./encoding.js";
 import { host, type UrlParts } from "./host.js";
 
 /** WHATWG URL: parsing and setters are done by the engine's URL (exact spec behaviour, no JS copy). */
@@ -80,16 +81,25 @@ function parse(input: string, base?: string): UrlParts {
   return parts;
 }
 
+/** The urlencoded parser's decoding: bytes of valid %-escapes, the rest as written, then UTF-8 with U+FFFD. */
 function decode(s: string): string {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, " "));
-  } catch {
-    return s; // malformed %-escapes stay as written, as browsers do
+  const plus = s.replace(/\+/g, " ");
+  if (!plus.includes("%")) return plus.toWellFormed();
+  const bytes = new TextEncoder().encode(plus);
+  const out = new Uint8Array(bytes.length);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const hex = bytes[i] === 0x25 && i + 2 < bytes.length ? String.fromCharCode(bytes[i + 1]!, bytes[i + 2]!) : "";
+    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
+      out[n++] = parseInt(hex, 16);
+      i += 2;
+    } else out[n++] = bytes[i]!;
   }
+  return new TextDecoder().decode(out.subarray(0, n));
 }
 
 function encode(s: string): string {
-  return encodeURIComponent(s).replace(/%20/g, "+").replace(/[!'()~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+  return encodeURIComponent(s.toWellFormed()).replace(/%20/g, "+").replace(/[!'()~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
 export class URLSearchParams {
@@ -106,9 +116,9 @@ export class URLSearchParams {
         for (const pair of init as Iterable<Iterable<unknown>>) {
           const p = [...pair];
           if (p.length !== 2) throw new TypeError("URLSearchParams: each pair must have 2 items");
-          this.#list.push([String(p[0]), String(p[1])]);
+          this.#list.push([String(p[0]).toWellFormed(), String(p[1]).toWellFormed()]);
         }
-      } else for (const [k, v] of Object.entries(init)) this.#list.push([k, String(v)]);
+      } else for (const [k, v] of Object.entries(init)) this.#list.push([k.toWellFormed(), String(v).toWellFormed()]);
     }
   }
 
