@@ -1,7 +1,7 @@
 import type { StrataHome } from "../home.js";
 import type { ImageCatalog } from "../images/catalog.js";
 import type { OciLayout } from "../images/layout.js";
-import type { ImageRef } from "../sandbox/driver.js";
+import type { ImageRef } from "../images/image-ref.js";
 
 /**
  * The contract every builder (static, buildpacks per language, Dockerfile, isolate bundle) implements:

@@ -3,32 +3,10 @@
  * drivers cover exec, docker and qemu. The scheduler, router and builder branch on `capabilities`,
  * never on a driver's name.
  */
-export type DriverName =
-  | "runc"
-  | "crun"
-  | "gvisor"
-  | "isolate"
-  | "microvm"
-  | "lxc"
-  | "lxd"
-  | "vm"
-  | "kata"
-  | "xen"
-  | "k8s";
-
-export const DRIVER_NAMES: readonly DriverName[] = [
-  "runc",
-  "crun",
-  "gvisor",
-  "isolate",
-  "microvm",
-  "lxc",
-  "lxd",
-  "vm",
-  "kata",
-  "xen",
-  "k8s",
-];
+export { DRIVER_NAMES, isDriverName, type DriverName } from "../config/driver-names.js";
+import type { DriverName } from "../config/driver-names.js";
+import type { ImageKind, ImageRef } from "../images/image-ref.js";
+export type { ImageKind, ImageRef } from "../images/image-ref.js";
 
 /** How strongly a tenant is separated from the host and from other tenants. */
 export type IsolationKind =
@@ -39,9 +17,6 @@ export type IsolationKind =
   | "microvm" // a minimal VM (Firecracker, Cloud Hypervisor)
   | "vm-container" // a container inside a lightweight VM (Kata)
   | "vm"; // a full virtual machine (QEMU/KVM, Xen)
-
-/** What kind of artifact a driver runs. */
-export type ImageKind = "oci" | "isolate-bundle" | "disk";
 
 export interface Capabilities {
   readonly isolation: IsolationKind;
@@ -65,15 +40,6 @@ export interface Probe {
   readonly install?: readonly string[];
   /** Facts found (versions, chosen platform, paths), printed by `strata doctor`. */
   readonly details?: Readonly<Record<string, string>>;
-}
-
-/** A built artifact a driver can prepare. `path` is an OCI layout dir, a bundle dir, or a disk image. */
-export interface ImageRef {
-  readonly kind: ImageKind;
-  readonly digest: string; // sha256:...
-  readonly path: string;
-  /** For OCI layouts: the manifest's ref name inside the layout. */
-  readonly ref?: string;
 }
 
 export interface InstanceLimits {

@@ -383,7 +383,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       const driver = this.opts.drivers.get(rec.driver);
       let instance: Instance | null = null;
       if (v && v.status === "ready" && driver) {
-        instance = await driver.recover(rec.handle, this.ioFor(v, rec.id)).catch((err: unknown) => {
+        instance = await driver.recover({ id: rec.handle.id, driver: driver.name, data: rec.handle.data }, this.ioFor(v, rec.id)).catch((err: unknown) => {
           this.opts.store.addEvent({ type: "instance.failed", app: rec.app, version: rec.version, message: `instance ${rec.id} could not be re-adopted: ${asStrataError(err).message}` });
           return null;
         });

@@ -2,7 +2,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Layer, ImageRuntimeConfig } from "../../images/layout.js";
-import type { ImageRef } from "../../sandbox/driver.js";
+import type { ImageRef } from "../../images/image-ref.js";
 import { appImageRef, type BuildContext } from "../builder.js";
 import { copySource } from "./source.js";
 import { stepWorkDir } from "./work-dirs.js";

@@ -1,18 +1,7 @@
 import type { Command } from "commander";
 import { ApiClient } from "../client.js";
 import { bytes, table } from "../render.js";
-
-interface InstanceOut {
-  id: string;
-  version: string;
-  driver: string;
-  state: string;
-  endpoint: string;
-  inflight: number;
-  cpuMs?: number;
-  memoryBytes?: number;
-  startedAt: number;
-}
+import type { InstanceOut } from "../../api/schemas.js";
 
 export function register(program: Command): void {
   program
