@@ -6,7 +6,7 @@ import { StrataError, asStrataError } from "../errors.js";
 import { extractArchive, receiveUpload } from "../artifacts/index.js";
 import { parseAppYaml, type AppYaml, type ConfigWarning } from "../config/index.js";
 import { detectAppKind } from "../build/detect.js";
-import type { ArtifactBuilder } from "../build/artifact-builder.js";
+import type { Builder } from "../build/builder.js";
 import { buildStaticTree } from "../build/static/index.js";
 import type { BlobStore } from "../artifacts/blob-store.js";
 import type { StrataHome } from "../home.js";
@@ -29,7 +29,7 @@ export interface DeployEvents {
 export interface DeployerDeps {
   home: StrataHome;
   store: Store;
-  builders: readonly ArtifactBuilder[];
+  builders: readonly Builder[];
   drivers: DriverCatalog;
   traffic: TrafficService;
   maxUploadBytes: number;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
 import { touchIfPresent } from "../../system/fs.js";
-import type { ArtifactBuilder, BuildOutput, BuildRequest } from "../artifact-builder.js";
+import type { Builder, BuildOutput, BuildRequest } from "../builder.js";
 import { build } from "./build.js";
 import { detect } from "./detect.js";
 
@@ -14,7 +14,7 @@ export function isolateBundlesDir(home: StrataHome): string {
 }
 
 /** Workers and WASI apps: bundled with esbuild into a directory under isolateBundlesDir(). */
-export class IsolateBuilder implements ArtifactBuilder {
+export class IsolateBuilder implements Builder {
   readonly name = "isolate";
   readonly kinds = ["workers"] as const;
 
