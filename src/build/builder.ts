@@ -31,5 +31,7 @@ export interface BuildOutput {
 export interface Builder {
   readonly name: string;
   readonly kinds: readonly AppKind[];
+  /** The artifact kind it stores; the deploy path checks it against the chosen driver's imageKinds. */
+  readonly produces: Artifact["kind"];
   build(req: BuildRequest): Promise<BuildOutput>;
 }

@@ -65,6 +65,7 @@ export interface ImageBuild {
  */
 export class ImageBuilder implements Builder {
   readonly name: string;
+  readonly produces = "oci";
 
   constructor(
     private readonly builder: ImageBuild,

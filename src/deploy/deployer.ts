@@ -11,8 +11,9 @@ import { buildStaticTree } from "../build/static/index.js";
 import type { BlobStore } from "../artifacts/blob-store.js";
 import type { StrataHome } from "../home.js";
 import type { Store } from "../store/store.js";
-import type { VersionRecord } from "../store/types.js";
+import type { Artifact, VersionRecord } from "../store/types.js";
 import type { DriverCatalog } from "../sandbox/catalog.js";
+import type { SandboxDriver } from "../sandbox/driver.js";
 import type { TrafficService } from "./traffic-service.js";
 
 export interface DeployOptions {
@@ -48,6 +49,18 @@ export function timestampVersion(now = new Date()): string {
 export class Deployer {
   constructor(private readonly deps: DeployerDeps) {}
 
+  /** A driver runs only the artifact kinds its capabilities list: say so now, not when an instance starts. */
+  private refuseUnrunnable(driver: SandboxDriver, kind: string, produces: Artifact["kind"]): void {
+    if ((driver.capabilities.imageKinds as readonly string[]).includes(produces)) return;
+    const able = this.deps.drivers.all().filter((d) => (d.capabilities.imageKinds as readonly string[]).includes(produces)).map((d) => d.name);
+    throw new StrataError(
+      "INVALID_CONFIG",
+      `sandbox "${driver.name}" cannot run this app: a ${kind} app builds an ${produces} artifact, and ${driver.name} runs only ${driver.capabilities.imageKinds.join(", ")}` +
+        (able.length ? `; use sandbox: ${able.join(" or ")} in app.yaml, or leave sandbox: out` : ""),
+      { driver: driver.name, artifact: produces },
+    );
+  }
+
   async deploy(app: string, upload: Readable, opts: DeployOptions, events: DeployEvents): Promise<VersionRecord> {
     const { home, store } = this.deps;
     const work = join(home.builds, `${app}-${Date.now()}-${randomBytes(4).toString("hex")}`);
@@ -73,6 +86,7 @@ export class Deployer {
       if (!builder) throw new StrataError("UNSUPPORTED_RUNTIME", `this Strata version cannot build ${kind} apps yet`);
       // Choose the sandbox before building, so a deploy that cannot run here fails in a second.
       const driver = kind === "static" ? undefined : await this.deps.drivers.choose(kind, spec?.sandbox);
+      if (driver) this.refuseUnrunnable(driver, kind, builder.produces);
 
       if (!store.getApp(app)) {
         store.createApp(app);

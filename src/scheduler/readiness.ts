@@ -2,7 +2,13 @@ import http from "node:http";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../errors.js";
-import type { Endpoint } from "../sandbox/driver.js";
+import type { Capabilities, Endpoint } from "../sandbox/driver.js";
+
+/**
+ * How long an instance has to listen, by its driver's cold-start class (capabilities.coldStart): a
+ * multiple of the expected start, with room for a loaded host and a slow app boot.
+ */
+export const READY_BUDGET_MS: Readonly<Record<Capabilities["coldStart"], number>> = { ms: 15_000, "sub-second": 30_000, seconds: 120_000 };
 
 export interface ReadinessOptions {
   timeoutMs: number;

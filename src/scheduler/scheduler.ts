@@ -9,7 +9,7 @@ import type { VersionRuntime } from "../deploy/version-runtime.js";
 import { imageOf, instanceSpecOf, newInstanceId, policyOf } from "./instance-spec.js";
 import { limitsForClass } from "../config/index.js";
 import { VersionPool, type Slot } from "./pool.js";
-import { httpGet, waitReady } from "./readiness.js";
+import { httpGet, READY_BUDGET_MS, waitReady } from "./readiness.js";
 import { decide } from "./autoscaler.js";
 import type { PoolSnapshot } from "../metrics/platform-metrics.js";
 
@@ -21,7 +21,7 @@ export interface SchedulerOptions {
   maxWaitMs?: number;
   /** How many requests one version may hold waiting before new ones get 503. */
   maxQueue?: number;
-  /** How long an instance has to listen on its port. */
+  /** How long an instance has to listen on its port; by default its driver's coldStart decides (READY_BUDGET_MS). */
   readyTimeoutMs?: number;
   /** How long a draining instance may finish in-flight requests. */
   drainGraceMs?: number;
@@ -225,7 +225,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       this.opts.store.addEvent({ type: "instance.started", app: v.app, version: v.version, message: `instance ${id} started (${driver.name})` });
       const warmup = ((v.spec.inbound_services as string[] | undefined) ?? []).includes("warmup");
       await waitReady(instance.endpoint, {
-        timeoutMs: this.opts.readyTimeoutMs ?? 30_000,
+        timeoutMs: this.opts.readyTimeoutMs ?? READY_BUDGET_MS[driver.capabilities.coldStart],
         ...(warmup && { httpPath: "/_ah/warmup" }),
         stillRunning: async () => (await driver.inspect(instance)).status === "running",
       });
@@ -382,7 +382,8 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       const v = this.opts.store.getVersion(rec.app, rec.version);
       const driver = this.opts.drivers.get(rec.driver);
       let instance: Instance | null = null;
-      if (v && v.status === "ready" && driver) {
+      // A driver that cannot re-adopt (capabilities.recoverable) is not asked; sweep() below clears its leftovers.
+      if (v && v.status === "ready" && driver?.capabilities.recoverable) {
         instance = await driver.recover({ id: rec.handle.id, driver: driver.name, data: rec.handle.data }, this.ioFor(v, rec.id)).catch((err: unknown) => {
           this.opts.store.addEvent({ type: "instance.failed", app: rec.app, version: rec.version, message: `instance ${rec.id} could not be re-adopted: ${asStrataError(err).message}` });
           return null;

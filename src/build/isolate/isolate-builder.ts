@@ -17,6 +17,7 @@ export function isolateBundlesDir(home: StrataHome): string {
 export class IsolateBuilder implements Builder {
   readonly name = "isolate";
   readonly kinds = ["workers"] as const;
+  readonly produces = "isolate-bundle";
 
   async build(req: BuildRequest): Promise<BuildOutput> {
     const app = await detect(req.sourceDir);

@@ -6,6 +6,7 @@ import { buildStaticTree } from "./build-tree.js";
 export class StaticBuilder implements Builder {
   readonly name = "static";
   readonly kinds = ["static"] as const;
+  readonly produces = "static-tree";
 
   constructor(private readonly blobs: BlobStore) {}
 
