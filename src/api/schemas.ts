@@ -113,3 +113,13 @@ export const InstanceOut = z.object({
   startedAt: z.number(),
 });
 export type InstanceOut = z.infer<typeof InstanceOut>;
+
+/** The autoscaler's last decision for one version: how many instances it wants, in which mode, and why. */
+export const ScalingOut = z.object({
+  version: z.string(),
+  current: z.number(),
+  desired: z.number(),
+  mode: z.string(),
+  reason: z.string(),
+});
+export type ScalingOut = z.infer<typeof ScalingOut>;

@@ -66,6 +66,12 @@ export interface InstanceSpec {
 export interface InstanceIO {
   /** One line of the app's stdout or stderr, without its newline. */
   log(stream: "stdout" | "stderr", line: string): void;
+  /**
+   * The instance ended on its own (Nomad's WaitTask, pushed): a driver that can tell calls this once, as
+   * soon as it knows (conmon's exit file, the isolate engine's exit), so the scheduler does not wait for
+   * its health check. Not called for an instance being stop()ped.
+   */
+  exited?(state: EndedState): void;
 }
 
 /** The per-version result of prepare(): cached and reused by every instance of that version. */
@@ -103,6 +109,9 @@ export type InstanceState =
     }
   | { readonly status: "exited"; readonly code: number; readonly reason: ExitReason }
   | { readonly status: "gone" };
+
+/** An instance that no longer runs. */
+export type EndedState = Exclude<InstanceState, { status: "running" }>;
 
 export interface SandboxDriver {
   readonly name: DriverName;

@@ -74,3 +74,20 @@ export async function waitReady(endpoint: Endpoint, opts: ReadinessOptions): Pro
     if (status >= 500) throw new StrataError("INSTANCE_FAILED", `GET ${opts.httpPath} answered ${status}`);
   }
 }
+
+/** How the supervisor learns an instance serves: over the network here, faked in unit tests. */
+export interface Readiness {
+  /** Resolves once the instance at `endpoint` listens (and answers `httpPath`); throws when it will not. */
+  ready(endpoint: Endpoint, opts: ReadinessOptions): Promise<void>;
+  /** Whether a re-adopted instance answers `GET /` within `timeoutMs`. */
+  answers(endpoint: Endpoint, timeoutMs: number): Promise<boolean>;
+}
+
+export const networkReadiness: Readiness = {
+  ready: waitReady,
+  answers: (endpoint, timeoutMs) =>
+    httpGet(endpoint, "/", timeoutMs).then(
+      () => true,
+      () => false, // refused, reset or silent: all mean it does not serve
+    ),
+};

@@ -99,8 +99,13 @@ export class IsolateDriver implements SandboxDriver {
     const engine = EngineClient.spawn({
       onLog: (e: EngineEvent) => this.io.get(e.instanceId)?.log(e.stream, e.line),
       onExit: (code, signal) => {
-        for (const id of this.io.keys()) this.lost.set(id, { code: code ?? 137, signal });
         this.engine = null;
+        // Every tenant ended with the engine: each one's scheduler is told now, not at its next health check.
+        for (const [id, io] of this.io) {
+          const lost = { code: code ?? 137, signal };
+          this.lost.set(id, lost);
+          io.exited?.({ status: "exited", code: lost.code, reason: lost.signal ? "killed" : "exited" });
+        }
       },
       onEngineOutput: (line) => this.engineOutput(line),
     });

@@ -20,6 +20,7 @@ import { launchConmon } from "./conmon.js";
 import { startThroughExecFifo } from "./exec-fifo.js";
 import { imageProcess, processFor, type ImageProcess } from "./image-process.js";
 import { LogTail } from "./log-tail.js";
+import { watchExit } from "./exit-watch.js";
 import { probeOci } from "./probe.js";
 import { mountOverlay, mountsUnder, unmount } from "./rootfs.js";
 import { RuntimeCli, type OciRuntimeName } from "./runtime-cli.js";
@@ -97,6 +98,8 @@ export class OciDriver implements SandboxDriver {
   private readonly idMap: IdMap;
   private readonly cgroups: CgroupV1;
   private readonly tails = new Map<string, LogTail>();
+  /** Watches on conmon's exit file, so an exit is pushed to the scheduler (InstanceIO.exited) as it happens. */
+  private readonly exitWatches = new Map<string, () => void>();
   /** Stops under way: a second stop of the same instance (a drain racing an idle scale-down) joins the first. */
   private readonly stopping = new Map<string, Promise<void>>();
   private readonly prepared = new Map<string, Promise<Prepared>>();
@@ -234,9 +237,12 @@ export class OciDriver implements SandboxDriver {
     await this.cleanup(id);
   }
 
-  async inspect(instance: Instance): Promise<InstanceState> {
+  inspect(instance: Instance): Promise<InstanceState> {
+    return this.stateOf(instance.id);
+  }
+
+  private async stateOf(id: string): Promise<InstanceState> {
     const cli = await this.runtimeCli();
-    const id = instance.id;
     const state = await cli.status(id);
     if (state && state.status !== "stopped") {
       const oomKills = await this.cgroups.oomKills(id);
@@ -287,6 +293,8 @@ export class OciDriver implements SandboxDriver {
     const step = async (run: () => Promise<unknown>) => {
       await run().catch((err: unknown) => void failures.push(err));
     };
+    this.exitWatches.get(id)?.();
+    this.exitWatches.delete(id);
     const tail = this.tails.get(id);
     this.tails.delete(id);
     await step(async () => tail?.stop());
@@ -324,6 +332,16 @@ export class OciDriver implements SandboxDriver {
     const tail = new LogTail(join(dir, "ctr.log"), join(dir, "log.offset"), io);
     this.tails.set(id, tail);
     await tail.start();
+    const exited = io.exited?.bind(io);
+    if (exited) this.exitWatches.set(id, watchExit(join(dir, "persist"), () => void this.pushExit(id, exited)));
+  }
+
+  /** conmon wrote the exit file: tells the scheduler how the instance ended, unless stop() ended it. */
+  private async pushExit(id: string, exited: NonNullable<InstanceIO["exited"]>): Promise<void> {
+    this.exitWatches.delete(id);
+    if (this.stopping.has(id)) return;
+    const state = await this.stateOf(id).catch(() => undefined); // unreadable now: the scheduler's health check finds it
+    if (state && state.status !== "running" && !this.stopping.has(id)) exited(state);
   }
 
   private async isLive(id: string): Promise<boolean> {
