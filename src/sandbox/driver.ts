@@ -74,14 +74,20 @@ export interface InstanceIO {
   exited?(state: EndedState): void;
 }
 
-/** The per-version result of prepare(): cached and reused by every instance of that version. */
-export interface Prepared {
+/**
+ * The per-version result of prepare(): cached and reused by every instance of that version. It lives in
+ * memory only; `D` is the driver's own type (the scheduler hands it back to start() untouched).
+ */
+export interface Prepared<D = unknown> {
   readonly driver: DriverName;
   readonly key: string;
-  readonly data: Readonly<Record<string, unknown>>;
+  readonly data: D;
 }
 
-/** JSON-serializable: kept in the store so a restarted daemon can recover() the instance. */
+/**
+ * JSON-serializable: kept in the store so a restarted daemon can recover() the instance. `data` is the
+ * driver's own, versioned (`v`), and read back through its schema (oci/handle.ts), never cast.
+ */
 export interface InstanceHandle {
   readonly id: string;
   readonly driver: DriverName;
@@ -113,15 +119,16 @@ export type InstanceState =
 /** An instance that no longer runs. */
 export type EndedState = Exclude<InstanceState, { status: "running" }>;
 
-export interface SandboxDriver {
+/** `P`: the driver's prepared data (Prepared<P>). */
+export interface SandboxDriver<P = unknown> {
   readonly name: DriverName;
   readonly capabilities: Capabilities;
   /** Can this host run it? If not, why, and what to install. Never throws. */
   probe(): Promise<Probe>;
   /** Per version, cached: bundle, rootfs, VM disk. */
-  prepare(image: ImageRef, spec: InstanceSpec): Promise<Prepared>;
+  prepare(image: ImageRef, spec: InstanceSpec): Promise<Prepared<P>>;
   /** Returns once the process exists; readiness is the scheduler's job. */
-  start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance>;
+  start(prepared: Prepared<P>, spec: InstanceSpec, io: InstanceIO): Promise<Instance>;
   /** SIGTERM, wait up to graceMs, then kill; removes everything the instance created. Idempotent. */
   stop(instance: Instance, graceMs: number): Promise<void>;
   inspect(instance: Instance): Promise<InstanceState>;
@@ -130,7 +137,7 @@ export interface SandboxDriver {
   /** Remove every resource this driver owns whose instance id is not in `keep` (after a crash). */
   sweep(keep: ReadonlySet<string>): Promise<void>;
   /** Drop per-version caches created by prepare(). */
-  release?(prepared: Prepared): Promise<void>;
+  release?(prepared: Prepared<P>): Promise<void>;
   /** Ends what the driver runs for all instances (an engine process); called at daemon shutdown. */
   close?(): Promise<void>;
 }
