@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { PythonBuilder } from "../src/build/python/builder.js";
 import { GoBuilder } from "../src/build/go/builder.js";
 import { DEFAULT_GO_PROXY, DEFAULT_PIP_INDEX_URL } from "../src/config/platform-config.js";
-import type { BuildContext } from "../src/build/builder.js";
+import type { ImageBuildContext } from "../src/build/image-builder.js";
 import { StrataHome } from "../src/home.js";
 import { ImageCatalog, imagePaths } from "../src/images/catalog.js";
 import { OciLayout } from "../src/images/layout.js";
@@ -41,7 +41,7 @@ export async function benchBuild(): Promise<BenchRow[]> {
     await cp(EXAMPLE, src, { recursive: true });
     await appendFile(join(src, "requirements.txt"), `# bench ${Date.now()}\n`); // a dependency key no earlier run cached
     const builder = new PythonBuilder();
-    const ctx = (version: string): BuildContext => ({ app, version, sourceDir: src, spec: { runtime: "python311" }, home, layout, catalog, log: () => {} });
+    const ctx = (version: string): ImageBuildContext => ({ app, version, sourceDir: src, spec: { runtime: "python311" }, home, layout, catalog, log: () => {} });
 
     const c0 = performance.now();
     const cold = await builder.build(ctx("v0"));
@@ -75,7 +75,7 @@ async function registryBuilds(home: StrataHome, layout: OciLayout, catalog: Imag
   for (const image of ["python314", "golang124"]) await catalog.ensure(image);
   const app = `bench-reg-${process.pid}`;
   const src = await mkdtemp(join(tmpdir(), "strata-bench-reg-"));
-  const ctx = (version: string, dir: string, spec: BuildContext["spec"], extra: Partial<BuildContext> = {}): BuildContext => ({
+  const ctx = (version: string, dir: string, spec: ImageBuildContext["spec"], extra: Partial<ImageBuildContext> = {}): ImageBuildContext => ({
     app, version, sourceDir: dir, spec, home, layout, catalog, log: () => {}, ...extra,
   });
   const timed = async (build: () => Promise<unknown>): Promise<number> => {

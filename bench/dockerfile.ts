@@ -2,7 +2,7 @@ import { appendFile, cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BuildContext } from "../src/build/builder.js";
+import type { ImageBuildContext } from "../src/build/image-builder.js";
 import { Buildah, BUILD_RUNTIME } from "../src/build/dockerfile/buildah.js";
 import { DockerfileBuilder } from "../src/build/dockerfile/index.js";
 import { StrataHome } from "../src/home.js";
@@ -40,7 +40,7 @@ export async function benchDockerfile(): Promise<BenchRow[]> {
   try {
     await cp(EXAMPLE, src, { recursive: true });
     const builder = new DockerfileBuilder();
-    const ctx = (version: string): BuildContext => ({ app, version, sourceDir: src, spec: {}, home, layout, catalog, log: () => {} });
+    const ctx = (version: string): ImageBuildContext => ({ app, version, sourceDir: src, spec: {}, home, layout, catalog, log: () => {} });
 
     const c0 = performance.now();
     const cold = await builder.build(ctx("v0"));

@@ -11,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { build } from "../src/build/isolate/index.js";
 import { StrataHome } from "../src/home.js";
 import type { Instance, InstanceSpec, Prepared } from "../src/sandbox/driver.js";
-import { IsolateDriver } from "../src/sandbox/isolate/index.js";
+import { IsolateDriver, type IsolatePrepared } from "../src/sandbox/isolate/index.js";
 
 export interface BenchResult { name: string; value: number; unit: string; peer?: string }
 
@@ -50,7 +50,7 @@ async function rssBytes(pid: number): Promise<number> {
   return Number(m?.[1] ?? 0) * 1024;
 }
 
-async function coldStarts(driver: IsolateDriver, prepared: Prepared, spacingMs: number): Promise<number[]> {
+async function coldStarts(driver: IsolateDriver, prepared: Prepared<IsolatePrepared>, spacingMs: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < COLD_STARTS; i++) {
     if (spacingMs) await new Promise((r) => setTimeout(r, spacingMs));

@@ -7,6 +7,9 @@ bash scripts/setup-host.sh
 # The build compiles src/; tests and benchmarks are type-checked too (tsx runs them without checking).
 echo "==> type-checking tests and benchmarks"
 npx tsc -p tsconfig.check.json
+# The layer arrows of docs/ARCHITECTURE.md (.dependency-cruiser.cjs): a forbidden import fails here.
+echo "==> checking layer dependencies"
+npm run --silent depcheck
 # Base images first, with their own time budget: no test's clock includes a bootstrap.
 node --import tsx test/prepare-images.ts
 mapfile -t files < <(find test/unit test/e2e -name '*.test.ts' 2>/dev/null | sort)

@@ -16,7 +16,7 @@ import { NodeBuilder } from "./build/nodejs/index.js";
 import { GoBuilder } from "./build/go/index.js";
 import { ImageCatalog, imagePaths, LayoutLock, OciLayout } from "./images/index.js";
 import { ImageGc } from "./deploy/image-gc.js";
-import type { DaemonInfo } from "./cli/client.js";
+import type { DaemonInfo } from "./daemon-info.js";
 import { Deployer } from "./deploy/deployer.js";
 import { TrafficService } from "./deploy/traffic-service.js";
 import type { StrataHome } from "./home.js";

@@ -35,7 +35,7 @@ export class StrataHome {
   }
   get db(): string { return join(this.root, "strata.db"); }
   get tokenFile(): string { return join(this.root, "token"); }
-  /** Written by a running daemon: its pid and URLs (see cli/client.ts DaemonInfo). */
+  /** Written by a running daemon: its pid and URLs (see daemon-info.ts DaemonInfo). */
   get daemonInfo(): string { return join(this.root, "daemon.json"); }
   get daemonLog(): string { return join(this.root, "daemon.log"); }
   get configFile(): string { return join(this.root, "config.yaml"); }

@@ -29,6 +29,7 @@ export const ImageOut = z.object({
   sizeBytes: z.number().optional(),
   created: z.string().optional(),
 });
+export type ImageOut = z.infer<typeof ImageOut>;
 
 const Removed = z.object({ count: z.number(), bytes: z.number() });
 

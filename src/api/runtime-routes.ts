@@ -4,7 +4,7 @@ import type { Scheduler } from "../scheduler/scheduler.js";
 import type { Store } from "../store/store.js";
 import { parseInput, sendJson } from "./http.js";
 import type { Route } from "./routes.js";
-import { AppName, InstanceOut } from "./schemas.js";
+import { AppName, InstanceOut, ScalingOut } from "./schemas.js";
 
 /** Routes about what runs: instances of an app, and the Prometheus metrics. */
 export function instanceRoutes(store: Store, scheduler: Scheduler): Route[] {
@@ -19,6 +19,18 @@ export function instanceRoutes(store: Store, scheduler: Scheduler): Route[] {
         const app = parseInput(AppName, params.app);
         if (!store.getApp(app)) throw new StrataError("APP_NOT_FOUND", `no app named "${app}" (see: strata apps)`);
         sendJson(res, 200, await scheduler.describe(app));
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/apps/{app}/scaling",
+      summary: "The autoscaler's last decision per version of an app: instances running and wanted, the mode, the reason",
+      auth: true,
+      response: ScalingOut.array(),
+      async handle(_req, res, params) {
+        const app = parseInput(AppName, params.app);
+        if (!store.getApp(app)) throw new StrataError("APP_NOT_FOUND", `no app named "${app}" (see: strata apps)`);
+        sendJson(res, 200, scheduler.scaling(app));
       },
     },
   ];

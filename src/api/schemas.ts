@@ -42,6 +42,7 @@ export const AppOut = z.object({
   versions: z.number(),
   serving: z.record(z.string(), z.number()),
 });
+export type AppOut = z.infer<typeof AppOut>;
 
 export const VersionOut = z.object({
   app: z.string(),
@@ -58,6 +59,7 @@ export const VersionOut = z.object({
   url: z.string(),
   error: z.string().optional(),
 });
+export type VersionOut = z.infer<typeof VersionOut>;
 
 export const TrafficOut = z.object({
   app: z.string(),
@@ -65,6 +67,7 @@ export const TrafficOut = z.object({
   allocations: z.record(z.string(), z.number()),
   updatedAt: z.string().optional(),
 });
+export type TrafficOut = z.infer<typeof TrafficOut>;
 
 export const EventOut = z.object({
   id: z.number(),
@@ -75,6 +78,7 @@ export const EventOut = z.object({
   message: z.string(),
   data: z.record(z.string(), z.unknown()).optional(),
 });
+export type EventOut = z.infer<typeof EventOut>;
 
 export const ProbeOut = z.object({
   driver: z.string(),
@@ -85,6 +89,7 @@ export const ProbeOut = z.object({
   details: z.record(z.string(), z.string()).optional(),
   isolation: z.string(),
 });
+export type ProbeOut = z.infer<typeof ProbeOut>;
 
 /** One line of a deploy's progress stream (NDJSON). */
 export const DeployProgress = z.discriminatedUnion("type", [
@@ -107,3 +112,14 @@ export const InstanceOut = z.object({
   memoryBytes: z.number().optional(),
   startedAt: z.number(),
 });
+export type InstanceOut = z.infer<typeof InstanceOut>;
+
+/** The autoscaler's last decision for one version: how many instances it wants, in which mode, and why. */
+export const ScalingOut = z.object({
+  version: z.string(),
+  current: z.number(),
+  desired: z.number(),
+  mode: z.string(),
+  reason: z.string(),
+});
+export type ScalingOut = z.infer<typeof ScalingOut>;

@@ -18,7 +18,11 @@ const MARKERS: ReadonlyArray<[AppKind, readonly string[]]> = [
   ["static", ["index.html"]],
 ];
 
-export async function detectAppKind(dir: string, spec: AppYaml | undefined): Promise<AppKind> {
+/** The parts of app.yaml detection reads. */
+export type DetectSpec = Partial<Pick<AppYaml, "runtime" | "sandbox">>;
+
+/** The one place that decides an app's kind: app.yaml first, then the markers in the folder. */
+export async function detectAppKind(dir: string, spec: DetectSpec | undefined): Promise<AppKind> {
   // Isolates run bundles, not processes: `sandbox: isolate` makes any JS/TS/WASM app a worker.
   if (spec?.sandbox === "isolate") return "workers";
   if (spec?.runtime) {

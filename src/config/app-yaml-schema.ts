@@ -8,9 +8,7 @@ import { DURATION_FORMAT, durationProblem, EXPIRATION_FORMAT, expirationProblem 
 import { INSTANCE_CLASSES } from "./instance-class.js";
 import { runtimeProblem } from "./runtimes.js";
 import { scalingProblems } from "./scaling-problems.js";
-
-/** The sandbox drivers an app may ask for (the names of src/sandbox's drivers). */
-export const SANDBOXES = ["runc", "crun", "gvisor", "isolate", "microvm", "lxc", "lxd", "vm", "kata", "xen", "k8s"] as const;
+import { DRIVER_NAMES } from "./driver-names.js";
 
 /** App Engine's inbound services; Strata acts on `warmup` only. */
 export const INBOUND_SERVICES = [
@@ -224,7 +222,7 @@ export const AppYamlSchema = z
     automatic_scaling: AutomaticScalingSchema.optional(),
     basic_scaling: BasicScalingSchema.optional(),
     manual_scaling: ManualScalingSchema.optional(),
-    sandbox: z.enum(SANDBOXES).optional(),
+    sandbox: z.enum(DRIVER_NAMES).optional(),
   })
   .superRefine((spec, ctx) => {
     for (const problem of scalingProblems(spec)) {

@@ -8,10 +8,10 @@ export {
   handlerUrlRegExp,
   INBOUND_SERVICES,
   MAX_HANDLERS,
-  SANDBOXES,
   type AppYaml,
   type Handler,
 } from "./app-yaml-schema.js";
+export { DRIVER_NAMES, isDriverName, type DriverName } from "./driver-names.js";
 export { IGNORED_APP_ENGINE_KEYS } from "./app-yaml-ignored.js";
 export type { ConfigIssue, ConfigWarning } from "./config-issue.js";
 export { DURATION_FORMAT, EXPIRATION_FORMAT, expirationSeconds, parseDuration } from "./duration.js";

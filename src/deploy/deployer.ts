@@ -6,13 +6,14 @@ import { StrataError, asStrataError } from "../errors.js";
 import { extractArchive, receiveUpload } from "../artifacts/index.js";
 import { parseAppYaml, type AppYaml, type ConfigWarning } from "../config/index.js";
 import { detectAppKind } from "../build/detect.js";
-import type { ArtifactBuilder } from "../build/artifact-builder.js";
+import type { Builder } from "../build/builder.js";
 import { buildStaticTree } from "../build/static/index.js";
 import type { BlobStore } from "../artifacts/blob-store.js";
 import type { StrataHome } from "../home.js";
 import type { Store } from "../store/store.js";
-import type { VersionRecord } from "../store/types.js";
+import type { Artifact, VersionRecord } from "../store/types.js";
 import type { DriverCatalog } from "../sandbox/catalog.js";
+import type { SandboxDriver } from "../sandbox/driver.js";
 import type { TrafficService } from "./traffic-service.js";
 
 export interface DeployOptions {
@@ -29,7 +30,7 @@ export interface DeployEvents {
 export interface DeployerDeps {
   home: StrataHome;
   store: Store;
-  builders: readonly ArtifactBuilder[];
+  builders: readonly Builder[];
   drivers: DriverCatalog;
   traffic: TrafficService;
   maxUploadBytes: number;
@@ -47,6 +48,18 @@ export function timestampVersion(now = new Date()): string {
  */
 export class Deployer {
   constructor(private readonly deps: DeployerDeps) {}
+
+  /** A driver runs only the artifact kinds its capabilities list: say so now, not when an instance starts. */
+  private refuseUnrunnable(driver: SandboxDriver, kind: string, produces: Artifact["kind"]): void {
+    if ((driver.capabilities.imageKinds as readonly string[]).includes(produces)) return;
+    const able = this.deps.drivers.all().filter((d) => (d.capabilities.imageKinds as readonly string[]).includes(produces)).map((d) => d.name);
+    throw new StrataError(
+      "INVALID_CONFIG",
+      `sandbox "${driver.name}" cannot run this app: a ${kind} app builds an ${produces} artifact, and ${driver.name} runs only ${driver.capabilities.imageKinds.join(", ")}` +
+        (able.length ? `; use sandbox: ${able.join(" or ")} in app.yaml, or leave sandbox: out` : ""),
+      { driver: driver.name, artifact: produces },
+    );
+  }
 
   async deploy(app: string, upload: Readable, opts: DeployOptions, events: DeployEvents): Promise<VersionRecord> {
     const { home, store } = this.deps;
@@ -73,6 +86,7 @@ export class Deployer {
       if (!builder) throw new StrataError("UNSUPPORTED_RUNTIME", `this Strata version cannot build ${kind} apps yet`);
       // Choose the sandbox before building, so a deploy that cannot run here fails in a second.
       const driver = kind === "static" ? undefined : await this.deps.drivers.choose(kind, spec?.sandbox);
+      if (driver) this.refuseUnrunnable(driver, kind, builder.produces);
 
       if (!store.getApp(app)) {
         store.createApp(app);

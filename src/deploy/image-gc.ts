@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { BlobStore } from "../artifacts/blob-store.js";
 import { pruneArtifacts, type ArtifactPruneResult, type ArtifactRoots } from "../artifacts/prune.js";
-import { appImageRef } from "../build/builder.js";
+import { appImageRef } from "../build/image-builder.js";
 import { Buildah, buildahPaths } from "../build/dockerfile/buildah.js";
 import { isolateBundlesDir } from "../build/isolate/index.js";
 import { asStrataError } from "../errors.js";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { link, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../errors.js";
-import type { ImageRef } from "../sandbox/driver.js";
+import type { ImageRef } from "./image-ref.js";
 import { MEDIA_TYPES, type ImageConfig, type ImageManifest, type OciLayout } from "./layout.js";
 
 /**

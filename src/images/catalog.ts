@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { StrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
-import type { ImageRef } from "../sandbox/driver.js";
+import type { ImageRef } from "./image-ref.js";
 import { bootstrapRootfs, packageVersion, packageVersions } from "./bootstrap.js";
 import { upstreamVersion } from "./language-image.js";
 import { withFileLock } from "../system/file-lock.js";

@@ -1,7 +1,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../errors.js";
-import type { ImageRef } from "../sandbox/driver.js";
+import type { ImageRef } from "./image-ref.js";
 import { exec } from "../system/exec.js";
 import { adoptStagedImage, stagingLayout } from "./adopt.js";
 import { assertRefName, type OciLayout } from "./layout.js";

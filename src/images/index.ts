@@ -1,4 +1,5 @@
 /** The image store: the OCI layout, the base-image catalog, layer unpacking for overlayfs, and garbage collection. */
+export type { ImageKind, ImageRef } from "./image-ref.js";
 export { OciLayout, MEDIA_TYPES, REF_ANNOTATION, sha256File, assertRefName } from "./layout.js";
 export type { Descriptor, ImageConfig, ImageManifest, ImageRuntimeConfig, ImageSummary, Layer, ResolvedImage } from "./layout.js";
 export { ImageCatalog, imagePaths } from "./catalog.js";

@@ -5,7 +5,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../errors.js";
 import { exec } from "../system/exec.js";
-import type { ImageRef } from "../sandbox/driver.js";
+import type { ImageRef } from "./image-ref.js";
 
 /**
  * An OCI image layout on disk (image-spec's `oci-layout` + `index.json` + `blobs/sha256`). Strata keeps

@@ -7,6 +7,9 @@ export interface PoolSnapshot {
   instances: Record<"starting" | "ready" | "draining", number>;
   queued: number;
   inflight: number;
+  /** The autoscaler's last decision: how many instances it wants, and in which mode (stable, panic, demand). */
+  desired?: number;
+  mode?: string;
 }
 
 /**
@@ -59,6 +62,16 @@ export class PlatformMetrics {
       collect() {
         this.reset();
         for (const p of snapshot()) this.set({ app: p.app, version: p.version }, p.queued);
+      },
+    });
+    new Gauge({
+      name: "strata_autoscaler_desired_instances",
+      help: "Instances the autoscaler wants, by app, version and the mode that decided (stable, panic, demand)",
+      labelNames: ["app", "version", "mode"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const p of snapshot()) if (p.desired !== undefined) this.set({ app: p.app, version: p.version, mode: p.mode ?? "stable" }, p.desired);
       },
     });
     new Gauge({

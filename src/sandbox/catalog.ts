@@ -1,6 +1,6 @@
 import { StrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
-import { DRIVER_NAMES, type DriverName, type IsolationKind, type Probe, type SandboxDriver } from "./driver.js";
+import { DRIVER_NAMES, isDriverName, type DriverName, type IsolationKind, type Probe, type SandboxDriver } from "./driver.js";
 import { HOST_PROBES } from "./host-probes.js";
 import { DEFAULT_SANDBOX } from "./runtime-defaults.js";
 import { createSandboxes, type Sandboxes } from "./drivers.js";
@@ -47,8 +47,9 @@ export class DriverCatalog {
     await this.sandboxes.sweepShared(keep);
   }
 
-  get(name: DriverName): SandboxDriver | undefined {
-    return this.drivers.get(name);
+  /** The driver of that name (a stored record keeps the name as text). */
+  get(name: string): SandboxDriver | undefined {
+    return isDriverName(name) ? this.drivers.get(name) : undefined;
   }
 
   all(): SandboxDriver[] {

@@ -3,32 +3,10 @@
  * drivers cover exec, docker and qemu. The scheduler, router and builder branch on `capabilities`,
  * never on a driver's name.
  */
-export type DriverName =
-  | "runc"
-  | "crun"
-  | "gvisor"
-  | "isolate"
-  | "microvm"
-  | "lxc"
-  | "lxd"
-  | "vm"
-  | "kata"
-  | "xen"
-  | "k8s";
-
-export const DRIVER_NAMES: readonly DriverName[] = [
-  "runc",
-  "crun",
-  "gvisor",
-  "isolate",
-  "microvm",
-  "lxc",
-  "lxd",
-  "vm",
-  "kata",
-  "xen",
-  "k8s",
-];
+export { DRIVER_NAMES, isDriverName, type DriverName } from "../config/driver-names.js";
+import type { DriverName } from "../config/driver-names.js";
+import type { ImageKind, ImageRef } from "../images/image-ref.js";
+export type { ImageKind, ImageRef } from "../images/image-ref.js";
 
 /** How strongly a tenant is separated from the host and from other tenants. */
 export type IsolationKind =
@@ -39,9 +17,6 @@ export type IsolationKind =
   | "microvm" // a minimal VM (Firecracker, Cloud Hypervisor)
   | "vm-container" // a container inside a lightweight VM (Kata)
   | "vm"; // a full virtual machine (QEMU/KVM, Xen)
-
-/** What kind of artifact a driver runs. */
-export type ImageKind = "oci" | "isolate-bundle" | "disk";
 
 export interface Capabilities {
   readonly isolation: IsolationKind;
@@ -65,15 +40,6 @@ export interface Probe {
   readonly install?: readonly string[];
   /** Facts found (versions, chosen platform, paths), printed by `strata doctor`. */
   readonly details?: Readonly<Record<string, string>>;
-}
-
-/** A built artifact a driver can prepare. `path` is an OCI layout dir, a bundle dir, or a disk image. */
-export interface ImageRef {
-  readonly kind: ImageKind;
-  readonly digest: string; // sha256:...
-  readonly path: string;
-  /** For OCI layouts: the manifest's ref name inside the layout. */
-  readonly ref?: string;
 }
 
 export interface InstanceLimits {
@@ -100,16 +66,28 @@ export interface InstanceSpec {
 export interface InstanceIO {
   /** One line of the app's stdout or stderr, without its newline. */
   log(stream: "stdout" | "stderr", line: string): void;
+  /**
+   * The instance ended on its own (Nomad's WaitTask, pushed): a driver that can tell calls this once, as
+   * soon as it knows (conmon's exit file, the isolate engine's exit), so the scheduler does not wait for
+   * its health check. Not called for an instance being stop()ped.
+   */
+  exited?(state: EndedState): void;
 }
 
-/** The per-version result of prepare(): cached and reused by every instance of that version. */
-export interface Prepared {
+/**
+ * The per-version result of prepare(): cached and reused by every instance of that version. It lives in
+ * memory only; `D` is the driver's own type (the scheduler hands it back to start() untouched).
+ */
+export interface Prepared<D = unknown> {
   readonly driver: DriverName;
   readonly key: string;
-  readonly data: Readonly<Record<string, unknown>>;
+  readonly data: D;
 }
 
-/** JSON-serializable: kept in the store so a restarted daemon can recover() the instance. */
+/**
+ * JSON-serializable: kept in the store so a restarted daemon can recover() the instance. `data` is the
+ * driver's own, versioned (`v`), and read back through its schema (oci/handle.ts), never cast.
+ */
 export interface InstanceHandle {
   readonly id: string;
   readonly driver: DriverName;
@@ -138,15 +116,19 @@ export type InstanceState =
   | { readonly status: "exited"; readonly code: number; readonly reason: ExitReason }
   | { readonly status: "gone" };
 
-export interface SandboxDriver {
+/** An instance that no longer runs. */
+export type EndedState = Exclude<InstanceState, { status: "running" }>;
+
+/** `P`: the driver's prepared data (Prepared<P>). */
+export interface SandboxDriver<P = unknown> {
   readonly name: DriverName;
   readonly capabilities: Capabilities;
   /** Can this host run it? If not, why, and what to install. Never throws. */
   probe(): Promise<Probe>;
   /** Per version, cached: bundle, rootfs, VM disk. */
-  prepare(image: ImageRef, spec: InstanceSpec): Promise<Prepared>;
+  prepare(image: ImageRef, spec: InstanceSpec): Promise<Prepared<P>>;
   /** Returns once the process exists; readiness is the scheduler's job. */
-  start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance>;
+  start(prepared: Prepared<P>, spec: InstanceSpec, io: InstanceIO): Promise<Instance>;
   /** SIGTERM, wait up to graceMs, then kill; removes everything the instance created. Idempotent. */
   stop(instance: Instance, graceMs: number): Promise<void>;
   inspect(instance: Instance): Promise<InstanceState>;
@@ -155,7 +137,7 @@ export interface SandboxDriver {
   /** Remove every resource this driver owns whose instance id is not in `keep` (after a crash). */
   sweep(keep: ReadonlySet<string>): Promise<void>;
   /** Drop per-version caches created by prepare(). */
-  release?(prepared: Prepared): Promise<void>;
+  release?(prepared: Prepared<P>): Promise<void>;
   /** Ends what the driver runs for all instances (an engine process); called at daemon shutdown. */
   close?(): Promise<void>;
 }

@@ -27,11 +27,17 @@ export interface ScalingStats {
   current: number;
   /** When the version last entered panic mode, if it is in it. */
   panicSince?: number;
+  /**
+   * Requests the activator holds now for want of an instance, and those in flight beside them. Requests
+   * that wait are demand the windows have not seen yet: the count never falls below what they need.
+   */
+  demand?: { waiting: number; inflight: number };
 }
 
 export interface ScalingDecision {
   desired: number;
-  mode: "stable" | "panic";
+  /** stable and panic as in Knative's KPA; demand: requests wait now and need more than the windows say. */
+  mode: "stable" | "panic" | "demand";
   panicSince?: number;
   /** Why this number: for events and for `strata instances`. */
   reason: string;
@@ -53,6 +59,16 @@ function average(samples: readonly ConcurrencySample[], from: number): number | 
 const clamp = (n: number, t: ScalingTargets) => Math.min(t.maxInstances, Math.max(t.minInstances, n));
 
 export function decide(stats: ScalingStats, now: number, t: ScalingTargets): ScalingDecision {
+  const windows = fromWindows(stats, now, t);
+  const waiting = stats.demand?.waiting ?? 0;
+  if (waiting === 0) return windows;
+  const concurrent = waiting + stats.demand!.inflight;
+  const need = clamp(Math.ceil(concurrent / t.targetPerInstance), t);
+  if (need <= windows.desired) return windows;
+  return { ...windows, desired: need, mode: "demand", reason: `demand: ${waiting} waiting + ${stats.demand!.inflight} in flight wants ${need}` };
+}
+
+function fromWindows(stats: ScalingStats, now: number, t: ScalingTargets): ScalingDecision {
   const stableAvg = average(stats.samples, now - t.stableWindowMs);
   const panicAvg = average(stats.samples, now - t.panicWindowMs);
   if (stableAvg === undefined || panicAvg === undefined) {

@@ -1,7 +1,8 @@
 import type { ScalingPolicy } from "../config/index.js";
 import type { Instance } from "../sandbox/driver.js";
 import type { VersionRecord } from "../store/types.js";
-import { DEFAULT_WINDOWS, type ConcurrencySample, type ScalingTargets } from "./autoscaler.js";
+import { DEFAULT_WINDOWS, type ConcurrencySample, type ScalingDecision, type ScalingTargets } from "./autoscaler.js";
+import { Signal } from "./clock.js";
 
 export type SlotState = "starting" | "ready" | "draining";
 
@@ -17,12 +18,15 @@ export interface Slot {
   oomKills: number;
   /** Set once the slot is being stopped, so a drain and a scale-down that pick it both wait on one stop. */
   stopped?: Promise<void>;
+  /** A health check (the safety net's inspect()) is under way; the next tick does not start another. */
+  checking?: boolean;
 }
 
 export interface Waiter {
   resolve: (slot: Slot) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  /** Cancels the wait's deadline. */
+  cancel: () => void;
 }
 
 /** Everything the scheduler knows about one version: its instances, its queued requests, its crashes. */
@@ -38,6 +42,10 @@ export class VersionPool {
   panicSince: number | undefined;
   /** Lost its traffic: its instances finish what is queued for them, and no new one starts. */
   draining = false;
+  /** The autoscaler's last decision for this version, with its mode and reason (strata instances, metrics). */
+  decision: ScalingDecision | undefined;
+  /** Notified when a slot's in-flight count, a slot's state or the queue changes: drains wait on it. */
+  readonly changed = new Signal();
   readonly targets: ScalingTargets;
 
   constructor(
@@ -80,12 +88,6 @@ export class VersionPool {
       if (!best || s.inflight < best.inflight) best = s;
     }
     return best;
-  }
-
-  /** Instances wanted right now: enough for in-flight plus queued requests at the concurrency target. */
-  wanted(): number {
-    const demand = Math.ceil(this.inflightAndQueued() / this.targets.targetPerInstance);
-    return Math.min(this.targets.maxInstances, Math.max(this.targets.minInstances, demand));
   }
 
   crashLooping(now: number): boolean {

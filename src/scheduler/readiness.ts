@@ -2,7 +2,13 @@ import http from "node:http";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../errors.js";
-import type { Endpoint } from "../sandbox/driver.js";
+import type { Capabilities, Endpoint } from "../sandbox/driver.js";
+
+/**
+ * How long an instance has to listen, by its driver's cold-start class (capabilities.coldStart): a
+ * multiple of the expected start, with room for a loaded host and a slow app boot.
+ */
+export const READY_BUDGET_MS: Readonly<Record<Capabilities["coldStart"], number>> = { ms: 15_000, "sub-second": 30_000, seconds: 120_000 };
 
 export interface ReadinessOptions {
   timeoutMs: number;
@@ -68,3 +74,20 @@ export async function waitReady(endpoint: Endpoint, opts: ReadinessOptions): Pro
     if (status >= 500) throw new StrataError("INSTANCE_FAILED", `GET ${opts.httpPath} answered ${status}`);
   }
 }
+
+/** How the supervisor learns an instance serves: over the network here, faked in unit tests. */
+export interface Readiness {
+  /** Resolves once the instance at `endpoint` listens (and answers `httpPath`); throws when it will not. */
+  ready(endpoint: Endpoint, opts: ReadinessOptions): Promise<void>;
+  /** Whether a re-adopted instance answers `GET /` within `timeoutMs`. */
+  answers(endpoint: Endpoint, timeoutMs: number): Promise<boolean>;
+}
+
+export const networkReadiness: Readiness = {
+  ready: waitReady,
+  answers: (endpoint, timeoutMs) =>
+    httpGet(endpoint, "/", timeoutMs).then(
+      () => true,
+      () => false, // refused, reset or silent: all mean it does not serve
+    ),
+};

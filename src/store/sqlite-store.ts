@@ -15,7 +15,6 @@ import type {
   VersionRecord,
   VersionStatus,
 } from "./types.js";
-import type { DriverName } from "../sandbox/driver.js";
 
 interface VersionRow {
   app: string;
@@ -221,7 +220,7 @@ export class SqliteStore implements Store {
       id: r.id,
       app: r.app,
       version: r.version,
-      driver: r.driver as DriverName,
+      driver: r.driver,
       endpoint: JSON.parse(r.endpoint) as InstanceRecord["endpoint"],
       handle: JSON.parse(r.handle) as InstanceRecord["handle"],
       createdAt: r.created_at,
@@ -240,7 +239,7 @@ function toVersion(r: VersionRow): VersionRecord {
     status: r.status as VersionStatus,
     runtime: r.runtime,
     ...(r.runs !== null && { runs: r.runs }),
-    ...(r.driver !== null && { driver: r.driver as DriverName }),
+    ...(r.driver !== null && { driver: r.driver }),
     ...(r.artifact !== null && { artifact: JSON.parse(r.artifact) as Artifact }),
     ...(r.static_tree !== null && { staticTree: r.static_tree }),
     spec: JSON.parse(r.spec) as Record<string, unknown>,

@@ -1,5 +1,3 @@
-import type { DriverName, InstanceHandle, Endpoint } from "../sandbox/driver.js";
-
 /** Durable records. Timestamps are ISO-8601 strings; ids are stable. */
 export interface AppRecord {
   name: string;
@@ -22,8 +20,8 @@ export interface VersionRecord {
   runtime: string;
   /** The language version it runs ("Python 3.13.5"), saying so when it is not the one the runtime names. */
   runs?: string;
-  /** The sandbox that runs it; absent for static sites (served by the router itself). */
-  driver?: DriverName;
+  /** The sandbox driver that runs it (a config DriverName, kept as text); absent for static sites. */
+  driver?: string;
   artifact?: Artifact;
   /** For apps with code whose app.yaml has static handlers: the tree the router serves them from. */
   staticTree?: string;
@@ -77,12 +75,25 @@ export interface EventRecord {
 
 export type NewEvent = Omit<EventRecord, "id" | "time">;
 
+/**
+ * Where the router reaches an instance, as stored. The store imports no other layer, so this repeats the
+ * shape of sandbox/driver.ts Endpoint (the two are structurally the same type).
+ */
+export type StoredEndpoint = { readonly host: string; readonly port: number } | { readonly socket: string };
+
+/** A driver's instance handle, as stored: the driver that made it narrows it again in recover(). */
+export interface StoredHandle {
+  readonly id: string;
+  readonly driver: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
 export interface InstanceRecord {
   id: string;
   app: string;
   version: string;
-  driver: DriverName;
-  endpoint: Endpoint;
-  handle: InstanceHandle;
+  driver: string;
+  endpoint: StoredEndpoint;
+  handle: StoredHandle;
   createdAt: string;
 }

@@ -58,6 +58,19 @@ test("a Workers project deployed without --app is named by its wrangler.toml nam
   assert.equal(r.text, "hello from typescript");
 });
 
+test("a Workers app that asks for sandbox: runc is refused at deploy time, before it builds", async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  const runcMissing = await d.driverUnavailable("runc");
+  if (runcMissing) return t.skip(runcMissing);
+  const dir = join(work, "workers-on-runc");
+  await cp(join(FIXTURES, "isolate-ts"), dir, { recursive: true });
+  await writeFile(join(dir, "app.yaml"), "runtime: workers\nsandbox: runc\n");
+  const r = await d.cli(["deploy", dir, "--app", "workers-on-runc", "--version", "v1"]);
+  assert.notEqual(r.code, 0, r.stdout);
+  assert.match(r.stderr, /sandbox "runc" cannot run this app: a workers app builds an isolate-bundle artifact, and runc runs only oci; use sandbox: isolate/);
+  assert.doesNotMatch(r.stdout, /building workers app/, "refused before the build");
+});
+
 test("a JS worker with a vendored dependency and a .wasm import answers", async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
   await d.cliOk(["deploy", join(FIXTURES, "isolate-js-dep"), "--app", "jsdep", "--version", "v1"]);

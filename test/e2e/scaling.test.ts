@@ -84,6 +84,8 @@ test("50 concurrent requests on a cold version start the instances the concurren
   assert.deepEqual([...new Set(results.map((r) => r.status))], [200]);
   const started = (await eventsOf("burst")).filter((e) => e.type === "instance.started" && e.version === "v2").length - before;
   assert.equal(started, 4, `started ${started} instances for 50 concurrent requests at 15 per instance`);
+  // strata instances says why: the autoscaler's last decision per version, its mode and its reason.
+  assert.match(await d.cliOk(["instances", "burst"]), /^v2: \d+ running, \d+ wanted \((stable|panic|demand); .*wants \d+/m);
 });
 
 test("a rollout under continuous load gives zero non-2xx responses", { timeout: 300_000 }, async (t) => {

@@ -2,8 +2,8 @@ import { mkdir, rm } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Layer, ImageRuntimeConfig } from "../../images/layout.js";
-import type { ImageRef } from "../../sandbox/driver.js";
-import { appImageRef, type BuildContext } from "../builder.js";
+import type { ImageRef } from "../../images/image-ref.js";
+import { appImageRef, type ImageBuildContext } from "../image-builder.js";
 import { copySource } from "./source.js";
 import { stepWorkDir } from "./work-dirs.js";
 
@@ -15,7 +15,7 @@ import { stepWorkDir } from "./work-dirs.js";
 /** Runtime user of app images: nobody:nogroup, present in every base image. /app is root-owned and read-only to it, as on App Engine. */
 export const APP_USER = "65534:65534";
 
-export async function sourceLayer(ctx: BuildContext, exclude: readonly string[]): Promise<Layer> {
+export async function sourceLayer(ctx: ImageBuildContext, exclude: readonly string[]): Promise<Layer> {
   const staging = stepWorkDir(ctx.home, `${ctx.app}-${ctx.version}-src-${randomBytes(3).toString("hex")}`);
   try {
     await mkdir(staging, { recursive: true, mode: 0o755 });
@@ -33,7 +33,7 @@ export interface DescribedLayer {
 }
 
 export async function writeAppImage(
-  ctx: BuildContext,
+  ctx: ImageBuildContext,
   described: readonly DescribedLayer[],
   runtime: ImageRuntimeConfig,
 ): Promise<{ image: ImageRef; sizeBytes: number }> {
@@ -49,7 +49,7 @@ export async function writeAppImage(
  * user, port 8080, Strata's labels), logs it, and returns it.
  */
 export async function writeBuildpackImage(
-  ctx: BuildContext,
+  ctx: ImageBuildContext,
   described: readonly DescribedLayer[],
   runtime: string,
   env: string[],

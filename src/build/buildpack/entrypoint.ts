@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { AppYamlLike } from "../builder.js";
+import type { AppYamlLike } from "../image-builder.js";
 import { readIfExists } from "./source.js";
 
 /**

@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import { imagePaths } from "../../images/catalog.js";
 import type { Layer, OciLayout, ResolvedImage } from "../../images/layout.js";
 import { unpackLayerList } from "../../images/unpack.js";
-import type { BuildContext } from "../builder.js";
+import type { ImageBuildContext } from "../image-builder.js";
 import { BuildStep, type StepMount, type StepNetwork, type StepUser } from "./step.js";
 import { stepWorkDir } from "./work-dirs.js";
 
@@ -53,7 +53,7 @@ export interface StepLayerOptions {
  * Mounts, containers and work dirs are removed whatever happens.
  */
 export async function runStepLayer(
-  ctx: BuildContext,
+  ctx: ImageBuildContext,
   opts: StepLayerOptions,
   work: (step: BuildStep) => Promise<void>,
 ): Promise<Layer> {

@@ -3,8 +3,7 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import { lineSplitter } from "../../images/progress.js";
-import { exists } from "../buildpack/source.js";
-import { appImageRef, type AppYamlLike, type Builder, type BuildContext, type BuildResult } from "../builder.js";
+import { appImageRef, type ImageBuild, type ImageBuildContext, type ImageBuildResult } from "../image-builder.js";
 import { BaseImages } from "./base-images.js";
 import { Buildah, BUILD_RUNTIME } from "./buildah.js";
 import { exposedPort } from "./exposed-port.js";
@@ -27,7 +26,7 @@ export interface DockerfileBuilderOptions {
   registries?: readonly string[];
 }
 
-export interface DockerfileBuildResult extends BuildResult {
+export interface DockerfileBuildResult extends ImageBuildResult {
   /** Every Dockerfile step buildah ran, with whether it came from the cache. */
   steps: StepRecord[];
   /** The image's one exposed TCP port, if it exposes exactly one (see exposedPort). */
@@ -39,7 +38,7 @@ const BUILD_TIMEOUT_MS = 60 * 60_000;
 /** Lines of a failed step's output carried in the error message. */
 const ERROR_OUTPUT_LINES = 15;
 
-export class DockerfileBuilder implements Builder {
+export class DockerfileBuilder implements ImageBuild {
   readonly name = "dockerfile";
   private readonly limits: RunLimits;
   private readonly registries: readonly string[];
@@ -49,11 +48,7 @@ export class DockerfileBuilder implements Builder {
     this.registries = opts.registries ?? [];
   }
 
-  async detect(dir: string, _spec: AppYamlLike): Promise<boolean> {
-    return exists(join(dir, "Dockerfile"));
-  }
-
-  async build(ctx: BuildContext): Promise<DockerfileBuildResult> {
+  async build(ctx: ImageBuildContext): Promise<DockerfileBuildResult> {
     const dockerfile = join(ctx.sourceDir, "Dockerfile");
     const buildah = new Buildah(ctx.home);
     await mkdir(buildah.runroot, { recursive: true });

@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
 import { adoptStagedImage, linkKnownBlobs, stagingLayout } from "../../images/adopt.js";
 import type { ImageConfig, OciLayout } from "../../images/layout.js";
-import type { ImageRef } from "../../sandbox/driver.js";
+import type { ImageRef } from "../../images/image-ref.js";
 import type { Buildah, DockerHealthcheck } from "./buildah.js";
 
 /**

@@ -4,7 +4,7 @@ import { join, normalize } from "node:path";
 import { StrataError } from "../../errors.js";
 import { imagePaths } from "../../images/catalog.js";
 import { unpackLayerList } from "../../images/unpack.js";
-import type { AppYamlLike, Builder, BuildContext, BuildResult } from "../builder.js";
+import type { ImageBuild, ImageBuildContext, ImageBuildResult } from "../image-builder.js";
 import { APP_USER, writeAppImage } from "../buildpack/app-image.js";
 import { layersOf } from "../buildpack/layers.js";
 import { exists, readIfExists } from "../buildpack/source.js";
@@ -30,15 +30,10 @@ const SHELL_SYNTAX = /[|&;<>()$`\\"'*?[\]#~{}]/;
  * The run image is one small layer (run-image.ts): the binary, CA certificates, passwd/group naming
  * nobody, /tmp; it runs as nobody with no shell and no toolchain.
  */
-export class GoBuilder implements Builder {
+export class GoBuilder implements ImageBuild {
   readonly name = "go";
 
-  async detect(dir: string, spec: AppYamlLike): Promise<boolean> {
-    if (spec.runtime) return /^go(1\d+)?$/.test(spec.runtime);
-    return exists(join(dir, "go.mod"));
-  }
-
-  async build(ctx: BuildContext): Promise<BuildResult> {
+  async build(ctx: ImageBuildContext): Promise<ImageBuildResult> {
     const goMod = await readIfExists(join(ctx.sourceDir, "go.mod"));
     if (goMod === null) {
       throw new StrataError("BUILD_FAILED", "a Go app needs a go.mod at its root: run `go mod init <module path>` in the app's folder");

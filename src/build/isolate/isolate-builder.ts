@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
 import { touchIfPresent } from "../../system/fs.js";
-import type { ArtifactBuilder, BuildOutput, BuildRequest } from "../artifact-builder.js";
+import type { Builder, BuildOutput, BuildRequest } from "../builder.js";
 import { build } from "./build.js";
 import { detect } from "./detect.js";
 
@@ -14,9 +14,10 @@ export function isolateBundlesDir(home: StrataHome): string {
 }
 
 /** Workers and WASI apps: bundled with esbuild into a directory under isolateBundlesDir(). */
-export class IsolateBuilder implements ArtifactBuilder {
+export class IsolateBuilder implements Builder {
   readonly name = "isolate";
   readonly kinds = ["workers"] as const;
+  readonly produces = "isolate-bundle";
 
   async build(req: BuildRequest): Promise<BuildOutput> {
     const app = await detect(req.sourceDir);

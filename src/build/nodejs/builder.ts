@@ -1,11 +1,11 @@
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import type { Layer } from "../../images/layout.js";
-import type { AppYamlLike, Builder, BuildContext, BuildResult } from "../builder.js";
+import type { ImageBuild, ImageBuildContext, ImageBuildResult } from "../image-builder.js";
 import { mergeEnv, sourceLayer, writeBuildpackImage, type DescribedLayer } from "../buildpack/app-image.js";
 import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf, runStepLayer } from "../buildpack/layers.js";
-import { copySource, exists, readSourceFile } from "../buildpack/source.js";
+import { copySource, readSourceFile } from "../buildpack/source.js";
 import { appInstallScripts, lockfileOf, nodeDependencyLayer, NPM_ENV, runNpm, type PackageJson } from "./deps.js";
 import { chooseNodeImage } from "./node-image.js";
 
@@ -20,15 +20,10 @@ import { chooseNodeImage } from "./node-image.js";
  */
 const SOURCE_EXCLUDES = ["node_modules", ".git"];
 
-export class NodeBuilder implements Builder {
+export class NodeBuilder implements ImageBuild {
   readonly name = "nodejs";
 
-  async detect(dir: string, spec: AppYamlLike): Promise<boolean> {
-    if (spec.runtime) return /^nodejs\d*$/.test(spec.runtime);
-    return exists(join(dir, "package.json"));
-  }
-
-  async build(ctx: BuildContext): Promise<BuildResult> {
+  async build(ctx: ImageBuildContext): Promise<ImageBuildResult> {
     const packageText = await readSourceFile(ctx.sourceDir, "package.json");
     const pkg = packageText === null ? {} : parsePackageJson(packageText);
     const choice = chooseNodeImage(ctx.spec.runtime, enginesNode(pkg));
@@ -85,7 +80,7 @@ export class NodeBuilder implements Builder {
    * (`--ignore-scripts` keeps `npm run install` from running pre/postinstall a second time). The step runs
    * as root, as a Dockerfile RUN does, with the same outbound-only network as the dependency step.
    */
-  private async sourceStepLayer(ctx: BuildContext, below: readonly Layer[], scripts: readonly string[], pruneDev: boolean): Promise<Layer> {
+  private async sourceStepLayer(ctx: ImageBuildContext, below: readonly Layer[], scripts: readonly string[], pruneDev: boolean): Promise<Layer> {
     return runStepLayer(
       ctx,
       { purpose: "build", below, mounts: [], network: "outbound", env: ["PATH=/app/node_modules/.bin:/usr/local/bin:/usr/bin:/bin", ...NPM_ENV] },

@@ -2,7 +2,7 @@ import { chmod, copyFile, mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize } from "node:path";
 import { StrataError } from "../../errors.js";
 import type { Layer } from "../../images/layout.js";
-import type { BuildContext } from "../builder.js";
+import type { ImageBuildContext } from "../image-builder.js";
 import { cachedLayer, dependencyCacheRef, hashTree, runStepLayer, sha256, storeCachedLayer } from "../buildpack/layers.js";
 import { copySource, readSourceFile, resolveInSource } from "../buildpack/source.js";
 import { UNPRIVILEGED_BUILD_USER, type BuildStep, type StepCommand } from "../buildpack/step.js";
@@ -68,7 +68,7 @@ export async function lockfileOf(sourceDir: string): Promise<NodeDependencyPlan[
 }
 
 export async function nodeDependencyLayer(
-  ctx: BuildContext,
+  ctx: ImageBuildContext,
   base: readonly Layer[],
   plan: NodeDependencyPlan,
 ): Promise<{ layer: Layer; cached: boolean }> {

@@ -1,9 +1,7 @@
-import { join } from "node:path";
-import type { Builder, AppYamlLike, BuildContext, BuildResult } from "../builder.js";
+import type { ImageBuild, ImageBuildContext, ImageBuildResult } from "../image-builder.js";
 import { mergeEnv, sourceLayer, writeBuildpackImage } from "../buildpack/app-image.js";
 import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf } from "../buildpack/layers.js";
-import { exists } from "../buildpack/source.js";
 import { pythonDependencyLayer, VENV } from "./deps.js";
 import { RUNS_LABEL } from "../../images/catalog.js";
 import { chooseLanguageImage, describeChoice, runtimeId } from "../../images/language-image.js";
@@ -16,20 +14,13 @@ import { chooseLanguageImage, describeChoice, runtimeId } from "../../images/lan
  * `gunicorn -b :$PORT main:app`.
  */
 const DEFAULT_START = "gunicorn -b :$PORT main:app";
-const MARKERS = ["requirements.txt", "pyproject.toml", "main.py"];
 /** Left out of the /app layer: the venv comes from the dependency layer; bytecode is rebuilt. */
 const SOURCE_EXCLUDES = [".venv", "__pycache__", ".git"];
 
-export class PythonBuilder implements Builder {
+export class PythonBuilder implements ImageBuild {
   readonly name = "python";
 
-  async detect(dir: string, spec: AppYamlLike): Promise<boolean> {
-    if (spec.runtime) return /^python3\d*$/.test(spec.runtime);
-    for (const m of MARKERS) if (await exists(join(dir, m))) return true;
-    return false;
-  }
-
-  async build(ctx: BuildContext): Promise<BuildResult> {
+  async build(ctx: ImageBuildContext): Promise<ImageBuildResult> {
     const choice = chooseLanguageImage("python", askedPythonVersion(ctx.spec.runtime));
     const runtime = ctx.spec.runtime ?? runtimeId("python", choice.recipe.runs.version);
     const baseRef = await ctx.catalog.ensure(choice.recipe.name, ctx.log);

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import type { Layer } from "../../images/layout.js";
-import type { BuildContext } from "../builder.js";
+import type { ImageBuildContext } from "../image-builder.js";
 import { cachedLayer, dependencyCacheRef, hashTree, runStepLayer, sha256, storeCachedLayer } from "../buildpack/layers.js";
 import { readIfExists } from "../buildpack/source.js";
 import type { BuildStep } from "../buildpack/step.js";
@@ -38,7 +38,7 @@ export interface DependencyLayer {
   cached: boolean;
 }
 
-export async function pythonDependencyLayer(ctx: BuildContext, base: readonly Layer[]): Promise<DependencyLayer> {
+export async function pythonDependencyLayer(ctx: ImageBuildContext, base: readonly Layer[]): Promise<DependencyLayer> {
   const requirements = await readIfExists(join(ctx.sourceDir, "requirements.txt"));
   const wheels = await hashTree(join(ctx.sourceDir, "wheels"));
   const vendor = await hashTree(join(ctx.sourceDir, "vendor"));
@@ -87,7 +87,7 @@ async function pyprojectDependencies(step: BuildStep): Promise<string[]> {
   return JSON.parse(stdout.trim()) as string[];
 }
 
-async function pipInstall(ctx: BuildContext, step: BuildStep, what: string[], index: string | undefined): Promise<void> {
+async function pipInstall(ctx: ImageBuildContext, step: BuildStep, what: string[], index: string | undefined): Promise<void> {
   const source = index ? ["--index-url", index] : ["--no-index", "--find-links", "/workspace/wheels", "--find-links", "/workspace/vendor"];
   try {
     await step.run({ argv: [`${VENV}/bin/python3`, "-m", "pip", "install", "--no-input", ...source, ...what], cwd: "/app" });

@@ -1,11 +1,12 @@
 import type { BlobStore } from "../../artifacts/blob-store.js";
-import type { ArtifactBuilder, BuildOutput, BuildRequest } from "../artifact-builder.js";
+import type { Builder, BuildOutput, BuildRequest } from "../builder.js";
 import { buildStaticTree } from "./build-tree.js";
 
 /** Static sites: every file stored by content, the manifest is the artifact the router serves. */
-export class StaticBuilder implements ArtifactBuilder {
+export class StaticBuilder implements Builder {
   readonly name = "static";
   readonly kinds = ["static"] as const;
+  readonly produces = "static-tree";
 
   constructor(private readonly blobs: BlobStore) {}
 

@@ -3,14 +3,7 @@ import { createInterface } from "node:readline/promises";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
 import { ago, percent, table } from "../render.js";
-
-interface AppOut {
-  name: string;
-  createdAt: string;
-  url: string;
-  versions: number;
-  serving: Record<string, number>;
-}
+import type { AppOut } from "../../api/schemas.js";
 
 export function register(program: Command): void {
   const apps = program

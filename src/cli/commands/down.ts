@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { StrataHome } from "../../home.js";
-import { daemonRunning, readDaemonInfo } from "../client.js";
+import { daemonRunning, readDaemonInfo } from "../../daemon-info.js";
 import { waitFor } from "../wait.js";
 
 export function register(program: Command): void {

@@ -1,14 +1,6 @@
 import type { Command } from "commander";
 import { ApiClient } from "../client.js";
-
-interface EventOut {
-  id: number;
-  time: string;
-  type: string;
-  app?: string;
-  version?: string;
-  message: string;
-}
+import type { EventOut } from "../../api/schemas.js";
 
 function line(e: EventOut): string {
   const where = [e.app, e.version].filter(Boolean).join("/");

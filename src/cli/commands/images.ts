@@ -4,20 +4,7 @@ import { stat } from "node:fs/promises";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
 import { ago, bytes, table } from "../render.js";
-import type { PruneProgress } from "../../api/image-routes.js";
-
-interface ImageOut {
-  name: string;
-  aliases: string[];
-  kind: string;
-  describes?: string;
-  runtimes?: string[];
-  runs?: string;
-  built: boolean;
-  digest?: string;
-  sizeBytes?: number;
-  created?: string;
-}
+import type { ImageOut, PruneProgress } from "../../api/image-routes.js";
 
 export function register(program: Command): void {
   const images = program

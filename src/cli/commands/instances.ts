@@ -1,18 +1,7 @@
 import type { Command } from "commander";
 import { ApiClient } from "../client.js";
 import { bytes, table } from "../render.js";
-
-interface InstanceOut {
-  id: string;
-  version: string;
-  driver: string;
-  state: string;
-  endpoint: string;
-  inflight: number;
-  cpuMs?: number;
-  memoryBytes?: number;
-  startedAt: number;
-}
+import type { InstanceOut, ScalingOut } from "../../api/schemas.js";
 
 export function register(program: Command): void {
   program
@@ -23,7 +12,10 @@ export function register(program: Command): void {
       const client = await ApiClient.connect();
       const list = await client.get<InstanceOut[]>(`/v1/apps/${encodeURIComponent(app)}/instances`);
       if (opts.json) return console.log(JSON.stringify(list, null, 2));
-      if (list.length === 0) return console.log(`${app} has no instances running (it scales from zero on the next request).`);
+      const scaling = await client.get<ScalingOut[]>(`/v1/apps/${encodeURIComponent(app)}/scaling`);
+      // Why each version has the count it has: the autoscaler's decision, its mode and its reason.
+      const why = scaling.map((s) => `${s.version}: ${s.current} running, ${s.desired} wanted (${s.mode}; ${s.reason})`).join("\n");
+      if (list.length === 0) return console.log(`${app} has no instances running (it scales from zero on the next request).${why ? `\n${why}` : ""}`);
       const now = Date.now();
       console.log(
         table(
@@ -41,5 +33,6 @@ export function register(program: Command): void {
           ]),
         ),
       );
+      if (why) console.log(why);
     });
 }

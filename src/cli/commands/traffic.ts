@@ -2,12 +2,7 @@ import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
 import { percent } from "../render.js";
-
-interface TrafficOut {
-  app: string;
-  splitBy: string;
-  allocations: Record<string, number>;
-}
+import type { TrafficOut } from "../../api/schemas.js";
 
 /** Parses `v1=0.8,v2=0.2` (shares, or percentages that add up to 100). */
 export function parseSplits(text: string): Record<string, number> {

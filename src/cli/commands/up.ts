@@ -4,7 +4,7 @@ import { openSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { StrataError } from "../../errors.js";
 import { StrataHome } from "../../home.js";
-import { daemonRunning, readDaemonInfo } from "../client.js";
+import { daemonRunning, readDaemonInfo } from "../../daemon-info.js";
 import { waitFor } from "../wait.js";
 
 export interface UpOptions {

@@ -1,21 +1,7 @@
 import type { Command } from "commander";
 import { ApiClient } from "../client.js";
 import { ago, bytes, percent, table } from "../render.js";
-
-export interface VersionOut {
-  app: string;
-  version: string;
-  status: string;
-  runtime: string;
-  runs?: string;
-  driver?: string;
-  traffic: number;
-  createdAt: string;
-  digest?: string;
-  sizeBytes: number;
-  url: string;
-  error?: string;
-}
+import type { VersionOut } from "../../api/schemas.js";
 
 export function register(program: Command): void {
   program

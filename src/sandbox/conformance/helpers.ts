@@ -3,7 +3,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { exec } from "../../system/exec.js";
-import type { Endpoint, Instance, InstanceIO, InstanceState, SandboxDriver } from "../driver.js";
+import type { EndedState, Endpoint, Instance, InstanceIO, InstanceState, SandboxDriver } from "../driver.js";
 
 /** One HTTP GET to an instance endpoint (TCP or unix socket), bounded by a 5 s timeout. */
 export function httpGet(endpoint: Endpoint, path: string): Promise<{ status: number; body: string }> {
@@ -55,12 +55,17 @@ export async function waitForState(
 }
 
 /** An InstanceIO that keeps every line, for assertions. */
-export function recordingIO(): InstanceIO & { lines: Array<{ stream: string; line: string }>; text(): string } {
+export function recordingIO(): InstanceIO & { lines: Array<{ stream: string; line: string }>; exits: EndedState[]; text(): string } {
   const lines: Array<{ stream: string; line: string }> = [];
+  const exits: EndedState[] = [];
   return {
     lines,
+    exits,
     log(stream, line) {
       lines.push({ stream, line });
+    },
+    exited(state) {
+      exits.push(state);
     },
     text() {
       return lines.map((l) => `${l.stream}: ${l.line}`).join("\n");

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { after, before, describe, it, type TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { exec } from "../../system/exec.js";
 import type { ImageRef, Instance, InstanceLimits, InstanceSpec, Prepared, SandboxDriver } from "../driver.js";
 import { httpGet, leftovers, recordingIO, waitForHttp, waitForLog, waitForState } from "./helpers.js";
@@ -133,6 +134,25 @@ export function runConformance(opts: ConformanceOptions): void {
         assert.ok(await waitForLog(io, /^exiting with 3$/), io.text());
       } finally {
         await stop(instance);
+      }
+    });
+
+    it("pushes an exit it did not cause to InstanceIO.exited, and none for stop()", async (t) => {
+      if (skipped(t, driver?.capabilities.sharedProcess ? "instances share one engine process and have no exit of their own" : undefined)) return;
+      const ended = await start(spec("pushed"));
+      const stopped = await start(spec("stopped"));
+      try {
+        await waitForHttp(ended.instance.endpoint);
+        await httpGet(ended.instance.endpoint, "/cgi-bin/exit?5");
+        for (let i = 0; i < 100 && ended.io.exits.length === 0; i++) await sleep(50);
+        assert.deepEqual(ended.io.exits, [{ status: "exited", code: 5, reason: "exited" }]);
+        await waitForHttp(stopped.instance.endpoint);
+        await stop(stopped.instance);
+        await sleep(500);
+        assert.deepEqual(stopped.io.exits, [], "stop() is not an exit to report");
+      } finally {
+        await stop(ended.instance);
+        await stop(stopped.instance);
       }
     });
 

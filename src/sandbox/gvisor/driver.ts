@@ -9,6 +9,7 @@ import { choosePlatform, type GvisorPlatform, type PlatformChoice } from "./plat
 import { probeGvisor } from "./probe.js";
 import { applyHostPidsBudget } from "./resources.js";
 import { StartNamespace } from "./start-namespace.js";
+import type { OciPrepared } from "../oci/handle.js";
 
 export type GvisorNetStack = "netstack" | "host";
 
@@ -66,7 +67,7 @@ const CAPABILITIES: Capabilities = Object.freeze({
  * - --oci-seccomp: the bundle's seccomp profile is enforced by the sentry on the app's syscalls.
  * - pids: the host cgroup counts sandbox threads and ptrace stubs, not app processes (resources.ts).
  */
-export class GvisorDriver implements SandboxDriver {
+export class GvisorDriver implements SandboxDriver<OciPrepared> {
   readonly name = "gvisor" as const;
   readonly capabilities = CAPABILITIES;
   private readonly oci: OciDriver;
@@ -113,11 +114,11 @@ export class GvisorDriver implements SandboxDriver {
     return this.oci.probe();
   }
 
-  prepare(image: ImageRef, spec: InstanceSpec): Promise<Prepared> {
+  prepare(image: ImageRef, spec: InstanceSpec): Promise<Prepared<OciPrepared>> {
     return this.oci.prepare(image, spec);
   }
 
-  start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+  start(prepared: Prepared<OciPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
     return this.oci.start(prepared, spec, io);
   }
 
@@ -137,7 +138,7 @@ export class GvisorDriver implements SandboxDriver {
     return this.oci.sweep(keep);
   }
 
-  release(prepared: Prepared): Promise<void> {
+  release(prepared: Prepared<OciPrepared>): Promise<void> {
     return this.oci.release(prepared);
   }
 

@@ -35,7 +35,13 @@ const MAX_SOCKET_PATH = 107;
  * Not recoverable: the engine ends with the daemon (its IPC channel closes), and restarting a
  * tenant takes milliseconds, so recover() clears leftovers and returns null.
  */
-export class IsolateDriver implements SandboxDriver {
+/** What prepare() makes for a version: the bundle's directory and its wrangler vars. */
+export interface IsolatePrepared {
+  readonly bundleDir: string;
+  readonly vars: Readonly<Record<string, unknown>> | undefined;
+}
+
+export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
   readonly name: DriverName = "isolate";
   readonly capabilities: Capabilities = Object.freeze({
     isolation: "v8-isolate",
@@ -99,8 +105,13 @@ export class IsolateDriver implements SandboxDriver {
     const engine = EngineClient.spawn({
       onLog: (e: EngineEvent) => this.io.get(e.instanceId)?.log(e.stream, e.line),
       onExit: (code, signal) => {
-        for (const id of this.io.keys()) this.lost.set(id, { code: code ?? 137, signal });
         this.engine = null;
+        // Every tenant ended with the engine: each one's scheduler is told now, not at its next health check.
+        for (const [id, io] of this.io) {
+          const lost = { code: code ?? 137, signal };
+          this.lost.set(id, lost);
+          io.exited?.({ status: "exited", code: lost.code, reason: lost.signal ? "killed" : "exited" });
+        }
       },
       onEngineOutput: (line) => this.engineOutput(line),
     });
@@ -111,7 +122,7 @@ export class IsolateDriver implements SandboxDriver {
     return engine;
   }
 
-  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared> {
+  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<IsolatePrepared>> {
     if (image.kind !== "isolate-bundle") {
       throw new StrataError("UNSUPPORTED_RUNTIME", `the isolate driver runs isolate-bundle artifacts, not ${image.kind}`);
     }
@@ -119,9 +130,8 @@ export class IsolateDriver implements SandboxDriver {
     return { driver: this.name, key: image.digest, data: { bundleDir: image.path, vars: manifest.vars } };
   }
 
-  async start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
-    const bundleDir = prepared.data["bundleDir"];
-    if (typeof bundleDir !== "string") throw new StrataError("DRIVER_FAILED", "prepared data has no bundleDir (prepare() with the isolate driver)");
+  async start(prepared: Prepared<IsolatePrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const { bundleDir, vars } = prepared.data;
     this.runDirReady ??= mkdir(this.runDir, { recursive: true }).then(() => undefined);
     await this.runDirReady;
     const socketPath = join(this.runDir, `${spec.instanceId}.sock`);
@@ -132,7 +142,7 @@ export class IsolateDriver implements SandboxDriver {
       instanceId: spec.instanceId,
       bundleDir,
       socketPath,
-      env: { ...(prepared.data["vars"] as Record<string, unknown> | undefined), ...spec.env },
+      env: { ...vars, ...spec.env },
       memoryMb: Math.max(MIN_MEMORY_MB, Math.min(spec.limits.memoryMb, this.maxMemoryMb)),
       cpuMsPerRequest: this.cpuMs,
       maxRequestBodyBytes: this.maxRequestBodyBytes,

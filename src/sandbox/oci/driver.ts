@@ -20,6 +20,8 @@ import { launchConmon } from "./conmon.js";
 import { startThroughExecFifo } from "./exec-fifo.js";
 import { imageProcess, processFor, type ImageProcess } from "./image-process.js";
 import { LogTail } from "./log-tail.js";
+import { OciHandleData, ociHandleData, type OciPrepared } from "./handle.js";
+import { watchExit } from "./exit-watch.js";
 import { probeOci } from "./probe.js";
 import { mountOverlay, mountsUnder, unmount } from "./rootfs.js";
 import { RuntimeCli, type OciRuntimeName } from "./runtime-cli.js";
@@ -58,11 +60,6 @@ export interface OciRuntimeProfile {
   startPrefix?(): Promise<readonly string[]>;
 }
 
-interface PreparedData {
-  readonly layers: readonly string[]; // shifted, top first
-  readonly image: ImageProcess;
-}
-
 const POLL_MS = 10;
 /** How long after SIGKILL a container may take to be reaped before delete --force takes over. */
 const KILL_WAIT_MS = 5_000;
@@ -88,7 +85,7 @@ const OCI_CAPABILITIES: Capabilities = Object.freeze({
  * instance id. Instances outlive the daemon and are re-adopted by recover(). With a `profile`, the same
  * machinery drives another runtime (gvisor/ runs runsc this way).
  */
-export class OciDriver implements SandboxDriver {
+export class OciDriver implements SandboxDriver<OciPrepared> {
   readonly name: DriverName;
   readonly capabilities: Capabilities;
 
@@ -97,9 +94,11 @@ export class OciDriver implements SandboxDriver {
   private readonly idMap: IdMap;
   private readonly cgroups: CgroupV1;
   private readonly tails = new Map<string, LogTail>();
+  /** Watches on conmon's exit file, so an exit is pushed to the scheduler (InstanceIO.exited) as it happens. */
+  private readonly exitWatches = new Map<string, () => void>();
   /** Stops under way: a second stop of the same instance (a drain racing an idle scale-down) joins the first. */
   private readonly stopping = new Map<string, Promise<void>>();
-  private readonly prepared = new Map<string, Promise<Prepared>>();
+  private readonly prepared = new Map<string, Promise<Prepared<OciPrepared>>>();
   private cli: RuntimeCli | undefined;
   private conmon: string | undefined;
   private dirsReady: Promise<void> | undefined;
@@ -139,7 +138,7 @@ export class OciDriver implements SandboxDriver {
     }
   }
 
-  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared> {
+  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<OciPrepared>> {
     if (image.kind !== "oci") {
       throw new StrataError("INVALID_ARGUMENT", `the ${this.name} driver runs OCI images, not ${image.kind}`);
     }
@@ -158,13 +157,13 @@ export class OciDriver implements SandboxDriver {
     return entry;
   }
 
-  async release(prepared: Prepared): Promise<void> {
+  async release(prepared: Prepared<OciPrepared>): Promise<void> {
     // The shifted layers are shared by other versions; only the in-memory entry belongs to this one.
     this.prepared.delete(prepared.key);
   }
 
-  async start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
-    const data = prepared.data as unknown as PreparedData;
+  async start(prepared: Prepared<OciPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const data = prepared.data;
     const id = spec.instanceId;
     const proc = processFor(data.image, spec);
     const cli = await this.runtimeCli();
@@ -204,7 +203,7 @@ export class OciDriver implements SandboxDriver {
       const started = !this.opts.profile && this.runtime === "runc" && (await startThroughExecFifo(cli.stateRoot, id));
       if (!started) await cli.start(id, (await this.opts.profile?.startPrefix?.()) ?? []);
       await this.follow(id, io);
-      const handle: InstanceHandle = { id, driver: this.name, data: { address, port: spec.port } };
+      const handle: InstanceHandle = { id, driver: this.name, data: ociHandleData(address, spec.port) };
       return { id, driver: this.name, endpoint: { host: address, port: spec.port }, handle };
     } catch (err) {
       await this.cleanup(id);
@@ -234,9 +233,12 @@ export class OciDriver implements SandboxDriver {
     await this.cleanup(id);
   }
 
-  async inspect(instance: Instance): Promise<InstanceState> {
+  inspect(instance: Instance): Promise<InstanceState> {
+    return this.stateOf(instance.id);
+  }
+
+  private async stateOf(id: string): Promise<InstanceState> {
     const cli = await this.runtimeCli();
-    const id = instance.id;
     const state = await cli.status(id);
     if (state && state.status !== "stopped") {
       const oomKills = await this.cgroups.oomKills(id);
@@ -252,10 +254,11 @@ export class OciDriver implements SandboxDriver {
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
     const id = handle.id;
-    const data = handle.data as { address?: unknown; port?: unknown };
-    if (typeof data.address === "string" && typeof data.port === "number" && (await this.isLive(id))) {
+    // A handle this driver cannot read (no schema version knows it) is an instance it cannot reach: cleared.
+    const data = OciHandleData.safeParse(handle.data);
+    if (data.success && (await this.isLive(id))) {
       await this.follow(id, io);
-      return { id, driver: this.name, endpoint: { host: data.address, port: data.port }, handle };
+      return { id, driver: this.name, endpoint: { host: data.data.address, port: data.data.port }, handle: { ...handle, data: data.data } };
     }
     await this.cleanup(id);
     return null;
@@ -287,6 +290,8 @@ export class OciDriver implements SandboxDriver {
     const step = async (run: () => Promise<unknown>) => {
       await run().catch((err: unknown) => void failures.push(err));
     };
+    this.exitWatches.get(id)?.();
+    this.exitWatches.delete(id);
     const tail = this.tails.get(id);
     this.tails.delete(id);
     await step(async () => tail?.stop());
@@ -324,6 +329,16 @@ export class OciDriver implements SandboxDriver {
     const tail = new LogTail(join(dir, "ctr.log"), join(dir, "log.offset"), io);
     this.tails.set(id, tail);
     await tail.start();
+    const exited = io.exited?.bind(io);
+    if (exited) this.exitWatches.set(id, watchExit(join(dir, "persist"), () => void this.pushExit(id, exited)));
+  }
+
+  /** conmon wrote the exit file: tells the scheduler how the instance ended, unless stop() ended it. */
+  private async pushExit(id: string, exited: NonNullable<InstanceIO["exited"]>): Promise<void> {
+    this.exitWatches.delete(id);
+    if (this.stopping.has(id)) return;
+    const state = await this.stateOf(id).catch(() => undefined); // unreadable now: the scheduler's health check finds it
+    if (state && state.status !== "running" && !this.stopping.has(id)) exited(state);
   }
 
   private async isLive(id: string): Promise<boolean> {
@@ -346,15 +361,15 @@ export class OciDriver implements SandboxDriver {
     }
   }
 
-  private async layersPresent(entry: Promise<Prepared>): Promise<boolean> {
+  private async layersPresent(entry: Promise<Prepared<OciPrepared>>): Promise<boolean> {
     const prepared = await entry.catch(() => null);
     if (!prepared) return true; // a failed preparation is dropped by its own catch
-    const { layers } = prepared.data as unknown as PreparedData;
+    const { layers } = prepared.data;
     for (const layer of layers) if (!(await pathExists(layer))) return false;
     return true;
   }
 
-  private async prepareImage(image: ImageRef, key: string): Promise<Prepared> {
+  private async prepareImage(image: ImageRef, key: string): Promise<Prepared<OciPrepared>> {
     const layout = new OciLayout(image.path);
     const resolved = await layout.resolve(image.ref ?? image.digest);
     const unpacked = await unpackLayers(layout, resolved, imagePaths(this.opts.home).unpacked);
@@ -362,8 +377,7 @@ export class OciDriver implements SandboxDriver {
     await this.ensureDirs();
     const bottomFirst = this.userNamespace ? await shiftedLayers(unpacked, this.idMap, shiftedLayersDir(this.opts.home, this.name)) : unpacked;
     const layers = [...bottomFirst].reverse();
-    const data: PreparedData = { layers, image: await imageProcess(resolved.config.config, layers) };
-    return { driver: this.name, key, data: data as unknown as Record<string, unknown> };
+    return { driver: this.name, key, data: { layers, image: await imageProcess(resolved.config.config, layers) } };
   }
 
   private async runtimeCli(): Promise<RuntimeCli> {

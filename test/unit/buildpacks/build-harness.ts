@@ -2,7 +2,7 @@ import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import type { AppYamlLike, BuildContext } from "../../../src/build/builder.js";
+import type { AppYamlLike, ImageBuildContext } from "../../../src/build/image-builder.js";
 import { imagePaths } from "../../../src/images/catalog.js";
 import type { ResolvedImage } from "../../../src/images/layout.js";
 import { unpackLayers } from "../../../src/images/unpack.js";
@@ -19,8 +19,8 @@ export async function sourceCopy(t: TestContext, from: string): Promise<string> 
   return dir;
 }
 
-/** A BuildContext on the shared image store, for a unique app name; its app images are untagged after the test. */
-export function buildContext(t: TestContext, sourceDir: string, spec: AppYamlLike, version = "v1"): BuildContext & { lines: string[] } {
+/** A ImageBuildContext on the shared image store, for a unique app name; its app images are untagged after the test. */
+export function buildContext(t: TestContext, sourceDir: string, spec: AppYamlLike, version = "v1"): ImageBuildContext & { lines: string[] } {
   const { home, layout, catalog } = sharedImageStore();
   const app = `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   t.after(async () => {
@@ -31,7 +31,7 @@ export function buildContext(t: TestContext, sourceDir: string, spec: AppYamlLik
 }
 
 /** Runs a command inside a built image (as root, no network) and returns its stdout. */
-export async function runInImage(ctx: BuildContext, image: ResolvedImage, argv: string[], env: string[] = []): Promise<string> {
+export async function runInImage(ctx: ImageBuildContext, image: ResolvedImage, argv: string[], env: string[] = []): Promise<string> {
   const lowerDirs = await unpackLayers(ctx.layout, image, imagePaths(ctx.home).unpacked);
   const id = `${ctx.app}-check-${Math.random().toString(36).slice(2, 8)}`;
   const step = new BuildStep({ id, lowerDirs, workDir: stepWorkDir(ctx.home, id), mounts: [], network: "none", env: [...(image.config.config.Env ?? []), ...env], log: ctx.log });
@@ -44,7 +44,7 @@ export async function runInImage(ctx: BuildContext, image: ResolvedImage, argv: 
 }
 
 /** skopeo and umoci both read the image from the layout (the OCI image spec, not just Strata). */
-export async function assertStandardImage(ctx: BuildContext, ref: string): Promise<{ Digest: string; Layers: string[] }> {
+export async function assertStandardImage(ctx: ImageBuildContext, ref: string): Promise<{ Digest: string; Layers: string[] }> {
   const inspect = JSON.parse((await exec(["skopeo", "inspect", `oci:${ctx.layout.dir}:${ref}`])).stdout) as { Digest: string; Layers: string[] };
   await exec(["umoci", "stat", "--image", `${ctx.layout.dir}:${ref}`]);
   return inspect;

@@ -6,17 +6,21 @@ import { NodeBuilder } from "../../../src/build/nodejs/builder.js";
 import { exec } from "../../../src/system/exec.js";
 import { imageToolsMissing, npmRegistryOrSkip } from "../images/shared-store.js";
 import { assertStandardImage, buildContext, runInImage, sourceCopy } from "./build-harness.js";
+import { detectAppKind, type DetectSpec } from "../../../src/build/detect.js";
 
 const missing = await imageToolsMissing();
 const FIXTURES = new URL("../../fixtures/apps/", import.meta.url).pathname;
 const EXAMPLE = new URL("../../../examples/node-app/", import.meta.url).pathname;
 const builder = new NodeBuilder();
 
+/** Detection is build/detect.ts's alone: whether it picks this builder's kind (nodejs) for a folder. */
+const detectsAs = async (dir: string, spec: DetectSpec): Promise<boolean> => (await detectAppKind(dir, spec)) === "nodejs";
+
 test("node detection: package.json and app.yaml runtime", async () => {
-  assert.equal(await builder.detect(EXAMPLE, {}), true);
-  assert.equal(await builder.detect(EXAMPLE, { runtime: "python311" }), false);
-  assert.equal(await builder.detect(join(FIXTURES, "python-wheel"), {}), false);
-  assert.equal(await builder.detect(join(FIXTURES, "python-wheel"), { runtime: "nodejs20" }), true);
+  assert.equal(await detectsAs(EXAMPLE, {}), true);
+  assert.equal(await detectsAs(EXAMPLE, { runtime: "python311" }), false);
+  assert.equal(await detectsAs(join(FIXTURES, "python-wheel"), {}), false);
+  assert.equal(await detectsAs(join(FIXTURES, "python-wheel"), { runtime: "nodejs20" }), true);
 });
 
 test("the node example (no npm dependencies) builds without npm into a runnable OCI image", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {

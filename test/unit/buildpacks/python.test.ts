@@ -7,18 +7,22 @@ import { PythonBuilder } from "../../../src/build/python/builder.js";
 import { imageToolsMissing } from "../images/shared-store.js";
 import { assertStandardImage, buildContext, runInImage, sourceCopy } from "./build-harness.js";
 import { buildWheel } from "./wheel.js";
+import { detectAppKind, type DetectSpec } from "../../../src/build/detect.js";
 
 const missing = await imageToolsMissing();
 const FIXTURES = new URL("../../fixtures/apps/", import.meta.url).pathname;
 const EXAMPLE = new URL("../../../examples/python-app/", import.meta.url).pathname;
 const builder = new PythonBuilder();
 
+/** Detection is build/detect.ts's alone: whether it picks this builder's kind (python) for a folder. */
+const detectsAs = async (dir: string, spec: DetectSpec): Promise<boolean> => (await detectAppKind(dir, spec)) === "python";
+
 test("python detection: markers and app.yaml runtime", async (t) => {
-  assert.equal(await builder.detect(EXAMPLE, {}), true);
-  assert.equal(await builder.detect(EXAMPLE, { runtime: "nodejs20" }), false);
-  assert.equal(await builder.detect(join(FIXTURES, "node-build"), {}), false);
+  assert.equal(await detectsAs(EXAMPLE, {}), true);
+  assert.equal(await detectsAs(EXAMPLE, { runtime: "nodejs20" }), false);
+  assert.equal(await detectsAs(join(FIXTURES, "node-build"), {}), false);
   const empty = await sourceCopy(t, join(FIXTURES, "node-build"));
-  assert.equal(await builder.detect(empty, { runtime: "python312" }), true);
+  assert.equal(await detectsAs(empty, { runtime: "python312" }), true);
 });
 
 test("the python example builds into a runnable OCI image", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
 import type { TestContext } from "node:test";
-import type { BuildContext } from "../../../src/build/builder.js";
+import type { ImageBuildContext } from "../../../src/build/image-builder.js";
 import { Buildah } from "../../../src/build/dockerfile/buildah.js";
 import { StrataHome } from "../../../src/home.js";
 import type { ResolvedImage } from "../../../src/images/layout.js";
@@ -31,8 +31,8 @@ async function removeBuildahStorage(home: StrataHome): Promise<void> {
   await rm(home.root, { recursive: true, force: true });
 }
 
-/** A BuildContext on the shared layout and catalog with buildah storage in `home`; its app images are untagged after the test. */
-export function dockerContext(t: TestContext, home: StrataHome, sourceDir: string, version = "v1"): BuildContext & { lines: string[] } {
+/** A ImageBuildContext on the shared layout and catalog with buildah storage in `home`; its app images are untagged after the test. */
+export function dockerContext(t: TestContext, home: StrataHome, sourceDir: string, version = "v1"): ImageBuildContext & { lines: string[] } {
   const { layout, catalog } = sharedImageStore();
   const app = `dftest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   t.after(async () => {
@@ -52,14 +52,14 @@ export async function sourceDir(t: TestContext, files: Record<string, string>, f
 }
 
 /** skopeo and umoci read the image from the layout as any OCI tool would; returns the image as Strata resolves it. */
-export async function readableImage(ctx: BuildContext, ref: string): Promise<ResolvedImage> {
+export async function readableImage(ctx: ImageBuildContext, ref: string): Promise<ResolvedImage> {
   await exec(["skopeo", "inspect", `oci:${ctx.layout.dir}:${ref}`]);
   await exec(["umoci", "stat", "--image", `${ctx.layout.dir}:${ref}`]);
   return ctx.layout.resolve(ref);
 }
 
 /** The file names in one layer of an image (tar auto-detects compression). */
-export async function layerFiles(ctx: BuildContext, image: ResolvedImage, index: number): Promise<string[]> {
+export async function layerFiles(ctx: ImageBuildContext, image: ResolvedImage, index: number): Promise<string[]> {
   const layer = image.manifest.layers.at(index);
   if (!layer) throw new Error(`image has no layer ${index}`);
   const { stdout } = await exec(["tar", "--list", "--file", ctx.layout.blobPath(layer.digest)]);

@@ -6,15 +6,18 @@ import { fileURLToPath } from "node:url";
 import { DockerfileBuilder, type ImageConfigWithHealthcheck } from "../../../src/build/dockerfile/index.js";
 import { runInImage } from "../buildpacks/build-harness.js";
 import { dockerContext, fileHome, layerFiles, missing, readableImage, sourceDir } from "./harness.js";
+import { detectAppKind, type DetectSpec } from "../../../src/build/detect.js";
 
 const RUBY_APP = fileURLToPath(new URL("../../../examples/ruby-app/", import.meta.url));
 const home = missing ? undefined : await fileHome();
 const opts = { skip: missing ?? false, timeout: 20 * 60_000 };
 
+/** Detection is build/detect.ts's alone: whether it picks this builder's kind (docker) for a folder. */
+const detectsAs = async (dir: string, spec: DetectSpec): Promise<boolean> => (await detectAppKind(dir, spec)) === "docker";
+
 test("the Dockerfile builder detects a Dockerfile at the source root", async (t) => {
-  const builder = new DockerfileBuilder();
-  assert.equal(await builder.detect(RUBY_APP, {}), true);
-  assert.equal(await builder.detect(await sourceDir(t, { "main.py": "" }), {}), false);
+  assert.equal(await detectsAs(RUBY_APP, {}), true);
+  assert.equal(await detectsAs(await sourceDir(t, { "main.py": "" }), {}), false);
 });
 
 test("the ruby example builds into the layout with the image config its Dockerfile sets", opts, async (t) => {

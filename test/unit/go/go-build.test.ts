@@ -6,19 +6,23 @@ import { StrataError } from "../../../src/errors.js";
 import { exec } from "../../../src/system/exec.js";
 import { imageToolsMissing } from "../images/shared-store.js";
 import { assertStandardImage, buildContext, sourceCopy } from "../buildpacks/build-harness.js";
+import { detectAppKind, type DetectSpec } from "../../../src/build/detect.js";
 
 const missing = await imageToolsMissing();
 const FIXTURES = new URL("../../fixtures/apps/", import.meta.url).pathname;
 const EXAMPLE = new URL("../../../examples/go-app/", import.meta.url).pathname;
 const builder = new GoBuilder();
 
+/** Detection is build/detect.ts's alone: whether it picks this builder's kind (go) for a folder. */
+const detectsAs = async (dir: string, spec: DetectSpec): Promise<boolean> => (await detectAppKind(dir, spec)) === "go";
+
 test("go detection: go.mod, or app.yaml runtime go/go1xx", async (t) => {
-  assert.equal(await builder.detect(join(FIXTURES, "go-hello"), {}), true);
-  assert.equal(await builder.detect(EXAMPLE, { runtime: "go119" }), true);
-  assert.equal(await builder.detect(join(FIXTURES, "go-hello"), { runtime: "python311" }), false);
+  assert.equal(await detectsAs(join(FIXTURES, "go-hello"), {}), true);
+  assert.equal(await detectsAs(EXAMPLE, { runtime: "go119" }), true);
+  assert.equal(await detectsAs(join(FIXTURES, "go-hello"), { runtime: "python311" }), false);
   const other = await sourceCopy(t, join(FIXTURES, "python-wheel"));
-  assert.equal(await builder.detect(other, {}), false);
-  assert.equal(await builder.detect(other, { runtime: "go" }), true);
+  assert.equal(await detectsAs(other, {}), false);
+  assert.equal(await detectsAs(other, { runtime: "go" }), true);
 });
 
 test("a net/http app builds into an image holding only the static binary and CA certificates", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {

@@ -6,7 +6,7 @@ import type { TestContext } from "node:test";
 import { build } from "../../../src/build/isolate/index.js";
 import { StrataHome } from "../../../src/home.js";
 import type { Instance, InstanceSpec, Prepared } from "../../../src/sandbox/driver.js";
-import { IsolateDriver, type IsolateDriverOptions } from "../../../src/sandbox/isolate/index.js";
+import { IsolateDriver, type IsolateDriverOptions, type IsolatePrepared } from "../../../src/sandbox/isolate/index.js";
 import { writeWorker } from "./test-worker.js";
 
 export const FIXTURES = join(import.meta.dirname, "../../fixtures/apps");
@@ -63,7 +63,7 @@ export async function newDriver(t: TestContext, opts: Partial<IsolateDriverOptio
 }
 
 /** Builds a fixture app into the driver's home and prepares it. */
-export async function prepareFixture(driver: IsolateDriver, home: StrataHome, app: string): Promise<Prepared> {
+export async function prepareFixture(driver: IsolateDriver, home: StrataHome, app: string): Promise<Prepared<IsolatePrepared>> {
   const bundle = await build(join(FIXTURES, app), { outDir: join(home.builds, app) });
   return await driver.prepare(bundle, spec("prepare"));
 }

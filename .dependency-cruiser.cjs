@@ -1,0 +1,63 @@
+/**
+ * The layer arrows of docs/ARCHITECTURE.md, checked by `npm run depcheck` (scripts/test.sh runs it before
+ * the tests). Type-only imports count: an arrow is an arrow whether or not it survives compilation.
+ * `errors.ts`, `home.ts` and `system/` are the shared base every layer may use.
+ */
+const SHARED = "^src/(errors|home)\\.ts$|^src/system/";
+
+/** A rule that `layer` imports nothing under src/ but itself, the shared base and `allowed`. */
+function onlyImports(layer, allowed, comment) {
+  const own = `^src/${layer}/`;
+  return {
+    name: `${layer}-imports-only-${allowed.length ? allowed.join("-") : "itself"}`,
+    severity: "error",
+    comment,
+    from: { path: own },
+    to: { path: "^src/", pathNot: [own, SHARED, ...allowed.map((a) => (a.endsWith(".ts") ? `^src/${a.replace(/\./g, "\\.")}$` : `^src/${a}/`))] },
+  };
+}
+
+module.exports = {
+  forbidden: [
+    {
+      name: "nothing-imports-cli",
+      severity: "error",
+      comment: "cli/ is the outermost layer: the daemon and every other layer work without it.",
+      from: { path: "^src/", pathNot: "^src/cli/" },
+      to: { path: "^src/cli/" },
+    },
+    onlyImports("config", [], "config/ parses and validates; it imports no other layer."),
+    onlyImports("store", [], "store/ keeps records; it imports no other layer (its records repeat the few shapes they store)."),
+    onlyImports("system", [], "system/ is the host helpers every layer shares."),
+    onlyImports("logs", [], "logs/ writes and follows log files."),
+    onlyImports("artifacts", [], "artifacts/ is content-addressed blobs and archives."),
+    onlyImports("net", [], "net/ is host networking; drivers use it, it uses no driver."),
+    onlyImports("images", ["artifacts", "config"], "images/ is the OCI layout and base images; it knows no driver and no builder."),
+    onlyImports("sandbox", ["config", "images", "net"], "Drivers know images and net; they never import store, scheduler, deploy, build or router."),
+    onlyImports(
+      "build",
+      ["artifacts", "images", "config", "store/types.ts", "sandbox/isolate/bundle-manifest.ts"],
+      "build/ turns sources into artifacts; it shares only the isolate bundle format with the isolate driver.",
+    ),
+    onlyImports("router", ["artifacts", "config", "logs", "store", "sandbox/driver.ts"], "The router never imports build, deploy or the scheduler (it owns the InstanceSource port)."),
+    onlyImports(
+      "scheduler",
+      ["config", "logs", "metrics", "sandbox", "store", "router/backend.ts", "deploy/version-runtime.ts"],
+      "The scheduler implements the router's and the deploy path's ports; it imports nothing else of theirs.",
+    ),
+    {
+      name: "nobody-imports-the-scheduler-but-the-daemon-and-api",
+      severity: "error",
+      comment: "The router and the deploy path reach the scheduler only through the ports they own.",
+      from: { path: "^src/", pathNot: ["^src/scheduler/", "^src/daemon\\.ts$", "^src/api/"] },
+      to: { path: "^src/scheduler/" },
+    },
+  ],
+  options: {
+    // TypeScript 7 has no compiler API for dependency-cruiser to parse with; swc parses the sources.
+    parser: "swc",
+    tsPreCompilationDeps: true,
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^(dist|node_modules)/" },
+  },
+};

@@ -1,0 +1,73 @@
+import type { InstanceState, SandboxDriver } from "../sandbox/driver.js";
+import type { PoolSnapshot } from "../metrics/platform-metrics.js";
+import type { VersionRecord } from "../store/types.js";
+import { within, type Clock } from "./clock.js";
+import type { VersionPool } from "./pool.js";
+import { INSPECT_BUDGET_MS } from "./supervisor.js";
+
+/** What the scheduler runs, as `strata instances`, the API and the metrics show it. */
+export interface InstanceView {
+  id: string;
+  version: string;
+  driver: string;
+  state: string;
+  endpoint: string;
+  inflight: number;
+  cpuMs?: number;
+  memoryBytes?: number;
+  startedAt: number;
+}
+
+export interface ScalingView {
+  version: string;
+  current: number;
+  desired: number;
+  mode: string;
+  reason: string;
+}
+
+/** One row per instance; each inspect() is bounded, and all run at once, so one slow driver delays no row but its own. */
+export function describeInstances(pools: readonly VersionPool[], driverOf: (v: VersionRecord) => SandboxDriver, clock: Clock): Promise<InstanceView[]> {
+  const rows = pools.flatMap((pool) => [...pool.slots.values()].map((s) => ({ pool, s })));
+  return Promise.all(
+    rows.map(async ({ pool, s }) => {
+      const driver = driverOf(pool.version);
+      const st = s.instance ? await within<InstanceState | undefined>(clock, INSPECT_BUDGET_MS, driver.inspect(s.instance), () => undefined) : undefined;
+      const ep = s.instance?.endpoint;
+      return {
+        id: s.id,
+        version: pool.version.version,
+        driver: driver.name,
+        state: pool.crashLooping(clock.now()) ? `${s.state} (crash-looping)` : s.state,
+        endpoint: !ep ? "-" : "socket" in ep ? ep.socket : `${ep.host}:${ep.port}`,
+        inflight: s.inflight,
+        ...(st?.status === "running" && st.cpuMs !== undefined && { cpuMs: st.cpuMs }),
+        ...(st?.status === "running" && st.memoryBytes !== undefined && { memoryBytes: st.memoryBytes }),
+        startedAt: s.startedAt,
+      };
+    }),
+  );
+}
+
+/** The autoscaler's last decision per version, with its mode and reason. */
+export function scalingOf(pools: readonly VersionPool[]): ScalingView[] {
+  return pools.map((p) => ({
+    version: p.version.version,
+    current: p.count(),
+    desired: p.decision?.desired ?? p.count(),
+    mode: p.decision?.mode ?? "stable",
+    reason: p.decision?.reason ?? "not decided yet",
+  }));
+}
+
+export function snapshotOf(pools: Iterable<VersionPool>): PoolSnapshot[] {
+  return [...pools].map((p) => {
+    const instances = { starting: 0, ready: 0, draining: 0 };
+    let inflight = 0;
+    for (const s of p.slots.values()) {
+      instances[s.state]++;
+      inflight += s.inflight;
+    }
+    return { app: p.version.app, version: p.version.version, instances, queued: p.waiters.length, inflight, ...(p.decision && { desired: p.decision.desired, mode: p.decision.mode }) };
+  });
+}

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { decide } from "../../../src/scheduler/autoscaler.js";
+import { Scheduler } from "../../../src/scheduler/scheduler.js";
+import type { Lease } from "../../../src/router/backend.js";
+import { FakeDriver, FakeReadiness, nullLogs, readyVersion, tempStore } from "./fakes.js";
+
+test("a driver whose inspect() hangs 10 s does not delay another app's scale-up", { timeout: 30_000 }, async (t) => {
+  const store = await tempStore(t);
+  const hanging = new FakeDriver({ name: "crun", inspectDelayMs: 10_000 });
+  const healthy = new FakeDriver({ name: "runc" });
+  const drivers = { get: (n: string) => [hanging, healthy].find((d) => d.name === n), sweep: async () => undefined };
+  const scheduler = new Scheduler({ store, drivers, logs: nullLogs, readiness: new FakeReadiness(), drainGraceMs: 0 });
+  const leases: Lease[] = [];
+  try {
+    // The hanging app comes first, so a tick that went version by version would wait on it before the other.
+    const slow = readyVersion(store, "slow", "crun");
+    const busy = readyVersion(store, "busy", "runc");
+    await scheduler.warm(slow, () => undefined);
+    await scheduler.warm(busy, () => undefined);
+    scheduler.start();
+    // 8 requests on one instance (it takes up to 10): none waits, so only the autoscaler's tick can add one.
+    leases.push(...(await Promise.all(Array.from({ length: 8 }, () => scheduler.acquire("busy", "v1")))));
+    const began = Date.now();
+    while (healthy.states.size < 2 && Date.now() - began < 10_000) await sleep(20);
+    const tookMs = Date.now() - began;
+    assert.equal(healthy.states.size, 2, "the busy app got its second instance");
+    assert.ok(tookMs < 2_000, `the busy app scaled up after ${tookMs} ms`);
+    const why = scheduler.scaling("busy")[0]!;
+    assert.equal(why.desired, 2);
+    assert.match(why.reason, /wants 2/);
+  } finally {
+    // Before the store closes (the test context's after hook): the stops write to it.
+    for (const l of leases) l.release();
+    await scheduler.shutdown();
+  }
+});
+
+const T = { minInstances: 0, maxInstances: 10, targetPerInstance: 6, stableWindowMs: 60_000, panicWindowMs: 6_000, panicThreshold: 2 };
+
+const demandCases = [
+  { name: "requests waiting on a cold version want what they need", waiting: 13, inflight: 0, current: 0, desired: 3, mode: "demand" },
+  { name: "waiting plus in-flight requests count together", waiting: 2, inflight: 10, current: 1, desired: 2, mode: "demand" },
+  { name: "demand is held within max_instances", waiting: 100, inflight: 0, current: 0, desired: 10, mode: "demand" },
+  { name: "no request waiting: the windows decide", waiting: 0, inflight: 10, current: 1, desired: 1, mode: "stable" },
+] as const;
+
+for (const c of demandCases) {
+  test(`autoscaler demand: ${c.name}`, () => {
+    const d = decide({ samples: [], current: c.current, demand: { waiting: c.waiting, inflight: c.inflight } }, 1_000_000, T);
+    assert.equal(d.desired, c.desired);
+    assert.equal(d.mode, c.mode);
+    assert.ok(d.reason.length > 0);
+  });
+}

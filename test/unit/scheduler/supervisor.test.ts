@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import { test, type TestContext } from "node:test";
+import { policyOf } from "../../../src/scheduler/instance-spec.js";
+import { VersionPool } from "../../../src/scheduler/pool.js";
+import { recoverInstances } from "../../../src/scheduler/recovery.js";
+import { INSPECT_BUDGET_MS, Supervisor } from "../../../src/scheduler/supervisor.js";
+import { FakeClock, FakeDriver, FakeReadiness, nullLogs, readyVersion, settle, tempStore, type FakeDriverOptions } from "./fakes.js";
+
+async function harness(t: TestContext, driverOpts: FakeDriverOptions = {}) {
+  const clock = new FakeClock();
+  const store = await tempStore(t);
+  const driver = new FakeDriver(driverOpts);
+  const readiness = new FakeReadiness();
+  const failedStarts: string[] = [];
+  let swept: ReadonlySet<string> | undefined;
+  const drivers = { get: (n: string) => (n === driver.name ? driver : undefined), sweep: async (keep: ReadonlySet<string>) => void (swept = keep) };
+  const sup = new Supervisor({ store, drivers, logs: nullLogs, clock, readiness, drainGraceMs: 30_000, onChange: (_p, failed) => void (failed && failedStarts.push(failed)) });
+  const v = readyVersion(store, "app", driver.name);
+  const pool = new VersionPool(v, policyOf(v));
+  const events = (type?: string) => store.listEvents({ app: "app" }).filter((e) => !type || e.type === type);
+  return { clock, store, driver, readiness, sup, pool, failedStarts, events, drivers, swept: () => swept };
+}
+
+type H = Awaited<ReturnType<typeof harness>>;
+
+const cases: Array<{ name: string; driver?: FakeDriverOptions; run: (h: H) => Promise<void> }> = [
+  {
+    name: "a start the driver refuses leaves no slot, records the crash and tells the reconciler why",
+    driver: { startError: "no such image" },
+    async run({ sup, pool, failedStarts, events }) {
+      await assert.rejects(sup.start(pool), /failed to start: no such image/);
+      assert.equal(pool.slots.size, 0);
+      assert.equal(pool.crashes.length, 1);
+      assert.match(failedStarts[0] ?? "", /no such image/);
+      assert.equal(events("instance.failed").length, 1);
+    },
+  },
+  {
+    name: "a start that never gets ready is stopped, and its record removed",
+    async run({ sup, pool, driver, readiness, store }) {
+      readiness.fail = "the app did not listen on its port within 30000 ms";
+      await assert.rejects(sup.start(pool), /did not listen/);
+      assert.equal(driver.stopped.length, 1);
+      assert.deepEqual(store.listInstances(), []);
+      assert.equal(pool.slots.size, 0);
+    },
+  },
+  {
+    name: "crash backoff: 0, 0.5 s, 1 s, 2 s … doubling to a 30 s cap within the crash window",
+    async run({ sup, pool, clock, driver }) {
+      const waits: number[] = [];
+      for (let i = 0; i < 9; i++) {
+        const slot = await sup.start(pool);
+        driver.exit(slot.id, { status: "exited", code: 1, reason: "exited" });
+        await settle();
+        waits.push(pool.nextRestartAt - clock.now());
+      }
+      assert.deepEqual(waits, [0, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    },
+  },
+  {
+    name: "crash loop: three crashes within a minute are one; three spread over more than a minute are not",
+    async run({ sup, pool, clock, driver }) {
+      for (const gap of [40_000, 40_000]) {
+        const slot = await sup.start(pool);
+        driver.exit(slot.id, { status: "exited", code: 1, reason: "exited" });
+        await clock.advance(gap);
+      }
+      const third = await sup.start(pool);
+      driver.exit(third.id, { status: "exited", code: 1, reason: "exited" });
+      await settle();
+      assert.equal(pool.crashLooping(clock.now()), false, "the first crash is 80 s old");
+      const fourth = await sup.start(pool);
+      driver.exit(fourth.id, { status: "exited", code: 1, reason: "exited" });
+      await settle();
+      assert.equal(pool.crashLooping(clock.now()), true);
+    },
+  },
+  {
+    name: "an exit the driver pushes retires the instance at once, without a health check",
+    async run({ sup, pool, driver, events }) {
+      const slot = await sup.start(pool);
+      driver.exit(slot.id, { status: "exited", code: 137, reason: "oom-killed" });
+      await settle();
+      assert.equal(pool.slots.size, 0);
+      assert.deepEqual(driver.stopped, [slot.id]);
+      assert.match(events("instance.failed")[0]?.message ?? "", /oom-killed \(code 137\); reported by its driver/);
+    },
+  },
+  {
+    name: "drain during scale-down: the stop waits for the in-flight request, then stops",
+    async run({ sup, pool, driver, clock }) {
+      const slot = await sup.start(pool);
+      slot.inflight = 1;
+      const stopping = sup.stop(pool, slot, "idle for 20 s");
+      await clock.advance(5_000);
+      assert.equal(slot.state, "draining");
+      assert.deepEqual(driver.stopped, [], "not stopped while a request is in flight");
+      slot.inflight = 0;
+      pool.changed.notify();
+      await stopping;
+      assert.deepEqual(driver.stopped, [slot.id]);
+    },
+  },
+  {
+    name: "drain during scale-down gives up on a request still in flight at the grace",
+    async run({ sup, pool, driver, clock }) {
+      const slot = await sup.start(pool);
+      slot.inflight = 1;
+      const stopping = sup.stop(pool, slot, "idle for 20 s");
+      await clock.advance(30_000);
+      await stopping;
+      assert.deepEqual(driver.stopped, [slot.id]);
+    },
+  },
+  {
+    name: "the health check retires an instance whose exit was not pushed",
+    async run({ sup, pool, driver, events }) {
+      const slot = await sup.start(pool);
+      driver.exit(slot.id, { status: "gone" }, false);
+      sup.checkHealth(pool, slot);
+      await settle();
+      assert.equal(pool.slots.size, 0);
+      assert.match(events("instance.failed")[0]?.message ?? "", /gone$/);
+    },
+  },
+  {
+    name: "the health check leaves a hanging inspect() after its budget and starts no second one meanwhile",
+    driver: { inspectDelayMs: 60_000 },
+    async run({ sup, pool, clock }) {
+      const slot = await sup.start(pool);
+      sup.checkHealth(pool, slot);
+      await clock.advance(INSPECT_BUDGET_MS + 1);
+      assert.equal(slot.state, "ready");
+      assert.equal(slot.checking, true, "the hanging inspect is still the one under way");
+    },
+  },
+  {
+    name: "recovery re-adopts a survivor of a recoverable driver and sweeps the rest",
+    driver: { alive: ["ialive"] },
+    async run({ store, sup, driver, drivers, readiness, clock, swept, events }) {
+      for (const id of ["ialive", "idead"]) store.putInstance({ id, app: "app", version: "v1", driver: driver.name, endpoint: { host: "10.0.0.1", port: 8080 }, handle: { id, driver: driver.name, data: {} }, createdAt: new Date().toISOString() });
+      const pools = new Map<string, VersionPool>();
+      await recoverInstances({ store, drivers, supervisor: sup, readiness, clock, poolFor: (v) => pools.get(v.version) ?? pools.set(v.version, new VersionPool(v, policyOf(v))).get(v.version)! });
+      assert.deepEqual(driver.recovered.sort(), ["ialive", "idead"]);
+      assert.deepEqual([...pools.get("v1")!.slots.keys()], ["ialive"]);
+      assert.deepEqual(store.listInstances().map((r) => r.id), ["ialive"]);
+      assert.deepEqual([...swept()!], ["ialive"]);
+      assert.equal(events("instance.recovered").length, 1);
+    },
+  },
+  {
+    name: "recovery does not ask a driver that is not recoverable, and forgets its instances",
+    driver: { recoverable: false, alive: ["ialive"] },
+    async run({ store, sup, driver, drivers, readiness, clock, swept }) {
+      store.putInstance({ id: "ialive", app: "app", version: "v1", driver: driver.name, endpoint: { socket: "/x.sock" }, handle: { id: "ialive", driver: driver.name, data: {} }, createdAt: new Date().toISOString() });
+      await recoverInstances({ store, drivers, supervisor: sup, readiness, clock, poolFor: (v) => new VersionPool(v, policyOf(v)) });
+      assert.deepEqual(driver.recovered, []);
+      assert.deepEqual(store.listInstances(), []);
+      assert.deepEqual([...swept()!], []);
+    },
+  },
+  {
+    name: "recovery stops a re-adopted instance that does not answer",
+    driver: { alive: ["ialive"] },
+    async run({ store, sup, driver, drivers, readiness, clock }) {
+      readiness.answering = false;
+      store.putInstance({ id: "ialive", app: "app", version: "v1", driver: driver.name, endpoint: { host: "10.0.0.1", port: 8080 }, handle: { id: "ialive", driver: driver.name, data: {} }, createdAt: new Date().toISOString() });
+      await recoverInstances({ store, drivers, supervisor: sup, readiness, clock, poolFor: (v) => new VersionPool(v, policyOf(v)) });
+      assert.deepEqual(driver.stopped, ["ialive"]);
+      assert.deepEqual(store.listInstances(), []);
+    },
+  },
+];
+
+for (const c of cases) {
+  test(`supervisor: ${c.name}`, async (t) => c.run(await harness(t, c.driver)));
+}
