@@ -1,14 +1,16 @@
+import { join } from "node:path";
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/host-network.js";
-import { which } from "../../system/exec.js";
 import type {
   Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import { OciDriver } from "../oci/driver.js";
 import { choosePlatform, type GvisorPlatform, type PlatformChoice } from "./platform.js";
 import { probeGvisor } from "./probe.js";
-import { applyHostPidsBudget } from "./resources.js";
+import { applyHostPidsBudget, taskBudget } from "./resources.js";
+import { runscBinary, STRATA_RUNSC } from "./runsc.js";
 import { StartNamespace } from "./start-namespace.js";
+import { unmountNullNetns } from "./null-netns.js";
 
 export type GvisorNetStack = "netstack" | "host";
 
@@ -73,6 +75,7 @@ export class GvisorDriver implements SandboxDriver {
   private readonly startNamespace: StartNamespace;
   private readonly netStack: GvisorNetStack;
   private choice: Promise<PlatformChoice> | undefined;
+  private runsc: Promise<string> | undefined;
 
   constructor(private readonly opts: GvisorDriverOptions) {
     this.startNamespace = new StartNamespace(opts.home.runtime("gvisor"));
@@ -83,7 +86,7 @@ export class GvisorDriver implements SandboxDriver {
       logSizeMax: opts.logSizeMax,
       profile: {
         name: this.name,
-        binary: "runsc",
+        binary: () => this.binary(),
         capabilities: CAPABILITIES,
         userNamespace: false,
         globalArgs: async () => [
@@ -93,9 +96,13 @@ export class GvisorDriver implements SandboxDriver {
           // The app sees as many CPUs as its quota allows (at least 2), so runtimes size their thread pools to it.
           "--cpu-num-from-quota",
         ],
-        probe: () => probeGvisor(() => this.platform(), this.netStack),
-        adjustConfig: (config, spec) => applyHostPidsBudget(config, spec.limits.pids),
-        startPrefix: async () => (this.netStack === "host" ? [] : this.startNamespace.prefix()),
+        probe: async () => probeGvisor(await this.binary(), () => this.platform(), this.netStack),
+        adjustConfig: async (config, spec) => {
+          const budget = taskBudget((await this.platform()).platform, (await this.binary()) === STRATA_RUNSC);
+          applyHostPidsBudget(config, spec.limits.pids, budget);
+        },
+        // Only Debian's runsc misreads the instance's namespace as the root one (start-namespace.ts).
+        startPrefix: async () => (this.netStack === "host" || (await this.binary()) === STRATA_RUNSC ? [] : this.startNamespace.prefix()),
       },
     });
   }
@@ -104,9 +111,15 @@ export class GvisorDriver implements SandboxDriver {
   platform(): Promise<PlatformChoice> {
     this.choice ??= this.opts.platform
       ? Promise.resolve({ platform: this.opts.platform, why: "set in the driver's options" })
-      : which("runsc").then((runsc) => choosePlatform(runsc ?? "runsc"));
+      : this.binary().then(choosePlatform);
     this.choice.catch(() => (this.choice = undefined)); // retried next time
     return this.choice;
+  }
+
+  /** Strata's pinned runsc when installed, else the host's (decided once per driver). */
+  private binary(): Promise<string> {
+    this.runsc ??= runscBinary();
+    return this.runsc;
   }
 
   async probe(): Promise<Probe> {
@@ -117,8 +130,11 @@ export class GvisorDriver implements SandboxDriver {
     return this.oci.prepare(image, spec);
   }
 
-  start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
-    return this.oci.start(prepared, spec, io);
+  /** The OCI driver's instance, with the platform and network stack it runs on (kept in the handle for recover()). */
+  async start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const detail = `${(await this.platform()).platform}, ${this.netStack}`;
+    const instance = await this.oci.start(prepared, spec, io);
+    return { ...instance, detail, handle: { ...instance.handle, data: { ...instance.handle.data, detail } } };
   }
 
   stop(instance: Instance, graceMs: number): Promise<void> {
@@ -129,8 +145,10 @@ export class GvisorDriver implements SandboxDriver {
     return this.oci.inspect(instance);
   }
 
-  recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
-    return this.oci.recover(handle, io);
+  async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
+    const instance = await this.oci.recover(handle, io);
+    const detail = handle.data.detail;
+    return instance && typeof detail === "string" ? { ...instance, detail } : instance;
   }
 
   sweep(keep: ReadonlySet<string>): Promise<void> {
@@ -141,9 +159,13 @@ export class GvisorDriver implements SandboxDriver {
     return this.oci.release(prepared);
   }
 
-  /** Removes the start namespace and empty parent cgroups; instances keep running (they need neither). */
+  /**
+   * Removes the start namespace, runsc's pinned gofer network namespace and empty parent cgroups; instances
+   * keep running (they need none of them).
+   */
   async close(): Promise<void> {
     await this.startNamespace.close();
+    await unmountNullNetns(join(this.opts.home.runtime("gvisor"), "state"));
     await this.oci.close();
   }
 }
