@@ -419,7 +419,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
   }
 
   /** Instances of one app, for `strata instances`. */
-  async describe(app: string): Promise<Array<{ id: string; version: string; driver: string; state: string; endpoint: string; inflight: number; cpuMs?: number; memoryBytes?: number; startedAt: number }>> {
+  async describe(app: string): Promise<Array<{ id: string; version: string; driver: string; detail?: string; state: string; endpoint: string; inflight: number; cpuMs?: number; memoryBytes?: number; startedAt: number }>> {
     const out = [];
     for (const pool of this.pools.values()) {
       if (pool.version.app !== app) continue;
@@ -431,6 +431,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
           id: s.id,
           version: pool.version.version,
           driver: driver.name,
+          ...(s.instance?.detail !== undefined && { detail: s.instance.detail }),
           state: pool.crashLooping(this.now()) ? `${s.state} (crash-looping)` : s.state,
           endpoint: !ep ? "-" : "socket" in ep ? ep.socket : `${ep.host}:${ep.port}`,
           inflight: s.inflight,

@@ -6,6 +6,8 @@ interface InstanceOut {
   id: string;
   version: string;
   driver: string;
+  /** e.g. gVisor's platform and network stack */
+  detail?: string;
   state: string;
   endpoint: string;
   inflight: number;
@@ -17,7 +19,7 @@ interface InstanceOut {
 export function register(program: Command): void {
   program
     .command("instances <app>")
-    .description("an app's instances: id, version, driver, address, state, in-flight requests, memory, CPU, uptime")
+    .description("an app's instances: id, version, driver (gVisor: with its platform), address, state, in-flight requests, memory, CPU, uptime")
     .option("--json", "print JSON")
     .action(async (app: string, opts: { json?: boolean }) => {
       const client = await ApiClient.connect();
@@ -31,7 +33,7 @@ export function register(program: Command): void {
           list.map((i) => [
             i.id,
             i.version,
-            i.driver,
+            i.detail === undefined ? i.driver : `${i.driver} (${i.detail})`,
             i.endpoint,
             i.state,
             i.inflight,
