@@ -43,7 +43,7 @@ runConformance({
 
 describe("gvisor driver", () => {
   it("shows the app gVisor's kernel, not the host's, and says which platform it chose", async (t) => {
-    const driver = new GvisorDriver({ home, network });
+    const driver = new GvisorDriver({ home, network, netStack: "netstack" });
     const probe = await driver.probe();
     if (!probe.available) return t.skip(`gvisor unavailable: ${probe.reason}`);
     assert.match(probe.details?.platform ?? "", /^(kvm|systrap|ptrace) \(/);
@@ -78,7 +78,7 @@ describe("gvisor driver", () => {
   });
 });
 
-describe("gvisor driver with the host's network stack", () => {
+describe("gvisor driver with the host's network stack (the default with the pinned runsc)", () => {
   it("still gives each instance its own namespace and address, and answers HTTP there", async (t) => {
     const driver = new GvisorDriver({ home, network, netStack: "host" });
     const probe = await driver.probe();
