@@ -105,6 +105,7 @@ export const InstanceOut = z.object({
   id: z.string(),
   version: z.string(),
   driver: z.string(),
+  detail: z.string().optional(),
   state: z.string(),
   endpoint: z.string(),
   inflight: z.number(),

@@ -101,6 +101,8 @@ export interface Instance {
   readonly driver: DriverName;
   readonly endpoint: Endpoint;
   readonly handle: InstanceHandle;
+  /** How it runs, where a driver has more than one way (gVisor: platform and network stack), for `strata instances`. */
+  readonly detail?: string;
 }
 
 export type ExitReason = "exited" | "oom-killed" | "killed" | "pids-limit";

@@ -10,6 +10,8 @@ export interface InstanceView {
   id: string;
   version: string;
   driver: string;
+  /** How the driver runs it, where it says (gVisor: platform and network stack). */
+  detail?: string;
   state: string;
   endpoint: string;
   inflight: number;
@@ -38,6 +40,7 @@ export function describeInstances(pools: readonly VersionPool[], driverOf: (v: V
         id: s.id,
         version: pool.version.version,
         driver: driver.name,
+        ...(s.instance?.detail !== undefined && { detail: s.instance.detail }),
         state: pool.crashLooping(clock.now()) ? `${s.state} (crash-looping)` : s.state,
         endpoint: !ep ? "-" : "socket" in ep ? ep.socket : `${ep.host}:${ep.port}`,
         inflight: s.inflight,

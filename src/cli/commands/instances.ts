@@ -6,7 +6,7 @@ import type { InstanceOut, ScalingOut } from "../../api/schemas.js";
 export function register(program: Command): void {
   program
     .command("instances <app>")
-    .description("an app's instances: id, version, driver, address, state, in-flight requests, memory, CPU, uptime")
+    .description("an app's instances: id, version, driver (gVisor: with its platform), address, state, in-flight requests, memory, CPU, uptime")
     .option("--json", "print JSON")
     .action(async (app: string, opts: { json?: boolean }) => {
       const client = await ApiClient.connect();
@@ -23,7 +23,7 @@ export function register(program: Command): void {
           list.map((i) => [
             i.id,
             i.version,
-            i.driver,
+            i.detail === undefined ? i.driver : `${i.driver} (${i.detail})`,
             i.endpoint,
             i.state,
             i.inflight,

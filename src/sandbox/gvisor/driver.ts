@@ -1,15 +1,17 @@
+import { join } from "node:path";
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/host-network.js";
-import { which } from "../../system/exec.js";
 import type {
   Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import { OciDriver } from "../oci/driver.js";
 import { choosePlatform, type GvisorPlatform, type PlatformChoice } from "./platform.js";
 import { probeGvisor } from "./probe.js";
-import { applyHostPidsBudget } from "./resources.js";
+import { applyHostPidsBudget, taskBudget } from "./resources.js";
+import { runscBinary, STRATA_RUNSC } from "./runsc.js";
 import { StartNamespace } from "./start-namespace.js";
 import type { OciPrepared } from "../oci/handle.js";
+import { unmountNullNetns } from "./null-netns.js";
 
 export type GvisorNetStack = "netstack" | "host";
 
@@ -20,9 +22,9 @@ export interface GvisorDriverOptions {
   /** Use this platform instead of choosing one (kvm, then systrap, then ptrace). */
   readonly platform?: GvisorPlatform;
   /**
-   * The app's network stack: "netstack" (default), gVisor's own; "host", the host kernel's inside the
-   * instance's namespace: about 2x the throughput, but see below for what it breaks. Either way each
-   * instance has its own namespace on the Strata bridge.
+   * The app's network stack: "host", the host kernel's inside the instance's namespace (the default with
+   * the pinned runsc), or "netstack", gVisor's own (the default with Debian's runsc); see below. Either
+   * way each instance has its own namespace on the Strata bridge.
    */
   readonly netStack?: GvisorNetStack;
   /** conmon starts a new log file past this size (default 16 MiB). */
@@ -46,57 +48,58 @@ const CAPABILITIES: Capabilities = Object.freeze({
  * stderr, exit status and recovery work exactly as for runc: this driver is the OCI driver with a runsc
  * profile. The app's system calls are served by gVisor's sentry (its /proc/version is gVisor's).
  *
- * What differs, each measured with runsc 2022-12-19 on kernel 6.18:
- * - Network: gVisor's own TCP/IP stack (netstack, --network=sandbox) in the instance's namespace from
- *   HostNetwork: runsc moves the veth's address into the sandbox and the sentry speaks raw frames on it, so
- *   the app's sockets never become host sockets; the bridge's egress policy applies to those frames. This
- *   runsc refuses netstack in any namespace on this kernel (its root-namespace check misfires), so
- *   `runsc start` runs in a mount namespace that hides /proc/sys/net (start-namespace.ts). The alternative,
- *   --network=host inside the instance's namespace, runs without that, but the sentry then makes the app's
- *   network syscalls on the host kernel, and this runsc's host-socket layer returns EAGAIN to a blocking
- *   read() on an accepted socket whose data has not arrived yet (seen with busybox httpd: ~1 in 16 first
- *   requests answered with a closed connection), which breaks forking, blocking servers. It is faster:
- *   bench/gvisor.ts on examples/go-app (ptrace) measured p50 1.37 ms netstack vs 0.68 ms host, 1476 vs
- *   2827 req/s, cold start 536 vs 428 ms; `netStack: "host"` chooses it (Go's non-blocking sockets are
- *   not hit by that bug).
+ * What differs, measured on kernel 6.18 with the pinned runsc (setup-host.sh) and Debian's 2022-12-19:
+ * - Network: each instance's own namespace from HostNetwork either way; the bridge's egress policy applies.
+ *   "host" (--network=host inside that namespace): the sentry makes the app's network syscalls on the host
+ *   kernel, in that namespace only. "netstack" (--network=sandbox): runsc moves the veth's address into the
+ *   sandbox and gVisor's own TCP/IP stack speaks raw frames on it, so the app's sockets never become host
+ *   sockets (a smaller host-kernel surface, paid for in speed). Default by the numbers: with the pinned runsc
+ *   on systrap, bench/gvisor.ts (examples/go-app, same run) measured host vs netstack p50 766 vs 1562 µs,
+ *   1348 vs 1089 req/s, cold start 463 vs 511 ms, and busybox httpd answered 300 of 300 first requests on
+ *   both, so the pinned runsc defaults to "host". Debian's runsc defaults to netstack: its host-socket layer
+ *   returns EAGAIN to a blocking read() on an accepted socket whose data has not arrived yet (~1 in 16 first
+ *   requests to busybox httpd closed), and its netstack needs start-namespace.ts.
  * - No user namespace: a bundle with one fails to boot ("error setting up chroot: error converting mounts:
  *   operation not permitted"). runsc isolates without it: the sentry runs chrooted into an empty dir with
  *   only CAP_SYS_PTRACE and a seccomp filter, the gofer (the only part that opens files) chrooted into the
  *   rootfs with a few file capabilities. So instances use the unpacked layers as they are: no uid-shifted
  *   copies, and /sys is gVisor's synthetic sysfs, never the host's.
  * - --oci-seccomp: the bundle's seccomp profile is enforced by the sentry on the app's syscalls.
- * - pids: the host cgroup counts sandbox threads and ptrace stubs, not app processes (resources.ts).
+ * - pids: the host cgroup counts sandbox threads and platform stubs, not app processes (resources.ts).
  */
 export class GvisorDriver implements SandboxDriver<OciPrepared> {
   readonly name = "gvisor" as const;
   readonly capabilities = CAPABILITIES;
   private readonly oci: OciDriver;
   private readonly startNamespace: StartNamespace;
-  private readonly netStack: GvisorNetStack;
   private choice: Promise<PlatformChoice> | undefined;
+  private runsc: Promise<string> | undefined;
 
   constructor(private readonly opts: GvisorDriverOptions) {
     this.startNamespace = new StartNamespace(opts.home.runtime("gvisor"));
-    this.netStack = opts.netStack ?? "netstack";
     this.oci = new OciDriver({
       home: opts.home,
       network: opts.network,
       logSizeMax: opts.logSizeMax,
       profile: {
         name: this.name,
-        binary: "runsc",
+        binary: () => this.binary(),
         capabilities: CAPABILITIES,
         userNamespace: false,
         globalArgs: async () => [
           `--platform=${(await this.platform()).platform}`,
-          this.netStack === "host" ? "--network=host" : "--network=sandbox",
+          (await this.netStack()) === "host" ? "--network=host" : "--network=sandbox",
           "--oci-seccomp",
           // The app sees as many CPUs as its quota allows (at least 2), so runtimes size their thread pools to it.
           "--cpu-num-from-quota",
         ],
-        probe: () => probeGvisor(() => this.platform(), this.netStack),
-        adjustConfig: (config, spec) => applyHostPidsBudget(config, spec.limits.pids),
-        startPrefix: async () => (this.netStack === "host" ? [] : this.startNamespace.prefix()),
+        probe: async () => probeGvisor(await this.binary(), () => this.platform(), await this.netStack()),
+        adjustConfig: async (config, spec) => {
+          const budget = taskBudget((await this.platform()).platform, (await this.binary()) === STRATA_RUNSC);
+          applyHostPidsBudget(config, spec.limits.pids, budget);
+        },
+        // Only Debian's runsc misreads the instance's namespace as the root one (start-namespace.ts).
+        startPrefix: async () => ((await this.netStack()) === "host" || (await this.binary()) === STRATA_RUNSC ? [] : this.startNamespace.prefix()),
       },
     });
   }
@@ -105,9 +108,23 @@ export class GvisorDriver implements SandboxDriver<OciPrepared> {
   platform(): Promise<PlatformChoice> {
     this.choice ??= this.opts.platform
       ? Promise.resolve({ platform: this.opts.platform, why: "set in the driver's options" })
-      : which("runsc").then((runsc) => choosePlatform(runsc ?? "runsc"));
+      : this.binary().then(choosePlatform);
     this.choice.catch(() => (this.choice = undefined)); // retried next time
     return this.choice;
+  }
+
+  /**
+   * The option, else the host's stack with the pinned runsc (measured faster, see above) and netstack with
+   * Debian's (whose host-socket layer drops first requests).
+   */
+  private async netStack(): Promise<GvisorNetStack> {
+    return this.opts.netStack ?? ((await this.binary()) === STRATA_RUNSC ? "host" : "netstack");
+  }
+
+  /** Strata's pinned runsc when installed, else the host's (decided once per driver). */
+  private binary(): Promise<string> {
+    this.runsc ??= runscBinary();
+    return this.runsc;
   }
 
   async probe(): Promise<Probe> {
@@ -118,8 +135,11 @@ export class GvisorDriver implements SandboxDriver<OciPrepared> {
     return this.oci.prepare(image, spec);
   }
 
-  start(prepared: Prepared<OciPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
-    return this.oci.start(prepared, spec, io);
+  /** The OCI driver's instance, with the platform and network stack it runs on (kept in the handle for recover()). */
+  async start(prepared: Prepared<OciPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const detail = `${(await this.platform()).platform}, ${await this.netStack()}`;
+    const instance = await this.oci.start(prepared, spec, io);
+    return { ...instance, detail, handle: { ...instance.handle, data: { ...instance.handle.data, detail } } };
   }
 
   stop(instance: Instance, graceMs: number): Promise<void> {
@@ -130,8 +150,10 @@ export class GvisorDriver implements SandboxDriver<OciPrepared> {
     return this.oci.inspect(instance);
   }
 
-  recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
-    return this.oci.recover(handle, io);
+  async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
+    const instance = await this.oci.recover(handle, io);
+    const detail = handle.data.detail;
+    return instance && typeof detail === "string" ? { ...instance, detail } : instance;
   }
 
   sweep(keep: ReadonlySet<string>): Promise<void> {
@@ -142,9 +164,13 @@ export class GvisorDriver implements SandboxDriver<OciPrepared> {
     return this.oci.release(prepared);
   }
 
-  /** Removes the start namespace and empty parent cgroups; instances keep running (they need neither). */
+  /**
+   * Removes the start namespace, runsc's pinned gofer network namespace and empty parent cgroups; instances
+   * keep running (they need none of them).
+   */
   async close(): Promise<void> {
     await this.startNamespace.close();
+    await unmountNullNetns(join(this.opts.home.runtime("gvisor"), "state"));
     await this.oci.close();
   }
 }

@@ -4,4 +4,6 @@ export type { GvisorDriverOptions, GvisorNetStack } from "./driver.js";
 export { choosePlatform } from "./platform.js";
 export type { GvisorPlatform, PlatformChoice } from "./platform.js";
 export { probeGvisor, NETWORK_DETAILS } from "./probe.js";
-export { hostPidsLimit } from "./resources.js";
+export { hostPidsLimit, taskBudget } from "./resources.js";
+export type { TaskBudget } from "./resources.js";
+export { runscBinary, STRATA_RUNSC } from "./runsc.js";

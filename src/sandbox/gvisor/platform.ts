@@ -33,7 +33,8 @@ export async function choosePlatform(runsc: string): Promise<PlatformChoice> {
   const noKvm = kvm ? `runsc's kvm platform does not work with this host's /dev/kvm (${kvmFailure})` : "no usable /dev/kvm";
   const platforms = (await exec([runsc, "help", "platforms"])).stdout.split(/\s+/);
   if (platforms.includes("systrap")) return { platform: "systrap", why: `${noKvm}; this runsc supports systrap` };
-  return { platform: "ptrace", why: `${noKvm}; this runsc has no systrap (its platforms: ${platforms.filter(Boolean).join(", ")})` };
+  const have = platforms.filter(Boolean).join(", ");
+  return { platform: "ptrace", why: `${noKvm}; this runsc has no systrap (its platforms: ${have}; scripts/setup-host.sh builds one that has)` };
 }
 
 /** Why runsc cannot run `true` on the kvm platform, or undefined when it can; the verdict is kept until reboot. */

@@ -15,8 +15,10 @@ export const NETWORK_DETAILS = {
  * a cgroup v1 layout), then the platform: ptrace needs ptrace allowed (Yama scope 3 forbids it for everyone).
  * The chosen platform and network mode are in the details. `runsc start` runs under nsenter (start-namespace.ts).
  */
-export async function probeGvisor(choose: () => Promise<PlatformChoice>, network: keyof typeof NETWORK_DETAILS): Promise<Probe> {
-  const oci = await probeOci("runsc");
+export async function probeGvisor(
+  runsc: string, choose: () => Promise<PlatformChoice>, network: keyof typeof NETWORK_DETAILS,
+): Promise<Probe> {
+  const oci = await probeOci("runsc", runsc);
   if (!oci.available) return oci;
   for (const tool of ["nsenter", "unshare"]) {
     if (!(await which(tool))) return { available: false, reason: `${tool} is not installed`, install: ["util-linux"], details: oci.details };

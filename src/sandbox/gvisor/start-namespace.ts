@@ -8,6 +8,9 @@ import { isMountpoint, unmount } from "../oci/rootfs.js";
  * A mount namespace of the gVisor driver's own, in which only `runsc start` runs: /proc/sys there is an
  * empty tmpfs with just vm/ bound back in (the sentry's platform reads vm/mmap_min_addr).
  *
+ * Only for Debian's runsc (the fallback when the pinned build is not installed, see runsc.ts): the pinned
+ * runsc tests for /proc/sys/net/core/dev_weight, which only the root namespace has, and needs none of this.
+ *
  * Why: runsc 2022-12-19's own network stack (netstack) refuses to start in any network namespace on this
  * kernel. `runsc start` joins the instance's namespace and takes the presence of
  * /proc/sys/net/core/rmem_default as the mark of the host's root namespace ("cannot run with network

@@ -47,7 +47,8 @@ export interface OciDriverOptions {
  */
 export interface OciRuntimeProfile {
   readonly name: DriverName;
-  readonly binary: string;
+  /** The runtime's path, or a name looked up on PATH (resolved once, at first use). */
+  binary(): Promise<string>;
   readonly capabilities: Capabilities;
   /** Global flags before every subcommand, also through conmon (resolved once, at first use). */
   globalArgs(): Promise<readonly string[]>;
@@ -55,7 +56,7 @@ export interface OciRuntimeProfile {
   /** false: no user namespace, and the unpacked layers as they are instead of uid-shifted copies. */
   readonly userNamespace: boolean;
   /** Changes the generated config.json in place (e.g. resources the runtime counts differently). */
-  adjustConfig?(config: Record<string, unknown>, spec: InstanceSpec): void;
+  adjustConfig?(config: Record<string, unknown>, spec: InstanceSpec): void | Promise<void>;
   /** An argv prefix `<runtime> start` runs under (a launcher such as nsenter). */
   startPrefix?(): Promise<readonly string[]>;
 }
@@ -191,7 +192,7 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
         instanceId: id, rootfs, netnsPath, hostsFile, cgroupsPath: this.cgroups.pathFor(id),
         idMap: this.userNamespace ? this.idMap : undefined, limits: spec.limits, process: proc,
       });
-      this.opts.profile?.adjustConfig?.(config, spec);
+      await this.opts.profile?.adjustConfig?.(config, spec);
       await writeFile(join(dir, "config.json"), JSON.stringify(config));
       const conmonPid = await launchConmon({
         conmon: this.conmon!, runtime: cli.binary, runtimeArgs: cli.globalArgs, runtimeRoot: cli.stateRoot, id, bundle: dir,
@@ -382,7 +383,7 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
 
   private async runtimeCli(): Promise<RuntimeCli> {
     if (!this.cli) {
-      const wanted = this.opts.profile?.binary ?? this.runtime;
+      const wanted = (await this.opts.profile?.binary()) ?? this.runtime;
       const binary = await which(wanted);
       const conmon = await which("conmon");
       if (!binary || !conmon) {

@@ -14,19 +14,19 @@ export async function cgroupLayout(): Promise<CgroupLayout> {
 }
 
 /**
- * Can this host run OCI instances with `runtime`? Checks the binaries (runtime, conmon, ip, nft), user
+ * Can this host run OCI instances with `runtime` (run as `binary`: a path, or a name on PATH)? Checks the binaries (runtime, conmon, ip, nft), user
  * namespaces (not for runsc, whose instances get none), overlayfs and the cgroup layout. crun (seen with
  * 1.8.1) refuses a hybrid cgroup layout at container start ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"), which is
  * what this host has, so crun is reported unavailable on any hybrid host; and Strata's limits are written for cgroup v1 (cgroup-v1.ts), so a v2-only host is
  * reported as unsupported too until a v2 reader exists.
  */
-export async function probeOci(runtime: OciRuntimeName | "runsc"): Promise<Probe> {
+export async function probeOci(runtime: OciRuntimeName | "runsc", binary: string = runtime): Promise<Probe> {
   const details: Record<string, string> = {};
   const missing: string[] = [];
   const install: string[] = [];
-  for (const [bin, pkg] of [[runtime, runtime], ["conmon", "conmon"], ["ip", "iproute2"], ["nft", "nftables"]] as const) {
+  for (const [name, bin, pkg] of [[runtime, binary, runtime], ["conmon", "conmon", "conmon"], ["ip", "ip", "iproute2"], ["nft", "nft", "nftables"]] as const) {
     const path = await which(bin);
-    if (path) details[bin] = path;
+    if (path) details[name] = path;
     else {
       missing.push(`${bin} is not installed`);
       install.push(pkg);

@@ -6,7 +6,7 @@ import { StrataHome } from "../../../src/home.js";
 import { HostNetwork } from "../../../src/net/index.js";
 import { conformanceImage, recordingIO, runConformance, waitForHttp, waitForState } from "../../../src/sandbox/conformance/index.js";
 import { leftovers } from "../../../src/sandbox/conformance/helpers.js";
-import { GvisorDriver, hostPidsLimit } from "../../../src/sandbox/gvisor/index.js";
+import { GvisorDriver, hostPidsLimit, runscBinary, taskBudget } from "../../../src/sandbox/gvisor/index.js";
 import { applyHostPidsBudget } from "../../../src/sandbox/gvisor/resources.js";
 import { runtimeConfig } from "../../../src/sandbox/oci/index.js";
 import { exec } from "../../../src/system/exec.js";
@@ -23,7 +23,7 @@ after(async () => {
   const driver = new GvisorDriver({ home, network });
   const state = join(home.runtime("gvisor"), "state");
   const runnable = (await driver.probe()).available; // else every test skipped and nothing was started
-  const left = runnable ? (await exec(["runsc", "--root", state, "list", "--quiet"], { okCodes: [0, 128] })).stdout.split("\n").filter(Boolean) : [];
+  const left = runnable ? (await exec([await runscBinary(), "--root", state, "list", "--quiet"], { okCodes: [0, 128] })).stdout.split("\n").filter(Boolean) : [];
   try {
     if (runnable) await driver.sweep(new Set());
   } finally {
@@ -43,7 +43,7 @@ runConformance({
 
 describe("gvisor driver", () => {
   it("shows the app gVisor's kernel, not the host's, and says which platform it chose", async (t) => {
-    const driver = new GvisorDriver({ home, network });
+    const driver = new GvisorDriver({ home, network, netStack: "netstack" });
     const probe = await driver.probe();
     if (!probe.available) return t.skip(`gvisor unavailable: ${probe.reason}`);
     assert.match(probe.details?.platform ?? "", /^(kvm|systrap|ptrace) \(/);
@@ -60,6 +60,9 @@ describe("gvisor driver", () => {
     };
     const io = recordingIO();
     const instance = await driver.start(await driver.prepare(image, spec), spec, io);
+    const platform = probe.details!.platform!.split(" ")[0];
+    assert.equal(instance.detail, `${platform}, netstack`, "the instance names its platform (strata instances)");
+    assert.equal(instance.handle.data.detail, instance.detail, "and keeps it in its handle for recovery");
     try {
       const state = await waitForState(driver, instance, (s) => s.status !== "running");
       assert.deepEqual(state, { status: "exited", code: 0, reason: "exited" });
@@ -75,7 +78,7 @@ describe("gvisor driver", () => {
   });
 });
 
-describe("gvisor driver with the host's network stack", () => {
+describe("gvisor driver with the host's network stack (the default with the pinned runsc)", () => {
   it("still gives each instance its own namespace and address, and answers HTTP there", async (t) => {
     const driver = new GvisorDriver({ home, network, netStack: "host" });
     const probe = await driver.probe();
@@ -112,13 +115,15 @@ describe("the bundle runsc gets", () => {
       limits,
       process: { args: ["/app/server"], env: ["PORT=8080"], cwd: "/app", uid: 65534, gid: 65534 },
     }) as any;
-    applyHostPidsBudget(config, limits.pids);
+    const budget = taskBudget("systrap", true);
+    applyHostPidsBudget(config, limits.pids, budget);
     const ns = config.linux.namespaces.map((n: { type: string }) => n.type).sort();
     assert.deepEqual(ns, ["ipc", "mount", "network", "pid", "uts"]);
     assert.equal(config.linux.uidMappings, undefined);
     assert.deepEqual(config.mounts.find((m: { destination: string }) => m.destination === "/sys").type, "sysfs");
-    assert.equal(config.linux.resources.pids.limit, hostPidsLimit(32));
-    assert.ok(hostPidsLimit(32) > 45, "room for the sandbox's own 45 idle tasks");
+    assert.equal(config.linux.resources.pids.limit, hostPidsLimit(32, budget));
+    assert.ok(hostPidsLimit(32, budget) > 26, "room for the sandbox's own 26 idle tasks (systrap)");
+    assert.ok(hostPidsLimit(32, taskBudget("ptrace", false)) > 45, "and Debian's runsc's 45 on ptrace");
     assert.equal(config.linux.resources.memory.limit, 128 * 1024 * 1024, "memory is the sandbox's whole charge");
   });
 });
