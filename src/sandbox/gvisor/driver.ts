@@ -54,9 +54,9 @@ const CAPABILITIES: Capabilities = Object.freeze({
  *   kernel, in that namespace only. "netstack" (--network=sandbox): runsc moves the veth's address into the
  *   sandbox and gVisor's own TCP/IP stack speaks raw frames on it, so the app's sockets never become host
  *   sockets (a smaller host-kernel surface, paid for in speed). Default by the numbers: with the pinned runsc
- *   on systrap, bench/gvisor.ts (examples/go-app, same run) measured host vs netstack p50 766 vs 1562 µs,
- *   1348 vs 1089 req/s, cold start 463 vs 511 ms, and busybox httpd answered 300 of 300 first requests on
- *   both, so the pinned runsc defaults to "host". Debian's runsc defaults to netstack: its host-socket layer
+ *   on systrap, bench/gvisor.ts (examples/go-app, same run, quiet host) measured host vs netstack p50 747
+ *   vs 962 µs, 5409 vs 2623 req/s (a loaded host: 766 vs 1562 µs, 1348 vs 1089 req/s), and busybox httpd
+ *   answered 300 of 300 first requests on both, so the pinned runsc defaults to "host". Debian's runsc defaults to netstack: its host-socket layer
  *   returns EAGAIN to a blocking read() on an accepted socket whose data has not arrived yet (~1 in 16 first
  *   requests to busybox httpd closed), and its netstack needs start-namespace.ts.
  * - No user namespace: a bundle with one fails to boot ("error setting up chroot: error converting mounts:
