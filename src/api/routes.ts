@@ -41,7 +41,7 @@ export interface Route {
   handle(req: IncomingMessage, res: ServerResponse, params: Record<string, string>): Promise<void>;
 }
 
-function appParam(params: Record<string, string>): string {
+export function appParam(params: Record<string, string>): string {
   return parseInput(S.AppName, params.app);
 }
 
@@ -63,7 +63,7 @@ export function versionOut(deps: Pick<ApiDeps, "store" | "urlOf">, v: VersionRec
   };
 }
 
-function requireApp(store: Store, app: string): void {
+export function requireApp(store: Store, app: string): void {
   if (!store.getApp(app)) throw new StrataError("APP_NOT_FOUND", `no app named "${app}" (see: strata apps)`);
 }
 

@@ -1,10 +1,9 @@
-import { StrataError } from "../errors.js";
 import type { PlatformMetrics } from "../metrics/platform-metrics.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { Store } from "../store/store.js";
-import { parseInput, sendJson } from "./http.js";
-import type { Route } from "./routes.js";
-import { AppName, InstanceOut, ScalingOut } from "./schemas.js";
+import { sendJson } from "./http.js";
+import { appParam, requireApp, type Route } from "./routes.js";
+import { InstanceOut, ScalingOut } from "./schemas.js";
 
 /** Routes about what runs: instances of an app, and the Prometheus metrics. */
 export function instanceRoutes(store: Store, scheduler: Scheduler): Route[] {
@@ -16,8 +15,8 @@ export function instanceRoutes(store: Store, scheduler: Scheduler): Route[] {
       auth: true,
       response: InstanceOut.array(),
       async handle(_req, res, params) {
-        const app = parseInput(AppName, params.app);
-        if (!store.getApp(app)) throw new StrataError("APP_NOT_FOUND", `no app named "${app}" (see: strata apps)`);
+        const app = appParam(params);
+        requireApp(store, app);
         sendJson(res, 200, await scheduler.describe(app));
       },
     },
@@ -28,8 +27,8 @@ export function instanceRoutes(store: Store, scheduler: Scheduler): Route[] {
       auth: true,
       response: ScalingOut.array(),
       async handle(_req, res, params) {
-        const app = parseInput(AppName, params.app);
-        if (!store.getApp(app)) throw new StrataError("APP_NOT_FOUND", `no app named "${app}" (see: strata apps)`);
+        const app = appParam(params);
+        requireApp(store, app);
         sendJson(res, 200, scheduler.scaling(app));
       },
     },

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { REPO, TestDaemon } from "./harness.js";
 import { leftoversOf } from "./leftovers.js";
 import { ensureBaseImages } from "../support/base-images.js";
+import { registryOrSkip } from "../unit/images/shared-store.js";
 
 /**
  * Each runtime id runs the language version it names (from the Debian suite that carries it, or the
@@ -22,16 +23,6 @@ interface VersionOut {
   version: string;
   runtime: string;
   runs?: string;
-}
-
-/** Why `url` cannot be fetched from here, or undefined when it can. */
-async function unreachable(url: string): Promise<string | undefined> {
-  try {
-    const r = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(15_000) });
-    return r.status < 500 ? undefined : `${url} answers ${r.status}`;
-  } catch (err) {
-    return `${url} is unreachable: ${(err as Error).message}`;
-  }
 }
 
 async function versionOf(app: string, version: string): Promise<VersionOut> {
@@ -57,8 +48,7 @@ after(async () => {
 
 test("a Flask app whose requirements come from PyPI deploys unchanged on runtime python314 and runs Python 3.14", { timeout: 600_000 }, async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
-  const offline = await unreachable("https://pypi.org/simple/flask/");
-  if (offline) return t.skip(offline);
+  if (!(await registryOrSkip(t, "PyPI", "https://pypi.org/simple/flask/"))) return;
   const r = await d.cli(["deploy", join(FIXTURES, "flask-pypi"), "--app", "flask", "--version", "v1"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /runtime python314: Python 3\.14\.\d+/);
@@ -96,8 +86,7 @@ test("runtime python313 runs Python 3.13; python312, which no Debian suite carri
 
 test("a Go app on runtime go124 gets its module from the Go module proxy (no vendor/) and runs Go 1.24", { timeout: 600_000 }, async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
-  const offline = await unreachable("https://proxy.golang.org/github.com/google/uuid/@v/list");
-  if (offline) return t.skip(offline);
+  if (!(await registryOrSkip(t, "the Go module proxy", "https://proxy.golang.org/github.com/google/uuid/@v/list"))) return;
   // The default sandbox of Go apps is gVisor; this test is about the build, so it runs where runc does.
   const dir = join(work, "go-proxy-module");
   await cp(join(FIXTURES, "go-proxy-module"), dir, { recursive: true });

@@ -48,6 +48,21 @@ export async function npmRegistryOrSkip(t: TestContext): Promise<boolean> {
   return false;
 }
 
+/**
+ * Skips `t` when `url` (a package registry's page) cannot be fetched from here, saying which registry and
+ * why; true when the test may go on.
+ */
+export async function registryOrSkip(t: TestContext, registry: string, url: string): Promise<boolean> {
+  try {
+    const r = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(15_000) });
+    if (r.status < 500) return true;
+    t.skip(`${registry} is unavailable: ${url} answers ${r.status}`);
+  } catch (err) {
+    t.skip(`${registry} is unreachable: ${url}: ${(err as Error).message}`);
+  }
+  return false;
+}
+
 /** Why the npm registry cannot be used from here (npm ping), or null when it can. */
 export async function npmRegistryUnreachable(): Promise<string | null> {
   try {
