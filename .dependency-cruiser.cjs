@@ -45,6 +45,31 @@ module.exports = {
       ["config", "logs", "metrics", "sandbox", "store", "router/backend.ts", "deploy/version-runtime.ts"],
       "The scheduler implements the router's and the deploy path's ports; it imports nothing else of theirs.",
     ),
+    onlyImports("metrics", [], "metrics/ exports what it is handed; it imports no other layer."),
+    onlyImports(
+      "deploy",
+      ["artifacts", "build", "config", "images", "store", "sandbox/catalog.ts", "sandbox/driver.ts"],
+      "The deploy path (api → deploy → build → images, deploy → store) chooses drivers through the catalog and reaches no driver's insides; the scheduler it reaches only through its own VersionRuntime port.",
+    ),
+    onlyImports(
+      "api",
+      ["deploy", "scheduler", "store", "config", "images", "artifacts", "logs", "metrics", "sandbox/catalog.ts", "sandbox/runtime-defaults.ts"],
+      "The API drives the control plane; it never builds, routes or runs a driver itself.",
+    ),
+    {
+      name: "nobody-imports-deploy-but-the-daemon-and-api",
+      severity: "error",
+      comment: "Only the API and the daemon drive the deploy path; the scheduler implements its VersionRuntime port.",
+      from: { path: "^src/", pathNot: ["^src/deploy/", "^src/daemon\\.ts$", "^src/api/"] },
+      to: { path: "^src/deploy/", pathNot: "^src/deploy/version-runtime\\.ts$" },
+    },
+    {
+      name: "nobody-imports-the-api-but-the-daemon-and-cli",
+      severity: "error",
+      comment: "The CLI shares the API's schemas (response types are z.infer of them); nothing else depends on the API.",
+      from: { path: "^src/", pathNot: ["^src/api/", "^src/daemon\\.ts$", "^src/cli/"] },
+      to: { path: "^src/api/" },
+    },
     {
       name: "nobody-imports-the-scheduler-but-the-daemon-and-api",
       severity: "error",

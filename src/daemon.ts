@@ -26,6 +26,7 @@ import { Router } from "./router/router.js";
 import { staticSiteLoader } from "./router/site-loader.js";
 import { DriverCatalog } from "./sandbox/catalog.js";
 import { createSandboxes } from "./sandbox/drivers.js";
+import { pruneDriversShiftedLayers } from "./sandbox/oci/shifted-layers.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { PlatformMetrics } from "./metrics/platform-metrics.js";
 import { instanceRoutes, metricsRoute } from "./api/runtime-routes.js";
@@ -104,7 +105,9 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     ...(config.pipIndexUrl !== undefined && { pipIndexUrl: config.pipIndexUrl }),
     ...(config.goProxy !== undefined && { goProxy: config.goProxy }),
   };
-  const imageGc = new ImageGc({ home, store, layout, lock, blobs, drivers: drivers.all().map((d) => d.name), warn: onWarning });
+  const driverNames = drivers.all().map((d) => d.name);
+  const pruneLayerCopies = (keep: ReadonlySet<string>, o: { dryRun: boolean; minAgeMs: number }) => pruneDriversShiftedLayers(home, driverNames, keep, o);
+  const imageGc = new ImageGc({ home, store, layout, lock, blobs, pruneLayerCopies, warn: onWarning });
   const deployer = new Deployer({
     home,
     store,

@@ -11,7 +11,6 @@ import type { LayoutLock } from "../images/layout-lock.js";
 import type { ImageManifest, OciLayout } from "../images/layout.js";
 import { mountedLayerDigests } from "../images/mounted-layers.js";
 import { pruneLayout, type Removed } from "../images/prune.js";
-import { pruneShiftedLayers, shiftedLayersDir } from "../sandbox/oci/shifted-layers.js";
 import type { Store } from "../store/store.js";
 import type { NewEvent, VersionRecord } from "../store/types.js";
 import { diskUsage } from "../system/disk.js";
@@ -62,8 +61,11 @@ export interface ImageGcDeps {
   lock: LayoutLock;
   /** The artifact store (STRATA_HOME/artifacts); isolate bundles live beside it (isolateBundlesDir). */
   blobs: BlobStore;
-  /** Drivers whose shifted-layer caches (shifted-layers.ts) to prune; a driver without one is skipped. */
-  drivers: readonly string[];
+  /**
+   * Prunes the drivers' uid-shifted layer copies (sandbox/oci/shifted-layers.ts) to the layers in `keep`.
+   * A port the daemon wires: the deploy path reaches no driver's insides.
+   */
+  pruneLayerCopies(keep: ReadonlySet<string>, opts: { dryRun: boolean; minAgeMs: number }): Promise<Removed>;
   /** Told when a background prune's result cannot be recorded as an event. */
   warn: (message: string) => void;
 }
@@ -105,12 +107,7 @@ export class ImageGc {
         onProgress,
       });
       const keep = new Set([...layoutResult.keptLayers, ...inUse]);
-      const shiftedLayers: Removed = { count: 0, bytes: 0 };
-      for (const driver of this.deps.drivers) {
-        const r = await pruneShiftedLayers(shiftedLayersDir(home, driver), keep, { dryRun: opts.dryRun, minAgeMs });
-        shiftedLayers.count += r.count;
-        shiftedLayers.bytes += r.bytes;
-      }
+      const shiftedLayers = await this.deps.pruneLayerCopies(keep, { dryRun: opts.dryRun, minAgeMs });
       if (shiftedLayers.count) onProgress(`${opts.dryRun ? "would remove" : "removed"} ${shiftedLayers.count} uid-shifted layer copies, ${shiftedLayers.bytes} bytes`);
       const buildah = opts.buildCache ? await this.pruneBuildah(opts.dryRun, onProgress) : { images: [], bytes: 0 };
       // Under the layout's collector lock too, so two prunes never sweep the artifact store at once.

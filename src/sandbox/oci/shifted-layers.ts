@@ -93,3 +93,14 @@ export async function pruneShiftedLayers(cacheDir: string, keep: ReadonlySet<str
   }
   return removed;
 }
+
+/** pruneShiftedLayers over the caches of the drivers named (a driver that makes no copies has none). */
+export async function pruneDriversShiftedLayers(home: StrataHome, drivers: readonly string[], keep: ReadonlySet<string>, opts: { dryRun: boolean; minAgeMs: number }): Promise<Removed> {
+  const removed: Removed = { count: 0, bytes: 0 };
+  for (const driver of drivers) {
+    const r = await pruneShiftedLayers(shiftedLayersDir(home, driver), keep, opts);
+    removed.count += r.count;
+    removed.bytes += r.bytes;
+  }
+  return removed;
+}

@@ -195,7 +195,7 @@ test("ImageGc runs the artifact collection with the image collection and reports
   const { home, store, blobs, root } = await artifactHome(t);
   const layout = new OciLayout(imagePaths(home).layout);
   await layout.init();
-  const gc = new ImageGc({ home, store, layout, lock: new LayoutLock(imagePaths(home).locks), blobs, drivers: [], warn: (m) => assert.fail(m) });
+  const gc = new ImageGc({ home, store, layout, lock: new LayoutLock(imagePaths(home).locks), blobs, pruneLayerCopies: async () => ({ count: 0, bytes: 0 }), warn: (m) => assert.fail(m) });
   const tree = await site(root, "gone", blobs, { "index.html": text("gone"), "a.txt": "a" });
   const removable = await blobsOf(blobs, tree);
   for (const d of removable) await backdate(blobs.path(d), 60 * 60_000);

@@ -14,7 +14,7 @@ import { LayoutLock } from "../../../src/images/layout-lock.js";
 import { OciLayout, type Layer } from "../../../src/images/layout.js";
 import { layerDigestsOf } from "../../../src/images/mounted-layers.js";
 import { unpackLayers } from "../../../src/images/unpack.js";
-import { shiftedLayers, shiftedLayersDir } from "../../../src/sandbox/oci/shifted-layers.js";
+import { pruneDriversShiftedLayers, shiftedLayers, shiftedLayersDir } from "../../../src/sandbox/oci/shifted-layers.js";
 import { SqliteStore } from "../../../src/store/sqlite-store.js";
 import { exec } from "../../../src/system/exec.js";
 import { pathExists } from "../../../src/system/fs.js";
@@ -34,7 +34,7 @@ async function gcHome(t: { after: (fn: () => Promise<void>) => void }) {
   await layout.init();
   const lock = new LayoutLock(imagePaths(home).locks);
   const warnings: string[] = [];
-  const gc = new ImageGc({ home, store, layout, lock, blobs: new BlobStore(home.artifacts), drivers: ["runc", "isolate"], warn: (m) => warnings.push(m) });
+  const gc = new ImageGc({ home, store, layout, lock, blobs: new BlobStore(home.artifacts), pruneLayerCopies: (keep, o) => pruneDriversShiftedLayers(home, ["runc", "isolate"], keep, o), warn: (m) => warnings.push(m) });
   t.after(async () => {
     await gc.idle();
     store.close();
