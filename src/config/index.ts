@@ -27,3 +27,4 @@ export { parseProcfile } from "./procfile.js";
 export { RUNTIMES, runtimeLanguage, type RuntimeInfo, type RuntimeLanguage } from "./runtimes.js";
 export { normalizeScaling, STRATA_DEFAULT_MAX_INSTANCES, type ScalingPolicy } from "./scaling.js";
 export { scalingKindOf } from "./scaling-problems.js";
+export { readStoredSpec, storedSpec, STORED_SPEC_VERSION } from "./stored-spec.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { StrataError, asStrataError } from "../errors.js";
 import { extractArchive, receiveUpload } from "../artifacts/index.js";
-import { parseAppYaml, type AppYaml, type ConfigWarning } from "../config/index.js";
+import { parseAppYaml, storedSpec, type AppYaml, type ConfigWarning } from "../config/index.js";
 import { detectAppKind } from "../build/detect.js";
 import type { Builder } from "../build/builder.js";
 import { buildStaticTree } from "../build/static/index.js";
@@ -98,7 +98,7 @@ export class Deployer {
         status: "building",
         runtime: spec?.runtime ?? kind,
         ...(driver && { driver: driver.name }),
-        spec: (spec ?? {}) as Record<string, unknown>,
+        spec: storedSpec(spec),
         sourceDigest: received.digest,
         sizeBytes: 0,
         createdAt: new Date().toISOString(),

@@ -1,5 +1,5 @@
 import type { BlobStore } from "../artifacts/blob-store.js";
-import type { AppYaml } from "../config/index.js";
+import { readStoredSpec } from "../config/index.js";
 import type { VersionRecord } from "../store/types.js";
 import type { SiteLoader, StaticResponder } from "./route-table.js";
 import { ByteCache, StaticSite } from "./static/index.js";
@@ -15,13 +15,13 @@ export function staticSiteLoader(blobs: BlobStore): SiteLoader {
     const isStatic = v.artifact?.kind === "static-tree";
     const tree = isStatic ? v.artifact!.digest : v.staticTree;
     if (!tree) return undefined;
-    const spec = v.spec as AppYaml;
-    const key = `${tree}:${isStatic}:${JSON.stringify(spec.handlers ?? null)}:${spec.default_expiration ?? ""}`;
+    const spec = readStoredSpec(v.spec, `${v.app}/${v.version}`);
+    const key = `${tree}:${isStatic}:${JSON.stringify(spec?.handlers ?? null)}:${spec?.default_expiration ?? ""}`;
     let site = sites.get(key);
     if (!site) {
       site = StaticSite.load(tree, blobs, {
-        ...(spec.handlers && { handlers: spec.handlers }),
-        ...(spec.default_expiration && { defaultExpiration: spec.default_expiration }),
+        ...(spec?.handlers && { handlers: spec.handlers }),
+        ...(spec?.default_expiration && { defaultExpiration: spec.default_expiration }),
         // An app with code answers whatever its static handlers do not.
         unmatched: isStatic ? "not-found" : "forward",
         cache,

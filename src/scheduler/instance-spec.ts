@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { limitsForClass, normalizeScaling, type AppYaml, type ScalingPolicy } from "../config/index.js";
+import { limitsForClass, normalizeScaling, readStoredSpec, type AppYaml, type ScalingPolicy } from "../config/index.js";
 import type { ImageRef, InstanceSpec } from "../sandbox/driver.js";
 import { StrataError } from "../errors.js";
 import type { VersionRecord } from "../store/types.js";
@@ -12,8 +12,16 @@ export function newInstanceId(): string {
   return "i" + randomBytes(6).toString("hex");
 }
 
+/**
+ * The version's app.yaml, re-read through today's schema; a version deployed without one behaves as an
+ * app.yaml that names only its runtime (every other key at its default).
+ */
+export function appYamlOf(v: VersionRecord): AppYaml {
+  return readStoredSpec(v.spec, `${v.app}/${v.version}`) ?? { runtime: v.runtime };
+}
+
 export function policyOf(v: VersionRecord): ScalingPolicy {
-  return normalizeScaling(v.spec as AppYaml);
+  return normalizeScaling(appYamlOf(v));
 }
 
 export function imageOf(v: VersionRecord): ImageRef {
@@ -23,7 +31,7 @@ export function imageOf(v: VersionRecord): ImageRef {
 }
 
 export function instanceSpecOf(v: VersionRecord, instanceId: string, policy: ScalingPolicy): InstanceSpec {
-  const spec = v.spec as AppYaml;
+  const spec = appYamlOf(v);
   const limits = limitsForClass(policy.instanceClass);
   // An image that EXPOSEs one port is reached there (as Cloud Run does); everything else listens on PORT.
   const port = v.artifact?.kind === "oci" && v.artifact.port !== undefined ? v.artifact.port : APP_PORT;

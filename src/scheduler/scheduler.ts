@@ -135,7 +135,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     this.activator.refuseAll(pool, new StrataError("INSTANCE_FAILED", `${pool.key} stopped serving`, { retryAfterS: 1 }));
     // Every instance gets its stop even when one fails; the first failure is then reported.
     const stops = await Promise.allSettled([...pool.slots.values()].map((s) => this.supervisor.stop(pool, s, "drained")));
-    this.supervisor.forget(pool);
+    await this.supervisor.forget(pool);
     const failed = stops.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
   }
@@ -194,6 +194,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
         const running = pool.count();
         this.scale(pool, now);
         if (pool.decision!.desired <= running) this.scaleDown(pool, pool.decision!.desired, now);
+        this.releaseIfUnused(pool);
       } catch (err) {
         this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `scheduler tick failed: ${asStrataError(err).message}` });
       }
@@ -215,6 +216,18 @@ export class Scheduler implements InstanceSource, VersionRuntime {
         this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} could not be stopped: ${asStrataError(err).message}` });
       });
     }
+  }
+
+  /**
+   * A version without traffic (reached only at its own URL, as App Engine allows) whose last instance has
+   * gone and that the autoscaler wants none of: its pool goes, and its driver may drop what it prepared. A
+   * version with traffic keeps its preparation at zero instances: its next cold start needs it.
+   */
+  private releaseIfUnused(pool: VersionPool): void {
+    if (pool.slots.size > 0 || pool.waiters.length > 0 || pool.decision?.desired !== 0) return;
+    if ((this.opts.store.getTraffic(pool.version.app)?.allocations[pool.version.version] ?? 0) > 0) return;
+    this.pools.delete(pool.key);
+    void this.supervisor.forget(pool); // never throws: a failed release is recorded
   }
 
   /** After a daemon restart: re-adopt survivors, then give serving versions their min_instances back. */

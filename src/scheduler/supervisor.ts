@@ -5,7 +5,7 @@ import type { EndedState, Instance, InstanceIO, InstanceState, Prepared, Sandbox
 import type { Store } from "../store/store.js";
 import type { VersionRecord } from "../store/types.js";
 import { within, type Clock } from "./clock.js";
-import { imageOf, instanceSpecOf, newInstanceId } from "./instance-spec.js";
+import { appYamlOf, imageOf, instanceSpecOf, newInstanceId } from "./instance-spec.js";
 import type { Slot, VersionPool } from "./pool.js";
 import { READY_BUDGET_MS, type Readiness } from "./readiness.js";
 
@@ -50,9 +50,10 @@ const CRASH_WINDOW_MS = 60_000;
  * connection reveals.
  */
 export class Supervisor {
-  private readonly prepared = new Map<string, Promise<Prepared>>();
-  /** Starts under way, so shutdown can wait for them (each cleans up after itself once closing). */
-  private readonly starting = new Set<Promise<unknown>>();
+  /** Per pool, not per version key: a pool that replaces a drained one prepares (and releases) its own. */
+  private readonly prepared = new Map<VersionPool, Promise<Prepared>>();
+  /** Starts under way and their pools, so shutdown and release can wait for them (each cleans up after itself once draining). */
+  private readonly starting = new Map<Promise<unknown>, VersionPool>();
   private closing = false;
 
   constructor(private readonly opts: SupervisorOptions) {}
@@ -78,7 +79,7 @@ export class Supervisor {
   start(pool: VersionPool): Promise<Slot> {
     if (this.closing) return Promise.reject(new StrataError("INSTANCE_FAILED", "the daemon is shutting down", { retryAfterS: 5 }));
     const p = this.startOnce(pool);
-    this.starting.add(p);
+    this.starting.set(p, pool);
     const done = () => this.starting.delete(p);
     p.then(done, done);
     return p;
@@ -93,17 +94,17 @@ export class Supervisor {
     pool.slots.set(id, slot);
     const spec = instanceSpecOf(v, id, pool.policy);
     try {
-      let prep = this.prepared.get(pool.key);
+      let prep = this.prepared.get(pool);
       if (!prep) {
         prep = driver.prepare(imageOf(v), spec);
-        this.prepared.set(pool.key, prep);
-        prep.catch(() => this.prepared.delete(pool.key)); // a failed prepare is retried by the next start
+        this.prepared.set(pool, prep);
+        prep.catch(() => this.prepared.delete(pool)); // a failed prepare is retried by the next start
       }
       const instance = await driver.start(await prep, spec, this.ioFor(pool, id));
       slot.instance = instance;
       store.putInstance({ id, app: v.app, version: v.version, driver: driver.name, endpoint: instance.endpoint, handle: instance.handle, createdAt: new Date().toISOString() });
       store.addEvent({ type: "instance.started", app: v.app, version: v.version, message: `instance ${id} started (${driver.name})` });
-      const warmup = ((v.spec.inbound_services as string[] | undefined) ?? []).includes("warmup");
+      const warmup = (appYamlOf(v).inbound_services ?? []).includes("warmup");
       await this.opts.readiness.ready(instance.endpoint, {
         timeoutMs: this.opts.readyTimeoutMs ?? READY_BUDGET_MS[driver.capabilities.coldStart],
         ...(warmup && { httpPath: "/_ah/warmup" }),
@@ -237,15 +238,29 @@ export class Supervisor {
     this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `${what}: ${asStrataError(err).message}` });
   }
 
-  /** Drops the version's prepared image (it stopped serving). */
-  forget(pool: VersionPool): void {
-    this.prepared.delete(pool.key);
+  /**
+   * The version stopped serving and its last instance is gone: once the starts still under way for it have
+   * ended (a start drained mid-way stops its own instance), its driver may drop what prepare() made for it
+   * (SandboxDriver.release). Never throws: a failed release is recorded as a warning.
+   */
+  async forget(pool: VersionPool): Promise<void> {
+    await Promise.allSettled([...this.starting].filter(([, p]) => p === pool).map(([start]) => start));
+    const prep = this.prepared.get(pool);
+    this.prepared.delete(pool);
+    const prepared = await prep?.catch(() => undefined); // a prepare that failed made nothing to release
+    if (!prepared) return;
+    const v = pool.version;
+    try {
+      await this.driverOf(v).release?.(prepared);
+    } catch (err) {
+      this.opts.store.addEvent({ type: "daemon.warning", app: v.app, version: v.version, message: `releasing what ${v.driver} prepared for ${pool.key} failed: ${asStrataError(err).message}` });
+    }
   }
 
   /** No new start from now on; waits for the starts under way (each stops its instance once it sees "draining"). */
   async close(pools: Iterable<VersionPool>): Promise<void> {
     this.closing = true;
     for (const pool of pools) for (const slot of pool.slots.values()) if (slot.state === "starting") slot.state = "draining";
-    await Promise.allSettled([...this.starting]);
+    await Promise.allSettled([...this.starting.keys()]);
   }
 }

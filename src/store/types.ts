@@ -25,7 +25,7 @@ export interface VersionRecord {
   artifact?: Artifact;
   /** For apps with code whose app.yaml has static handlers: the tree the router serves them from. */
   staticTree?: string;
-  /** The parsed app.yaml, as JSON. */
+  /** The app.yaml it was deployed with, versioned; written and read back by config/stored-spec.ts. */
   spec: Record<string, unknown>;
   sourceDigest: string;
   sizeBytes: number;

@@ -27,19 +27,23 @@ export class TestDaemon {
   info!: DaemonInfo;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-  private constructor(readonly home: string) {}
+  /** `bin`: the `strata` entry this daemon and its CLI run; another checkout's, for a before/after bench. */
+  private constructor(
+    readonly home: string,
+    private readonly bin: string,
+  ) {}
 
   /**
    * `configYaml`: the daemon's $STRATA_HOME/config.yaml. `leftoverInfo`: a daemon.json found at the first
    * start, as a daemon that died without removing its own leaves it.
    */
-  static async start(opts: { configYaml?: string; leftoverInfo?: Record<string, unknown> } = {}): Promise<TestDaemon> {
+  static async start(opts: { configYaml?: string; leftoverInfo?: Record<string, unknown>; bin?: string } = {}): Promise<TestDaemon> {
     // Under /var/tmp with a traversable mode: instances run as a mapped (unprivileged) root that must
     // reach their rootfs below STRATA_HOME.
     const home = await mkdtemp(join("/var/tmp", "strata-e2e-"));
     await chmod(home, 0o755);
     if (opts.configYaml !== undefined) await writeFile(join(home, "config.yaml"), opts.configYaml);
-    const d = new TestDaemon(home);
+    const d = new TestDaemon(home, opts.bin ?? BIN);
     try {
       await d.up(opts.leftoverInfo);
     } catch (err) {
@@ -58,7 +62,7 @@ export class TestDaemon {
   async up(leftoverInfo?: Record<string, unknown>): Promise<void> {
     if (leftoverInfo) await writeFile(join(this.home, "daemon.json"), JSON.stringify(leftoverInfo));
     else await rm(join(this.home, "daemon.json"), { force: true });
-    const child = spawn(process.execPath, [BIN, "up", "--api-port", "0", "--router-port", "0", "--router-host", "127.0.0.1"], {
+    const child = spawn(process.execPath, [this.bin, "up", "--api-port", "0", "--router-port", "0", "--router-host", "127.0.0.1"], {
       env: this.env,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -111,7 +115,7 @@ export class TestDaemon {
   /** Runs the real CLI against this daemon. */
   cli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, [BIN, ...args], { env: this.env, stdio: ["pipe", "pipe", "pipe"] });
+      const p = spawn(process.execPath, [this.bin, ...args], { env: this.env, stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       p.stdout.on("data", (c: Buffer) => (stdout += c.toString()));

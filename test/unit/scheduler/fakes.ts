@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
+import { AppYamlSchema, storedSpec } from "../../../src/config/index.js";
 import type { Clock } from "../../../src/scheduler/clock.js";
 import type { Readiness } from "../../../src/scheduler/readiness.js";
 import type { LogSink } from "../../../src/scheduler/supervisor.js";
@@ -9,6 +10,7 @@ import type {
   Capabilities,
   DriverName,
   EndedState,
+  ImageRef,
   Instance,
   InstanceHandle,
   InstanceIO,
@@ -62,6 +64,8 @@ export async function settle(): Promise<void> {
 export interface FakeDriverOptions {
   name?: DriverName;
   recoverable?: boolean;
+  /** prepare() throws this message. */
+  prepareError?: string;
   /** start() throws this message. */
   startError?: string;
   /** inspect() answers only after this many real milliseconds (a driver that hangs). */
@@ -78,6 +82,9 @@ export class FakeDriver implements SandboxDriver {
   readonly ios = new Map<string, InstanceIO>();
   readonly stopped: string[] = [];
   readonly recovered: string[] = [];
+  /** The key of each prepare() and release(), in order ("app/version"). */
+  readonly preparedKeys: string[] = [];
+  readonly releasedKeys: string[] = [];
 
   constructor(private readonly opts: FakeDriverOptions = {}) {
     this.name = opts.name ?? "runc";
@@ -96,8 +103,15 @@ export class FakeDriver implements SandboxDriver {
     return { available: true };
   }
 
-  async prepare(): Promise<Prepared> {
-    return { driver: this.name, key: "k", data: {} };
+  async prepare(_image: ImageRef, spec: InstanceSpec): Promise<Prepared> {
+    const key = `${spec.app}/${spec.version}`;
+    this.preparedKeys.push(key);
+    if (this.opts.prepareError) throw new Error(this.opts.prepareError);
+    return { driver: this.name, key, data: {} };
+  }
+
+  async release(prepared: Prepared): Promise<void> {
+    this.releasedKeys.push(prepared.key);
   }
 
   async start(_p: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
@@ -142,7 +156,10 @@ export class FakeDriver implements SandboxDriver {
 export class FakeReadiness implements Readiness {
   fail: string | undefined;
   answering = true;
+  /** While set, ready() waits for it: a start held between the driver's start() and readiness. */
+  gate: Promise<void> | undefined;
   async ready(): Promise<void> {
+    await this.gate;
     if (this.fail) throw new Error(this.fail);
   }
   async answers(): Promise<boolean> {
@@ -173,7 +190,7 @@ export function readyVersion(store: SqliteStore, app: string, driver: DriverName
     runtime: "python311",
     driver,
     artifact: { kind: "oci", digest: "sha256:" + "0".repeat(64), path: "/nonexistent", ref: "apps/x:v1" },
-    spec: { runtime: "python311", ...spec },
+    spec: storedSpec(AppYamlSchema.parse({ runtime: "python311", ...spec })),
     sourceDigest: "sha256:" + "1".repeat(64),
     sizeBytes: 0,
     createdAt: new Date().toISOString(),

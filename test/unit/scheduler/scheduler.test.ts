@@ -37,6 +37,38 @@ test("a driver whose inspect() hangs 10 s does not delay another app's scale-up"
   }
 });
 
+test("release: a version without traffic is released once its last instance idles out; one with traffic keeps its preparation; a drained one is released", { timeout: 30_000 }, async (t) => {
+  const store = await tempStore(t);
+  const driver = new FakeDriver();
+  const drivers = { get: (n: string) => (n === driver.name ? driver : undefined), sweep: async () => undefined };
+  const scheduler = new Scheduler({ store, drivers, logs: nullLogs, readiness: new FakeReadiness(), drainGraceMs: 0 });
+  try {
+    const idle = { automatic_scaling: { min_instances: 0, idle_timeout: "1s" } };
+    readyVersion(store, "pinned", "runc", idle); // reached only at v1-dot-pinned: no traffic
+    readyVersion(store, "served", "runc", idle);
+    store.setTraffic({ app: "served", splitBy: "random", allocations: { v1: 1 } });
+    scheduler.start();
+    for (const app of ["pinned", "served"]) (await scheduler.acquire(app, "v1")).release();
+    const began = Date.now();
+    while (driver.stopped.length < 2 && Date.now() - began < 10_000) await sleep(50);
+    assert.equal(driver.stopped.length, 2, "both idled out to zero instances");
+    await sleep(1_200); // the tick after the last stop
+    assert.deepEqual(driver.releasedKeys, ["pinned/v1"]);
+    assert.deepEqual(scheduler.scaling("pinned"), [], "the unused version's pool is gone");
+
+    // The next request at its own URL prepares it again; the served version's preparation was kept.
+    (await scheduler.acquire("pinned", "v1")).release();
+    (await scheduler.acquire("served", "v1")).release();
+    assert.deepEqual(driver.preparedKeys.sort(), ["pinned/v1", "pinned/v1", "served/v1"]);
+
+    // Traffic moved away (or the version deleted): drain stops it and releases its preparation.
+    await scheduler.drain("served", "v1");
+    assert.deepEqual(driver.releasedKeys, ["pinned/v1", "served/v1"]);
+  } finally {
+    await scheduler.shutdown();
+  }
+});
+
 const T = { minInstances: 0, maxInstances: 10, targetPerInstance: 6, stableWindowMs: 60_000, panicWindowMs: 6_000, panicThreshold: 2 };
 
 const demandCases = [

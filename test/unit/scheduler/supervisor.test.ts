@@ -171,6 +171,50 @@ const cases: Array<{ name: string; driver?: FakeDriverOptions; run: (h: H) => Pr
       assert.deepEqual(store.listInstances(), []);
     },
   },
+  {
+    name: "forget releases what the version's starts prepared, once, and a later start prepares again",
+    async run({ sup, pool, driver }) {
+      const a = await sup.start(pool);
+      await sup.start(pool);
+      assert.deepEqual(driver.preparedKeys, ["app/v1"], "one prepare per version, shared by its starts");
+      await Promise.all([...pool.slots.values()].map((s) => sup.stop(pool, s, "drained")));
+      assert.ok(!pool.slots.has(a.id));
+      await sup.forget(pool);
+      await sup.forget(pool);
+      assert.deepEqual(driver.releasedKeys, ["app/v1"]);
+      await sup.start(pool);
+      assert.deepEqual(driver.preparedKeys, ["app/v1", "app/v1"]);
+    },
+  },
+  {
+    name: "forget waits for a start still under way before it releases",
+    async run({ sup, pool, driver, readiness }) {
+      let open!: () => void;
+      readiness.gate = new Promise<void>((r) => (open = r));
+      const starting = sup.start(pool).catch((e: Error) => e);
+      await settle();
+      const slot = [...pool.slots.values()][0]!;
+      assert.equal(slot.state, "starting");
+      const stopping = sup.stop(pool, slot, "drained");
+      const forgotten = sup.forget(pool);
+      await settle();
+      assert.deepEqual(driver.releasedKeys, [], "not released while the start still holds the preparation");
+      open();
+      assert.match(String(await starting), /stopped serving/);
+      await Promise.all([stopping, forgotten]);
+      assert.deepEqual(driver.releasedKeys, ["app/v1"]);
+      assert.deepEqual(driver.stopped, [slot.id]);
+    },
+  },
+  {
+    name: "a prepare that failed leaves nothing to release",
+    driver: { prepareError: "no space left on device" },
+    async run({ sup, pool, driver }) {
+      await assert.rejects(sup.start(pool), /no space left on device/);
+      await sup.forget(pool);
+      assert.deepEqual(driver.releasedKeys, []);
+    },
+  },
 ];
 
 for (const c of cases) {
