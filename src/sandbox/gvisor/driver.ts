@@ -11,6 +11,7 @@ import { applyHostPidsBudget, taskBudget } from "./resources.js";
 import { runscBinary, STRATA_RUNSC } from "./runsc.js";
 import { StartNamespace } from "./start-namespace.js";
 import type { OciPrepared } from "../oci/handle.js";
+import { GvisorHandleData } from "./handle.js";
 import { unmountNullNetns } from "./null-netns.js";
 
 export type GvisorNetStack = "netstack" | "host";
@@ -152,8 +153,11 @@ export class GvisorDriver implements SandboxDriver<OciPrepared> {
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
     const instance = await this.oci.recover(handle, io);
-    const detail = handle.data.detail;
-    return instance && typeof detail === "string" ? { ...instance, detail } : instance;
+    if (!instance) return null;
+    // The OCI driver read back its own fields (and dropped the rest): the detail goes back into the handle.
+    const data = GvisorHandleData.safeParse(handle.data);
+    const detail = data.success ? data.data.detail : undefined;
+    return detail === undefined ? instance : { ...instance, detail, handle: { ...instance.handle, data: { ...instance.handle.data, detail } } };
   }
 
   sweep(keep: ReadonlySet<string>): Promise<void> {
