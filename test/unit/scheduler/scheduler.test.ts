@@ -37,6 +37,33 @@ test("a driver whose inspect() hangs 10 s does not delay another app's scale-up"
   }
 });
 
+test("a driver whose inspect() hangs 10 s does not delay another instance's replacement", { timeout: 30_000 }, async (t) => {
+  const store = await tempStore(t);
+  const hanging = new FakeDriver({ name: "crun", inspectDelayMs: 10_000 });
+  const healthy = new FakeDriver({ name: "runc" });
+  const drivers = { get: (n: string) => [hanging, healthy].find((d) => d.name === n), sweep: async () => undefined };
+  const scheduler = new Scheduler({ store, drivers, logs: nullLogs, readiness: new FakeReadiness(), drainGraceMs: 0 });
+  try {
+    const one = { automatic_scaling: { min_instances: 1 } };
+    await scheduler.warm(readyVersion(store, "slow", "crun", one), () => undefined);
+    await scheduler.warm(readyVersion(store, "steady", "runc", one), () => undefined);
+    scheduler.start();
+    // Its exit is not pushed: only the health check finds it, in the same tick as the hanging inspects.
+    const [first] = [...healthy.states.keys()];
+    healthy.exit(first!, { status: "exited", code: 1, reason: "exited" }, false);
+    const began = Date.now();
+    const running = () => [...healthy.states].filter(([id, s]) => id !== first && s.status === "running").length;
+    while (running() < 1 && Date.now() - began < 10_000) await sleep(20);
+    const tookMs = Date.now() - began;
+    assert.equal(running(), 1, "the steady app got a new instance");
+    // Two ticks (find, then start); a wait on the hanging inspects would take 10 s.
+    assert.ok(tookMs < 5_000, `the exited instance was replaced after ${tookMs} ms`);
+    assert.deepEqual(healthy.stopped, [first]);
+  } finally {
+    await scheduler.shutdown();
+  }
+});
+
 test("release: a version without traffic is released once its last instance idles out; one with traffic keeps its preparation; a drained one is released", { timeout: 30_000 }, async (t) => {
   const store = await tempStore(t);
   const driver = new FakeDriver();
