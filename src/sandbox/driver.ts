@@ -138,7 +138,10 @@ export interface SandboxDriver<P = unknown> {
   recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null>;
   /** Remove every resource this driver owns whose instance id is not in `keep` (after a crash). */
   sweep(keep: ReadonlySet<string>): Promise<void>;
-  /** Drop per-version caches created by prepare(). */
+  /**
+   * Drop per-version caches created by prepare(): called once per preparation, when its version stopped
+   * serving and its last instance is gone. prepare() of the same image may come again, before or after.
+   */
   release?(prepared: Prepared<P>): Promise<void>;
   /** Ends what the driver runs for all instances (an engine process); called at daemon shutdown. */
   close?(): Promise<void>;
