@@ -1,4 +1,5 @@
 import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchRow } from "./measure.js";
@@ -27,6 +28,9 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const names = wanted.length ? wanted : Object.keys(SUITES);
+// The host is often shared: its load beside the figures says how far to trust them.
+const load = () => loadavg().map((l) => l.toFixed(2)).join(", ");
+const loadAtStart = load();
 const sections: string[] = [];
 for (const name of names) {
   const suite = SUITES[name];
@@ -41,5 +45,5 @@ const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
 await mkdir(dir, { recursive: true });
 const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, "-");
 const file = join(dir, `${stamp}-${names.join("+")}.md`);
-await writeFile(file, `# Strata benchmarks, ${new Date().toISOString()}\n\nHost: ${process.platform} ${process.arch}, Node ${process.version}.\n\n${sections.join("\n\n")}\n`);
+await writeFile(file, `# Strata benchmarks, ${new Date().toISOString()}\n\nHost: ${process.platform} ${process.arch}, ${cpus().length} CPUs, Node ${process.version}. Load average (1, 5, 15 min): ${loadAtStart} at the start, ${load()} at the end.\n\n${sections.join("\n\n")}\n`);
 console.error(`wrote ${file}`);
