@@ -72,6 +72,14 @@ test("the Elixir example builds into a release image and serves its routes throu
   assert.equal(missing.status, 404);
   assert.equal(missing.text, "no route for /nope\n");
 
+  // The release's Logger output reaches `strata logs`.
+  let logs = "";
+  for (let i = 0; i < 50 && !/\[info\] listening on :\d+/.test(logs); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    logs = await d.cliOk(["logs", "elixir-app", "-n", "200"]);
+  }
+  assert.match(logs, /\[stdout\].*\[info\] listening on :\d+/);
+
   const [version] = JSON.parse(await d.cliOk(["versions", "elixir-app", "--json"])) as VersionOut[];
   assert.equal(version!.driver, "runc");
   assert.equal(version!.runtime, "elixir114");
