@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { ElixirBuilder } from "../../../src/build/elixir/index.js";
 import { StrataError } from "../../../src/errors.js";
 import { ensureBaseImages } from "../../support/base-images.js";
 import { imageToolsMissing } from "../images/shared-store.js";
-import { assertStandardImage, buildContext, runInImage } from "../buildpacks/build-harness.js";
+import { assertStandardImage, buildContext, runInImage, sourceCopy } from "../buildpacks/build-harness.js";
 
 const missing = await imageToolsMissing();
 const FIXTURES = new URL("../../fixtures/apps/", import.meta.url).pathname;
@@ -52,4 +53,17 @@ test("a hex dependency neither in deps/ nor a path dependency fails the build, n
     return true;
   });
   assert.ok(ctx.lines.some((l) => /Could not find an SCM for dependency :jason/.test(l)), "mix's own output streams as progress");
+});
+
+test("a runtime older than mix.exs's elixir requirement fails the build, saying which runtime to use", { skip: missing ?? false, timeout: 20 * 60_000 }, async (t) => {
+  const dir = await sourceCopy(t, EXAMPLE);
+  await writeFile(join(dir, "mix.exs"), (await readFile(join(dir, "mix.exs"), "utf8")).replace('elixir: "~> 1.14"', 'elixir: "~> 1.18"'));
+  const ctx = buildContext(t, dir, { runtime: "elixir114" });
+  await assert.rejects(builder.build(ctx), (err: unknown) => {
+    assert.ok(err instanceof StrataError);
+    assert.equal(err.code, "BUILD_FAILED");
+    assert.match(err.message, /mix\.exs asks for Elixir ~> 1\.18, and the build image has Elixir 1\.14\.\d+/);
+    assert.match(err.message, /elixir118/);
+    return true;
+  });
 });
