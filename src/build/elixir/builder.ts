@@ -92,8 +92,11 @@ export class ElixirBuilder implements ImageBuild {
       await exec(["chown", "-R", "-P", "0:0", layer]);
       await exec(["chmod", "-R", "a+rX,go-w", layer]);
       const releaseLayer = await ctx.layout.addLayerFromDir(layer);
-      const start = await startCommand(ctx.sourceDir, ctx.spec, `${RELEASE_DIR}/bin/${name} start`);
+      const script = `${RELEASE_DIR}/bin/${name}`;
+      const start = await startCommand(ctx.sourceDir, ctx.spec, `${script} start`);
       ctx.log(`start command (${start.source}): ${start.command}`);
+      // The release's own start as the entrypoint, no shell in between; app.yaml or a Procfile get /bin/sh -c.
+      const entrypoint = start.source === "default" ? [script, "start"] : start.entrypoint;
       const runLayers = layersOf(run);
       const { image, sizeBytes } = await writeAppImage(
         ctx,
@@ -108,7 +111,7 @@ export class ElixirBuilder implements ImageBuild {
             "ERL_CRASH_DUMP=/tmp/erl_crash.dump",
             "HOME=/tmp",
           ]),
-          Entrypoint: start.entrypoint,
+          Entrypoint: entrypoint,
           WorkingDir: RELEASE_DIR,
           User: APP_USER,
           ExposedPorts: { "8080/tcp": {} },

@@ -29,7 +29,7 @@ for (const v of VERSIONS) {
     assert.equal(result.runtime, v.runtime);
     const image = await ctx.layout.resolve(result.image.ref!);
     const config = image.config.config;
-    assert.deepEqual(config.Entrypoint, ["/bin/sh", "-c", "exec /app/bin/elixir_app start"]);
+    assert.deepEqual(config.Entrypoint, ["/app/bin/elixir_app", "start"]);
     assert.equal(config.User, "65534:65534", "runs as nobody");
     assert.ok(config.Env?.includes("RELEASE_DISTRIBUTION=none"));
     assert.ok(config.Env?.includes("RELEASE_TMP=/tmp"), "the release writes its runtime config outside read-only /app");
