@@ -6,13 +6,14 @@ import type { AppYaml } from "../config/index.js";
 import { detect as detectIsolateApp } from "./isolate/detect.js";
 
 /** What kind of app a folder holds; picks the builder and, through the runtime table, the sandbox. */
-export type AppKind = "static" | "python" | "nodejs" | "go" | "docker" | "workers" | "php" | "ruby" | "java" | "custom";
+export type AppKind = "static" | "python" | "nodejs" | "go" | "docker" | "workers" | "php" | "ruby" | "java" | "elixir" | "custom";
 
 /** Markers in the order they decide: a Dockerfile beats everything, index.html only counts alone. */
 const MARKERS: ReadonlyArray<[AppKind, readonly string[]]> = [
   ["docker", ["Dockerfile"]],
   ["workers", ["wrangler.toml", "wrangler.json", "wrangler.jsonc"]],
   ["go", ["go.mod"]],
+  ["elixir", ["mix.exs"]],
   ["python", ["requirements.txt", "pyproject.toml", "main.py"]],
   ["nodejs", ["package.json"]],
   ["static", ["index.html"]],
@@ -38,7 +39,7 @@ export async function detectAppKind(dir: string, spec: DetectSpec | undefined): 
   throw new StrataError(
     "UNSUPPORTED_RUNTIME",
     "cannot tell what kind of app this is: add an app.yaml with `runtime:` (e.g. static, python311, nodejs20, go121), " +
-      "or one of: index.html (static site), requirements.txt or main.py (Python), package.json (Node.js), go.mod (Go), " +
+      "or one of: index.html (static site), requirements.txt or main.py (Python), package.json (Node.js), go.mod (Go), mix.exs (Elixir), " +
       "wrangler.toml (Workers), Dockerfile",
   );
 }

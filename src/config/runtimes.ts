@@ -8,7 +8,7 @@ import { StrataError } from "../errors.js";
 import { closestMatch } from "./suggest.js";
 
 /** `workers` (the Workers module format) and `wasi` (a WASI program served CGI-style) run in V8 isolates. */
-export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "workers" | "wasi" | "custom";
+export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "elixir" | "workers" | "wasi" | "custom";
 
 export interface RuntimeInfo {
   readonly language: RuntimeLanguage;
@@ -25,6 +25,7 @@ const VERSIONS: Readonly<Record<VersionedLanguage, readonly string[]>> = {
   php: ["7.2", "7.3", "7.4", "8.1", "8.2", "8.3", "8.4"],
   ruby: ["2.5", "2.6", "2.7", "3.0", "3.1", "3.2", "3.3", "3.4"],
   java: ["11", "17", "21", "25"],
+  elixir: ["1.14", "1.15", "1.16", "1.17", "1.18", "1.19", "1.20"],
 };
 
 function buildRuntimes(): Readonly<Record<string, RuntimeInfo>> {

@@ -17,7 +17,7 @@ export interface LanguageImageChoice {
   readonly exact: boolean;
 }
 
-const LANGUAGE_NAME: Readonly<Record<ImageLanguage, string>> = { python: "Python", go: "Go", ruby: "Ruby", php: "PHP" };
+const LANGUAGE_NAME: Readonly<Record<ImageLanguage, string>> = { python: "Python", go: "Go", ruby: "Ruby", php: "PHP", elixir: "Elixir" };
 
 /** App Engine's runtime id for a language version: python + 3.13 → python313. */
 export function runtimeId(language: ImageLanguage, version: string): string {
@@ -58,9 +58,12 @@ export function describeChoice(choice: LanguageImageChoice, exactVersion: string
   return `${runs} (nearest newer: no Debian suite carries ${name} ${asked})`;
 }
 
-/** The language's exact version from a dpkg version ("3.13.5-2+deb13u5" → "3.13.5", "2:1.24~2" → "1.24"). */
+/**
+ * The language's exact version from a dpkg version ("3.13.5-2+deb13u5" → "3.13.5", "2:1.24~2" → "1.24",
+ * and without a repack suffix: "1.14.0.dfsg-2" → "1.14.0").
+ */
 export function upstreamVersion(dpkgVersion: string): string {
-  return dpkgVersion.replace(/^\d+:/, "").replace(/[-~+].*$/, "");
+  return dpkgVersion.replace(/^\d+:/, "").replace(/[-~+].*$/, "").replace(/\.(dfsg|ds)\d*$/, "");
 }
 
 /** Dotted numeric versions compared part by part: "3.9" < "3.13". */

@@ -26,7 +26,7 @@ const SUITE_LABEL: Readonly<Record<DebianSuite, string>> = {
 };
 
 /** The languages whose versions the base images carry, by App Engine's runtime prefix. */
-export type ImageLanguage = "python" | "go" | "ruby" | "php";
+export type ImageLanguage = "python" | "go" | "ruby" | "php" | "elixir";
 
 /** The language version an image runs: its minor, and the Debian package whose version is the exact one. */
 export interface LanguageVersion {
@@ -132,6 +132,15 @@ export const RECIPES: readonly BaseImageRecipe[] = [
   golang("golang126", "forky", "1.26", "golang-1.26-go", ["golang:1", "golang:1.26", "go:1.26", "golang:latest"]),
   php("php", "bookworm", "8.2", ["php:8.2", "php:8.2-cli", "php:8.2-cli-bookworm", "php:8.2-bookworm"]),
   php("php84", "trixie", "8.4", ["php:8", "php:8.4", "php:8.4-cli", "php:8.4-cli-trixie", "php:8.4-trixie"]),
+  // Elixir: each suite's elixir with the Erlang/OTP it is built for (1.14/OTP 25, 1.18/OTP 27, 1.20/OTP 29).
+  // A release carries its own erts and OTP apps, so its run image is the suite's minbase plus the shared
+  // libraries erts and the crypto NIF link against (elixirRun), no Elixir, no Erlang.
+  elixir("elixir114", "bookworm", "1.14", ["elixir:1.14", "elixir:1.14-slim"]),
+  elixir("elixir118", "trixie", "1.18", ["elixir:1.18", "elixir:1.18-slim"]),
+  elixir("elixir120", "forky", "1.20", ["elixir:1", "elixir:1.20", "elixir:1.20-slim", "elixir:latest"]),
+  elixirRun("elixir114-run", "bookworm", ["libssl3"]),
+  elixirRun("elixir118-run", "trixie", ["libssl3t64"]),
+  elixirRun("elixir120-run", "forky", ["libssl3t64", "libsctp1"]),
 ];
 
 export function findRecipe(name: string): BaseImageRecipe | undefined {
@@ -170,7 +179,7 @@ const UNAVAILABLE: ReadonlyArray<{ pattern: RegExp; reason: () => string }> = [
   },
   {
     // Reached only for versions no recipe's aliases hold (python:3.12, golang:1.22, ...).
-    pattern: /^(python|golang|go|ruby|php):\d/,
+    pattern: /^(python|golang|go|ruby|php|elixir):\d/,
     reason: () => `Strata builds ${RECIPES.filter((r) => r.runs !== undefined).map((r) => r.aliases.find((a) => /:\d+\.\d+$/.test(a)) ?? r.name).join(", ")}; use one of those`,
   },
 ];
@@ -248,5 +257,34 @@ function php(name: string, suite: DebianSuite, version: string, aliases: readonl
     describes: `${SUITE_LABEL[suite]} php${version}-cli`,
     env: [BASE_PATH, "LANG=C.UTF-8"],
     runs: { language: "php", version, package: `php${version}-cli` },
+  };
+}
+
+function elixir(name: string, suite: DebianSuite, version: string, aliases: readonly string[]): DebianRecipe {
+  return {
+    kind: "debian",
+    name,
+    suite,
+    // elixir pulls erlang-base and the OTP apps Mix needs; erlang-dev and erlang-src are left out (no NIFs are
+    // compiled: the images carry no C compiler).
+    packages: ["elixir", "erlang-inets", "erlang-ssl", "erlang-crypto", "ca-certificates"],
+    aliases,
+    describes: `${SUITE_LABEL[suite]} Elixir ${version}, Erlang/OTP, Mix`,
+    env: [BASE_PATH, "LANG=C.UTF-8"],
+    runs: { language: "elixir", version, package: "elixir" },
+  };
+}
+
+/** The image an Elixir release of `suite`'s build image runs on (the name of which is `<build>-run`). */
+function elixirRun(name: string, suite: DebianSuite, libssl: readonly string[]): DebianRecipe {
+  return {
+    kind: "debian",
+    name,
+    suite,
+    // What erts (beam.smp, erlexec, epmd) and the crypto NIF link against; minbase has libc and coreutils.
+    packages: [...libssl, "libtinfo6", "zlib1g", "libstdc++6", "libgcc-s1", "libsystemd0", "ca-certificates"],
+    aliases: [],
+    describes: `${SUITE_LABEL[suite]} minbase with the libraries an Erlang/OTP release links against`,
+    env: [BASE_PATH, "LANG=C.UTF-8"],
   };
 }
