@@ -5,7 +5,7 @@ const POLL_MS = 200;
 const MAX_READ = 1 << 20;
 
 /**
- * Follows a conmon k8s-file log (`<time> <stdout|stderr> <P|F> <text>` per record; P = partial line)
+ * Follows a conmon k8s-file log (or, with `rawStream`, a plain file of one stream) (`<time> <stdout|stderr> <P|F> <text>` per record; P = partial line)
  * and hands each complete line to InstanceIO.log. The read offset is saved next to the log, so a daemon
  * that restarts and recovers the instance continues where it stopped instead of repeating or skipping.
  * Polling (not inotify) because conmon replaces the file when it reaches its size cap; a smaller file or
@@ -23,6 +23,8 @@ export class LogTail {
     private readonly file: string,
     private readonly offsetFile: string,
     private readonly io: InstanceIO,
+    /** A plain file of one stream's output (the LXC driver's), instead of conmon's k8s-file records. */
+    private readonly rawStream?: "stdout" | "stderr",
   ) {}
 
   /** Starts following from the saved offset (0 for a new instance). */
@@ -100,6 +102,10 @@ export class LogTail {
     const records = (this.rest + text).split("\n");
     this.rest = records.pop() ?? "";
     for (const record of records) {
+      if (this.rawStream) {
+        this.io.log(this.rawStream, record);
+        continue;
+      }
       // <timestamp> <stream> <tag> <text>: the text may itself contain spaces.
       const a = record.indexOf(" ");
       const b = record.indexOf(" ", a + 1);
