@@ -14,6 +14,7 @@ const MARKERS: ReadonlyArray<[AppKind, readonly string[]]> = [
   ["workers", ["wrangler.toml", "wrangler.json", "wrangler.jsonc"]],
   ["go", ["go.mod"]],
   ["python", ["requirements.txt", "pyproject.toml", "main.py"]],
+  ["php", ["composer.json", "index.php", "public/index.php"]],
   ["nodejs", ["package.json"]],
   ["static", ["index.html"]],
 ];
@@ -38,7 +39,7 @@ export async function detectAppKind(dir: string, spec: DetectSpec | undefined): 
   throw new StrataError(
     "UNSUPPORTED_RUNTIME",
     "cannot tell what kind of app this is: add an app.yaml with `runtime:` (e.g. static, python311, nodejs20, go121), " +
-      "or one of: index.html (static site), requirements.txt or main.py (Python), package.json (Node.js), go.mod (Go), " +
+      "or one of: index.html (static site), requirements.txt or main.py (Python), composer.json or index.php (PHP), package.json (Node.js), go.mod (Go), " +
       "wrangler.toml (Workers), Dockerfile",
   );
 }
