@@ -51,7 +51,7 @@ http {
   server {
     listen ${PORT} default_server;
     root ${front.docroot};
-${hidden}    location / { try_files $uri /.strata-front; }
+${hidden}    location / { try_files $uri /.strata-front?$args; }
     location ~ \\.php$ { rewrite ^ /.strata-front last; }
     location = /.strata-front { internal; include /etc/nginx/fastcgi_params; fastcgi_param SCRIPT_FILENAME ${front.script}; fastcgi_param SCRIPT_NAME /${posix.basename(front.script)}; fastcgi_pass unix:${FPM_SOCKET}; }
   }
