@@ -39,6 +39,8 @@ const NAME: DriverName = "lxc";
 const POLL_MS = 10;
 /** How long after lxc-stop's own kill the holder may take to record the exit before the cgroup is emptied. */
 const KILL_WAIT_MS = 5_000;
+/** Each output file is emptied once read past this size (as conmon caps its log for OCI instances). */
+const LOG_SIZE_MAX = 16 << 20;
 
 const LXC_CAPABILITIES: Capabilities = Object.freeze({
   isolation: "system-container",
@@ -298,7 +300,7 @@ export class LxcDriver implements SandboxDriver<OciPrepared> {
 
   private async follow(id: string, io: InstanceIO): Promise<void> {
     const dir = this.instanceDir(id);
-    const tails = (["stdout", "stderr"] as const).map((s) => new LogTail(join(dir, `${s}.log`), join(dir, `${s}.offset`), io, s));
+    const tails = (["stdout", "stderr"] as const).map((s) => new LogTail(join(dir, `${s}.log`), join(dir, `${s}.offset`), io, s, LOG_SIZE_MAX));
     this.tails.set(id, tails);
     for (const tail of tails) await tail.start();
     const exited = io.exited?.bind(io);
