@@ -31,7 +31,7 @@ function spec(id: string): InstanceSpec {
   };
 }
 
-function ok200(host: string, port: number): Promise<boolean> {
+export function ok200(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = request({ host, port, path: "/", timeout: 1000, headers: { connection: "close" } }, (res) => {
       res.resume();
@@ -44,7 +44,7 @@ function ok200(host: string, port: number): Promise<boolean> {
 }
 
 /** Polls every 2 ms (bounded to 30 s) so polling adds little to what is measured. */
-async function firstOk(host: string, port: number): Promise<void> {
+export async function firstOk(host: string, port: number): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (await ok200(host, port)) return;
@@ -54,7 +54,7 @@ async function firstOk(host: string, port: number): Promise<void> {
 }
 
 /** Proportional set size (shared library pages split between their users) of each matching process. */
-async function pssOf(pattern: string): Promise<number[]> {
+export async function pssOf(pattern: string): Promise<number[]> {
   const out = await exec(["pgrep", "-f", pattern], { okCodes: [0, 1] });
   const pss: number[] = [];
   for (const pid of out.stdout.split("\n").filter(Boolean)) {
@@ -117,7 +117,7 @@ async function benchStrata(root: string): Promise<BenchRow[]> {
   }
 }
 
-async function benchPodman(): Promise<BenchRow[]> {
+export async function benchPodman(): Promise<BenchRow[]> {
   const image = await conformanceImage();
   await exec(["skopeo", "copy", `oci:${image.path}:${image.ref}`, `containers-storage:${PODMAN_IMAGE}`]);
   const times: number[] = [];

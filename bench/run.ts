@@ -11,6 +11,7 @@ import { benchDockerfile } from "./dockerfile.js";
 import { benchScaling } from "./scaling.js";
 import { benchWorkerd } from "./workerd.js";
 import { benchGvisor } from "./gvisor.js";
+import { benchLxc } from "./lxc.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -23,6 +24,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   dockerfile: benchDockerfile,
   scaling: benchScaling,
   gvisor: benchGvisor,
+  lxc: benchLxc,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 

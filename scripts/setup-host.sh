@@ -9,6 +9,7 @@ PACKAGES=(
   ca-certificates curl tar gzip xz-utils procps psmisc util-linux attr
   iproute2 iptables nftables
   runc crun runsc conmon
+  lxc
   mmdebstrap uidmap skopeo umoci buildah podman fuse-overlayfs slirp4netns
   busybox-static
   golang-go

@@ -15,6 +15,7 @@ import { PythonBuilder } from "./build/python/index.js";
 import { NodeBuilder } from "./build/nodejs/index.js";
 import { GoBuilder } from "./build/go/index.js";
 import { ElixirBuilder } from "./build/elixir/index.js";
+import { PhpBuilder } from "./build/php/index.js";
 import { ImageCatalog, imagePaths, LayoutLock, OciLayout } from "./images/index.js";
 import { ImageGc } from "./deploy/image-gc.js";
 import type { DaemonInfo } from "./daemon-info.js";
@@ -120,6 +121,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       new ImageBuilder(new DockerfileBuilder(), ["docker"], images),
       new ImageBuilder(new GoBuilder(), ["go"], images),
       new ImageBuilder(new ElixirBuilder(), ["elixir"], images),
+      new ImageBuilder(new PhpBuilder(), ["php"], images),
     ],
     drivers,
     traffic,

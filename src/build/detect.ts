@@ -15,6 +15,7 @@ const MARKERS: ReadonlyArray<[AppKind, readonly string[]]> = [
   ["go", ["go.mod"]],
   ["elixir", ["mix.exs"]],
   ["python", ["requirements.txt", "pyproject.toml", "main.py"]],
+  ["php", ["composer.json", "index.php", "public/index.php"]],
   ["nodejs", ["package.json"]],
   ["static", ["index.html"]],
 ];
@@ -39,7 +40,7 @@ export async function detectAppKind(dir: string, spec: DetectSpec | undefined): 
   throw new StrataError(
     "UNSUPPORTED_RUNTIME",
     "cannot tell what kind of app this is: add an app.yaml with `runtime:` (e.g. static, python311, nodejs20, go121), " +
-      "or one of: index.html (static site), requirements.txt or main.py (Python), package.json (Node.js), go.mod (Go), mix.exs (Elixir), " +
+      "or one of: index.html (static site), requirements.txt or main.py (Python), composer.json or index.php (PHP), package.json (Node.js), go.mod (Go), mix.exs (Elixir), " +
       "wrangler.toml (Workers), Dockerfile",
   );
 }

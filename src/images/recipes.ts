@@ -252,9 +252,10 @@ function php(name: string, suite: DebianSuite, version: string, aliases: readonl
     kind: "debian",
     name,
     suite,
-    packages: [`php${version}-cli`, "ca-certificates"],
+    // php-fpm and nginx: the PHP buildpack serves apps as App Engine's PHP runtime does (build/php/).
+    packages: [`php${version}-cli`, `php${version}-fpm`, "nginx", "ca-certificates"],
     aliases,
-    describes: `${SUITE_LABEL[suite]} php${version}-cli`,
+    describes: `${SUITE_LABEL[suite]} php${version}-cli, php${version}-fpm, nginx`,
     env: [BASE_PATH, "LANG=C.UTF-8"],
     runs: { language: "php", version, package: `php${version}-cli` },
   };

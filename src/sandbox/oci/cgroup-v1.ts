@@ -58,13 +58,12 @@ export class CgroupV1 {
   }
 
   /**
-   * Removes the instance's cgroups in every controller; idempotent. Processes still in them (a container
+   * Removes the instance's cgroups (and child cgroups in them) in every controller; idempotent. Processes still in them (a container
    * whose runtime state is lost, e.g. its STRATA_HOME was deleted) are killed first, or rmdir would fail.
    */
   async remove(instanceId: string): Promise<void> {
-    const procs = join(ROOT, "pids", this.parent, instanceId, "cgroup.procs");
     for (let i = 0; i < 50; i++) {
-      const pids = (await readFile(procs, "utf8").catch(ignoreMissing(""))).split("\n").filter(Boolean).map(Number);
+      const pids = await procsIn(join(ROOT, "pids", this.parent, instanceId));
       if (pids.length === 0) break;
       for (const pid of pids) {
         try {
@@ -75,9 +74,7 @@ export class CgroupV1 {
       }
       await sleep(20);
     }
-    for (const controller of await this.controllers()) {
-      await rmdir(join(ROOT, controller, this.parent, instanceId)).catch(ignoreMissing(undefined));
-    }
+    for (const controller of await this.controllers()) await removeTree(join(ROOT, controller, this.parent, instanceId));
   }
 
   /**
@@ -117,4 +114,21 @@ export class CgroupV1 {
     }
     return out;
   }
+}
+
+/** The processes in a cgroup and in the child cgroups a runtime made inside it. */
+async function procsIn(dir: string): Promise<number[]> {
+  const pids = (await readFile(join(dir, "cgroup.procs"), "utf8").catch(ignoreMissing(""))).split("\n").filter(Boolean).map(Number);
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(ignoreMissing([]))) {
+    if (e.isDirectory()) pids.push(...(await procsIn(join(dir, e.name))));
+  }
+  return pids;
+}
+
+/** Removes a cgroup and the child cgroups a runtime made inside it (LXC's `lxc.pivot`), deepest first. */
+async function removeTree(dir: string): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(ignoreMissing([]))) {
+    if (e.isDirectory()) await removeTree(join(dir, e.name));
+  }
+  await rmdir(dir).catch(ignoreMissing(undefined));
 }

@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
@@ -26,6 +26,7 @@ import { probeOci } from "./probe.js";
 import { mountOverlay, mountsUnder, unmount } from "./rootfs.js";
 import { RuntimeCli, type OciRuntimeName } from "./runtime-cli.js";
 import { shiftedLayers, shiftedLayersDir } from "./shifted-layers.js";
+import { untraversableAbove } from "./traversable.js";
 
 export interface OciDriverOptions {
   readonly home: StrataHome;
@@ -125,7 +126,7 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
     try {
       const probe = this.opts.profile ? await this.opts.profile.probe() : await probeOci(this.runtime);
       if (!probe.available || !this.userNamespace) return probe;
-      const blocked = await this.untraversable();
+      const blocked = await untraversableAbove(this.opts.home.root);
       if (blocked) {
         return {
           available: false,
@@ -413,17 +414,5 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
     await mkdir(join(this.dir, "sockets"), { recursive: true });
     const home = this.opts.home.root;
     for (const d of [home, join(home, "run"), this.dir, join(this.dir, "instances")]) await chmod(d, 0o711);
-  }
-
-  /** The first directory above STRATA_HOME that others cannot traverse, if any. */
-  private async untraversable(): Promise<string | null> {
-    let d = this.opts.home.root;
-    for (;;) {
-      const parent = join(d, "..");
-      if (parent === d) return null;
-      d = parent;
-      const st = await stat(d).catch(ignoreMissing(null));
-      if (st && !(st.mode & 0o001)) return d;
-    }
   }
 }

@@ -1,11 +1,12 @@
-import { open, readFile, stat, writeFile } from "node:fs/promises";
+import { open, readFile, stat, truncate, writeFile } from "node:fs/promises";
 import type { InstanceIO } from "../driver.js";
 
 const POLL_MS = 200;
 const MAX_READ = 1 << 20;
 
 /**
- * Follows a conmon k8s-file log (`<time> <stdout|stderr> <P|F> <text>` per record; P = partial line)
+ * Follows a conmon k8s-file log (`<time> <stdout|stderr> <P|F> <text>` per record; P = partial line), or
+ * with `rawStream` a plain file of one stream's lines,
  * and hands each complete line to InstanceIO.log. The read offset is saved next to the log, so a daemon
  * that restarts and recovers the instance continues where it stopped instead of repeating or skipping.
  * Polling (not inotify) because conmon replaces the file when it reaches its size cap; a smaller file or
@@ -23,6 +24,14 @@ export class LogTail {
     private readonly file: string,
     private readonly offsetFile: string,
     private readonly io: InstanceIO,
+    /** A plain file of one stream's output (the LXC driver's), instead of conmon's k8s-file records. */
+    private readonly rawStream?: "stdout" | "stderr",
+    /**
+     * For a plain file its writer appends to (O_APPEND): once everything up to this size is read, the
+     * file is emptied in place, so it never grows past it. What the writer adds between the last read and
+     * the truncation is lost (microseconds); conmon's own files are capped by conmon instead.
+     */
+    private readonly truncateAt?: number,
   ) {}
 
   /** Starts following from the saved offset (0 for a new instance). */
@@ -92,6 +101,10 @@ export class LogTail {
     } finally {
       await fh.close();
     }
+    if (this.truncateAt !== undefined && this.offset >= this.truncateAt && this.rest === "") {
+      await truncate(this.file, 0);
+      this.offset = 0;
+    }
     // Saved without the unfinished record at the end, which is read again after a restart.
     await writeFile(this.offsetFile, `${this.ino} ${this.offset - Buffer.byteLength(this.rest)}`);
   }
@@ -100,6 +113,10 @@ export class LogTail {
     const records = (this.rest + text).split("\n");
     this.rest = records.pop() ?? "";
     for (const record of records) {
+      if (this.rawStream) {
+        this.io.log(this.rawStream, record);
+        continue;
+      }
       // <timestamp> <stream> <tag> <text>: the text may itself contain spaces.
       const a = record.indexOf(" ");
       const b = record.indexOf(" ", a + 1);

@@ -1,0 +1,2 @@
+export { PhpBuilder, askedPhpVersion } from "./builder.js";
+export { checkVendored } from "./vendor.js";
