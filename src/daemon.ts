@@ -14,6 +14,7 @@ import { DockerfileBuilder, sweepRunIsolation } from "./build/dockerfile/index.j
 import { PythonBuilder } from "./build/python/index.js";
 import { NodeBuilder } from "./build/nodejs/index.js";
 import { GoBuilder } from "./build/go/index.js";
+import { OsBuilder } from "./build/os/index.js";
 import { ImageCatalog, imagePaths, LayoutLock, OciLayout } from "./images/index.js";
 import { ImageGc } from "./deploy/image-gc.js";
 import type { DaemonInfo } from "./daemon-info.js";
@@ -115,6 +116,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       new ImageBuilder(new NodeBuilder(), ["nodejs"], images),
       new ImageBuilder(new DockerfileBuilder(), ["docker"], images),
       new ImageBuilder(new GoBuilder(), ["go"], images),
+      new ImageBuilder(new OsBuilder(), ["os"], images),
     ],
     drivers,
     traffic,
