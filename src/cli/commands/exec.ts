@@ -9,11 +9,8 @@ export function register(program: Command): void {
     .command("exec <app> <command...>")
     .description("run a command in a running instance of an app (its output streams here; strata exec exits with its code), e.g. strata exec os-box -- systemctl is-active nginx")
     .option("-i, --instance <id>", "the instance (see strata instances APP); default: the first ready one")
-    .passThroughOptions()
-    .action(async (app: string, args: string[], opts: { instance?: string }) => {
-      // With passThroughOptions, commander hands the `--` that ends strata's own options on as an argument.
-      const command = args[0] === "--" ? args.slice(1) : args;
-      if (command.length === 0) throw new StrataError("INVALID_ARGUMENT", "give the command to run after --, e.g. strata exec APP -- ls /");
+    // Options go before `--`; everything after it is the command, its own options included.
+    .action(async (app: string, command: string[], opts: { instance?: string }) => {
       const client = await ApiClient.connect();
       const body = JSON.stringify({ command, ...(opts.instance !== undefined && { instance: opts.instance }) });
       let code: number | undefined;
