@@ -59,3 +59,11 @@ test("an OS container: nginx installed from packages and configured by cloud-ini
   assert.equal(list.length, 1, "min 1 instance by default");
   assert.equal(list[0]!.driver, "lxd");
 });
+
+test("strata exec into an app whose sandbox cannot exec says so", { timeout: 300_000 }, async () => {
+  const r = await d.cli(["deploy", join(REPO, "test", "fixtures", "apps", "isolate-ts"), "--app", "execiso", "--version", "v1"]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = await d.cli(["exec", "execiso", "--", "ls"]);
+  assert.equal(out.code, 1);
+  assert.match(out.stderr, /the isolate sandbox of execiso cannot run commands in its instances/);
+});
