@@ -64,7 +64,7 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
   readonly capabilities = CAPABILITIES;
   private readonly daemon: LxdDaemon;
   private readonly tails = new Map<string, ConsoleTail>();
-  private readonly stopping = new Set<string>();
+  private readonly stopping = new Map<string, Promise<void>>();
   private readonly prepared = new Map<string, Promise<Prepared<LxdPrepared>>>();
 
   constructor(private readonly opts: LxdDriverOptions) {
@@ -142,25 +142,29 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
     }
   }
 
-  async stop(instance: Instance, graceMs: number): Promise<void> {
-    this.stopping.add(instance.id);
-    try {
-      const client = await this.daemon.ensure();
-      const state = await this.lxdState(client, instance.id);
-      if (state?.status === "Running") {
-        // A clean shutdown (SIGPWR to init: systemd powers off, a plain init gets its signal) within the grace, then force.
-        // Either may find it stopped already: init may end on the signal before LXD's own wait does.
-        await client
-          .run("PUT", `/1.0/instances/${instance.id}/state`, { action: "stop", timeout: Math.max(1, Math.ceil(graceMs / 1000)) })
-          .catch(() => client.run("PUT", `/1.0/instances/${instance.id}/state`, { action: "stop", force: true }))
-          .catch((err: unknown) => {
-            if (!/already stopped/i.test((err as Error).message)) throw err;
-          });
-      }
-      await this.cleanup(instance.id);
-    } finally {
-      this.stopping.delete(instance.id);
+  /** A second stop of the same instance (a drain racing an idle scale-down) joins the first. */
+  stop(instance: Instance, graceMs: number): Promise<void> {
+    const under = this.stopping.get(instance.id);
+    if (under) return under;
+    const stopped = this.stopOnce(instance, graceMs).finally(() => this.stopping.delete(instance.id));
+    this.stopping.set(instance.id, stopped);
+    return stopped;
+  }
+
+  private async stopOnce(instance: Instance, graceMs: number): Promise<void> {
+    const client = await this.daemon.ensure();
+    const state = await this.lxdState(client, instance.id);
+    if (state?.status === "Running") {
+      // A clean shutdown (SIGPWR to init: systemd powers off, a plain init gets its signal) within the grace, then force.
+      // Either may find it stopped already: init may end on the signal before LXD's own wait does.
+      await client
+        .run("PUT", `/1.0/instances/${instance.id}/state`, { action: "stop", timeout: Math.max(1, Math.ceil(graceMs / 1000)) })
+        .catch(() => client.run("PUT", `/1.0/instances/${instance.id}/state`, { action: "stop", force: true }))
+        .catch((err: unknown) => {
+          if (!/already stopped/i.test((err as Error).message)) throw err;
+        });
     }
+    await this.cleanup(instance.id);
   }
 
   async inspect(instance: Instance): Promise<InstanceState> {
@@ -244,7 +248,7 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
         return;
       } catch (err) {
         if (isNotFound(err)) return;
-        if (attempt >= 50 || !/busy/i.test((err as Error).message)) throw err;
+        if (attempt >= 50 || !/busy|matching non-reusable operation/i.test((err as Error).message)) throw err;
         await sleep(100);
       }
     }
