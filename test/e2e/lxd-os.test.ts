@@ -4,11 +4,15 @@ import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBaseImages } from "../support/base-images.js";
+import { execFileSync } from "node:child_process";
 import { REPO, TestDaemon } from "./harness.js";
+import { leftoversOf } from "./leftovers.js";
 
 let d: TestDaemon;
 let lxdUnavailable: string | undefined;
 let work: string;
+let stopped = false;
+const osInstances: string[] = [];
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-lxd-os-"));
@@ -18,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await d?.stop();
+  if (!stopped) await d?.stop();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -55,7 +59,8 @@ test("an OS container: nginx installed from packages and configured by cloud-ini
   assert.equal(active.stdout.trim(), "active");
   const pid1 = await d.cli(["exec", "os-box", "--", "cat", "/proc/1/comm"]);
   assert.equal(pid1.stdout.trim(), "systemd", "the instance boots systemd");
-  const list = JSON.parse(await d.cliOk(["instances", "os-box", "--json"])) as Array<{ driver: string }>;
+  const list = JSON.parse(await d.cliOk(["instances", "os-box", "--json"])) as Array<{ id: string; driver: string }>;
+  osInstances.push(...list.map((i) => i.id));
   assert.equal(list.length, 1, "min 1 instance by default");
   assert.equal(list[0]!.driver, "lxd");
 });
@@ -66,4 +71,14 @@ test("strata exec into an app whose sandbox cannot exec says so", { timeout: 300
   const out = await d.cli(["exec", "execiso", "--", "ls"]);
   assert.equal(out.code, 1);
   assert.match(out.stderr, /the isolate sandbox of execiso cannot run commands in its instances/);
+});
+
+test("a stopped daemon leaves no LXD daemon, container, netns, veth, mount or cgroup behind", { timeout: 300_000 }, async (t) => {
+  if (lxdUnavailable) return t.skip(lxdUnavailable);
+  const home = d.home;
+  await d.stop();
+  stopped = true;
+  assert.deepEqual(await leftoversOf(home, osInstances), []);
+  const lxd = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(home) && /lxd|lxc/.test(l));
+  assert.deepEqual(lxd, [], "Strata's LXD daemon and its containers end with it");
 });
