@@ -12,6 +12,7 @@ import { benchScaling } from "./scaling.js";
 import { benchWorkerd } from "./workerd.js";
 import { benchGvisor } from "./gvisor.js";
 import { benchLxc } from "./lxc.js";
+import { benchLxd } from "./lxd.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -25,6 +26,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   scaling: benchScaling,
   gvisor: benchGvisor,
   lxc: benchLxc,
+  lxd: benchLxd,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 

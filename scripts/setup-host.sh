@@ -12,6 +12,7 @@ PACKAGES=(
   lxc
   mmdebstrap uidmap skopeo umoci buildah podman fuse-overlayfs slirp4netns
   busybox-static
+  lxd
   golang-go
   clang lld wasi-libc
   wrk caddy nginx-light
@@ -68,7 +69,11 @@ else
 fi
 
 # npm dependencies (native modules build here: package.json allowScripts approves their install scripts).
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A symlinked node_modules (a git worktree sharing the main checkout's) is left to its owner: npm ci
+# through it would empty the directory it points to.
+if [ -L node_modules ]; then
+  : # shared with another checkout
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "==> installing npm dependencies"
   npm ci --no-audit --no-fund
 fi

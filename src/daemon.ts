@@ -16,6 +16,7 @@ import { NodeBuilder } from "./build/nodejs/index.js";
 import { GoBuilder } from "./build/go/index.js";
 import { ElixirBuilder } from "./build/elixir/index.js";
 import { PhpBuilder } from "./build/php/index.js";
+import { OsBuilder } from "./build/os/index.js";
 import { ImageCatalog, imagePaths, LayoutLock, OciLayout } from "./images/index.js";
 import { ImageGc } from "./deploy/image-gc.js";
 import type { DaemonInfo } from "./daemon-info.js";
@@ -122,6 +123,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       new ImageBuilder(new GoBuilder(), ["go"], images),
       new ImageBuilder(new ElixirBuilder(), ["elixir"], images),
       new ImageBuilder(new PhpBuilder(), ["php"], images),
+      new ImageBuilder(new OsBuilder(), ["os"], images),
     ],
     drivers,
     traffic,

@@ -1,9 +1,10 @@
 import type { PlatformMetrics } from "../metrics/platform-metrics.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { Store } from "../store/store.js";
-import { sendJson } from "./http.js";
+import { asStrataError } from "../errors.js";
+import { readJsonBody, sendJson, startStream } from "./http.js";
 import { appParam, requireApp, type Route } from "./routes.js";
-import { InstanceOut, ScalingOut } from "./schemas.js";
+import { ExecIn, ExecProgress, InstanceOut, ScalingOut } from "./schemas.js";
 
 /** Routes about what runs: instances of an app, and the Prometheus metrics. */
 export function instanceRoutes(store: Store, scheduler: Scheduler): Route[] {
@@ -30,6 +31,37 @@ export function instanceRoutes(store: Store, scheduler: Scheduler): Route[] {
         const app = appParam(params);
         requireApp(store, app);
         sendJson(res, 200, scheduler.scaling(app));
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/apps/{app}/exec",
+      summary: "Run a command in a running instance of an app (the one named, else the first ready one); streams its output and exit code as NDJSON",
+      auth: true,
+      body: ExecIn,
+      response: ExecProgress,
+      streams: true,
+      async handle(req, res, params) {
+        const app = appParam(params);
+        requireApp(store, app);
+        const input = await readJsonBody(req, ExecIn);
+        const target = scheduler.execTarget(app, input.instance);
+        const send = startStream(res);
+        // The client going away (Ctrl-C on strata exec) ends the command.
+        const abort = new AbortController();
+        res.on("close", () => abort.abort());
+        send({ type: "instance", id: target.instanceId });
+        try {
+          const code = await target.run(input.command, {
+            stdout: (chunk) => send({ type: "stdout", data: chunk.toString("base64") }),
+            stderr: (chunk) => send({ type: "stderr", data: chunk.toString("base64") }),
+            signal: abort.signal,
+          });
+          send({ type: "exit", code });
+        } catch (err) {
+          send({ type: "error", error: asStrataError(err).toJSON() });
+        }
+        res.end();
       },
     },
   ];

@@ -124,3 +124,20 @@ export const ScalingOut = z.object({
   reason: z.string(),
 });
 export type ScalingOut = z.infer<typeof ScalingOut>;
+
+/** `strata exec`: a command to run in one of an app's running instances. */
+export const ExecIn = z.object({
+  command: z.array(z.string()).min(1, "give the command to run"),
+  instance: z.string().optional(),
+});
+export type ExecIn = z.infer<typeof ExecIn>;
+
+/** One line of an exec's stream (NDJSON): the instance chosen, output chunks (base64, as the bytes came), the exit code. */
+export const ExecProgress = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("instance"), id: z.string() }),
+  z.object({ type: z.literal("stdout"), data: z.string() }),
+  z.object({ type: z.literal("stderr"), data: z.string() }),
+  z.object({ type: z.literal("exit"), code: z.number() }),
+  z.object({ type: z.literal("error"), error: ErrorBody.shape.error }),
+]);
+export type ExecProgress = z.infer<typeof ExecProgress>;

@@ -188,6 +188,17 @@ const ManualScalingSchema = z.strictObject({
   instances: z.int().min(1).describe("a whole number, 1 or more"),
 });
 
+/** `runtime: os`: the Debian system the instance boots (built offline from Debian packages). */
+const OsSchema = z.strictObject({
+  release: z.enum(["bookworm", "trixie"]).describe("a Debian release: bookworm or trixie").default("bookworm"),
+  packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, "is not a Debian package name")).describe("a list of Debian packages").default([]),
+  "cloud-init": z.string().min(1).describe("a cloud-init user-data file beside app.yaml, like cloud-init.yaml").optional(),
+  files: z
+    .array(z.strictObject({ source: z.string().min(1), destination: z.string().regex(/^\//, "must be an absolute path in the system") }))
+    .describe("a list of {source, destination}: files beside app.yaml copied into the system")
+    .default([]),
+});
+
 export const AppYamlSchema = z
   .strictObject({
     runtime: z
@@ -223,11 +234,14 @@ export const AppYamlSchema = z
     basic_scaling: BasicScalingSchema.optional(),
     manual_scaling: ManualScalingSchema.optional(),
     sandbox: z.enum(DRIVER_NAMES).optional(),
+    os: OsSchema.optional(),
+    port: z.int().min(1).max(65535).describe("the TCP port the app's service listens on").optional(),
   })
   .superRefine((spec, ctx) => {
     for (const problem of scalingProblems(spec)) {
       customIssue(ctx, problem.message, problem.allowed, [...problem.path], problem.atKey);
     }
+    if (spec.os !== undefined && spec.runtime !== "os") customIssue(ctx, "only read with runtime: os", undefined, ["os"]);
     if (spec.runtime === "static") {
       spec.handlers?.forEach((handler, i) => {
         if (handler.script !== undefined) {

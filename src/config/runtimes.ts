@@ -8,7 +8,7 @@ import { StrataError } from "../errors.js";
 import { closestMatch } from "./suggest.js";
 
 /** `workers` (the Workers module format) and `wasi` (a WASI program served CGI-style) run in V8 isolates. */
-export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "elixir" | "workers" | "wasi" | "custom";
+export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "elixir" | "workers" | "wasi" | "custom" | "os";
 
 export interface RuntimeInfo {
   readonly language: RuntimeLanguage;
@@ -16,7 +16,7 @@ export interface RuntimeInfo {
   readonly version?: string;
 }
 
-type VersionedLanguage = Exclude<RuntimeLanguage, "static" | "custom" | "workers" | "wasi">;
+type VersionedLanguage = Exclude<RuntimeLanguage, "static" | "custom" | "workers" | "wasi" | "os">;
 
 const VERSIONS: Readonly<Record<VersionedLanguage, readonly string[]>> = {
   python: ["3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14"],
@@ -39,6 +39,8 @@ function buildRuntimes(): Readonly<Record<string, RuntimeInfo>> {
   table["custom"] = Object.freeze({ language: "custom" });
   table["workers"] = Object.freeze({ language: "workers" });
   table["wasi"] = Object.freeze({ language: "wasi" });
+  // A whole Debian system (systemd, packages, cloud-init) in a system container: app.yaml `os:` says which.
+  table["os"] = Object.freeze({ language: "os" });
   return Object.freeze(table);
 }
 

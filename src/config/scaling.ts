@@ -92,7 +92,8 @@ export function normalizeScaling(spec: AppYaml): ScalingPolicy {
     };
   }
   const auto = spec.automatic_scaling ?? {};
-  const minInstances = auto.min_instances ?? 0;
+  // `runtime: os` is a machine, not a function: one instance stays up unless app.yaml says otherwise.
+  const minInstances = auto.min_instances ?? (spec.runtime === "os" ? 1 : 0);
   // max_instances 0 means "not set" on App Engine.
   const maxInstances = auto.max_instances || Math.max(STRATA_DEFAULT_MAX_INSTANCES, minInstances);
   return {

@@ -30,6 +30,8 @@ export interface Capabilities {
   readonly recoverable: boolean;
   /** Order of magnitude of a cold start, for the scheduler's readiness timeouts. */
   readonly coldStart: "ms" | "sub-second" | "seconds";
+  /** exec() runs a command inside a running instance (`strata exec`); absent means it cannot. */
+  readonly exec?: boolean;
 }
 
 export interface Probe {
@@ -121,6 +123,14 @@ export type InstanceState =
 /** An instance that no longer runs. */
 export type EndedState = Exclude<InstanceState, { status: "running" }>;
 
+/** Where a command run by exec() writes, and how its caller gives up on it. */
+export interface ExecIO {
+  stdout(chunk: Buffer): void;
+  stderr(chunk: Buffer): void;
+  /** Aborted when the caller went away: the command is killed. */
+  readonly signal?: AbortSignal;
+}
+
 /** `P`: the driver's prepared data (Prepared<P>). */
 export interface SandboxDriver<P = unknown> {
   readonly name: DriverName;
@@ -138,6 +148,12 @@ export interface SandboxDriver<P = unknown> {
   recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null>;
   /** Remove every resource this driver owns whose instance id is not in `keep` (after a crash). */
   sweep(keep: ReadonlySet<string>): Promise<void>;
+  /**
+   * Runs argv inside a running instance, in its namespaces and with its environment (as the app's user;
+   * a system container: as root), no stdin and no terminal; resolves to the command's exit code once its
+   * output is delivered. Present exactly when `capabilities.exec` is true.
+   */
+  exec?(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number>;
   /**
    * Drop per-version caches created by prepare(): called once per preparation, when its version stopped
    * serving and its last instance is gone. prepare() of the same image may come again, before or after.

@@ -5,6 +5,7 @@ import { IsolateDriver } from "./isolate/index.js";
 import { OciDriver } from "./oci/index.js";
 import { GvisorDriver } from "./gvisor/index.js";
 import { LxcDriver } from "./lxc/index.js";
+import { LxdDriver } from "./lxd/index.js";
 
 /** The drivers this Strata version ships, and what they share on the host. */
 export interface Sandboxes {
@@ -32,6 +33,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new OciDriver({ home, runtime: "crun", network }),
       new GvisorDriver({ home, network }),
       new LxcDriver({ home, network }),
+      new LxdDriver({ home, network }),
       new IsolateDriver({ home, ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }) }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),

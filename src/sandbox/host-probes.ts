@@ -39,7 +39,6 @@ const KVM = { "/dev/kvm": "hardware virtualisation; this host may itself be a VM
 export const HOST_PROBES = {
   microvm: () => needs({ firecracker: "firecracker (not packaged in Debian 12; from the Firecracker releases)" }, KVM),
   lxc: () => needs({ "lxc-start": "lxc" }),
-  lxd: () => needs({ lxd: "lxd (Debian 12: lxd from bookworm-backports)" }),
   vm: () => needs({ "qemu-system-x86_64": "qemu-system-x86" }, KVM),
   kata: () => needs({ "kata-runtime": "kata-containers (not packaged in Debian 12)" }, KVM),
   xen: async (): Promise<Probe> => {

@@ -14,4 +14,5 @@ export const DEFAULT_SANDBOX: Readonly<Record<string, readonly DriverName[]>> = 
   php: ["lxc", "runc"],
   java: ["kata", "vm", "runc"],
   elixir: ["microvm", "runc"],
+  os: ["lxd"],
 };

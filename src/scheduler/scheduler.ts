@@ -1,5 +1,5 @@
 import { StrataError, asStrataError } from "../errors.js";
-import type { Instance } from "../sandbox/driver.js";
+import type { ExecIO, Instance } from "../sandbox/driver.js";
 import type { Store } from "../store/store.js";
 import type { VersionRecord } from "../store/types.js";
 import type { InstanceSource, Lease } from "../router/backend.js";
@@ -242,6 +242,33 @@ export class Scheduler implements InstanceSource, VersionRuntime {
         this.startUpTo(pool, pool.targets.minInstances, this.clock.now());
       }
     }
+  }
+
+  // ---- exec ----
+
+  /**
+   * The running instance `strata exec` goes into (the one named, else the first ready one) and how to run
+   * a command there. Throws before anything runs when there is none or its driver cannot exec, so the API
+   * answers with an error rather than a stream.
+   */
+  execTarget(app: string, instanceId?: string): { instanceId: string; run(argv: readonly string[], io: ExecIO): Promise<number> } {
+    const slots = this.poolsOf(app).flatMap((pool) => [...pool.slots.values()].map((slot) => ({ pool, slot })));
+    const found = instanceId === undefined ? slots.find(({ slot }) => slot.state === "ready") : slots.find(({ slot }) => slot.id === instanceId);
+    if (!found) {
+      throw new StrataError(
+        "NOT_FOUND",
+        instanceId === undefined
+          ? `${app} has no running instance; send it a request (or set min_instances) and try again`
+          : `${app} has no instance ${instanceId} (see: strata instances ${app})`,
+      );
+    }
+    const { pool, slot } = found;
+    const instance = slot.instance;
+    if (!instance || slot.state === "starting") throw new StrataError("CONFLICT", `instance ${slot.id} is still starting; try again when it is ready`);
+    const driver = this.supervisor.driverOf(pool.version);
+    const exec = driver.capabilities.exec ? driver.exec?.bind(driver) : undefined;
+    if (!exec) throw new StrataError("SANDBOX_UNAVAILABLE", `the ${driver.name} sandbox of ${app} cannot run commands in its instances (strata exec works with sandboxes whose driver can: see strata doctor)`);
+    return { instanceId: slot.id, run: (argv, io) => exec(instance, argv, io) };
   }
 
   // ---- views ----

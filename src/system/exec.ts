@@ -1,6 +1,7 @@
 import { spawn, type SpawnOptions } from "node:child_process";
 import { access, constants } from "node:fs/promises";
 import { join } from "node:path";
+import { constants as osConstants } from "node:os";
 import { StrataError } from "../errors.js";
 
 /**
@@ -98,4 +99,38 @@ export async function which(cmd: string): Promise<string | null> {
     if (await access(c, constants.X_OK).then(() => true, () => false)) return c;
   }
   return null;
+}
+
+const osSignals = osConstants.signals;
+
+export interface PassThroughOptions {
+  stdout(chunk: Buffer): void;
+  stderr(chunk: Buffer): void;
+  /** Aborting sends SIGTERM (a runtime's `exec` forwards it to the command it runs). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs argv with its output handed on as it comes, unbuffered and as bytes, and resolves to its exit
+ * status (128 + n when killed by signal n, as a shell reports it). For commands whose exit code is the
+ * answer (`strata exec`), so no code counts as failure; only a command that cannot start throws.
+ */
+export function execPassThrough(argv: readonly string[], opts: PassThroughOptions): Promise<number> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new StrataError("INTERNAL", "execPassThrough called with an empty argv");
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const onAbort = () => child.kill("SIGTERM");
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    child.stdout.on("data", (c: Buffer) => opts.stdout(c));
+    child.stderr.on("data", (c: Buffer) => opts.stderr(c));
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      opts.signal?.removeEventListener("abort", onAbort);
+      reject(new StrataError("COMMAND_FAILED", err.code === "ENOENT" ? `${cmd} is not installed (run scripts/setup-host.sh)` : `${cmd} could not start: ${err.message}`, { argv: [...argv] }, { cause: err }));
+    });
+    child.on("close", (code, signal) => {
+      opts.signal?.removeEventListener("abort", onAbort);
+      resolve(code ?? 128 + (signal ? osSignals[signal] : 0));
+    });
+  });
 }

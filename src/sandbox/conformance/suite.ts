@@ -245,6 +245,29 @@ export function runConformance(opts: ConformanceOptions): void {
       }
     });
 
+    it("runs a command inside a running instance (exec): its output, stderr and exit code", async (t) => {
+      if (skipped(t, driver?.capabilities.exec ? undefined : "driver cannot exec")) return;
+      const { instance } = await start(spec("exec"));
+      try {
+        await waitForHttp(instance.endpoint);
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        const io = { stdout: (c: Buffer) => out.push(c), stderr: (c: Buffer) => err.push(c) };
+        const code = await driver.exec!(instance, ["/bin/sh", "-c", "cat /www/index.html; echo oops >&2; exit 7"], io);
+        assert.equal(code, 7, Buffer.concat(err).toString());
+        assert.equal(Buffer.concat(out).toString(), "ok\n");
+        assert.equal(Buffer.concat(err).toString(), "oops\n");
+        out.length = 0;
+        assert.equal(await driver.exec!(instance, ["/bin/sh", "-c", "echo $GAE_SERVICE"], io), 0);
+        assert.equal(Buffer.concat(out).toString(), "conformance\n", "the command sees the instance's environment");
+        const sameNs = 'for ns in net user pid mnt; do [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/1/ns/$ns)" ] || exit 1; done';
+        assert.equal(await driver.exec!(instance, ["/bin/sh", "-c", sameNs], io), 0, "the command runs in the instance's namespaces");
+      } finally {
+        await stop(instance);
+      }
+      await assert.rejects(driver.exec!(instance, ["true"], { stdout: () => undefined, stderr: () => undefined }), /not running/);
+    });
+
     it("is re-adopted by a new driver object, and cleared once it has died", async (t) => {
       if (skipped(t, driver?.capabilities.recoverable === false ? "driver does not re-adopt instances" : undefined)) return;
       const { instance } = await start(spec("recover"));

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/host-network.js";
 import type {
-  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  Capabilities, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import { OciDriver } from "../oci/driver.js";
 import { choosePlatform, type GvisorPlatform, type PlatformChoice } from "./platform.js";
@@ -41,6 +41,7 @@ const CAPABILITIES: Capabilities = Object.freeze({
   limits: Object.freeze({ memory: true, cpu: true, pids: true }),
   recoverable: true,
   coldStart: "sub-second",
+  exec: true,
 });
 
 /**
@@ -149,6 +150,11 @@ export class GvisorDriver implements SandboxDriver<OciPrepared> {
 
   inspect(instance: Instance): Promise<InstanceState> {
     return this.oci.inspect(instance);
+  }
+
+  /** `runsc exec`: the command runs inside the sandbox, its system calls served by the sentry too. */
+  exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    return this.oci.exec(instance, argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

@@ -11,7 +11,7 @@ import { unpackLayers } from "../../images/unpack.js";
 import type { HostNetwork } from "../../net/host-network.js";
 import { which } from "../../system/exec.js";
 import type {
-  Capabilities, DriverName, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe,
+  Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe,
   SandboxDriver,
 } from "../driver.js";
 import { runtimeConfig, type IdMap } from "./bundle.js";
@@ -25,6 +25,7 @@ import { watchExit } from "./exit-watch.js";
 import { probeOci } from "./probe.js";
 import { mountOverlay, mountsUnder, unmount } from "./rootfs.js";
 import { RuntimeCli, type OciRuntimeName } from "./runtime-cli.js";
+import { runcExecInNetns } from "./runc-exec.js";
 import { shiftedLayers, shiftedLayersDir } from "./shifted-layers.js";
 import { untraversableAbove } from "./traversable.js";
 
@@ -76,6 +77,7 @@ const OCI_CAPABILITIES: Capabilities = Object.freeze({
   limits: Object.freeze({ memory: true, cpu: true, pids: true }),
   recoverable: true,
   coldStart: "sub-second",
+  exec: true,
 });
 
 /**
@@ -252,6 +254,17 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
     if (((await this.cgroups.oomKills(id)) ?? 0) > 0) return { status: "exited", code, reason: "oom-killed" };
     if (code !== 0 && ((await this.cgroups.pidsLimitHits(id)) ?? 0) > 0) return { status: "exited", code, reason: "pids-limit" };
     return { status: "exited", code, reason: code > 128 || code < 0 ? "killed" : "exited" };
+  }
+
+  /** `runc exec` (or the profile's runtime): the runtime itself joins the container's namespaces and cgroup. */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    if (!(await this.isLive(instance.id))) {
+      throw new StrataError("INSTANCE_FAILED", `instance ${instance.id} is not running`, { instanceId: instance.id });
+    }
+    const cli = await this.runtimeCli();
+    // runc 1.1 cannot join a user namespace and then a network namespace made outside it (runc-exec.ts).
+    if (!this.opts.profile && this.runtime === "runc") return runcExecInNetns(cli, instance.id, argv, io);
+    return cli.exec(instance.id, argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

@@ -1,5 +1,6 @@
 import { StrataError } from "../../errors.js";
-import { exec } from "../../system/exec.js";
+import { exec, execPassThrough } from "../../system/exec.js";
+import type { ExecIO } from "../driver.js";
 
 export type OciRuntimeName = "runc" | "crun";
 
@@ -57,6 +58,15 @@ export class RuntimeCli {
     if (r.code !== 0 && !/does not exist|not found|No such/i.test(r.stderr)) {
       throw new StrataError("DRIVER_FAILED", `${this.binary} delete ${id}: ${r.stderr.trim()}`, { stderr: r.stderr.trim() });
     }
+  }
+
+  /**
+   * `<runtime> exec`: argv in the running container, with the process settings of its config.json (user,
+   * env, capabilities, no-new-privileges); resolves to the command's exit code. The runtime forwards the
+   * SIGTERM an abort sends.
+   */
+  exec(id: string, argv: readonly string[], io: ExecIO): Promise<number> {
+    return execPassThrough(this.argv("exec", id, ...argv), io);
   }
 
   async list(): Promise<string[]> {

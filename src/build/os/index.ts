@@ -1,0 +1,1 @@
+export { OsBuilder, type OsSpec } from "./builder.js";

@@ -1,0 +1,1 @@
+export { LxdDriver, LXD_CONFIG_LABEL, type LxdDriverOptions, type LxdPrepared } from "./driver.js";
