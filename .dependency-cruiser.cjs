@@ -45,6 +45,11 @@ module.exports = {
       ["config", "logs", "metrics", "sandbox", "store", "router/backend.ts", "deploy/version-runtime.ts"],
       "The scheduler implements the router's and the deploy path's ports; it imports nothing else of theirs.",
     ),
+    onlyImports(
+      "functions",
+      ["config", "logs", "store/types.ts", "sandbox/driver.ts", "router/router.ts"],
+      "functions/ serves the Runtime API and invocations; it gets instances through its own port (FunctionInstances), never the scheduler.",
+    ),
     {
       name: "nobody-imports-the-scheduler-but-the-daemon-and-api",
       severity: "error",

@@ -27,3 +27,19 @@ export { parseProcfile } from "./procfile.js";
 export { RUNTIMES, runtimeLanguage, type RuntimeInfo, type RuntimeLanguage } from "./runtimes.js";
 export { normalizeScaling, STRATA_DEFAULT_MAX_INSTANCES, type ScalingPolicy } from "./scaling.js";
 export { scalingKindOf } from "./scaling-problems.js";
+export {
+  FUNCTION_ACCOUNT,
+  FUNCTION_REGION,
+  FUNCTION_RUNTIMES,
+  FunctionYamlSchema,
+  functionArn,
+  functionEnv,
+  lambdaLimits,
+  functionOf,
+  functionVersionSpec,
+  parseFunctionYaml,
+  type FunctionFamily,
+  type FunctionRuntime,
+  type FunctionVersionSpec,
+  type FunctionYaml,
+} from "./function-yaml.js";

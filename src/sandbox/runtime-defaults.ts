@@ -14,4 +14,6 @@ export const DEFAULT_SANDBOX: Readonly<Record<string, readonly DriverName[]>> = 
   php: ["lxc", "runc"],
   java: ["kata", "vm", "runc"],
   elixir: ["microvm", "runc"],
+  // Hosted functions (Lambda's model). Runs in runc until the microvm driver lands; then "microvm" goes first.
+  function: ["runc", "crun", "gvisor"],
 };

@@ -1,5 +1,5 @@
 import { StrataError, asStrataError } from "../errors.js";
-import { limitsForClass } from "../config/index.js";
+import { functionOf, limitsForClass } from "../config/index.js";
 import type { LogStore } from "../logs/log-store.js";
 import type { EndedState, Instance, InstanceIO, InstanceState, Prepared, SandboxDriver } from "../sandbox/driver.js";
 import type { Store } from "../store/store.js";
@@ -36,6 +36,8 @@ export interface SupervisorOptions {
    * again. `failedStart` is the message of a start that just failed (queued requests may be told it).
    */
   onChange(pool: VersionPool, failedStart?: string): void;
+  /** host:port of Lambda's Runtime API, given to function instances as AWS_LAMBDA_RUNTIME_API. */
+  runtimeApi?: () => string | undefined;
 }
 
 /** How long a health check waits for one inspect() before it leaves the instance as it is until the next tick. */
@@ -91,8 +93,8 @@ export class Supervisor {
     const id = newInstanceId();
     const slot: Slot = { id, state: "starting", instance: undefined, inflight: 0, lastActive: clock.now(), startedAt: clock.now(), oomKills: 0 };
     pool.slots.set(id, slot);
-    const spec = instanceSpecOf(v, id, pool.policy);
     try {
+      const spec = instanceSpecOf(v, id, pool.policy, this.opts.runtimeApi?.());
       let prep = this.prepared.get(pool.key);
       if (!prep) {
         prep = driver.prepare(imageOf(v), spec);
@@ -107,6 +109,7 @@ export class Supervisor {
       await this.opts.readiness.ready(instance.endpoint, {
         timeoutMs: this.opts.readyTimeoutMs ?? READY_BUDGET_MS[driver.capabilities.coldStart],
         ...(warmup && { httpPath: "/_ah/warmup" }),
+        ...(functionOf(v.spec) && { via: "runtime-api" as const }),
         stillRunning: async () => (await driver.inspect(instance)).status === "running",
       });
       if (slot.state === "draining") throw new StrataError("INSTANCE_FAILED", "the version stopped serving while the instance started");
