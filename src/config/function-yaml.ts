@@ -35,7 +35,7 @@ const RESERVED_ENV = new Set([
 ]);
 
 export const FunctionYamlSchema = z.strictObject({
-  runtime: z.enum(RUNTIME_IDS, { message: `runtime must be one of ${RUNTIME_IDS.join(", ")}` }),
+  runtime: z.enum(RUNTIME_IDS),
   /** `file.export` for nodejs (`index.handler`), `file.method` for ruby; any text for provided (the bootstrap reads it). */
   handler: z.string().min(1).max(128),
   memory: z.number().int().min(128).max(10240).default(128),

@@ -80,6 +80,17 @@ test("a Node.js (CommonJS) handler: deploy, invoke with a payload, context and e
   assert.match(report ?? "", /\tDuration: \d+\.\d{2} ms\tBilled Duration: \d+ ms\tMemory Size: 256 MB\tMax Memory Used: \d+ MB/);
 });
 
+test("an instance reaches its Runtime API on the bridge address and no other host port", { timeout: 60_000 }, async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  const first = await invoke("hello", { connect: [] });
+  const api = String(first.body.runtimeApi);
+  const [host] = api.split(":");
+  assert.match(api, /^10\.\d+\.\d+\.\d+:9001$/);
+  const apiPort = new URL(d.info.apiUrl).port;
+  const r = await invoke("hello", { connect: [api, `${host}:${d.info.routerPort}`, `${host}:${apiPort}`, `${host}:22`] });
+  assert.deepEqual(r.body.results, ["connected", "ECONNREFUSED", "ECONNREFUSED", "ECONNREFUSED"], JSON.stringify(r.body));
+});
+
 test("an error comes back in Lambda's shape (Handled), and a timeout as Sandbox.Timedout (Unhandled) with the instance recycled", { timeout: 300_000 }, async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
   const failed = await invoke("hello", { fail: "x" });
