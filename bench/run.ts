@@ -10,6 +10,7 @@ import { benchDockerfile } from "./dockerfile.js";
 import { benchScaling } from "./scaling.js";
 import { benchWorkerd } from "./workerd.js";
 import { benchGvisor } from "./gvisor.js";
+import { benchFunctions } from "./functions.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -22,6 +23,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   dockerfile: benchDockerfile,
   scaling: benchScaling,
   gvisor: benchGvisor,
+  functions: benchFunctions,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 

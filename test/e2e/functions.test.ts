@@ -185,8 +185,9 @@ test("a Rust function on the lambda_runtime crate (runtime: provided) runs uncha
 
 test("5 concurrent invocations start 5 instances; idle ones stop (scale to zero) and the next invocation starts one again", { timeout: 300_000 }, async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
-  await d.cliOk(["functions", "deploy", join(FIXTURES, "node-hello"), "--name", "conc", "--idle-timeout", "3s", "--reserved-concurrency", "5"]);
-  const results = await Promise.all(Array.from({ length: 5 }, (_, i) => invoke("conc", { sleepMs: 1500, name: `n${i}` })));
+  await d.cliOk(["functions", "deploy", join(FIXTURES, "node-hello"), "--name", "conc", "--idle-timeout", "3s", "--reserved-concurrency", "5", "--timeout", "15"]);
+  // Each holds its instance longer than a cold start takes, so none is free to take a second one.
+  const results = await Promise.all(Array.from({ length: 5 }, (_, i) => invoke("conc", { sleepMs: 5000, name: `n${i}` })));
   for (const r of results) assert.equal(r.functionError, undefined, JSON.stringify(r.body));
   const streams = new Set(results.map((r) => String(r.body.logStreamName)));
   assert.equal(streams.size, 5, `one instance per in-flight invocation: ${[...streams].join(", ")}`);
