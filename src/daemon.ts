@@ -96,10 +96,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     logs,
     events: store,
     versionOf: (fn, version) => store.getVersion(fn, version),
-    peakMemoryOf: async (app, instanceId) => {
-      const view = (await scheduler.describe(app)).find((i) => i.id === instanceId);
-      return view?.peakMemoryBytes ?? view?.memoryBytes;
-    },
+    peakMemoryOf: (app, instanceId, since) => scheduler.peakMemoryOf(app, instanceId, since),
   });
   functions = fns;
   metrics = new PlatformMetrics(() => scheduler.snapshot());

@@ -27,7 +27,7 @@ export interface FunctionsDeps {
   logs: { append(line: LogLine): void };
   events: { addEvent(e: NewEvent): void };
   versionOf(fn: string, version: string): VersionRecord | undefined;
-  peakMemoryOf(app: string, instanceId: string): Promise<number | undefined>;
+  peakMemoryOf(app: string, instanceId: string, since: number): Promise<number | undefined>;
   /** Pauses before the two retries of a failed asynchronous invocation (Lambda: about 1 and 2 minutes). */
   asyncRetryDelaysMs?: readonly number[];
 }

@@ -28,8 +28,8 @@ export interface InvokerDeps {
   instances: FunctionInstances;
   runtimeApi: RuntimeApiServer;
   logs: { append(line: LogLine): void };
-  /** The instance's peak memory so far, bytes (REPORT's Max Memory Used), when its driver can tell. */
-  peakMemoryOf(app: string, instanceId: string): Promise<number | undefined>;
+  /** The instance's peak memory, bytes (REPORT's Max Memory Used), as sampled at or after `since` (ms), when its driver can tell. */
+  peakMemoryOf(app: string, instanceId: string, since: number): Promise<number | undefined>;
 }
 
 export interface InvokeOptions {
@@ -150,13 +150,16 @@ export class Invoker {
       body = outcome.body;
     }
     this.log(v, lease.instanceId, `END RequestId: ${requestId}`);
-    void this.report(v, lease.instanceId, requestId, durationMs, memoryMb, initDurationMs, errorType);
+    // REPORT follows once the instance's next health-check sample gives its memory peak (within a second).
+    this.report(v, lease.instanceId, requestId, durationMs, memoryMb, initDurationMs, errorType).catch((err: unknown) =>
+      this.log(v, lease.instanceId, `REPORT RequestId: ${requestId}\tDuration: ${durationMs.toFixed(2)} ms\t(memory unknown: ${(err as Error).message})`),
+    );
     return { requestId, version: v.version, payload: body, ...(functionError && { functionError }), durationMs, ...(initDurationMs !== undefined && { initDurationMs }) };
   }
 
   /** REPORT as Lambda writes it: duration, billed duration (the duration in whole ms, rounded up), memory size, peak memory, init duration. */
   private async report(v: VersionRecord, instanceId: string, requestId: string, durationMs: number, memoryMb: number, initMs: number | undefined, errorType: string | undefined): Promise<void> {
-    const peak = await this.deps.peakMemoryOf(v.app, instanceId).catch(() => undefined);
+    const peak = await this.deps.peakMemoryOf(v.app, instanceId, Date.now());
     const fields = [
       `REPORT RequestId: ${requestId}`,
       `Duration: ${durationMs.toFixed(2)} ms`,

@@ -263,6 +263,21 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     return scalingOf(this.poolsOf(app));
   }
 
+  /**
+   * An instance's memory high-water mark from the first health check at or after `since` (every instance
+   * is inspected each tick anyway), so a caller gets the peak of work that ended at `since` without an
+   * inspect() of its own. Undefined when the driver does not tell, or the instance is gone.
+   */
+  async peakMemoryOf(app: string, instanceId: string, since: number): Promise<number | undefined> {
+    const slot = this.poolsOf(app).map((p) => p.slots.get(instanceId)).find((s) => s !== undefined);
+    if (!slot) return undefined;
+    const deadline = since + 4 * TICK_MS;
+    while ((slot.sampledAt ?? 0) < since && slot.state === "ready" && this.clock.now() < deadline) {
+      await new Promise<void>((resolve) => this.clock.timer(TICK_MS / 5, resolve));
+    }
+    return slot.peakMemoryBytes;
+  }
+
   snapshot(): PoolSnapshot[] {
     return snapshotOf(this.pools.values());
   }

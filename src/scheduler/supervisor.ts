@@ -178,6 +178,8 @@ export class Supervisor {
     pool.lastError = `instance ${slot.id} ${why}`;
     this.recordCrash(pool);
     this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} ${why}${found}` });
+    // Its endpoint is gone now, not after the drain: what waits on it (a function's invocation) fails at once.
+    if (slot.instance) this.opts.onEndpointGone?.(slot.instance);
     await this.stop(pool, slot, why);
     this.opts.onChange(pool);
   }
@@ -220,6 +222,8 @@ export class Supervisor {
       .then((state) => {
         if (!state || slot.state !== "ready") return;
         if (state.status !== "running") return this.retire(pool, slot, state);
+        if (state.peakMemoryBytes !== undefined) slot.peakMemoryBytes = state.peakMemoryBytes;
+        slot.sampledAt = this.opts.clock.now();
         if ((state.oomKills ?? 0) > slot.oomKills) this.oomKilled(pool, slot, state.oomKills!);
       })
       .catch((err: unknown) => this.report(pool, `instance ${slot.id} could not be checked`, err));

@@ -41,6 +41,17 @@ async function logLines(name: string): Promise<string[]> {
   return (await d.cliOk(["functions", "logs", name, "-n", "1000"])).split("\n");
 }
 
+/** The REPORT line of one invocation (written once the instance's memory peak is sampled, within a second). */
+async function reportOf(name: string, requestId: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const line = (await logLines(name)).find((l) => l.includes(`REPORT RequestId: ${requestId}`));
+    if (line) return line;
+    assert.ok(Date.now() < deadline, `no REPORT line for ${requestId}`);
+    await sleep(200);
+  }
+}
+
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-functions-"));
   await ensureBaseImages(["debian", "nodejs20", "nodejs22", "ruby33"]);
@@ -76,8 +87,8 @@ test("a Node.js (CommonJS) handler: deploy, invoke with a payload, context and e
   const id = String(printed.requestId);
   assert.ok(lines.some((l) => l.endsWith(`START RequestId: ${id} Version: v1`)), lines.join("\n"));
   assert.ok(lines.some((l) => l.endsWith(`END RequestId: ${id}`)));
-  const report = lines.find((l) => l.includes(`REPORT RequestId: ${id}`));
-  assert.match(report ?? "", /\tDuration: \d+\.\d{2} ms\tBilled Duration: \d+ ms\tMemory Size: 256 MB\tMax Memory Used: \d+ MB/);
+  const report = await reportOf("hello", id);
+  assert.match(report, /\tDuration: \d+\.\d{2} ms\tBilled Duration: \d+ ms\tMemory Size: 256 MB\tMax Memory Used: \d+ MB/);
 });
 
 test("an instance reaches its Runtime API on the bridge address and no other host port", { timeout: 60_000 }, async (t) => {
@@ -204,8 +215,26 @@ test("5 concurrent invocations start 5 instances; idle ones stop (scale to zero)
   }
   const cold = await invoke("conc", { name: "back" });
   assert.equal(cold.body.hello, "back");
-  const report = (await logLines("conc")).find((l) => l.includes(`REPORT RequestId: ${cold.requestId}`));
-  assert.match(report ?? "", /\tInit Duration: \d+\.\d{2} ms/, "a cold start's REPORT carries its init duration");
+  const report = await reportOf("conc", cold.requestId);
+  assert.match(report, /\tInit Duration: \d+\.\d{2} ms/, "a cold start's REPORT carries its init duration");
+});
+
+test("limits: a payload over 6 MB is refused, a runtime that exits or outgrows its memory fails the invocation (Unhandled) and the next one runs", { timeout: 300_000 }, async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  const big = await d.api("POST", "/v1/functions/hello/invocations", { body: JSON.stringify({ pad: "x".repeat(6 * 1024 * 1024) }) });
+  assert.equal(big.status, 413);
+  assert.equal(big.headers["x-amzn-errortype"], "RequestTooLargeException");
+
+  const exited = await invoke("hello", { exit: 3 });
+  assert.equal(exited.functionError, "Unhandled");
+  assert.equal(exited.body.errorType, "Runtime.ExitError", JSON.stringify(exited.body));
+  // 256 MB of memory: 400 MB cannot be filled, the kernel's OOM killer ends the runtime.
+  const oom = await invoke("hello", { allocMb: 400 });
+  assert.equal(oom.functionError, "Unhandled");
+  assert.equal(oom.body.errorType, "Runtime.ExitError", JSON.stringify(oom.body));
+  const fine = await invoke("hello", { allocMb: 50 });
+  assert.equal(fine.functionError, undefined, JSON.stringify(fine.body));
+  assert.equal(fine.body.filled, 50 * 1024 * 1024);
 });
 
 test("an asynchronous invocation is accepted at once (202) and recorded when it has run", { timeout: 120_000 }, async (t) => {
