@@ -70,6 +70,11 @@ module.exports = {
       from: { path: "^src/", pathNot: ["^src/api/", "^src/daemon\\.ts$", "^src/cli/"] },
       to: { path: "^src/api/" },
     },
+    onlyImports(
+      "functions",
+      ["config", "logs", "store/types.ts", "sandbox/driver.ts", "router/router.ts"],
+      "functions/ serves the Runtime API and invocations; it gets instances through its own port (FunctionInstances), never the scheduler.",
+    ),
     {
       name: "nobody-imports-the-scheduler-but-the-daemon-and-api",
       severity: "error",

@@ -13,6 +13,7 @@ import { benchWorkerd } from "./workerd.js";
 import { benchGvisor } from "./gvisor.js";
 import { benchLxc } from "./lxc.js";
 import { benchLxd } from "./lxd.js";
+import { benchFunctions } from "./functions.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -27,6 +28,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   gvisor: benchGvisor,
   lxc: benchLxc,
   lxd: benchLxd,
+  functions: benchFunctions,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 

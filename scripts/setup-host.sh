@@ -68,6 +68,15 @@ else
   fi
 fi
 
+# Rust (cargo) for the test fixture of `provided` functions, a function on the lambda_runtime crate
+# (test/fixtures/functions/rust-hello): Debian 12's cargo (1.65) is older than the crate's dependencies
+# need, so rustup's stable toolchain goes to ~/.cargo. Strata itself needs no Rust: users bring a bootstrap.
+if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "==> installing Rust with rustup (stable, minimal profile) for the Rust function test fixture"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --no-modify-path ||
+    echo "==> could not install Rust: the Rust function tests skip, saying so"
+fi
+
 # npm dependencies (native modules build here: package.json allowScripts approves their install scripts).
 # A symlinked node_modules (a git worktree sharing the main checkout's) is left to its owner: npm ci
 # through it would empty the directory it points to.

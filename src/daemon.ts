@@ -35,6 +35,10 @@ import { PlatformMetrics } from "./metrics/platform-metrics.js";
 import { instanceRoutes, metricsRoute } from "./api/runtime-routes.js";
 import { imageRoutes } from "./api/image-routes.js";
 import { SqliteStore } from "./store/sqlite-store.js";
+import { FunctionBuilder } from "./build/function/builder.js";
+import { Functions, RUNTIME_API_PORT } from "./functions/index.js";
+import { functionRoutes } from "./api/function-routes.js";
+import { networkReadiness } from "./scheduler/readiness.js";
 import { procStat } from "./system/process.js";
 
 export interface DaemonOptions {
@@ -77,13 +81,28 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
 
   let router: Router | undefined;
   let metrics: PlatformMetrics | undefined;
+  let functions: Functions | undefined;
   const scheduler = new Scheduler({
     store,
     drivers,
     logs,
-    onEndpointGone: (i) => router?.forgetEndpoint(i.endpoint),
+    onEndpointGone: (i) => {
+      router?.forgetEndpoint(i.endpoint);
+      functions?.instanceGone(i.endpoint);
+    },
     onColdStart: (app, version, driver, ms) => metrics?.coldStart(app, version, driver, ms),
+    // Function instances are ready when their runtime asks the Runtime API for work; apps when they listen.
+    readiness: { ready: (endpoint, o) => (o.via === "runtime-api" && functions ? functions.ready(endpoint, o) : networkReadiness.ready(endpoint, o)), answers: networkReadiness.answers },
+    runtimeApi: () => functions?.runtimeApiAddress,
   });
+  const fns = new Functions({
+    instances: scheduler,
+    logs,
+    events: store,
+    versionOf: (fn, version) => store.getVersion(fn, version),
+    peakMemoryOf: (app, instanceId, since) => scheduler.peakMemoryOf(app, instanceId, since),
+  });
+  functions = fns;
   metrics = new PlatformMetrics(() => scheduler.snapshot());
   const m = metrics;
   router = new Router({
@@ -91,6 +110,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     ...(opts.defaultApp && { defaultApp: opts.defaultApp }),
     logs,
     instances: scheduler,
+    functionUrls: fns.urls,
     onRequest: (info) => m.request(info),
   });
   const loadSite = staticSiteLoader(blobs);
@@ -124,6 +144,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       new ImageBuilder(new ElixirBuilder(), ["elixir"], images),
       new ImageBuilder(new PhpBuilder(), ["php"], images),
       new ImageBuilder(new OsBuilder(), ["os"], images),
+      new ImageBuilder(new FunctionBuilder(), ["function"], images),
     ],
     drivers,
     traffic,
@@ -136,11 +157,22 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   await sweepBuildpackWork(home);
   await sweepRunIsolation(home.tag);
   await refreshRoutes();
+  // Lambda's Runtime API, on the bridge address instances reach (and only that port of the host).
+  try {
+    const address = await fns.listen(await drivers.offerHostService(RUNTIME_API_PORT), RUNTIME_API_PORT);
+    log("info", "Runtime API listening", { address });
+  } catch (err) {
+    onWarning(`Lambda's Runtime API could not start, so functions cannot run on this host: ${(err as Error).message}`);
+  }
   const routerPort = await router.listen(opts.routerPort, opts.routerHost);
   const portSuffix = routerPort === 80 ? "" : `:${routerPort}`;
   const urlOf = (app: string, version?: string) => `http://${version ? `${version}-dot-` : ""}${app}.${opts.domain}${portSuffix}`;
+  const functionUrlOf = (name: string) => `http://${name}.fn.${opts.domain}${portSuffix}`;
   const api = new ApiServer(
-    [...coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, imageGc, urlOf, maxUploadBytes }), ...instanceRoutes(store, scheduler), ...imageRoutes({ ...images, home, gc: imageGc, maxUploadBytes }), metricsRoute(metrics)],
+    [...coreRoutes({ store, deployer, traffic, logs, drivers, runtime: scheduler, imageGc, urlOf, maxUploadBytes }), ...instanceRoutes(store, scheduler), ...imageRoutes({ ...images, home, gc: imageGc, maxUploadBytes }),
+      ...functionRoutes({ store, deployer, traffic, runtime: scheduler, imageGc, logs, maxUploadBytes, functions: fns, functionUrlOf, urlOf }),
+      metricsRoute(metrics),
+    ],
     token,
   );
   const apiPort = await api.listen(opts.apiPort, "127.0.0.1");
@@ -164,6 +196,8 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     async close() {
       await api.close();
       await router.close();
+      const dropped = await fns.close();
+      if (dropped > 0) onWarning(`${dropped} asynchronous function invocation(s) were still queued at shutdown and are dropped`);
       await scheduler.shutdown();
       await drivers.close();
       await imageGc.idle(); // it records its result in the store

@@ -6,7 +6,7 @@ import type { AppYaml } from "../config/index.js";
 import { detect as detectIsolateApp } from "./isolate/detect.js";
 
 /** What kind of app a folder holds; picks the builder and, through the runtime table, the sandbox. */
-export type AppKind = "static" | "python" | "nodejs" | "go" | "docker" | "workers" | "php" | "ruby" | "java" | "elixir" | "custom" | "os";
+export type AppKind = "static" | "python" | "nodejs" | "go" | "docker" | "workers" | "php" | "ruby" | "java" | "elixir" | "custom" | "os" | "function";
 
 /** Markers in the order they decide: a Dockerfile beats everything, index.html only counts alone. */
 const MARKERS: ReadonlyArray<[AppKind, readonly string[]]> = [

@@ -73,6 +73,23 @@ export class ApiClient {
     }
   }
 
+  /**
+   * A request whose answer is not the API's JSON (a function's result): status, headers and bytes. An
+   * answer with the API's error document is thrown as its StrataError.
+   */
+  async exchange(method: string, path: string, body: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+    const res = await this.raw(method, path, headers, body);
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const bytes = Buffer.concat(chunks);
+    const status = res.statusCode ?? 500;
+    if (status >= 400 && String(res.headers["content-type"] ?? "").startsWith("application/json; charset=utf-8")) {
+      const parsed = JSON.parse(bytes.toString("utf8")) as { error?: { code: ErrorCode; message: string; details?: Record<string, unknown> } };
+      if (parsed.error) throw new StrataError(parsed.error.code, parsed.error.message, parsed.error.details);
+    }
+    return { status, headers: res.headers, body: bytes };
+  }
+
   private async request(method: string, path: string, body?: unknown): Promise<unknown> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const res = await this.raw(method, path, payload ? { "content-type": "application/json" } : {}, payload);

@@ -6,6 +6,7 @@ import * as doctor from "./commands/doctor.js";
 import * as down from "./commands/down.js";
 import * as events from "./commands/events.js";
 import * as exec from "./commands/exec.js";
+import * as functions from "./commands/functions.js";
 import * as images from "./commands/images.js";
 import * as instances from "./commands/instances.js";
 import * as logs from "./commands/logs.js";
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
       "after",
       "\nEnvironment:\n  STRATA_HOME     data directory (default ~/.strata)\n  STRATA_API_URL  talk to this API instead of the one in $STRATA_HOME/daemon.json\n  STRATA_TOKEN    API token (default: $STRATA_HOME/token)",
     );
-  for (const m of [up, down, deploy, apps, versions, traffic, rollback, instances, exec, images, logs, events, doctor]) m.register(program);
+  for (const m of [up, down, deploy, apps, versions, traffic, rollback, instances, exec, images, logs, events, functions, doctor]) m.register(program);
   return program;
 }
 

@@ -28,3 +28,19 @@ export { RUNTIMES, runtimeLanguage, type RuntimeInfo, type RuntimeLanguage } fro
 export { normalizeScaling, STRATA_DEFAULT_MAX_INSTANCES, type ScalingPolicy } from "./scaling.js";
 export { scalingKindOf } from "./scaling-problems.js";
 export { readStoredSpec, storedSpec, STORED_SPEC_VERSION } from "./stored-spec.js";
+export {
+  FUNCTION_ACCOUNT,
+  FUNCTION_REGION,
+  FUNCTION_RUNTIMES,
+  FunctionYamlSchema,
+  functionArn,
+  functionEnv,
+  lambdaLimits,
+  functionOf,
+  functionVersionSpec,
+  parseFunctionYaml,
+  type FunctionFamily,
+  type FunctionRuntime,
+  type FunctionVersionSpec,
+  type FunctionYaml,
+} from "./function-yaml.js";

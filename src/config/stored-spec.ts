@@ -12,8 +12,21 @@
 import { z } from "zod";
 import { StrataError } from "../errors.js";
 import { AppYamlSchema, type AppYaml } from "./app-yaml-schema.js";
+import { DRIVER_NAMES } from "./driver-names.js";
 
 export const STORED_SPEC_VERSION = 2;
+
+const StoredFunctionSpec = z.strictObject({
+  runtime: z.string(),
+  sandbox: z.enum(DRIVER_NAMES).optional(),
+  automatic_scaling: z.strictObject({
+    min_instances: z.literal(0),
+    max_instances: z.int().min(1),
+    max_concurrent_requests: z.literal(1),
+    idle_timeout: z.string(),
+  }),
+  function: z.record(z.string(), z.unknown()),
+});
 
 const EnvelopeV2 = z.strictObject({ v: z.literal(2), appYaml: z.record(z.string(), z.unknown()).nullable() });
 
@@ -48,7 +61,14 @@ function parse(raw: Readonly<Record<string, unknown>>, where: string): AppYaml |
     );
   }
   const { appYaml } = check(EnvelopeV2.safeParse(raw), where);
-  return appYaml === null ? undefined : check(AppYamlSchema.safeParse(appYaml), where);
+  if (appYaml === null) return undefined;
+  // A function version keeps its function.yaml settings beside the scaling that gives Lambda's model
+  // (config/function-yaml.ts); its runtime is Lambda's name, which app.yaml's runtimes do not list.
+  if ("function" in appYaml) {
+    const { runtime, sandbox, automatic_scaling } = check(StoredFunctionSpec.safeParse(appYaml), where);
+    return { runtime, ...(sandbox && { sandbox }), automatic_scaling };
+  }
+  return check(AppYamlSchema.safeParse(appYaml), where);
 }
 
 function check<T>(result: z.ZodSafeParseResult<T>, where: string): T {

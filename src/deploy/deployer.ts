@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { StrataError, asStrataError } from "../errors.js";
 import { extractArchive, receiveUpload } from "../artifacts/index.js";
-import { parseAppYaml, storedSpec, type AppYaml, type ConfigWarning } from "../config/index.js";
+import { functionOf, functionVersionSpec, parseAppYaml, parseFunctionYaml, storedSpec, type AppYaml, type ConfigWarning } from "../config/index.js";
 import { detectAppKind } from "../build/detect.js";
 import type { Builder } from "../build/builder.js";
 import { buildStaticTree } from "../build/static/index.js";
@@ -19,6 +19,10 @@ import type { TrafficService } from "./traffic-service.js";
 export interface DeployOptions {
   version?: string;
   promote: boolean;
+  /** A hosted function: its folder has a function.yaml (Lambda's settings) instead of an app.yaml. */
+  function?: boolean;
+  /** A function's settings given as flags (function.yaml's keys), over its function.yaml. */
+  functionConfig?: Record<string, unknown>;
 }
 
 export interface DeployEvents {
@@ -71,7 +75,8 @@ export class Deployer {
     try {
       const sourceDir = join(work, "src");
       await extractArchive(received.path, sourceDir);
-      const { spec, warnings } = await readAppYaml(sourceDir);
+      const { spec, warnings } = opts.function ? await readFunctionYaml(sourceDir, opts.functionConfig ?? {}) : await readAppYaml(sourceDir);
+      refuseKindChange(store.listVersions(app), app, opts.function === true);
       for (const w of warnings) events.warning(`app.yaml:${w.line}:${w.column}: ${w.message}`);
       if (spec?.service && spec.service !== app) {
         throw new StrataError("INVALID_CONFIG", `app.yaml says service: ${spec.service}, but this deploy is for app "${app}"`);
@@ -81,7 +86,7 @@ export class Deployer {
       if (existing && existing.status !== "failed") {
         throw new StrataError("ALREADY_EXISTS", `version "${version}" of app "${app}" already exists; pick another --version or delete it first`);
       }
-      const kind = await detectAppKind(sourceDir, spec);
+      const kind = opts.function ? "function" : await detectAppKind(sourceDir, spec);
       const builder = this.deps.builders.find((b) => b.kinds.includes(kind));
       if (!builder) throw new StrataError("UNSUPPORTED_RUNTIME", `this Strata version cannot build ${kind} apps yet`);
       // Choose the sandbox before building, so a deploy that cannot run here fails in a second.
@@ -132,6 +137,34 @@ export class Deployer {
       await rm(received.path, { force: true });
     }
   }
+}
+
+/** Apps and functions share one namespace of names: a name stays what its first version made it. */
+function refuseKindChange(versions: readonly VersionRecord[], name: string, isFunction: boolean): void {
+  const live = versions.find((v) => v.status !== "failed" && v.status !== "deleted");
+  if (!live || Boolean(functionOf(live.spec)) === isFunction) return;
+  throw new StrataError(
+    "CONFLICT",
+    isFunction ? `"${name}" is already an app; a function needs another name (or delete the app: strata apps delete ${name})` : `"${name}" is a function; deploy it with strata functions deploy, or pick another app name`,
+  );
+}
+
+async function readFunctionYaml(dir: string, overrides: Record<string, unknown>): Promise<{ spec: AppYaml; warnings: ConfigWarning[] }> {
+  let file: string | undefined;
+  let text: string | undefined;
+  for (const name of ["function.yaml", "function.yml"]) {
+    text = await readFile(join(dir, name), "utf8").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return undefined;
+      throw err;
+    });
+    if (text !== undefined) {
+      file = name;
+      break;
+    }
+  }
+  // Stored as the version's spec: the function's settings plus the scaling that gives Lambda's model.
+  const spec: AppYaml = functionVersionSpec(parseFunctionYaml(text, file, overrides));
+  return { spec, warnings: [] };
 }
 
 function hasStaticHandlers(spec: AppYaml | undefined): boolean {

@@ -20,7 +20,18 @@ import { exec } from "../system/exec.js";
  */
 export const VETH_PREFIX = "sv-";
 
-export function rulesetFor(bridge: string): string {
+/**
+ * A service the host offers instances on its bridge address (Lambda's Runtime API): the one exception
+ * to "no host port", and only at that address and port; the service itself tells instances apart by
+ * their source address, which an instance cannot change in a namespace it does not own.
+ */
+export interface HostService {
+  address: string;
+  port: number;
+}
+
+export function rulesetFor(bridge: string, services: readonly HostService[] = []): string {
+  const allowed = services.map((s) => `    iifname "${bridge}" ip daddr ${s.address} tcp dport ${s.port} accept\n`).join("");
   // `table X {}` then `delete table X` makes the replace idempotent whether or not the table exists.
   return `table inet ${bridge} {}
 delete table inet ${bridge}
@@ -28,7 +39,7 @@ table inet ${bridge} {
   chain input {
     type filter hook input priority filter - 10; policy accept;
     iifname "${bridge}" ct state established,related accept
-    iifname "${bridge}" meta l4proto tcp reject with tcp reset
+${allowed}    iifname "${bridge}" meta l4proto tcp reject with tcp reset
     iifname "${bridge}" reject with icmpx type admin-prohibited
   }
   chain forward {
@@ -48,8 +59,8 @@ table bridge ${bridge} {
 `;
 }
 
-export async function applyFirewall(bridge: string): Promise<void> {
-  await exec(["nft", "-f", "-"], { input: rulesetFor(bridge) });
+export async function applyFirewall(bridge: string, services: readonly HostService[] = []): Promise<void> {
+  await exec(["nft", "-f", "-"], { input: rulesetFor(bridge, services) });
 }
 
 export async function removeFirewall(bridge: string): Promise<void> {

@@ -3,7 +3,7 @@ import { pathExists } from "../system/fs.js";
 import { StrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
 import { exec } from "../system/exec.js";
-import { applyFirewall, removeFirewall, VETH_PREFIX } from "./firewall.js";
+import { applyFirewall, removeFirewall, VETH_PREFIX, type HostService } from "./firewall.js";
 import { IpAllocator } from "./ip-allocator.js";
 import { isSpareKey, SparePool } from "./spare-pool.js";
 import { intToIp, ipToInt, parseSubnet, type Subnet } from "./subnet.js";
@@ -59,6 +59,7 @@ export class HostNetwork {
   private ready: Promise<void> | undefined;
   private readonly spares: SparePool;
   private readonly warn: (message: string) => void;
+  private servicePorts: number[] = [];
 
   constructor(home: StrataHome, opts: HostNetworkOptions = {}) {
     this.subnet = parseSubnet(opts.subnet ?? defaultSubnet(home.tag));
@@ -95,8 +96,26 @@ export class HostNetwork {
       await exec(["ip", "addr", "add", addr, "dev", this.bridge]);
     }
     await exec(["ip", "link", "set", this.bridge, "up"]);
-    await applyFirewall(this.bridge);
+    await applyFirewall(this.bridge, this.services());
     this.spares.reopen();
+  }
+
+  private services(): HostService[] {
+    return this.servicePorts.map((port) => ({ address: this.subnet.gateway, port }));
+  }
+
+  /**
+   * Opens `port` on the host's bridge address to instances (the one way in: a service the host offers
+   * them, such as Lambda's Runtime API), and makes sure the bridge exists so the service can listen there.
+   */
+  async offerService(port: number): Promise<void> {
+    if (!this.servicePorts.includes(port)) this.servicePorts.push(port);
+    this.ready ??= this.ensure().catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
+    await this.ready;
+    await applyFirewall(this.bridge, this.services());
   }
 
   /**

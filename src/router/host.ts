@@ -24,3 +24,19 @@ export function parseHost(hostHeader: string | undefined, domain: string, defaul
   if (dot > 0) return { app: label.slice(dot + 5), version: label.slice(0, dot) };
   return { app: label };
 }
+
+/** The label under the domain that function URLs live in: `NAME.fn.localhost`. */
+export const FUNCTION_URL_LABEL = "fn";
+
+/** The function a function-URL host names (`NAME.fn.{domain}`), or null for any other host. */
+export function parseFunctionHost(hostHeader: string | undefined, domain: string): string | null {
+  if (!hostHeader) return null;
+  let host = hostHeader.toLowerCase();
+  const colon = host.lastIndexOf(":");
+  if (colon > host.lastIndexOf("]")) host = host.slice(0, colon);
+  if (host.endsWith(".")) host = host.slice(0, -1);
+  const suffix = `.${FUNCTION_URL_LABEL}.${domain}`;
+  if (!host.endsWith(suffix)) return null;
+  const name = host.slice(0, -suffix.length);
+  return name && !name.includes(".") ? name : null;
+}

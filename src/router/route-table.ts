@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { compileSplit, type Split } from "./traffic.js";
 import type { Store } from "../store/store.js";
+import { functionOf } from "../config/index.js";
 import type { VersionRecord } from "../store/types.js";
 
 /** Serves the static part of a version; answers false when the request belongs to the app's instances. */
@@ -11,7 +12,9 @@ export interface StaticResponder {
 /** How one ready version answers: entirely from static files, or from instances (static handlers first). */
 export type VersionTarget =
   | { kind: "static"; version: string; site: StaticResponder }
-  | { kind: "instances"; version: string; site: StaticResponder | undefined };
+  | { kind: "instances"; version: string; site: StaticResponder | undefined }
+  /** A hosted function's version: reached at its function URL (NAME.fn.DOMAIN), not as a web app. */
+  | { kind: "function"; version: string; site: undefined };
 
 export interface AppRoute {
   split: Split | null;
@@ -37,6 +40,10 @@ export async function buildRouteTable(store: Store, loadSite: SiteLoader): Promi
     const versions = new Map<string, VersionTarget>();
     for (const v of store.listVersions(app.name)) {
       if (v.status !== "ready" || !v.artifact) continue;
+      if (functionOf(v.spec)) {
+        versions.set(v.version, { kind: "function", version: v.version, site: undefined });
+        continue;
+      }
       const site = await loadSite(v);
       if (v.artifact.kind === "static-tree") {
         if (site) versions.set(v.version, { kind: "static", version: v.version, site });

@@ -3,7 +3,7 @@ import { StrataError } from "../errors.js";
 import { closeServer, listenOn } from "../system/http-server.js";
 import type { LogStore } from "../logs/log-store.js";
 import type { InstanceSource } from "./backend.js";
-import { parseHost } from "./host.js";
+import { FUNCTION_URL_LABEL, parseFunctionHost, parseHost } from "./host.js";
 import { unknownHostPage } from "./not-found.js";
 import { Proxy } from "./proxy.js";
 import { sendPublicError, type RouterFailure } from "./public-error.js";
@@ -15,8 +15,15 @@ export interface RouterOptions {
   defaultApp?: string;
   logs: LogStore;
   instances: InstanceSource;
+  /** Serves function URLs (NAME.fn.DOMAIN): Lambda's payload format 2.0 in, its response format out. */
+  functionUrls?: FunctionUrlHandler;
   /** Called once per request after the response ends (metrics). */
   onRequest?: (info: { app: string; version: string; status: number; latencyMs: number }) => void;
+}
+
+/** The port the router calls for a function URL request (the functions layer implements it). */
+export interface FunctionUrlHandler {
+  serve(fn: string, version: string, req: IncomingMessage, res: ServerResponse): void;
 }
 
 /** Sends of one request that the app never saw (a refused connection, a closed pooled one). */
@@ -56,6 +63,8 @@ export class Router {
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
+    const fn = this.opts.functionUrls ? parseFunctionHost(req.headers.host, this.opts.domain) : null;
+    if (fn !== null) return this.functionUrl(fn, req, res, started);
     const target = parseHost(req.headers.host, this.opts.domain, this.opts.defaultApp);
     const route = target && this.table.apps.get(target.app);
     if (!target || !route) {
@@ -96,6 +105,11 @@ export class Router {
       });
       this.opts.onRequest?.({ app: target.app, version: version.version, status: res.statusCode, latencyMs });
     });
+    if (version.kind === "function") {
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+      res.end(`"${target.app}" is a function: its URL is http://${target.app}.${FUNCTION_URL_LABEL}.${this.opts.domain}/ (with the router's port)\n`);
+      return;
+    }
     if (version.site?.serve(req, res)) return;
     if (version.kind === "static") return; // the static site answered (404 included)
     const attempt = (tries: number): void => {
@@ -121,6 +135,25 @@ export class Router {
       );
     };
     attempt(1);
+  }
+
+  /** A function URL: the function's serving version (its traffic split) answers through the functions layer. */
+  private functionUrl(name: string, req: IncomingMessage, res: ServerResponse, started: number): void {
+    const route = this.table.apps.get(name);
+    const version = route && this.pick(route, req, res);
+    if (!version || version.kind !== "function") {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ Message: `no function named ${name} (see: strata functions list)` }));
+      return;
+    }
+    const bytesBefore = req.socket.bytesWritten;
+    res.once("finish", () => {
+      const latencyMs = performance.now() - started;
+      const bytes = req.socket.bytesWritten - bytesBefore;
+      this.opts.logs.append({ kind: "access", time: new Date().toISOString(), app: name, version: version.version, method: req.method ?? "GET", path: req.url ?? "/", status: res.statusCode, bytes, latencyMs: Math.round(latencyMs * 1000) / 1000 });
+      this.opts.onRequest?.({ app: name, version: version.version, status: res.statusCode, latencyMs });
+    });
+    this.opts.functionUrls!.serve(name, version.version, req, res);
   }
 
   private pick(route: AppRoute, req: IncomingMessage, res: ServerResponse): VersionTarget | undefined {

@@ -47,6 +47,11 @@ export class DriverCatalog {
     await this.sandboxes.sweepShared(keep);
   }
 
+  /** Opens a port on the host's bridge address to instances (Sandboxes.offerHostService); returns the address. */
+  offerHostService(port: number): Promise<string> {
+    return this.sandboxes.offerHostService(port);
+  }
+
   /** The driver of that name (a stored record keeps the name as text). */
   get(name: string): SandboxDriver | undefined {
     return isDriverName(name) ? this.drivers.get(name) : undefined;

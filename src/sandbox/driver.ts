@@ -114,6 +114,8 @@ export type InstanceState =
       readonly status: "running";
       readonly cpuMs?: number;
       readonly memoryBytes?: number;
+      /** The most memory the instance has used since it started, where the driver can tell. */
+      readonly peakMemoryBytes?: number;
       /** Processes the kernel killed for exceeding the memory limit while the instance kept running. */
       readonly oomKills?: number;
     }

@@ -14,6 +14,11 @@ export interface Sandboxes {
   sweepShared(keep: ReadonlySet<string>): Promise<void>;
   /** At a clean shutdown, once every instance has stopped: remove the bridge and its firewall tables. */
   closeShared(): Promise<void>;
+  /**
+   * Opens a TCP port on the host's bridge address to instances (a service the host offers them, such
+   * as Lambda's Runtime API) and returns that address, for the service to listen on.
+   */
+  offerHostService(port: number): Promise<string>;
 }
 
 export interface SandboxOptions {
@@ -37,6 +42,10 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new IsolateDriver({ home, ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }) }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),
+    offerHostService: async (port) => {
+      await network.offerService(port);
+      return network.gateway;
+    },
     closeShared: async () => {
       await network.removeSpares(); // made for this daemon's next starts; the next daemon makes its own
       if ((await network.attachedIds()).length === 0) await network.teardown();

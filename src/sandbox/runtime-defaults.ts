@@ -15,4 +15,6 @@ export const DEFAULT_SANDBOX: Readonly<Record<string, readonly DriverName[]>> = 
   java: ["kata", "vm", "runc"],
   elixir: ["microvm", "runc"],
   os: ["lxd"],
+  // Hosted functions (Lambda's model). Runs in runc until the microvm driver lands; then "microvm" goes first.
+  function: ["runc", "crun", "gvisor"],
 };

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { limitsForClass, normalizeScaling, readStoredSpec, type AppYaml, type ScalingPolicy } from "../config/index.js";
+import { functionEnv, functionOf, lambdaLimits, limitsForClass, normalizeScaling, readStoredSpec, type AppYaml, type ScalingPolicy } from "../config/index.js";
 import type { ImageRef, InstanceSpec } from "../sandbox/driver.js";
 import { StrataError } from "../errors.js";
 import type { VersionRecord } from "../store/types.js";
@@ -30,7 +30,13 @@ export function imageOf(v: VersionRecord): ImageRef {
   return a.kind === "oci" ? { kind: "oci", digest: a.digest, path: a.path, ref: a.ref } : { kind: "isolate-bundle", digest: a.digest, path: a.path };
 }
 
-export function instanceSpecOf(v: VersionRecord, instanceId: string, policy: ScalingPolicy): InstanceSpec {
+export function instanceSpecOf(v: VersionRecord, instanceId: string, policy: ScalingPolicy, runtimeApi?: string): InstanceSpec {
+  const fn = functionOf(v.spec);
+  if (fn) {
+    // A function's instance listens on nothing: it asks the Runtime API for work (port is unused).
+    if (!runtimeApi) throw new StrataError("INSTANCE_FAILED", "Lambda's Runtime API is not running in this daemon, so no function instance can start (see the daemon's log)");
+    return { instanceId, app: v.app, version: v.version, port: APP_PORT, env: functionEnv(v.app, v.version, fn, instanceId, runtimeApi), limits: lambdaLimits(fn.memoryMb) };
+  }
   const spec = appYamlOf(v);
   const limits = limitsForClass(policy.instanceClass);
   // An image that EXPOSEs one port is reached there (as Cloud Run does); everything else listens on PORT.

@@ -20,6 +20,9 @@ export interface Slot {
   stopped?: Promise<void>;
   /** A health check (the safety net's inspect()) is under way; the next tick does not start another. */
   checking?: boolean;
+  /** The instance's memory high-water mark at the last health check, and when that was (clock ms). */
+  peakMemoryBytes?: number;
+  sampledAt?: number;
 }
 
 export interface Waiter {

@@ -16,6 +16,11 @@ export interface ReadinessOptions {
   httpPath?: string;
   /** Polled between attempts: a sandbox that died will never become ready. */
   stillRunning: () => Promise<boolean>;
+  /**
+   * How the instance says it is ready: it listens on its port (apps), or its runtime asks Lambda's
+   * Runtime API for an invocation (functions, which listen on nothing; the daemon's Readiness knows the API).
+   */
+  via?: "port" | "runtime-api";
 }
 
 function tryConnect(endpoint: Endpoint): Promise<boolean> {
@@ -55,6 +60,7 @@ const LIVENESS_EVERY_MS = 200;
 
 /** Readiness is the scheduler's job, not the driver's: TCP connect, then an optional HTTP check. */
 export async function waitReady(endpoint: Endpoint, opts: ReadinessOptions): Promise<void> {
+  if (opts.via === "runtime-api") throw new StrataError("INTERNAL", "this scheduler has no Runtime API to learn a function instance's readiness from");
   const deadline = Date.now() + opts.timeoutMs;
   let delay = 2;
   let livenessCheckedAt = Date.now();

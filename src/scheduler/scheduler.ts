@@ -33,6 +33,14 @@ export interface SchedulerOptions {
   onColdStart?: (app: string, version: string, driver: string, ms: number) => void;
   clock?: Clock;
   readiness?: Readiness;
+  /** host:port of Lambda's Runtime API for function instances (AWS_LAMBDA_RUNTIME_API), once it listens. */
+  runtimeApi?: () => string | undefined;
+}
+
+/** A lease that can also take its instance out of service for good (a function invocation that timed out). */
+export interface RetirableLease extends Lease {
+  /** Releases the lease and stops the instance (drained of nothing: the lease was its one request). */
+  retire(reason: string): void;
 }
 
 const TICK_MS = 500;
@@ -68,6 +76,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       ...(opts.onEndpointGone && { onEndpointGone: opts.onEndpointGone }),
       ...(opts.onColdStart && { onColdStart: opts.onColdStart }),
       onChange: (pool, failedStart) => this.changed(pool, failedStart),
+      ...(opts.runtimeApi && { runtimeApi: opts.runtimeApi }),
     });
   }
 
@@ -78,7 +87,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
 
   // ---- the router's port ----
 
-  async acquire(app: string, version: string): Promise<Lease> {
+  async acquire(app: string, version: string): Promise<RetirableLease> {
     const pool = this.poolFor(app, version);
     let slot = pool.pickReady();
     if (slot) slot.inflight++;
@@ -90,16 +99,27 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     const s = slot;
     s.lastActive = this.clock.now();
     let released = false;
+    const end = () => {
+      if (released) return false;
+      released = true;
+      s.inflight--;
+      s.lastActive = this.clock.now();
+      pool.changed.notify();
+      return true;
+    };
     return {
       instanceId: s.id,
       endpoint: s.instance!.endpoint,
       release: (problem) => {
-        if (released) return;
-        released = true;
-        s.inflight--;
-        s.lastActive = this.clock.now();
-        pool.changed.notify();
+        if (!end()) return;
         if (problem) this.supervisor.unreachable(pool, s, problem.unreachable);
+        this.activator.dispatch(pool);
+      },
+      retire: (reason) => {
+        if (!end()) return;
+        this.supervisor.stop(pool, s, reason).catch((err: unknown) => {
+          this.opts.store.addEvent({ type: "instance.failed", app, version, message: `instance ${s.id} could not be stopped (${reason}): ${asStrataError(err).message}` });
+        });
         this.activator.dispatch(pool);
       },
     };
@@ -281,6 +301,21 @@ export class Scheduler implements InstanceSource, VersionRuntime {
   /** The autoscaler's last decision per version of one app. */
   scaling(app: string): ScalingView[] {
     return scalingOf(this.poolsOf(app));
+  }
+
+  /**
+   * An instance's memory high-water mark from the first health check at or after `since` (every instance
+   * is inspected each tick anyway), so a caller gets the peak of work that ended at `since` without an
+   * inspect() of its own. Undefined when the driver does not tell, or the instance is gone.
+   */
+  async peakMemoryOf(app: string, instanceId: string, since: number): Promise<number | undefined> {
+    const slot = this.poolsOf(app).map((p) => p.slots.get(instanceId)).find((s) => s !== undefined);
+    if (!slot) return undefined;
+    const deadline = since + 4 * TICK_MS;
+    while ((slot.sampledAt ?? 0) < since && slot.state === "ready" && this.clock.now() < deadline) {
+      await new Promise<void>((resolve) => this.clock.timer(TICK_MS / 5, resolve));
+    }
+    return slot.peakMemoryBytes;
   }
 
   snapshot(): PoolSnapshot[] {

@@ -1,5 +1,5 @@
 import { StrataError, asStrataError } from "../errors.js";
-import { limitsForClass } from "../config/index.js";
+import { functionOf, limitsForClass } from "../config/index.js";
 import type { LogStore } from "../logs/log-store.js";
 import type { EndedState, Instance, InstanceIO, InstanceState, Prepared, SandboxDriver } from "../sandbox/driver.js";
 import type { Store } from "../store/store.js";
@@ -36,6 +36,8 @@ export interface SupervisorOptions {
    * again. `failedStart` is the message of a start that just failed (queued requests may be told it).
    */
   onChange(pool: VersionPool, failedStart?: string): void;
+  /** host:port of Lambda's Runtime API, given to function instances as AWS_LAMBDA_RUNTIME_API. */
+  runtimeApi?: () => string | undefined;
 }
 
 /** How long a health check waits for one inspect() before it leaves the instance as it is until the next tick. */
@@ -92,8 +94,8 @@ export class Supervisor {
     const id = newInstanceId();
     const slot: Slot = { id, state: "starting", instance: undefined, inflight: 0, lastActive: clock.now(), startedAt: clock.now(), oomKills: 0 };
     pool.slots.set(id, slot);
-    const spec = instanceSpecOf(v, id, pool.policy);
     try {
+      const spec = instanceSpecOf(v, id, pool.policy, this.opts.runtimeApi?.());
       let prep = this.prepared.get(pool);
       if (!prep) {
         prep = driver.prepare(imageOf(v), spec);
@@ -108,6 +110,7 @@ export class Supervisor {
       await this.opts.readiness.ready(instance.endpoint, {
         timeoutMs: this.opts.readyTimeoutMs ?? READY_BUDGET_MS[driver.capabilities.coldStart],
         ...(warmup && { httpPath: "/_ah/warmup" }),
+        ...(functionOf(v.spec) && { via: "runtime-api" as const }),
         stillRunning: async () => (await driver.inspect(instance)).status === "running",
       });
       if (slot.state === "draining") throw new StrataError("INSTANCE_FAILED", "the version stopped serving while the instance started");
@@ -176,6 +179,8 @@ export class Supervisor {
     pool.lastError = `instance ${slot.id} ${why}`;
     this.recordCrash(pool);
     this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} ${why}${found}` });
+    // Its endpoint is gone now, not after the drain: what waits on it (a function's invocation) fails at once.
+    if (slot.instance) this.opts.onEndpointGone?.(slot.instance);
     await this.stop(pool, slot, why);
     this.opts.onChange(pool);
   }
@@ -218,6 +223,8 @@ export class Supervisor {
       .then((state) => {
         if (!state || slot.state !== "ready") return;
         if (state.status !== "running") return this.retire(pool, slot, state);
+        if (state.peakMemoryBytes !== undefined) slot.peakMemoryBytes = state.peakMemoryBytes;
+        slot.sampledAt = this.opts.clock.now();
         if ((state.oomKills ?? 0) > slot.oomKills) this.oomKilled(pool, slot, state.oomKills!);
       })
       .catch((err: unknown) => this.report(pool, `instance ${slot.id} could not be checked`, err));

@@ -17,6 +17,7 @@ export interface InstanceView {
   inflight: number;
   cpuMs?: number;
   memoryBytes?: number;
+  peakMemoryBytes?: number;
   startedAt: number;
 }
 
@@ -46,6 +47,7 @@ export function describeInstances(pools: readonly VersionPool[], driverOf: (v: V
         inflight: s.inflight,
         ...(st?.status === "running" && st.cpuMs !== undefined && { cpuMs: st.cpuMs }),
         ...(st?.status === "running" && st.memoryBytes !== undefined && { memoryBytes: st.memoryBytes }),
+        ...(st?.status === "running" && st.peakMemoryBytes !== undefined && { peakMemoryBytes: st.peakMemoryBytes }),
         startedAt: s.startedAt,
       };
     }),

@@ -61,7 +61,9 @@ export type EventType =
   | "daemon.stopped"
   | "daemon.warning"
   | "images.pruned"
-  | "images.prune-failed";
+  | "images.prune-failed"
+  | "function.async-succeeded"
+  | "function.async-failed";
 
 export interface EventRecord {
   id: number;

@@ -23,6 +23,8 @@ export const SUITE_BASE_IMAGES = [
   "elixir120-run",
   "php",
   "php84",
+  "nodejs22",
+  "ruby33",
 ] as const;
 
 /** Builds (or finds) `names` in the shared test image store, `concurrency` at a time, streaming progress. */

@@ -22,15 +22,18 @@ export class CgroupV1 {
     return `/${this.parent}/${instanceId}`;
   }
 
-  async stats(instanceId: string): Promise<{ cpuMs?: number; memoryBytes?: number }> {
+  async stats(instanceId: string): Promise<{ cpuMs?: number; memoryBytes?: number; peakMemoryBytes?: number }> {
     const usageNs = await this.readNumber("cpuacct", instanceId, "cpuacct.usage");
     const usage = await this.readNumber("memory", instanceId, "memory.usage_in_bytes");
+    const peak = await this.readNumber("memory", instanceId, "memory.max_usage_in_bytes");
     const stat = await this.readKeyed("memory", instanceId, "memory.stat");
     // The working set, as the kubelet reports it: usage minus page cache the kernel can drop at once.
     const inactiveFile = stat.get("total_inactive_file") ?? 0;
     return {
       cpuMs: usageNs === undefined ? undefined : Math.round(usageNs / 1e6),
       memoryBytes: usage === undefined ? undefined : Math.max(0, usage - inactiveFile),
+      // The cgroup's high-water mark (page cache included), as Lambda's REPORT "Max Memory Used".
+      ...(peak !== undefined && { peakMemoryBytes: peak }),
     };
   }
 
