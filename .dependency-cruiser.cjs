@@ -53,7 +53,7 @@ module.exports = {
     ),
     onlyImports(
       "api",
-      ["deploy", "scheduler", "store", "config", "images", "artifacts", "logs", "metrics", "sandbox/catalog.ts", "sandbox/runtime-defaults.ts"],
+      ["deploy", "scheduler", "functions", "store", "config", "images", "artifacts", "logs", "metrics", "sandbox/catalog.ts", "sandbox/runtime-defaults.ts"],
       "The API drives the control plane; it never builds, routes or runs a driver itself.",
     ),
     {
