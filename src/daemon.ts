@@ -14,6 +14,9 @@ import { DockerfileBuilder, sweepRunIsolation } from "./build/dockerfile/index.j
 import { PythonBuilder } from "./build/python/index.js";
 import { NodeBuilder } from "./build/nodejs/index.js";
 import { GoBuilder } from "./build/go/index.js";
+import { JavaBuilder } from "./build/java/index.js";
+import { RustBuilder } from "./build/rust/index.js";
+import { NativeBuilder } from "./build/native/index.js";
 import { ImageCatalog, imagePaths, LayoutLock, OciLayout } from "./images/index.js";
 import { ImageGc } from "./deploy/image-gc.js";
 import type { DaemonInfo } from "./daemon-info.js";
@@ -115,6 +118,9 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       new ImageBuilder(new NodeBuilder(), ["nodejs"], images),
       new ImageBuilder(new DockerfileBuilder(), ["docker"], images),
       new ImageBuilder(new GoBuilder(), ["go"], images),
+      new ImageBuilder(new JavaBuilder(), ["java"], images),
+      new ImageBuilder(new RustBuilder(), ["rust"], images),
+      new ImageBuilder(new NativeBuilder(), ["c", "cpp"], images),
     ],
     drivers,
     traffic,

@@ -16,6 +16,8 @@ export interface AppYamlLike {
   readonly entrypoint?: string;
   /** Go: the main package's path relative to the module root (`./cmd/web`); the root when absent. */
   readonly main?: string;
+  /** C/C++: Debian packages (the -dev ones) installed in the build image before the build. */
+  readonly build_packages?: readonly string[];
   readonly env_variables?: Readonly<Record<string, string>>;
 }
 

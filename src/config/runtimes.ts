@@ -8,7 +8,7 @@ import { StrataError } from "../errors.js";
 import { closestMatch } from "./suggest.js";
 
 /** `workers` (the Workers module format) and `wasi` (a WASI program served CGI-style) run in V8 isolates. */
-export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "workers" | "wasi" | "custom";
+export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "rust" | "c" | "cpp" | "workers" | "wasi" | "custom";
 
 export interface RuntimeInfo {
   readonly language: RuntimeLanguage;
@@ -25,6 +25,11 @@ const VERSIONS: Readonly<Record<VersionedLanguage, readonly string[]>> = {
   php: ["7.2", "7.3", "7.4", "8.1", "8.2", "8.3", "8.4"],
   ruby: ["2.5", "2.6", "2.7", "3.0", "3.1", "3.2", "3.3", "3.4"],
   java: ["11", "17", "21", "25"],
+  // Every stable minor from Debian 12's (1.63) to forky's (1.97); one no suite carries runs on the nearest newer.
+  rust: Array.from({ length: 97 - 63 + 1 }, (_, i) => `1.${63 + i}`),
+  // The compiler is the image's gcc: `c` and `cpp` name no version.
+  c: [],
+  cpp: [],
 };
 
 function buildRuntimes(): Readonly<Record<string, RuntimeInfo>> {

@@ -14,4 +14,7 @@ export const DEFAULT_SANDBOX: Readonly<Record<string, readonly DriverName[]>> = 
   php: ["lxc", "runc"],
   java: ["kata", "vm", "runc"],
   elixir: ["microvm", "runc"],
+  rust: ["vm", "runc"],
+  c: ["xen", "vm", "runc"],
+  cpp: ["xen", "vm", "runc"],
 };
