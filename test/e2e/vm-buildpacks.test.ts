@@ -23,7 +23,7 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-vmbp-"));
   d = await TestDaemon.start();
   unavailableReason = await d.driverUnavailable("runc");
-  if (!unavailableReason) await ensureBaseImages(["java17", "java17-jdk"]);
+  if (!unavailableReason) await ensureBaseImages(["java17", "java17-jdk", "rust185", "native", "debian"]);
 }, { timeout: 30 * 60_000 });
 
 after(async () => {
@@ -72,4 +72,52 @@ test("a Gradle build is refused before anything runs, saying what Strata found a
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /found build\.gradle\.kts, but Strata cannot run Gradle builds: the Gradle wrapper asks for https:\/\/services\.gradle\.org\/distributions\/gradle-8\.14-bin\.zip/);
   assert.match(r.stderr, /add a pom\.xml/);
+});
+
+test("the axum example builds with crates from crates.io on Rust 1.85 (Cargo.toml's rust-version) into a minimal image; a code-only change reuses the compiled crates", { timeout: 900_000 }, async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  if (!(await registryOrSkip(t, "crates.io", "https://index.crates.io/config.json"))) return;
+  const dir = join(work, "rust-app");
+  await cp(join(EXAMPLES, "rust-app"), dir, { recursive: true });
+  const cold = await timedDeploy(dir, "rust-app", "v1");
+  assert.match(cold.stderr, /Cargo\.toml's rust-version 1\.85: Rust 1\.85\.\d+; binary rust-app/);
+  assert.match(cold.stderr, /fetching the crates Cargo\.lock pins from crates\.io/);
+  assert.match(cold.stderr, /Compiling axum v0\.8\.9/);
+  // The run image: the binary, libc and the loader (no shell, no toolchain).
+  assert.match(cold.stderr, /MB: rust-app, libgcc_s\.so\.1, libc\.so\.6, ld-linux-x86-64\.so\.2, CA certificates\)/);
+  const page = await d.request("rust-app.localhost", "/");
+  assert.equal(page.status, 200, page.text);
+  assert.equal(page.text, "Hello from axum on Rust (rust-app)\n");
+
+  const source = join(dir, "src/main.rs");
+  await writeFile(source, (await readFile(source, "utf8")).replace("Hello from axum", "Hello again from axum"));
+  const warm = await timedDeploy(dir, "rust-app", "v2");
+  assert.match(warm.stderr, /reusing the compiled crates layer .* building offline/);
+  assert.doesNotMatch(warm.stderr, /Compiling (axum|tokio|hyper) /);
+  assert.match(warm.stderr, /Compiling rust-app v0\.1\.0/);
+  assert.equal((await d.request("rust-app.localhost", "/")).text, "Hello again from axum on Rust (rust-app)\n");
+});
+
+test("a Cargo.lock that pins an older crate is built with exactly that version", { timeout: 600_000 }, async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  if (!(await registryOrSkip(t, "crates.io", "https://index.crates.io/config.json"))) return;
+  // Cargo.toml allows any unicode-width 0.1 (the newest, 0.1.14, has Unicode 15.1.0 tables); Cargo.lock pins 0.1.10.
+  const r = await timedDeploy(join(REPO, "test", "fixtures", "apps", "rust-pinned"), "pinned", "v1");
+  assert.match(r.stderr, /Cargo\.lock version 4 \(cargo 1\.78\+\): Rust 1\.85\.\d+ \(nearest newer: no Debian suite carries Rust 1\.78\)/);
+  assert.match(r.stderr, /Compiling unicode-width v0\.1\.10\b/);
+  assert.doesNotMatch(r.stderr, /Compiling unicode-width v0\.1\.(?!10\b)/);
+  // What the binary itself reports: the tables compiled into it are 0.1.10's.
+  const page = await d.request("pinned.localhost", "/");
+  assert.equal(page.status, 200, page.text);
+  assert.equal(page.text, "unicode-width tables: Unicode 15.0.0\n");
+});
+
+test("the C example builds with Make against libmicrohttpd-dev and runs on Debian minbase with the library it links", { timeout: 600_000 }, async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  const r = await timedDeploy(join(EXAMPLES, "c-app"), "c-app", "v1");
+  assert.match(r.stderr, /make \(Makefile\) with .*; build packages: libmicrohttpd-dev; runs \.\/server/);
+  assert.match(r.stderr, /libraries the run image lacks, copied from the build image: .*libmicrohttpd\.so\.12/);
+  const page = await d.request("c-app.localhost", "/");
+  assert.equal(page.status, 200, page.text);
+  assert.match(page.text, /^Hello from C on libmicrohttpd 0\.9\.\d+ \(c-app\)\n$/);
 });

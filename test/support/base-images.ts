@@ -5,7 +5,7 @@ import { sharedImageStore } from "../unit/images/shared-store.js";
  * prepare-images.ts), so that no test's clock includes a bootstrap and no test depends on what an earlier
  * test file left in the shared store; a test that needs one also ensures it in its own set-up.
  */
-export const SUITE_BASE_IMAGES = ["debian", "python", "python313", "python314", "nodejs", "nodejs20", "ruby", "golang", "golang124"] as const;
+export const SUITE_BASE_IMAGES = ["debian", "python", "python313", "python314", "nodejs", "nodejs20", "ruby", "golang", "golang124", "java17", "java17-jdk", "rust185", "native"] as const;
 
 /** Builds (or finds) `names` in the shared test image store, `concurrency` at a time, streaming progress. */
 export async function ensureBaseImages(names: readonly string[], log: (line: string) => void = () => {}, concurrency = 1): Promise<void> {

@@ -20,6 +20,36 @@ const REPO_RECIPE_VERSION = 1;
 const REPO = "/m2";
 
 /**
+ * The JDK trusts its own cacerts, not the PEM bundle an outbound step gets from the host (BuildStep mounts
+ * it, so that a host behind a TLS-inspecting proxy reaches the registry): this single-file program (run as
+ * `java Trust.java`) writes a PKCS12 trust store with the JDK's roots and every certificate of the bundle.
+ */
+const TRUST_SOURCE = `import java.io.*;
+import java.nio.file.*;
+import java.security.KeyStore;
+import java.security.cert.*;
+
+public class Trust {
+  public static void main(String[] args) throws Exception {
+    char[] password = "changeit".toCharArray();
+    KeyStore out = KeyStore.getInstance("PKCS12");
+    out.load(null, password);
+    KeyStore jdk = KeyStore.getInstance(KeyStore.getDefaultType());
+    try (InputStream in = Files.newInputStream(Paths.get(System.getProperty("java.home"), "lib", "security", "cacerts"))) {
+      jdk.load(in, null);
+    }
+    for (String alias : java.util.Collections.list(jdk.aliases())) out.setCertificateEntry("jdk-" + alias, jdk.getCertificate(alias));
+    int n = 0;
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(Paths.get(args[0])))) {
+      for (Certificate c : CertificateFactory.getInstance("X.509").generateCertificates(in)) out.setCertificateEntry("bundle-" + n++, c);
+    }
+    try (OutputStream o = Files.newOutputStream(Paths.get(args[1]))) {
+      out.store(o, password);
+    }
+  }
+}`;
+
+/**
  * Copies the read-only source to a scratch dir (tmpfs: not part of the layer), packages it, and copies
  * each jar whose manifest names a Main-Class to /out/jars. Maven's output goes to stderr so that its
  * [ERROR] lines reach the failure message. $1: "-o" for an offline build, or "".
@@ -27,6 +57,13 @@ const REPO = "/m2";
 const PACKAGE_SCRIPT = `set -e
 cp -a /workspace /tmp/build
 cd /tmp/build
+if [ "$1" != "-o" ]; then
+  cat > /tmp/Trust.java <<'JAVA'
+${TRUST_SOURCE}
+JAVA
+  java /tmp/Trust.java /etc/ssl/certs/ca-certificates.crt /tmp/truststore.p12
+  export MAVEN_OPTS="$MAVEN_OPTS -Djavax.net.ssl.trustStore=/tmp/truststore.p12 -Djavax.net.ssl.trustStorePassword=changeit -Djavax.net.ssl.trustStoreType=PKCS12"
+fi
 mvn -B -ntp $1 -Dmaven.repo.local=${REPO} -DskipTests package 1>&2
 mkdir -p /out/jars
 for j in target/*.jar; do
