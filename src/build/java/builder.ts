@@ -46,7 +46,7 @@ export class JavaBuilder implements ImageBuild {
     const work = stepWorkDir(ctx.home, `${ctx.app}-${ctx.version}-java-${randomBytes(3).toString("hex")}`.replace(/[^A-Za-z0-9_.-]/g, "-"));
     try {
       await mkdir(work, { recursive: true, mode: 0o755 });
-      const built = await mavenPackage(ctx, layersOf(jdk), join(work, "out"));
+      const built = await mavenPackage(ctx, layersOf(jdk), jdk.config.config.Env ?? [], join(work, "out"));
       const start = await startCommand(ctx.sourceDir, ctx.spec, `java -jar /app/${basename(await theRunnableJar(built.jars, ctx.spec.entrypoint))}`);
       ctx.log(`start command (${start.source}): ${start.command}`);
       const staging = join(work, "layer");

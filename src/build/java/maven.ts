@@ -83,7 +83,7 @@ export interface MavenResult {
 }
 
 /** Runs the Maven build over the JDK image `jdk`; the runnable jars land in `outDir/jars`. */
-export async function mavenPackage(ctx: ImageBuildContext, jdk: readonly Layer[], outDir: string): Promise<MavenResult> {
+export async function mavenPackage(ctx: ImageBuildContext, jdk: readonly Layer[], jdkEnv: readonly string[], outDir: string): Promise<MavenResult> {
   const pom = (await readIfExists(join(ctx.sourceDir, "pom.xml"))) ?? "";
   const key = sha256(String(REPO_RECIPE_VERSION), jdk.map((l) => l.diffId).join(","), pom, await hashTree(join(ctx.sourceDir, ".mvn")));
   const cacheRef = dependencyCacheRef("maven-repo", key);
@@ -92,7 +92,7 @@ export async function mavenPackage(ctx: ImageBuildContext, jdk: readonly Layer[]
   if (hit) {
     ctx.log(`dependencies: reusing the Maven repository layer ${hit.descriptor.digest.slice(0, 19)} (pom.xml unchanged); building offline`);
     try {
-      await runStep(ctx, stepOptions(ctx, [...jdk, hit], outDir, "none"), (step) => mvnPackage(step, true));
+      await runStep(ctx, stepOptions(ctx, [...jdk, hit], jdkEnv, outDir, "none"), (step) => mvnPackage(step, true));
       return { jars: await jarsIn(outDir), cached: true };
     } catch (err) {
       const output = failureOutput(err);
@@ -103,7 +103,7 @@ export async function mavenPackage(ctx: ImageBuildContext, jdk: readonly Layer[]
   } else {
     ctx.log("dependencies: resolving pom.xml from Maven Central");
   }
-  const repo = await runStepLayer(ctx, stepOptions(ctx, jdk, outDir, "outbound"), async (step) => {
+  const repo = await runStepLayer(ctx, stepOptions(ctx, jdk, jdkEnv, outDir, "outbound"), async (step) => {
     try {
       await mvnPackage(step, false);
     } catch (err) {
@@ -114,7 +114,7 @@ export async function mavenPackage(ctx: ImageBuildContext, jdk: readonly Layer[]
   return { jars: await jarsIn(outDir), cached: false };
 }
 
-function stepOptions(ctx: ImageBuildContext, below: readonly Layer[], outDir: string, network: "none" | "outbound"): StepLayerOptions {
+function stepOptions(ctx: ImageBuildContext, below: readonly Layer[], jdkEnv: readonly string[], outDir: string, network: "none" | "outbound"): StepLayerOptions {
   return {
     purpose: "maven",
     below,
@@ -123,7 +123,7 @@ function stepOptions(ctx: ImageBuildContext, below: readonly Layer[], outDir: st
       { source: outDir, destination: "/out", readonly: false },
     ],
     network,
-    env: ["MAVEN_OPTS=-XX:+UseSerialGC -XX:TieredStopAtLevel=1"],
+    env: [...jdkEnv, "MAVEN_OPTS=-XX:+UseSerialGC -XX:TieredStopAtLevel=1"],
   };
 }
 

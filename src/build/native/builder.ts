@@ -45,14 +45,15 @@ export class NativeBuilder implements ImageBuild {
     const runImage = await ctx.layout.resolve(runRef.ref ?? runRef.digest);
     ctx.log(`${system.name} (${system.file}) with ${buildImage.config.config.Labels?.["dev.strata.packages"] ?? BUILD_IMAGE}${packages.length ? `; build packages: ${packages.join(" ")}` : ""}; runs ${binary}`);
 
-    const below = [...layersOf(buildImage), ...(packages.length ? [await buildPackagesLayer(ctx, layersOf(buildImage), packages)] : [])];
+    const env = buildImage.config.config.Env ?? [];
+    const below = [...layersOf(buildImage), ...(packages.length ? [await buildPackagesLayer(ctx, layersOf(buildImage), env, packages)] : [])];
     const work = stepWorkDir(ctx.home, `${ctx.app}-${ctx.version}-native-${randomBytes(3).toString("hex")}`.replace(/[^A-Za-z0-9_.-]/g, "-"));
     try {
       const staging = join(work, "layer");
       await mkdir(staging, { recursive: true, mode: 0o755 });
       const runRoots = await unpackLayerList(ctx.layout, layersOf(runImage).map((l) => l.descriptor), imagePaths(ctx.home).unpacked);
       let copied: SharedLibrary[] = [];
-      await runStep(ctx, { purpose: "native", below, mounts: [{ source: ctx.sourceDir, destination: "/workspace", readonly: true }], network: "none", env: [] }, async (step) => {
+      await runStep(ctx, { purpose: "native", below, mounts: [{ source: ctx.sourceDir, destination: "/workspace", readonly: true }], network: "none", env }, async (step) => {
         await compile(step, system.commands);
         const inImage = `/app/${binary.replace(/^\.\//, "")}`;
         if (!(await present(join(step.rootfs, inImage)))) {
@@ -106,14 +107,14 @@ async function compile(step: BuildStep, commands: readonly string[]): Promise<vo
 }
 
 /** Debian packages installed over the build image with apt, cached by the sorted package list. */
-async function buildPackagesLayer(ctx: ImageBuildContext, base: readonly Layer[], packages: readonly string[]): Promise<Layer> {
+async function buildPackagesLayer(ctx: ImageBuildContext, base: readonly Layer[], env: readonly string[], packages: readonly string[]): Promise<Layer> {
   const cacheRef = dependencyCacheRef("native-packages", sha256(String(PACKAGES_RECIPE_VERSION), base.map((l) => l.diffId).join(","), packages.join(" ")));
   const hit = await cachedLayer(ctx.layout, cacheRef);
   if (hit) {
     ctx.log(`build packages: reusing cached layer ${hit.descriptor.digest.slice(0, 19)}`);
     return hit;
   }
-  const layer = await runStepLayer(ctx, { purpose: "apt", below: base, mounts: [], network: "outbound", env: ["DEBIAN_FRONTEND=noninteractive"] }, async (step) => {
+  const layer = await runStepLayer(ctx, { purpose: "apt", below: base, mounts: [], network: "outbound", env: [...env, "DEBIAN_FRONTEND=noninteractive"] }, async (step) => {
     try {
       await step.run({ argv: ["apt-get", "update", "-q"], cwd: "/" });
       await step.run({ argv: ["apt-get", "install", "-y", "-q", "--no-install-recommends", ...packages], cwd: "/" });

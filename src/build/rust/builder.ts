@@ -62,7 +62,7 @@ export class RustBuilder implements ImageBuild {
     const work = stepWorkDir(ctx.home, `${ctx.app}-${ctx.version}-rust-${randomBytes(3).toString("hex")}`.replace(/[^A-Za-z0-9_.-]/g, "-"));
     try {
       await mkdir(join(work, "out"), { recursive: true, mode: 0o755 });
-      const built = await cargoBuild(ctx, layersOf(base), bin, join(work, "out"), vendored);
+      const built = await cargoBuild(ctx, layersOf(base), base.config.config.Env ?? [], bin, join(work, "out"), vendored);
       const layer = await nativeRunLayer(ctx.layout, join(work, "image"), { binary: { from: built.binary, to: `/app/${bin}` }, rootfs: built.libsDir, libraries: built.libraries });
       const { image, sizeBytes } = await writeAppImage(ctx, [{ layer, createdBy: `cargo build --release --locked (${bin}, ${built.libraries.length} shared libraries)` }], {
         Env: ["PORT=8080", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"],

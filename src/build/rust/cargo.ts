@@ -38,7 +38,7 @@ export interface CargoBuild {
   cached: boolean;
 }
 
-export async function cargoBuild(ctx: ImageBuildContext, base: readonly Layer[], bin: string, outDir: string, vendored: boolean): Promise<CargoBuild> {
+export async function cargoBuild(ctx: ImageBuildContext, base: readonly Layer[], baseEnv: readonly string[], bin: string, outDir: string, vendored: boolean): Promise<CargoBuild> {
   const lock = (await readLock(ctx)) ?? "";
   const vendor = vendored ? await hashTree(join(ctx.sourceDir, "vendor")) : "";
   const key = sha256(String(DEPS_RECIPE_VERSION), base.map((l) => l.diffId).join(","), lock, vendor);
@@ -65,7 +65,7 @@ export async function cargoBuild(ctx: ImageBuildContext, base: readonly Layer[],
   if (hit) {
     ctx.log(`dependencies: reusing the compiled crates layer ${hit.descriptor.digest.slice(0, 19)} (Cargo.lock unchanged); building offline`);
     try {
-      await runStep(ctx, options(ctx, [...base, hit], outDir, "none"), (step) => build(step, true));
+      await runStep(ctx, options(ctx, [...base, hit], baseEnv, outDir, "none"), (step) => build(step, true));
       return { ...result, cached: true };
     } catch (err) {
       if (!/--offline|offline mode|failed to download/i.test(String((err as StrataError).details?.["output"] ?? ""))) throw err;
@@ -74,7 +74,7 @@ export async function cargoBuild(ctx: ImageBuildContext, base: readonly Layer[],
   } else {
     ctx.log(vendored ? "dependencies: building the crates in vendor/ (offline)" : "dependencies: fetching the crates Cargo.lock pins from crates.io");
   }
-  const layer = await runStepLayer(ctx, options(ctx, base, outDir, vendored ? "none" : "outbound"), (step) => build(step, vendored));
+  const layer = await runStepLayer(ctx, options(ctx, base, baseEnv, outDir, vendored ? "none" : "outbound"), (step) => build(step, vendored));
   await storeCachedLayer(ctx.layout, cacheRef, base, layer);
   return result;
 }
@@ -83,7 +83,7 @@ async function readLock(ctx: ImageBuildContext): Promise<string | null> {
   return readIfExists(join(ctx.sourceDir, "Cargo.lock"));
 }
 
-function options(ctx: ImageBuildContext, below: readonly Layer[], outDir: string, network: "none" | "outbound"): StepLayerOptions {
+function options(ctx: ImageBuildContext, below: readonly Layer[], baseEnv: readonly string[], outDir: string, network: "none" | "outbound"): StepLayerOptions {
   return {
     purpose: "cargo",
     below,
@@ -92,7 +92,9 @@ function options(ctx: ImageBuildContext, below: readonly Layer[], outDir: string
       { source: outDir, destination: "/out", readonly: false },
     ],
     network,
-    env: [`CARGO_TARGET_DIR=${TARGET}`, "CARGO_TERM_COLOR=never", "CARGO_TERM_PROGRESS_WHEN=never", "CARGO_INCREMENTAL=0"],
+    // The image's env names CARGO_HOME (kept in the layer with the target dir). Debian's gcc is linked as
+    // gcc, with no `cc` alternative in a minbase image: rustc and the cc crate are told so.
+    env: [...baseEnv, `CARGO_TARGET_DIR=${TARGET}`, "CARGO_TERM_COLOR=never", "CARGO_TERM_PROGRESS_WHEN=never", "CARGO_INCREMENTAL=0", "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=gcc", "CC=gcc"],
   };
 }
 
