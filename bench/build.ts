@@ -12,6 +12,7 @@ import { StrataHome } from "../src/home.js";
 import { ImageCatalog, imagePaths } from "../src/images/catalog.js";
 import { OciLayout } from "../src/images/layout.js";
 import { median, type BenchRow } from "./measure.js";
+import { jvmColdStart } from "./jvm-start.js";
 
 /**
  * Buildpack timings on examples/python-app: a cold build (base image cached, dependency layer new) and a
@@ -94,6 +95,10 @@ async function compiledBuilds(home: StrataHome, layout: OciLayout, catalog: Imag
       const cold = await ex.builder.build(ctx(`${ex.builder.name}-cold`));
       rows.push({ name: `${ex.name} cold build (dependencies downloaded and built)`, value: round((performance.now() - c0) / 1000), unit: "s", peer: "code-only rebuild below" });
       rows.push({ name: `${ex.name} image size`, value: round(cold.sizeBytes / 1e6), unit: "MB" });
+      if (ex.builder.name === "java") {
+        const jvm = await jvmColdStart(cold.image);
+        rows.push({ name: "java-app cold start under runc (start → first 200: JVM + Spring Boot, F1 384 MB), median of 3", value: jvm.medianMs, unit: "ms", peer: "kata/VM cold start: issue 18" });
+      }
       const times: number[] = [];
       for (let i = 1; i <= 2; i++) {
         await appendFile(join(dir, ex.source), `\n// change ${i}\n`);

@@ -44,7 +44,7 @@ function ok200(host: string, port: number): Promise<boolean> {
 }
 
 /** Polls every 2 ms (bounded to 30 s) so polling adds little to what is measured. */
-async function firstOk(host: string, port: number): Promise<void> {
+export async function firstOk(host: string, port: number): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (await ok200(host, port)) return;
