@@ -1,12 +1,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO, TestDaemon } from "./harness.js";
 import { leftoversOf } from "./leftovers.js";
 import { ensureBaseImages } from "../support/base-images.js";
 import { registryOrSkip } from "../unit/images/shared-store.js";
+import { exec, which } from "../../src/system/exec.js";
 
 /**
  * The buildpacks of the VM-isolated runtimes (Java, Rust, C/C++) produce ordinary Strata OCI images: here
@@ -113,6 +114,22 @@ test("a Cargo.lock that pins an older crate is built with exactly that version",
   const page = await d.request("pinned.localhost", "/");
   assert.equal(page.status, 200, page.text);
   assert.equal(page.text, "unicode-width tables: Unicode 15.0.0\n");
+});
+
+test("an app with vendor/ and the .cargo/config.toml `cargo vendor` prints builds offline from it", { timeout: 600_000 }, async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  const cargo = await which("cargo");
+  if (!cargo) return t.skip("no cargo on this host to vendor the fixture's crates with");
+  if (!(await registryOrSkip(t, "crates.io", "https://index.crates.io/config.json"))) return;
+  const dir = join(work, "rust-vendored");
+  await cp(join(REPO, "test", "fixtures", "apps", "rust-pinned"), dir, { recursive: true });
+  // `cargo vendor` prints the source replacement that makes cargo read vendor/ instead of crates.io.
+  const vendored = await exec([cargo, "vendor", "--locked", "vendor"], { cwd: dir });
+  await mkdir(join(dir, ".cargo"));
+  await writeFile(join(dir, ".cargo", "config.toml"), vendored.stdout);
+  const r = await timedDeploy(dir, "vendored", "v1");
+  assert.match(r.stderr, /building the crates in vendor\/ \(offline\)|reusing the compiled crates layer/);
+  assert.equal((await d.request("vendored.localhost", "/")).text, "unicode-width tables: Unicode 15.0.0\n");
 });
 
 test("the C example builds with Make against libmicrohttpd-dev and runs on Debian minbase with the library it links", { timeout: 600_000 }, async (t) => {
