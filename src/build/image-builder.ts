@@ -50,6 +50,13 @@ export interface ImageBuildResult {
   port?: number;
 }
 
+/**
+ * The image config label naming the dependency caches (`cache/...` refs, space-separated) a build used
+ * whose layers the image does not carry (a Maven repository, compiled crates, build-only packages): the
+ * image GC keeps a cache as long as a kept app image names it or holds its layer.
+ */
+export const BUILD_CACHE_LABEL = "dev.strata.build-cache";
+
 /** The layout ref a build's image is stored under. */
 export function appImageRef(app: string, version: string): string {
   return `apps/${app}:${version}`;

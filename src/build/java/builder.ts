@@ -4,7 +4,7 @@ import { basename, join } from "node:path";
 import { StrataError } from "../../errors.js";
 import { RUNS_LABEL } from "../../images/catalog.js";
 import { chooseLanguageImage, describeChoice, runtimeId } from "../../images/language-image.js";
-import type { ImageBuild, ImageBuildContext, ImageBuildResult } from "../image-builder.js";
+import { BUILD_CACHE_LABEL, type ImageBuild, type ImageBuildContext, type ImageBuildResult } from "../image-builder.js";
 import { mergeEnv, writeBuildpackImage } from "../buildpack/app-image.js";
 import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf } from "../buildpack/layers.js";
@@ -63,6 +63,7 @@ export class JavaBuilder implements ImageBuild {
         runtime,
         mergeEnv(jre.config.config.Env ?? [], ["PORT=8080"]),
         start.entrypoint,
+        { [RUNS_LABEL]: runs, [BUILD_CACHE_LABEL]: built.cacheRef },
       );
       return { image, runtime, runs, cached: { dependencies: built.cached }, sizeBytes };
     } finally {

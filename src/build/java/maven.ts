@@ -80,6 +80,8 @@ export interface MavenResult {
   jars: string[];
   /** True when the repository layer came from the cache (the build ran offline). */
   cached: boolean;
+  /** The repository layer's cache ref, for the image's BUILD_CACHE_LABEL. */
+  cacheRef: string;
 }
 
 /** Runs the Maven build over the JDK image `jdk`; the runnable jars land in `outDir/jars`. */
@@ -93,7 +95,7 @@ export async function mavenPackage(ctx: ImageBuildContext, jdk: readonly Layer[]
     ctx.log(`dependencies: reusing the Maven repository layer ${hit.descriptor.digest.slice(0, 19)} (pom.xml unchanged); building offline`);
     try {
       await runStep(ctx, stepOptions(ctx, [...jdk, hit], jdkEnv, outDir, "none"), (step) => mvnPackage(step, true));
-      return { jars: await jarsIn(outDir), cached: true };
+      return { jars: await jarsIn(outDir), cached: true, cacheRef };
     } catch (err) {
       const output = failureOutput(err);
       if (!/offline mode|has not been downloaded from it before/i.test(output)) throw packageFailed(output, err);
@@ -111,7 +113,7 @@ export async function mavenPackage(ctx: ImageBuildContext, jdk: readonly Layer[]
     }
   });
   await storeCachedLayer(ctx.layout, cacheRef, jdk, repo);
-  return { jars: await jarsIn(outDir), cached: false };
+  return { jars: await jarsIn(outDir), cached: false, cacheRef };
 }
 
 function stepOptions(ctx: ImageBuildContext, below: readonly Layer[], jdkEnv: readonly string[], outDir: string, network: "none" | "outbound"): StepLayerOptions {

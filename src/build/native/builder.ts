@@ -6,7 +6,7 @@ import { imagePaths } from "../../images/catalog.js";
 import type { Layer } from "../../images/layout.js";
 import { unpackLayerList } from "../../images/unpack.js";
 import { exec } from "../../system/exec.js";
-import type { ImageBuild, ImageBuildContext, ImageBuildResult } from "../image-builder.js";
+import { BUILD_CACHE_LABEL, type ImageBuild, type ImageBuildContext, type ImageBuildResult } from "../image-builder.js";
 import { mergeEnv, writeBuildpackImage } from "../buildpack/app-image.js";
 import { startCommand } from "../buildpack/entrypoint.js";
 import { cachedLayer, dependencyCacheRef, layersOf, runStep, runStepLayer, sha256, storeCachedLayer } from "../buildpack/layers.js";
@@ -46,7 +46,8 @@ export class NativeBuilder implements ImageBuild {
     ctx.log(`${system.name} (${system.file}) with ${buildImage.config.config.Labels?.["dev.strata.packages"] ?? BUILD_IMAGE}${packages.length ? `; build packages: ${packages.join(" ")}` : ""}; runs ${binary}`);
 
     const env = buildImage.config.config.Env ?? [];
-    const below = [...layersOf(buildImage), ...(packages.length ? [await buildPackagesLayer(ctx, layersOf(buildImage), env, packages)] : [])];
+    const buildPackages = packages.length ? await buildPackagesLayer(ctx, layersOf(buildImage), env, packages) : undefined;
+    const below = [...layersOf(buildImage), ...(buildPackages ? [buildPackages.layer] : [])];
     const work = stepWorkDir(ctx.home, `${ctx.app}-${ctx.version}-native-${randomBytes(3).toString("hex")}`.replace(/[^A-Za-z0-9_.-]/g, "-"));
     try {
       const staging = join(work, "layer");
@@ -76,8 +77,9 @@ export class NativeBuilder implements ImageBuild {
         runtime,
         mergeEnv(runImage.config.config.Env ?? [], ["PORT=8080"]),
         start.entrypoint,
+        buildPackages ? { [BUILD_CACHE_LABEL]: buildPackages.cacheRef } : {},
       );
-      return { image, runtime, cached: { dependencies: false }, sizeBytes };
+      return { image, runtime, cached: { dependencies: buildPackages?.cached ?? false }, sizeBytes };
     } finally {
       await rm(work, { recursive: true, force: true });
     }
@@ -107,12 +109,17 @@ async function compile(step: BuildStep, commands: readonly string[]): Promise<vo
 }
 
 /** Debian packages installed over the build image with apt, cached by the sorted package list. */
-async function buildPackagesLayer(ctx: ImageBuildContext, base: readonly Layer[], env: readonly string[], packages: readonly string[]): Promise<Layer> {
+async function buildPackagesLayer(
+  ctx: ImageBuildContext,
+  base: readonly Layer[],
+  env: readonly string[],
+  packages: readonly string[],
+): Promise<{ layer: Layer; cacheRef: string; cached: boolean }> {
   const cacheRef = dependencyCacheRef("native-packages", sha256(String(PACKAGES_RECIPE_VERSION), base.map((l) => l.diffId).join(","), packages.join(" ")));
   const hit = await cachedLayer(ctx.layout, cacheRef);
   if (hit) {
     ctx.log(`build packages: reusing cached layer ${hit.descriptor.digest.slice(0, 19)}`);
-    return hit;
+    return { layer: hit, cacheRef, cached: true };
   }
   const layer = await runStepLayer(ctx, { purpose: "apt", below: base, mounts: [], network: "outbound", env: [...env, "DEBIAN_FRONTEND=noninteractive"] }, async (step) => {
     try {
@@ -125,7 +132,7 @@ async function buildPackagesLayer(ctx: ImageBuildContext, base: readonly Layer[]
     await step.run({ argv: ["/bin/sh", "-c", "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log"], cwd: "/" });
   });
   await storeCachedLayer(ctx.layout, cacheRef, base, layer);
-  return layer;
+  return { layer, cacheRef, cached: false };
 }
 
 /** The libraries whose path no layer of the run image has. */

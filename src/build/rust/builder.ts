@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import { RUNS_LABEL } from "../../images/catalog.js";
 import { chooseLanguageImage, compareVersions, describeChoice, runtimeId } from "../../images/language-image.js";
-import type { ImageBuild, ImageBuildContext, ImageBuildResult } from "../image-builder.js";
+import { BUILD_CACHE_LABEL, type ImageBuild, type ImageBuildContext, type ImageBuildResult } from "../image-builder.js";
 import { APP_USER, writeAppImage } from "../buildpack/app-image.js";
 import { layersOf } from "../buildpack/layers.js";
 import { nativeRunLayer } from "../buildpack/native-libs.js";
@@ -70,7 +70,7 @@ export class RustBuilder implements ImageBuild {
         WorkingDir: "/app",
         User: APP_USER,
         ExposedPorts: { "8080/tcp": {} },
-        Labels: { "dev.strata.runtime": runtime, [RUNS_LABEL]: runs, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version },
+        Labels: { "dev.strata.runtime": runtime, [RUNS_LABEL]: runs, [BUILD_CACHE_LABEL]: built.cacheRef, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version },
       });
       ctx.log(`image ${image.ref} ${image.digest} (${(sizeBytes / 1e6).toFixed(1)} MB: ${bin}, ${built.libraries.map((l) => l.path.split("/").pop()).join(", ") || "no shared libraries"}, CA certificates)`);
       return { image, runtime, runs, cached: { dependencies: built.cached }, sizeBytes };

@@ -36,6 +36,8 @@ export interface CargoBuild {
   /** The step's rootfs is gone after the build: the libraries (at their `real` paths) and the CA bundle are copied under `libsDir`. */
   libsDir: string;
   cached: boolean;
+  /** The crates layer's cache ref, for the image's BUILD_CACHE_LABEL. */
+  cacheRef: string;
 }
 
 export async function cargoBuild(ctx: ImageBuildContext, base: readonly Layer[], baseEnv: readonly string[], bin: string, outDir: string, vendored: boolean): Promise<CargoBuild> {
@@ -45,7 +47,7 @@ export async function cargoBuild(ctx: ImageBuildContext, base: readonly Layer[],
   const cacheRef = dependencyCacheRef("cargo-deps", key);
   const hit = await cachedLayer(ctx.layout, cacheRef);
   await mkdir(join(outDir, "libs"), { recursive: true });
-  const result = { binary: join(outDir, bin), libraries: [] as SharedLibrary[], libsDir: join(outDir, "libs"), cached: false };
+  const result = { binary: join(outDir, bin), libraries: [] as SharedLibrary[], libsDir: join(outDir, "libs"), cached: false, cacheRef };
   const build = async (step: BuildStep, offline: boolean): Promise<void> => {
     try {
       await step.run({ argv: ["/bin/sh", "-c", BUILD_SCRIPT, "cargo", ...(offline ? ["--offline"] : [])], cwd: "/" });
