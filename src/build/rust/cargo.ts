@@ -104,7 +104,7 @@ function buildFailed(output: string, cause: unknown, vendored: boolean): StrataE
   const todo = /--locked was passed|lock file .* needs to be updated|cannot update the lock file/i.test(output)
     ? "Cargo.lock does not match Cargo.toml: run `cargo generate-lockfile` (or `cargo build`) in the app's folder and deploy it with the updated Cargo.lock"
     : vendored
-      ? "vendor/ must hold every crate Cargo.lock names: run `cargo vendor` in the app's folder and deploy again"
+      ? "vendor/ must hold every crate Cargo.lock names, and .cargo/config.toml must point crates.io at it: run `cargo vendor > .cargo/config.toml` in the app's folder (it prints that config) and deploy again"
       : "run `cargo build --release --locked` in the app's folder and fix what it reports";
   return new StrataError("BUILD_FAILED", `cargo build failed:\n${output.trim()}\nTo fix: ${todo}.`, { output }, { cause });
 }
