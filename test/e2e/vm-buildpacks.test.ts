@@ -141,3 +141,13 @@ test("the C example builds with Make against libmicrohttpd-dev and runs on Debia
   assert.equal(page.status, 200, page.text);
   assert.match(page.text, /^Hello from C on libmicrohttpd 0\.9\.\d+ \(c-app\)\n$/);
 });
+
+test("a C++ app (runtime cpp) builds with CMake and runs on Debian minbase, which already has the libraries it links", { timeout: 600_000 }, async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  const r = await timedDeploy(join(REPO, "test", "fixtures", "apps", "cpp-cmake"), "cpp-app", "v1");
+  assert.match(r.stderr, /cmake \(CMakeLists\.txt\) with .*; runs \.\/build\/hello/);
+  assert.match(r.stderr, /the run image has every library the binary loads/);
+  const page = await d.request("cpp-app.localhost", "/");
+  assert.equal(page.status, 200, page.text);
+  assert.equal(page.text, "Hello from C++ 201703 (cmake)\n");
+});
