@@ -17,6 +17,9 @@ import { GoBuilder } from "./build/go/index.js";
 import { ElixirBuilder } from "./build/elixir/index.js";
 import { PhpBuilder } from "./build/php/index.js";
 import { OsBuilder } from "./build/os/index.js";
+import { JavaBuilder } from "./build/java/index.js";
+import { RustBuilder } from "./build/rust/index.js";
+import { NativeBuilder } from "./build/native/index.js";
 import { ImageCatalog, imagePaths, LayoutLock, OciLayout } from "./images/index.js";
 import { ImageGc } from "./deploy/image-gc.js";
 import type { DaemonInfo } from "./daemon-info.js";
@@ -145,6 +148,9 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       new ImageBuilder(new PhpBuilder(), ["php"], images),
       new ImageBuilder(new OsBuilder(), ["os"], images),
       new ImageBuilder(new FunctionBuilder(), ["function"], images),
+      new ImageBuilder(new JavaBuilder(), ["java"], images),
+      new ImageBuilder(new RustBuilder(), ["rust"], images),
+      new ImageBuilder(new NativeBuilder(), ["c", "cpp"], images),
     ],
     drivers,
     traffic,

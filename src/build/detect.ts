@@ -6,7 +6,7 @@ import type { AppYaml } from "../config/index.js";
 import { detect as detectIsolateApp } from "./isolate/detect.js";
 
 /** What kind of app a folder holds; picks the builder and, through the runtime table, the sandbox. */
-export type AppKind = "static" | "python" | "nodejs" | "go" | "docker" | "workers" | "php" | "ruby" | "java" | "elixir" | "custom" | "os" | "function";
+export type AppKind = "static" | "python" | "nodejs" | "go" | "docker" | "workers" | "php" | "ruby" | "java" | "elixir" | "custom" | "os" | "function" | "rust" | "c" | "cpp";
 
 /** Markers in the order they decide: a Dockerfile beats everything, index.html only counts alone. */
 const MARKERS: ReadonlyArray<[AppKind, readonly string[]]> = [
@@ -14,9 +14,13 @@ const MARKERS: ReadonlyArray<[AppKind, readonly string[]]> = [
   ["workers", ["wrangler.toml", "wrangler.json", "wrangler.jsonc"]],
   ["go", ["go.mod"]],
   ["elixir", ["mix.exs"]],
+  ["java", ["pom.xml", "build.gradle", "build.gradle.kts"]],
+  ["rust", ["Cargo.toml"]],
   ["python", ["requirements.txt", "pyproject.toml", "main.py"]],
   ["php", ["composer.json", "index.php", "public/index.php"]],
   ["nodejs", ["package.json"]],
+  // After the languages whose folders often carry a Makefile too.
+  ["c", ["CMakeLists.txt", "meson.build", "Makefile"]],
   ["static", ["index.html"]],
 ];
 
@@ -41,6 +45,7 @@ export async function detectAppKind(dir: string, spec: DetectSpec | undefined): 
     "UNSUPPORTED_RUNTIME",
     "cannot tell what kind of app this is: add an app.yaml with `runtime:` (e.g. static, python311, nodejs20, go121), " +
       "or one of: index.html (static site), requirements.txt or main.py (Python), composer.json or index.php (PHP), package.json (Node.js), go.mod (Go), mix.exs (Elixir), " +
+      "pom.xml (Java), Cargo.toml (Rust), CMakeLists.txt, meson.build or Makefile (C/C++), " +
       "wrangler.toml (Workers), Dockerfile",
   );
 }

@@ -16,6 +16,8 @@ export interface AppYamlLike {
   readonly entrypoint?: string;
   /** Go: the main package's path relative to the module root (`./cmd/web`); the root when absent. */
   readonly main?: string;
+  /** C/C++: Debian packages (the -dev ones) installed in the build image before the build. */
+  readonly build_packages?: readonly string[];
   readonly env_variables?: Readonly<Record<string, string>>;
 }
 
@@ -47,6 +49,13 @@ export interface ImageBuildResult {
   /** The one TCP port the image EXPOSEs, if it exposes exactly one (Dockerfile builds). */
   port?: number;
 }
+
+/**
+ * The image config label naming the dependency caches (`cache/...` refs, space-separated) a build used
+ * whose layers the image does not carry (a Maven repository, compiled crates, build-only packages): the
+ * image GC keeps a cache as long as a kept app image names it or holds its layer.
+ */
+export const BUILD_CACHE_LABEL = "dev.strata.build-cache";
 
 /** The layout ref a build's image is stored under. */
 export function appImageRef(app: string, version: string): string {

@@ -215,6 +215,11 @@ export const AppYamlSchema = z
       .optional(),
     entrypoint: z.string().min(1).describe("a command, like gunicorn -b :$PORT main:app").optional(),
     main: z.string().min(1).describe("a Go package path, like ./cmd/web").optional(),
+    // Strata's extension for C and C++ apps: Debian packages (the -dev ones) the build installs first.
+    build_packages: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, "is not a Debian package name (lowercase letters, digits, + - .)"))
+      .describe("a list of Debian packages, like [libmicrohttpd-dev]")
+      .optional(),
     instance_class: z.enum(INSTANCE_CLASSES).optional(),
     handlers: z
       .array(HandlerSchema)

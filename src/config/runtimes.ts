@@ -8,7 +8,7 @@ import { StrataError } from "../errors.js";
 import { closestMatch } from "./suggest.js";
 
 /** `workers` (the Workers module format) and `wasi` (a WASI program served CGI-style) run in V8 isolates. */
-export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "elixir" | "workers" | "wasi" | "custom" | "os";
+export type RuntimeLanguage = "static" | "python" | "nodejs" | "go" | "php" | "ruby" | "java" | "elixir" | "workers" | "wasi" | "custom" | "os" | "rust" | "c" | "cpp";
 
 export interface RuntimeInfo {
   readonly language: RuntimeLanguage;
@@ -26,6 +26,11 @@ const VERSIONS: Readonly<Record<VersionedLanguage, readonly string[]>> = {
   ruby: ["2.5", "2.6", "2.7", "3.0", "3.1", "3.2", "3.3", "3.4"],
   java: ["11", "17", "21", "25"],
   elixir: ["1.14", "1.15", "1.16", "1.17", "1.18", "1.19", "1.20"],
+  // Every stable minor from Debian 12's (1.63) to forky's (1.97); one no suite carries runs on the nearest newer.
+  rust: Array.from({ length: 97 - 63 + 1 }, (_, i) => `1.${63 + i}`),
+  // The compiler is the image's gcc: `c` and `cpp` name no version.
+  c: [],
+  cpp: [],
 };
 
 function buildRuntimes(): Readonly<Record<string, RuntimeInfo>> {

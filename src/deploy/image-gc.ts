@@ -1,14 +1,14 @@
 import { join } from "node:path";
 import type { BlobStore } from "../artifacts/blob-store.js";
 import { pruneArtifacts, type ArtifactPruneResult, type ArtifactRoots } from "../artifacts/prune.js";
-import { appImageRef } from "../build/image-builder.js";
+import { appImageRef, BUILD_CACHE_LABEL } from "../build/image-builder.js";
 import { Buildah, buildahPaths } from "../build/dockerfile/buildah.js";
 import { isolateBundlesDir } from "../build/isolate/index.js";
 import { asStrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
 import { imagePaths } from "../images/catalog.js";
 import type { LayoutLock } from "../images/layout-lock.js";
-import type { ImageManifest, OciLayout } from "../images/layout.js";
+import type { ImageConfig, ImageManifest, OciLayout } from "../images/layout.js";
 import { mountedLayerDigests } from "../images/mounted-layers.js";
 import { pruneLayout, type Removed } from "../images/prune.js";
 import type { Store } from "../store/store.js";
@@ -190,16 +190,24 @@ export class ImageGc {
     const remove: string[] = [];
     const caches: Array<{ ref: string; top: string | undefined }> = [];
     const keptAppLayers = new Set<string>();
+    const namedCaches = new Set<string>();
     for (const image of await this.deps.layout.list()) {
       if (image.ref.startsWith(APP_PREFIX)) {
-        if (!keepApps.has(image.ref)) remove.push(image.ref);
-        else for (const l of (await this.manifest(image.digest)).layers) keptAppLayers.add(l.digest);
+        if (!keepApps.has(image.ref)) {
+          remove.push(image.ref);
+          continue;
+        }
+        const manifest = await this.manifest(image.digest);
+        for (const l of manifest.layers) keptAppLayers.add(l.digest);
+        const config = await this.deps.layout.readJsonBlob<ImageConfig>(manifest.config.digest);
+        for (const ref of (config.config.Labels?.[BUILD_CACHE_LABEL] ?? "").split(" ").filter(Boolean)) namedCaches.add(ref);
       } else if (image.ref.startsWith(CACHE_PREFIX)) {
         caches.push({ ref: image.ref, top: (await this.manifest(image.digest)).layers.at(-1)?.digest });
       }
     }
     // A dependency cache lives as long as an app image built on it: a rebuild of a kept version hits it.
-    for (const c of caches) if (!c.top || !keptAppLayers.has(c.top)) remove.push(c.ref);
+    // So does a build-only cache (a Maven repository, compiled crates) a kept app image names.
+    for (const c of caches) if (!namedCaches.has(c.ref) && (!c.top || !keptAppLayers.has(c.top))) remove.push(c.ref);
     return remove;
   }
 

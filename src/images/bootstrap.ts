@@ -39,6 +39,9 @@ export function mmdebstrapArgv(recipe: DebianRecipe, apt: HostAptConfig, rootfsD
     // Set up merged /usr with the hook instead of the `usrmerge` package, which drags in full perl
     // (about 50 MB in every image).
     `--hook-dir=${MERGED_USR_HOOK}`,
+    // With man pages excluded, the JDK's and JRE's postinst (update-alternatives of java.1.gz) still needs
+    // the folder, as Docker's slim Java images know.
+    '--setup-hook=mkdir -p "$1/usr/share/man/man1"',
     ...(recipe.packages.length ? [`--include=${recipe.packages.join(",")}`] : []),
     ...apt.aptOptionFiles.map((f) => `--aptopt=${f}`),
     ...DPKG_EXCLUDES.map((o) => `--dpkgopt=${o}`),

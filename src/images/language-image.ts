@@ -17,7 +17,7 @@ export interface LanguageImageChoice {
   readonly exact: boolean;
 }
 
-const LANGUAGE_NAME: Readonly<Record<ImageLanguage, string>> = { python: "Python", go: "Go", ruby: "Ruby", php: "PHP", elixir: "Elixir" };
+const LANGUAGE_NAME: Readonly<Record<ImageLanguage, string>> = { python: "Python", go: "Go", ruby: "Ruby", php: "PHP", elixir: "Elixir", java: "Java", rust: "Rust" };
 
 /** App Engine's runtime id for a language version: python + 3.13 → python313. */
 export function runtimeId(language: ImageLanguage, version: string): string {

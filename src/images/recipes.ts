@@ -26,7 +26,7 @@ const SUITE_LABEL: Readonly<Record<DebianSuite, string>> = {
 };
 
 /** The languages whose versions the base images carry, by App Engine's runtime prefix. */
-export type ImageLanguage = "python" | "go" | "ruby" | "php" | "elixir";
+export type ImageLanguage = "python" | "go" | "ruby" | "php" | "elixir" | "java" | "rust";
 
 /** The language version an image runs: its minor, and the Debian package whose version is the exact one. */
 export interface LanguageVersion {
@@ -50,6 +50,8 @@ interface RecipeCommon {
   readonly node?: string;
   /** The language version the image carries, for images a buildpack picks by runtime version. */
   readonly runs?: LanguageVersion;
+  /** The recipe whose image builds apps that run on this one (a JRE's JDK and Maven), where they differ. */
+  readonly builder?: string;
 }
 
 /** An image bootstrapped by mmdebstrap (minbase) from the host's apt mirrors, in `suite`. */
@@ -141,6 +143,25 @@ export const RECIPES: readonly BaseImageRecipe[] = [
   elixirRun("elixir114-run", "bookworm", ["libssl3"]),
   elixirRun("elixir118-run", "trixie", ["libssl3t64"]),
   elixirRun("elixir120-run", "forky", ["libssl3t64", "libsctp1"]),
+  // Java: a headless JRE to run on, and beside it the same suite's JDK with Maven to build with.
+  ...java("java17", "bookworm", "17"),
+  ...java("java21", "trixie", "21"),
+  ...java("java25", "trixie", "25"),
+  // Rust: each suite's rustc and cargo (gcc links); apps run on a minimal image of their own (no base).
+  rust("rust", "bookworm", "1.63", ["rust:1.63", "rust:1.63-bookworm"]),
+  rust("rust185", "trixie", "1.85", ["rust:1.85", "rust:1.85-trixie"]),
+  rust("rust197", "forky", "1.97", ["rust:1", "rust:1.97", "rust:latest"]),
+  {
+    kind: "debian",
+    name: "native",
+    suite: "bookworm",
+    // C and C++ apps: Debian's toolchain and the three build systems the buildpack drives. They run on
+    // the `debian` image plus the libraries they link.
+    packages: ["build-essential", "cmake", "meson", "ninja-build", "pkg-config", "ca-certificates"],
+    aliases: ["gcc", "gcc:12", "gcc:12-bookworm"],
+    describes: "Debian 12 (bookworm) build-essential (gcc 12), cmake, meson, ninja, pkg-config",
+    env: [BASE_PATH, "LANG=C.UTF-8"],
+  },
 ];
 
 export function findRecipe(name: string): BaseImageRecipe | undefined {
@@ -179,7 +200,7 @@ const UNAVAILABLE: ReadonlyArray<{ pattern: RegExp; reason: () => string }> = [
   },
   {
     // Reached only for versions no recipe's aliases hold (python:3.12, golang:1.22, ...).
-    pattern: /^(python|golang|go|ruby|php|elixir):\d/,
+    pattern: /^(python|golang|go|ruby|php|elixir|rust|eclipse-temurin):\d/,
     reason: () => `Strata builds ${RECIPES.filter((r) => r.runs !== undefined).map((r) => r.aliases.find((a) => /:\d+\.\d+$/.test(a)) ?? r.name).join(", ")}; use one of those`,
   },
 ];
@@ -287,5 +308,49 @@ function elixirRun(name: string, suite: DebianSuite, libssl: readonly string[]):
     aliases: [],
     describes: `${SUITE_LABEL[suite]} minbase with the libraries an Erlang/OTP release links against`,
     env: [BASE_PATH, "LANG=C.UTF-8"],
+  };
+}
+
+/**
+ * Java `version`: `name` is the JRE-only run image (openjdk-NN-jre-headless), `name-jdk` the image builds run
+ * in (the JDK and the suite's Maven). The exact version is the JRE package's: both come from one source.
+ */
+function java(name: string, suite: DebianSuite, version: string): DebianRecipe[] {
+  const env = [BASE_PATH, "LANG=C.UTF-8", `JAVA_HOME=/usr/lib/jvm/java-${version}-openjdk-amd64`];
+  return [
+    {
+      kind: "debian",
+      name,
+      suite,
+      packages: [`openjdk-${version}-jre-headless`, "ca-certificates"],
+      aliases: [`eclipse-temurin:${version}-jre`, `eclipse-temurin:${version}-jre-${suite}`, `openjdk:${version}-jre`],
+      describes: `${SUITE_LABEL[suite]} OpenJDK ${version} JRE (headless)`,
+      env,
+      runs: { language: "java", version, package: `openjdk-${version}-jre-headless` },
+      builder: `${name}-jdk`,
+    },
+    {
+      kind: "debian",
+      name: `${name}-jdk`,
+      suite,
+      packages: [`openjdk-${version}-jdk-headless`, "maven", "ca-certificates"],
+      aliases: [`eclipse-temurin:${version}`, `eclipse-temurin:${version}-jdk`, `eclipse-temurin:${version}-jdk-${suite}`, `openjdk:${version}`, `maven:3-openjdk-${version}`],
+      describes: `${SUITE_LABEL[suite]} OpenJDK ${version} JDK (headless), Maven`,
+      env,
+    },
+  ];
+}
+
+function rust(name: string, suite: DebianSuite, version: string, aliases: readonly string[]): DebianRecipe {
+  return {
+    kind: "debian",
+    name,
+    suite,
+    // rustc links with gcc (cc); pkg-config for -sys crates that look for a system library.
+    packages: ["rustc", "cargo", "gcc", "libc6-dev", "pkg-config", "ca-certificates"],
+    aliases,
+    describes: `${SUITE_LABEL[suite]} rustc and cargo ${version}, gcc`,
+    env: [BASE_PATH, "LANG=C.UTF-8", "CARGO_HOME=/cargo-home"],
+    runs: { language: "rust", version, package: "rustc" },
   };
 }

@@ -17,4 +17,7 @@ export const DEFAULT_SANDBOX: Readonly<Record<string, readonly DriverName[]>> = 
   os: ["lxd"],
   // Hosted functions (Lambda's model). Runs in runc until the microvm driver lands; then "microvm" goes first.
   function: ["runc", "crun", "gvisor"],
+  rust: ["vm", "runc"],
+  c: ["xen", "vm", "runc"],
+  cpp: ["xen", "vm", "runc"],
 };

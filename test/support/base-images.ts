@@ -25,6 +25,10 @@ export const SUITE_BASE_IMAGES = [
   "php84",
   "nodejs22",
   "ruby33",
+  "java17",
+  "java17-jdk",
+  "rust185",
+  "native",
 ] as const;
 
 /** Builds (or finds) `names` in the shared test image store, `concurrency` at a time, streaming progress. */

@@ -54,6 +54,8 @@ export async function writeBuildpackImage(
   runtime: string,
   env: string[],
   entrypoint: string[],
+  /** Labels beyond Strata's own (the runs label, the build caches used). */
+  labels: Readonly<Record<string, string>> = {},
 ): Promise<{ image: ImageRef; sizeBytes: number }> {
   const out = await writeAppImage(ctx, described, {
     Env: env,
@@ -61,7 +63,7 @@ export async function writeBuildpackImage(
     WorkingDir: "/app",
     User: APP_USER,
     ExposedPorts: { "8080/tcp": {} },
-    Labels: { "dev.strata.runtime": runtime, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version },
+    Labels: { ...labels, "dev.strata.runtime": runtime, "dev.strata.app": ctx.app, "dev.strata.version": ctx.version },
   });
   ctx.log(`image ${out.image.ref} ${out.image.digest} (${(out.sizeBytes / 1e6).toFixed(1)} MB)`);
   return out;

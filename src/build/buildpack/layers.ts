@@ -80,6 +80,19 @@ export async function runStepLayer(
   }
 }
 
+/** Like runStepLayer for a step whose changes are thrown away (what it makes leaves through a mount). */
+export async function runStep(ctx: ImageBuildContext, opts: StepLayerOptions, work: (step: BuildStep) => Promise<void>): Promise<void> {
+  const lowerDirs = await unpackLayerList(ctx.layout, opts.below.map((l) => l.descriptor), imagePaths(ctx.home).unpacked);
+  const id = `${ctx.app}-${ctx.version}-${opts.purpose}-${randomBytes(3).toString("hex")}`.replace(/[^A-Za-z0-9_.-]/g, "-");
+  const step = new BuildStep({ id, lowerDirs, workDir: stepWorkDir(ctx.home, id), mounts: opts.mounts, network: opts.network, ...(opts.user && { user: opts.user }), env: opts.env, log: ctx.log });
+  try {
+    await step.mount();
+    await work(step);
+  } finally {
+    await step.discard();
+  }
+}
+
 /** A digest of a directory's files (relative paths and contents); "" when it does not exist. */
 export async function hashTree(dir: string): Promise<string> {
   const hash = createHash("sha256");

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { BlobStore } from "../../../src/artifacts/blob-store.js";
 import { ImageGc, type ImagePruneResult } from "../../../src/deploy/image-gc.js";
+import { BUILD_CACHE_LABEL } from "../../../src/build/image-builder.js";
 import { Buildah } from "../../../src/build/dockerfile/buildah.js";
 import { StrataHome } from "../../../src/home.js";
 import { imagePaths } from "../../../src/images/catalog.js";
@@ -167,6 +168,21 @@ test("prune removes what only a deleted app used, keeps shared and base layers, 
   assert.equal(afterStop.unpackedLayers.count, 2);
   assert.equal(afterStop.shiftedLayers.count, 2);
   assert.deepEqual(await readdir(paths.unpacked), [hex(baseLayer)], "only the base image's layer is left");
+});
+
+test("a build-only cache (a Maven repository, compiled crates) lives while a kept app image names it in its labels", { skip: missing ?? false }, async (t) => {
+  const { root, store, layout, gc } = await gcHome(t);
+  const repo = await layerOf(layout, join(root, "src", "m2"), { "m2/org/x.jar": "jar ".repeat(1000) });
+  const jar = await layerOf(layout, join(root, "src", "jar"), { "app/app.jar": "app" });
+  await layout.writeImage([repo], {}, "cache/maven-repo:kept");
+  await layout.writeImage([repo], {}, "cache/maven-repo:stale");
+  const image = await layout.writeImage([jar], { Labels: { [BUILD_CACHE_LABEL]: "cache/maven-repo:kept" } }, "apps/j:v1");
+  deployed(store, "j", image.ref!, image.digest);
+  const kept = await gc.prune({ dryRun: true, buildCache: false });
+  assert.deepEqual(kept.images, ["cache/maven-repo:stale"], "the cache the app's image names stays; one nothing names goes");
+  store.deleteApp("j");
+  const gone = await gc.prune({ dryRun: true, buildCache: false });
+  assert.deepEqual([...gone.images].sort(), ["apps/j:v1", "cache/maven-repo:kept", "cache/maven-repo:stale"]);
 });
 
 test("a prune waits for a build writing into the layout, and never takes its untagged blobs", { skip: missing ?? false }, async (t) => {
