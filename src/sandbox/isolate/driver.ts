@@ -39,6 +39,8 @@ const MAX_SOCKET_PATH = 107;
 export interface IsolatePrepared {
   readonly bundleDir: string;
   readonly vars: Readonly<Record<string, unknown>> | undefined;
+  /** wrangler kv_namespaces (absent in a bundle prepared before KV). */
+  readonly kvNamespaces?: ReadonlyArray<{ readonly binding: string; readonly id: string }>;
 }
 
 export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
@@ -127,11 +129,11 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
       throw new StrataError("UNSUPPORTED_RUNTIME", `the isolate driver runs isolate-bundle artifacts, not ${image.kind}`);
     }
     const manifest = await readBundleManifest(image.path);
-    return { driver: this.name, key: image.digest, data: { bundleDir: image.path, vars: manifest.vars } };
+    return { driver: this.name, key: image.digest, data: { bundleDir: image.path, vars: manifest.vars, kvNamespaces: manifest.kvNamespaces } };
   }
 
   async start(prepared: Prepared<IsolatePrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
-    const { bundleDir, vars } = prepared.data;
+    const { bundleDir, vars, kvNamespaces = [] } = prepared.data;
     this.runDirReady ??= mkdir(this.runDir, { recursive: true }).then(() => undefined);
     await this.runDirReady;
     const socketPath = join(this.runDir, `${spec.instanceId}.sock`);
@@ -146,6 +148,8 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
       memoryMb: Math.max(MIN_MEMORY_MB, Math.min(spec.limits.memoryMb, this.maxMemoryMb)),
       cpuMsPerRequest: this.cpuMs,
       maxRequestBodyBytes: this.maxRequestBodyBytes,
+      // KV outlives versions and instances: it is the app's, as a namespace is a Workers account's.
+      kv: kvNamespaces.map((k) => ({ binding: k.binding, dir: join(this.opts.home.appData(spec.app), "kv", k.id) })),
     };
     const engine = await this.startEngine();
     this.io.set(spec.instanceId, io);

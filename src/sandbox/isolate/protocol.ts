@@ -13,6 +13,8 @@ export interface TenantConfig {
   readonly cpuMsPerRequest: number;
   /** A request body past this many bytes is refused (413) or fails in the worker. */
   readonly maxRequestBodyBytes: number;
+  /** wrangler kv_namespaces: each binding's name in env and the directory that keeps its namespace. */
+  readonly kv: ReadonlyArray<{ readonly binding: string; readonly dir: string }>;
 }
 
 export type EngineRequest =

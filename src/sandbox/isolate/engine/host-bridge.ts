@@ -14,6 +14,8 @@ export interface BridgeHooks {
   readBody(id: number): Promise<ArrayBuffer | null>;
   /** The worker cancelled request body `id`: the rest is not read. */
   cancelBody(id: number): void;
+  /** KV operation `op` on the tenant's KV binding number `ns` (see kv-bindings.ts). */
+  kv(ns: number, op: string, args: unknown[]): Promise<unknown>;
 }
 
 const URL_PARTS = ["protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"] as const;
@@ -87,6 +89,16 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
     }
   }));
   await g.set("__strata_body_cancel", new ivm.Callback((id: unknown) => hooks.cancelBody(Number(id)), { ignored: true }));
+  // Values cross transferred, as request body chunks do; a refusal comes back as an Outcome's error.
+  await g.set("__strata_kv", new ivm.Reference(settled(async (ns: unknown, op: unknown, args: unknown) => {
+    const r = await hooks.kv(Number(ns), String(op), args as unknown[]);
+    if (r instanceof ArrayBuffer) return new ivm.ExternalCopy(r, { transferOut: true }).copyInto({ release: true, transferIn: true });
+    if (r && typeof r === "object" && (r as { value?: unknown }).value instanceof ArrayBuffer) {
+      const e = r as { value: ArrayBuffer; metadata: string | null };
+      return { value: new ivm.ExternalCopy(e.value, { transferOut: true }).copyInto({ release: true, transferIn: true }), metadata: e.metadata };
+    }
+    return r;
+  })));
   await g.set("__strata_text", new ivm.Callback((op: unknown, ...args: unknown[]) => codecs.text(op, ...args)));
   await g.set("__strata_form_data", new ivm.Reference(settled((ct: unknown, body: unknown) => codecs.formData(ct, body))));
   await g.set("__strata_zlib", new ivm.Reference(settled((op: unknown, a: unknown, b: unknown) => codecs.zlib(op, a, b))));

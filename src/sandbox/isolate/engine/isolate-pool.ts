@@ -132,6 +132,7 @@ export class IsolatePool {
         timer: (id, ms) => hooks.current?.timer(id, ms),
         readBody: (id) => hooks.current?.readBody(id) ?? Promise.reject(new Error("no request is being handled")),
         cancelBody: (id) => hooks.current?.cancelBody(id),
+        kv: (ns, op, args) => hooks.current?.kv(ns, op, args) ?? Promise.reject(new Error("no worker is installed")),
       });
       const p = this.prelude;
       const script = await isolate.compileScript(p.code, p.cache ? { cachedData: p.cache, filename: "strata:prelude" } : { produceCachedData: true, filename: "strata:prelude" });

@@ -13,6 +13,7 @@ import { bundlePrelude } from "./prelude-source.js";
 import { IsolatePool } from "./isolate-pool.js";
 import { Tenant, type LoadedBundle } from "./tenant.js";
 import { serveTenant } from "./tenant-server.js";
+import { KvStore } from "./kv-store.js";
 
 const WATCHDOG_INTERVAL_MS = 5;
 
@@ -75,7 +76,8 @@ class Engine {
   private async start(config: TenantConfig): Promise<{ socket: string }> {
     if (this.tenants.has(config.instanceId)) throw new Error(`instance ${config.instanceId} is already running`);
     const log = (stream: "stdout" | "stderr", line: string): void => send({ event: "log", instanceId: config.instanceId, stream, line });
-    const tenant = new Tenant(config, await this.bundle(config.bundleDir), this.pool, log, (t) => this.watch(t));
+    const kv = config.kv.map((k) => new KvStore(k.dir));
+    const tenant = new Tenant(config, await this.bundle(config.bundleDir), this.pool, log, (t) => this.watch(t), kv);
     // The socket is opened while the isolate loads (on its own thread): nothing connects before this
     // start is answered, and a request that did would wait for the load.
     const [loaded, listening] = await Promise.allSettled([tenant.start(), serveTenant(tenant, config.socketPath)]);

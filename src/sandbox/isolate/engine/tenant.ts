@@ -3,6 +3,7 @@ import type { BundleManifest } from "../bundle-manifest.js";
 import type { TenantConfig, TenantStats } from "../protocol.js";
 import type { DispatchRequest } from "../prelude/dispatch.js";
 import type { IsolatePool, PreludeEntry } from "./isolate-pool.js";
+import { kvCall, type KvStore } from "./kv-store.js";
 import { BODY_CLOSED, type RequestBody } from "./request-body.js";
 
 /** A version's bundle, read once per engine and shared by every tenant (and every reset) of it. */
@@ -66,14 +67,17 @@ const BOOT_IMPORT = "strata:worker";
 /** CPU accounting window: credit from requests does not carry over further than this. */
 const CPU_WINDOW_NS = 1_000_000_000n;
 
-/** The boot module: takes the prelude's install() off the global object and installs the worker with its env. */
-function bootSource(env: Readonly<Record<string, unknown>>): string {
+/**
+ * The boot module: takes the prelude's install() off the global object and installs the worker with its
+ * env and the names of its KV bindings (binding i is KV store i of the tenant).
+ */
+function bootSource(env: Readonly<Record<string, unknown>>, kv: readonly string[]): string {
   return [
     `import * as worker from ${JSON.stringify(BOOT_IMPORT)};`,
     "const install = globalThis.__strataInstall;",
     "delete globalThis.__strataInstall;",
     // JSON.parse, not an object literal: a "__proto__" key stays an own property.
-    `install(worker, JSON.parse(${JSON.stringify(JSON.stringify(env))}));`,
+    `install(worker, JSON.parse(${JSON.stringify(JSON.stringify(env))}), ${JSON.stringify(kv)});`,
   ].join("\n");
 }
 
@@ -103,6 +107,8 @@ export class Tenant {
     private readonly log: (stream: "stdout" | "stderr", line: string) => void,
     /** Tells the engine this tenant is running code, so the watchdog looks at it. */
     private readonly onBusy: (tenant: Tenant) => void,
+    /** The stores of config.kv, in its order. */
+    private readonly kvStores: readonly KvStore[] = [],
   ) {}
 
   /** Loads the first isolate; throws (with the worker's error) when the module cannot start. */
@@ -149,6 +155,7 @@ export class Tenant {
         return body ? body.read() : Promise.reject(new Error(BODY_CLOSED));
       },
       cancelBody: (id) => this.bodies.get(id)?.close(),
+      kv: (ns, op, args) => kvCall(this.kvStores[ns], op, args),
     };
     try {
       await this.loadWorker(isolate, context);
@@ -184,7 +191,7 @@ export class Tenant {
       worker = await isolate.compileModule(b.code, { filename, produceCachedData: true });
       b.codeCache = (worker as ivm.Module & ivm.CachedDataResult).cachedData;
     }
-    const boot = isolate.compileModuleSync(bootSource(this.config.env), { filename: "strata:boot" });
+    const boot = isolate.compileModuleSync(bootSource(this.config.env, this.config.kv.map((k) => k.binding)), { filename: "strata:boot" });
     boot.instantiateSync(context, (specifier) => {
       if (specifier === BOOT_IMPORT) return worker;
       const name = specifier.replace(/^\.\//, "");

@@ -2,6 +2,7 @@ import { concat, copyBuffer } from "./blob.js";
 import { TextEncoder, toBytes } from "./encoding.js";
 import { console, inspect, reportError } from "./console.js";
 import { host, type UrlParts } from "./host.js";
+import { KVNamespace } from "./kv.js";
 import { Request, Response } from "./request-response.js";
 import { ReadableStream, type ReadableStreamDefaultReader } from "./streams.js";
 import { rememberParsed } from "./url.js";
@@ -48,12 +49,14 @@ const waits = new Set<Promise<unknown>>();
 const bodies = new Map<number, BodyReader>();
 let nextBody = 1;
 
-export function install(namespace: Record<string, unknown>, env: Record<string, unknown>): void {
+/** Installs the worker with its env: vars, and one KVNamespace per name in `kv` (the engine's store of that index). */
+export function install(namespace: Record<string, unknown>, env: Record<string, unknown>, kv: string[] = []): void {
   const worker = namespace["default"] as { fetch?: unknown } | undefined;
   if (!worker || typeof worker.fetch !== "function") {
     throw new TypeError("the worker module has no default export with a fetch(request, env, ctx) method");
   }
   handler = { fetch: worker.fetch as FetchHandler, self: worker };
+  kv.forEach((binding, i) => (env[binding] = new KVNamespace(i)));
   workerEnv = env;
 }
 
