@@ -142,6 +142,7 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
     }
     const tenant: TenantConfig = {
       instanceId: spec.instanceId,
+      app: spec.app,
       bundleDir,
       socketPath,
       env: { ...vars, ...spec.env },

@@ -5,6 +5,8 @@
  */
 export interface TenantConfig {
   readonly instanceId: string;
+  /** The app the instance belongs to: its instances share its Cache API store. */
+  readonly app: string;
   readonly bundleDir: string;
   readonly socketPath: string;
   /** The worker's `env`: manifest vars overlaid with the instance env. */

@@ -13,7 +13,7 @@ import { LogSink, spec } from "./helpers.js";
 import { ACCEPTED } from "./workers-bindings-differences.js";
 
 /**
- * Bindings and platform APIs (KV, ctx.waitUntil, vars) as workerd has them: every worker in
+ * Bindings and platform APIs (KV, the Cache API, ctx.waitUntil, vars) as workerd has them: every worker in
  * test/fixtures/workers-bindings runs under workerd, configured by Miniflare (which gives workerd its
  * KV storage, as `wrangler dev` does), and under Strata's isolates, configured by a wrangler.toml; their
  * answers must agree unless workers-bindings-differences.ts lists the case with its reason. A case is
@@ -73,7 +73,7 @@ function send(socketPath: string, path: string, init: CaseRequest): Promise<{ st
   });
 }
 
-test("bindings (KV, waitUntil, vars) answer as under workerd, except the listed differences", async (t) => {
+test("bindings (KV, Cache API, waitUntil, vars) answer as under workerd, except the listed differences", async (t) => {
   const names = (await readdir(CORPUS)).filter((f) => f.endsWith(".js")).map((f) => f.slice(0, -3)).sort();
   const root = await mkdtemp(join(tmpdir(), "strata-bindings-diff-"));
   t.after(() => rm(root, { recursive: true, force: true }));

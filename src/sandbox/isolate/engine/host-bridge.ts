@@ -16,6 +16,8 @@ export interface BridgeHooks {
   cancelBody(id: number): void;
   /** KV operation `op` on the tenant's KV binding number `ns` (see kv-bindings.ts). */
   kv(ns: number, op: string, args: unknown[]): Promise<unknown>;
+  /** Cache API operation `op` on the app's cache (see cache-store.ts). */
+  cache(op: string, args: unknown[]): unknown;
 }
 
 const URL_PARTS = ["protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"] as const;
@@ -96,6 +98,14 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
     if (r && typeof r === "object" && (r as { value?: unknown }).value instanceof ArrayBuffer) {
       const e = r as { value: ArrayBuffer; metadata: string | null };
       return { value: new ivm.ExternalCopy(e.value, { transferOut: true }).copyInto({ release: true, transferIn: true }), metadata: e.metadata };
+    }
+    return r;
+  })));
+  await g.set("__strata_cache", new ivm.Reference(settled(async (op: unknown, args: unknown) => {
+    const r = hooks.cache(String(op), args as unknown[]);
+    if (r && typeof r === "object" && (r as { body?: unknown }).body instanceof ArrayBuffer) {
+      const c = r as { status: number; headers: Array<[string, string]>; body: ArrayBuffer };
+      return { status: c.status, headers: c.headers, body: new ivm.ExternalCopy(c.body, { transferOut: true }).copyInto({ release: true, transferIn: true }) };
     }
     return r;
   })));

@@ -133,6 +133,10 @@ export class IsolatePool {
         readBody: (id) => hooks.current?.readBody(id) ?? Promise.reject(new Error("no request is being handled")),
         cancelBody: (id) => hooks.current?.cancelBody(id),
         kv: (ns, op, args) => hooks.current?.kv(ns, op, args) ?? Promise.reject(new Error("no worker is installed")),
+        cache: (op, args) => {
+          if (!hooks.current) throw new Error("no worker is installed");
+          return hooks.current.cache(op, args);
+        },
       });
       const p = this.prelude;
       const script = await isolate.compileScript(p.code, p.cache ? { cachedData: p.cache, filename: "strata:prelude" } : { produceCachedData: true, filename: "strata:prelude" });

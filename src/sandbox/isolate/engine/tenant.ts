@@ -3,6 +3,7 @@ import type { BundleManifest } from "../bundle-manifest.js";
 import type { TenantConfig, TenantStats } from "../protocol.js";
 import type { DispatchRequest } from "../prelude/dispatch.js";
 import type { IsolatePool, PreludeEntry } from "./isolate-pool.js";
+import { cacheCall, type CacheStore } from "./cache-store.js";
 import { kvCall, type KvStore } from "./kv-store.js";
 import { BODY_CLOSED, type RequestBody } from "./request-body.js";
 
@@ -107,6 +108,8 @@ export class Tenant {
     private readonly log: (stream: "stdout" | "stderr", line: string) => void,
     /** Tells the engine this tenant is running code, so the watchdog looks at it. */
     private readonly onBusy: (tenant: Tenant) => void,
+    /** The app's Cache API store, shared by its instances in this engine. */
+    private readonly cache: CacheStore,
     /** The stores of config.kv, in its order. */
     private readonly kvStores: readonly KvStore[] = [],
   ) {}
@@ -156,6 +159,7 @@ export class Tenant {
       },
       cancelBody: (id) => this.bodies.get(id)?.close(),
       kv: (ns, op, args) => kvCall(this.kvStores[ns], op, args),
+      cache: (op, args) => cacheCall(this.cache, op, args),
     };
     try {
       await this.loadWorker(isolate, context);

@@ -38,6 +38,7 @@ const hostBodyRead = take<HostReference>("__strata_body_read");
 const hostFormData = take<HostReference>("__strata_form_data");
 const hostZlib = take<HostReference>("__strata_zlib");
 const hostKv = take<HostReference>("__strata_kv");
+const hostCache = take<HostReference>("__strata_cache");
 
 /** A form field as the engine parses it: a string, or a file's parts. */
 export type HostFormValue = string | { name: string; type: string; bytes: ArrayBuffer };
@@ -80,6 +81,8 @@ export const host = {
     if (o.ok) return o.value;
     throw new Error(o.error);
   },
+  /** Cache API operation on the app's cache (engine/cache-store.ts cacheCall). */
+  cache: (op: "match" | "put" | "delete", args: unknown[]): Promise<unknown> => callHost(hostCache, [op, args]),
   /** The worker will not read request body `id` further. */
   cancelBody: take<(id: number) => void>("__strata_body_cancel"),
 };

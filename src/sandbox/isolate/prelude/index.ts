@@ -3,6 +3,7 @@
  * bare V8 context before the tenant's code. Bundled by the engine (esbuild, IIFE) at start-up.
  */
 import { Blob, File } from "./blob.js";
+import { Cache, CacheStorage } from "./cache.js";
 import { CompressionStream, DecompressionStream, TextDecoderStream, TextEncoderStream } from "./codec-streams.js";
 import { console } from "./console.js";
 import { crypto, CryptoKey, SubtleCrypto } from "./crypto.js";
@@ -23,12 +24,13 @@ import { URL, URLSearchParams } from "./url.js";
 
 const timeOrigin = Date.now();
 const globals: Record<string, unknown> = {
-  AbortController, AbortSignal, Blob, ByteLengthQueuingStrategy, CompressionStream, CountQueuingStrategy, CryptoKey,
+  AbortController, AbortSignal, Blob, ByteLengthQueuingStrategy, Cache, CacheStorage, CompressionStream, CountQueuingStrategy, CryptoKey,
   DecompressionStream, DOMException, Event, EventTarget, File, FormData, Headers, ReadableStream, ReadableStreamBYOBReader,
   ReadableStreamDefaultReader, Request, Response, SubtleCrypto, TextDecoder, TextDecoderStream, TextEncoder,
   TextEncoderStream, TransformStream, URL, URLSearchParams, WritableStream, WritableStreamDefaultWriter,
   atob, btoa, clearInterval, clearTimeout, console, crypto, fetch, queueMicrotask, setInterval, setTimeout,
   structuredClone,
+  caches: new CacheStorage(),
   // Workers' own: libraries test for it to pick their Workers code paths.
   navigator: { userAgent: "Cloudflare-Workers" },
   scheduler: { wait: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)) },
