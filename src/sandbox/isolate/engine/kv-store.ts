@@ -103,11 +103,10 @@ export class KvStore {
    * app keeps on one host, not for millions of keys.
    */
   async list(prefix: string, limit: number | undefined, cursor: string | undefined): Promise<KvListResult> {
-    // workerd sends no limit for 0 (its default, 1000, applies), as it does for none.
-    const max = limit === undefined || limit === 0 ? MAX_LIST_LIMIT : limit;
-    if (!Number.isInteger(max) || max < 0 || max > MAX_LIST_LIMIT) {
-      throw new KvError(`KV GET failed: 400 Invalid key_count_limit of ${limit}. Please specify an integer greater than 0 and at most ${MAX_LIST_LIMIT}.`);
-    }
+    // workerd sends no limit of 0 or less (the default, 1000, applies), as for none.
+    const max = limit === undefined || limit <= 0 ? MAX_LIST_LIMIT : limit;
+    if (Number.isNaN(max)) throw new KvError(`KV GET failed: 400 Invalid key_count_limit of ${limit}. Please specify an integer greater than 0.`);
+    if (max > MAX_LIST_LIMIT) throw new KvError(`KV GET failed: 400 Invalid key_count_limit of ${limit}. Please specify an integer less than ${MAX_LIST_LIMIT}.`);
     const after = cursor ? Buffer.from(cursor, "base64url") : null;
     const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") return [] as string[];
