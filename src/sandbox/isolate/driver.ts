@@ -14,6 +14,8 @@ export interface IsolateDriverOptions {
   readonly home: StrataHome;
   /** CPU time one request may use before its isolate is reset (default 50 ms). */
   readonly cpuMsPerRequest?: number;
+  /** How long ctx.waitUntil work may run after the response, as on Workers (default 30 000 ms). */
+  readonly waitUntilMs?: number;
   /** Per-isolate memory cap, MiB: an instance gets min(limits.memoryMb, this) (default 128). */
   readonly maxMemoryMb?: number;
   /** Bytes a request body may have in all; past it the request gets 413 (default 32 MiB). */
@@ -148,6 +150,7 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
       env: { ...vars, ...spec.env },
       memoryMb: Math.max(MIN_MEMORY_MB, Math.min(spec.limits.memoryMb, this.maxMemoryMb)),
       cpuMsPerRequest: this.cpuMs,
+      waitUntilMs: this.opts.waitUntilMs ?? 30_000,
       maxRequestBodyBytes: this.maxRequestBodyBytes,
       // KV outlives versions and instances: it is the app's, as a namespace is a Workers account's.
       kv: kvNamespaces.map((k) => ({ binding: k.binding, dir: join(this.opts.home.appData(spec.app), "kv", k.id) })),

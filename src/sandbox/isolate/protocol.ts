@@ -13,6 +13,8 @@ export interface TenantConfig {
   readonly env: Readonly<Record<string, unknown>>;
   readonly memoryMb: number;
   readonly cpuMsPerRequest: number;
+  /** How long ctx.waitUntil work may go on after its response (Workers: 30 s). */
+  readonly waitUntilMs: number;
   /** A request body past this many bytes is refused (413) or fails in the worker. */
   readonly maxRequestBodyBytes: number;
   /** wrangler kv_namespaces: each binding's name in env and the directory that keeps its namespace. */

@@ -16,6 +16,7 @@ export interface PreludeEntry {
   readonly read: ivm.Reference;
   readonly cancel: ivm.Reference;
   readonly idle: ivm.Reference;
+  readonly abandonWaits: ivm.Reference;
   readonly fireTimer: ivm.Reference;
 }
 
@@ -24,6 +25,7 @@ const ENTRY_GLOBALS: Record<keyof PreludeEntry, string> = {
   read: "__strataRead",
   cancel: "__strataCancel",
   idle: "__strataIdle",
+  abandonWaits: "__strataAbandonWaits",
   fireTimer: "__strataFireTimer",
 };
 

@@ -295,17 +295,29 @@ export class Tenant {
     };
   }
 
+  /**
+   * Keeps the request's waitUntil work counted as running (the CPU watchdog sees it, stop() waits for
+   * it) until it settles or, as on Workers, waitUntilMs after the response: then the prelude forgets
+   * it, so it neither holds up a stop nor counts as running, and the worker's log says so.
+   */
   private awaitWaitUntil(gen: Generation): void {
     if (gen.waiting) return;
     gen.waiting = true;
     // waitUntil work earns no credit of its own: it spends what its request left over.
     const done = this.begin(gen, false);
+    const finish = (): void => {
+      clearTimeout(limit);
+      gen.waiting = false;
+      done();
+    };
+    const limit = setTimeout(() => {
+      if (gen.isolate.isDisposed) return finish();
+      this.log("stderr", `ctx.waitUntil() work was still running ${this.config.waitUntilMs} ms after the response; it is no longer waited for (Workers cancels it then)`);
+      gen.entry.abandonWaits.apply(undefined, []).catch((err: unknown) => this.failure(gen, err)).finally(finish);
+    }, this.config.waitUntilMs);
     gen.entry.idle.apply(undefined, [], { result: { promise: true } })
       .catch((err: unknown) => this.failure(gen, err))
-      .finally(() => {
-        gen.waiting = false;
-        done();
-      });
+      .finally(finish);
   }
 
   private timer(gen: Generation, id: number, ms: number): void {

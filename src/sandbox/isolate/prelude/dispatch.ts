@@ -213,9 +213,28 @@ export function cancel(id: number, reason: string): void {
   body.reader.cancel(new TypeError(reason)).catch(reportError);
 }
 
-/** Resolves once every ctx.waitUntil() promise has settled. */
+let abandoned: () => void = () => undefined;
+
+/** Resolves once every ctx.waitUntil() promise has settled, or abandonWaits() is called. */
 export async function idle(): Promise<void> {
-  while (waits.size) await Promise.allSettled([...waits]);
+  const stop = new Promise<"stop">((resolve) => {
+    const before = abandoned;
+    abandoned = () => {
+      before();
+      resolve("stop");
+    };
+  });
+  while (waits.size) {
+    if ((await Promise.race([Promise.allSettled([...waits]), stop])) === "stop") return;
+  }
+}
+
+/** The waitUntil time limit passed: the promises still running are no longer waited for. */
+export function abandonWaits(): void {
+  waits.clear();
+  const a = abandoned;
+  abandoned = () => undefined;
+  a();
 }
 
 /**

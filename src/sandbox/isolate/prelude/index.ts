@@ -7,7 +7,7 @@ import { Cache, CacheStorage } from "./cache.js";
 import { CompressionStream, DecompressionStream, TextDecoderStream, TextEncoderStream } from "./codec-streams.js";
 import { console } from "./console.js";
 import { crypto, CryptoKey, SubtleCrypto } from "./crypto.js";
-import { cancel, dispatch, idle, install, read, warmUp } from "./dispatch.js";
+import { abandonWaits, cancel, dispatch, idle, install, read, warmUp } from "./dispatch.js";
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.js";
 import { AbortController, AbortSignal, Event, EventTarget } from "./events.js";
 import { fetch } from "./fetch.js";
@@ -46,6 +46,7 @@ Object.assign(globalThis, {
   __strataInstall: install,
   __strataDispatch: dispatch,
   __strataIdle: idle,
+  __strataAbandonWaits: abandonWaits,
   __strataFireTimer: fireTimer,
   __strataRead: read,
   __strataCancel: cancel,
