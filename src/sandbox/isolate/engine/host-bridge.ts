@@ -3,6 +3,7 @@ import ivm from "isolated-vm";
 import type { UrlParts } from "../prelude/host.js";
 import { outboundFetch, type OutboundRequest } from "./outbound-fetch.js";
 import { CodecBridge } from "./codec-bridge.js";
+import { htmlRewriterSource } from "./html-rewriter-source.js";
 import { SubtleBridge } from "./subtle-bridge.js";
 
 /** What a tenant's isolate may ask of the engine; everything else (files, processes, sockets) it cannot reach. */
@@ -108,6 +109,11 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
       return { status: c.status, headers: c.headers, body: new ivm.ExternalCopy(c.body, { transferOut: true }).copyInto({ release: true, transferIn: true }) };
     }
     return r;
+  })));
+  // HTMLRewriter's lol-html build, asked for by an isolate the first time it rewrites (see html-rewriter-source.ts).
+  await g.set("__strata_html_rewriter", new ivm.Reference(settled(async () => {
+    const { code, wasm } = await htmlRewriterSource();
+    return { code, wasm: new ivm.ExternalCopy(wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength)).copyInto({ release: true }) };
   })));
   await g.set("__strata_text", new ivm.Callback((op: unknown, ...args: unknown[]) => codecs.text(op, ...args)));
   await g.set("__strata_form_data", new ivm.Reference(settled((ct: unknown, body: unknown) => codecs.formData(ct, body))));

@@ -39,6 +39,7 @@ const hostFormData = take<HostReference>("__strata_form_data");
 const hostZlib = take<HostReference>("__strata_zlib");
 const hostKv = take<HostReference>("__strata_kv");
 const hostCache = take<HostReference>("__strata_cache");
+const hostHtmlRewriter = take<HostReference>("__strata_html_rewriter");
 
 /** A form field as the engine parses it: a string, or a file's parts. */
 export type HostFormValue = string | { name: string; type: string; bytes: ArrayBuffer };
@@ -83,6 +84,8 @@ export const host = {
   },
   /** Cache API operation on the app's cache (engine/cache-store.ts cacheCall). */
   cache: (op: "match" | "put" | "delete", args: unknown[]): Promise<unknown> => callHost(hostCache, [op, args]),
+  /** HTMLRewriter's lol-html glue (an expression: (wasmBytes) => exports) and its WebAssembly. */
+  htmlRewriter: (): Promise<{ code: string; wasm: ArrayBuffer }> => callHost(hostHtmlRewriter, []),
   /** The worker will not read request body `id` further. */
   cancelBody: take<(id: number) => void>("__strata_body_cancel"),
 };

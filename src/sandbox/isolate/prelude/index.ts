@@ -13,6 +13,7 @@ import { AbortController, AbortSignal, Event, EventTarget } from "./events.js";
 import { fetch } from "./fetch.js";
 import { FormData } from "./form-data.js";
 import { Headers } from "./headers.js";
+import { HTMLRewriter } from "./html-rewriter.js";
 import { Request, Response } from "./request-response.js";
 import {
   ByteLengthQueuingStrategy, CountQueuingStrategy, ReadableStream, ReadableStreamBYOBReader, ReadableStreamDefaultReader,
@@ -25,7 +26,7 @@ import { URL, URLSearchParams } from "./url.js";
 const timeOrigin = Date.now();
 const globals: Record<string, unknown> = {
   AbortController, AbortSignal, Blob, ByteLengthQueuingStrategy, Cache, CacheStorage, CompressionStream, CountQueuingStrategy, CryptoKey,
-  DecompressionStream, DOMException, Event, EventTarget, File, FormData, Headers, ReadableStream, ReadableStreamBYOBReader,
+  DecompressionStream, DOMException, Event, EventTarget, File, FormData, Headers, HTMLRewriter, ReadableStream, ReadableStreamBYOBReader,
   ReadableStreamDefaultReader, Request, Response, SubtleCrypto, TextDecoder, TextDecoderStream, TextEncoder,
   TextEncoderStream, TransformStream, URL, URLSearchParams, WritableStream, WritableStreamDefaultWriter,
   atob, btoa, clearInterval, clearTimeout, console, crypto, fetch, queueMicrotask, setInterval, setTimeout,
