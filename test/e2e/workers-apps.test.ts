@@ -10,7 +10,7 @@ import { REPO, TestDaemon } from "./harness.js";
  * Real Workers apps, written as their frameworks' docs write them, with the framework from npm (the
  * repo's own node_modules, as `npm install` would put it next to the app), deployed unchanged with
  * `strata deploy` and answering through the router: Hono (forms, KV, the Cache API through hono/cache,
- * waitUntil) and itty-router (AutoRouter, JSON, KV).
+ * waitUntil, HTMLRewriter) and itty-router (AutoRouter, JSON, KV).
  */
 const FIXTURES = join(REPO, "test", "fixtures", "apps");
 let d: TestDaemon;
@@ -44,7 +44,7 @@ async function eventually(what: string, check: () => Promise<boolean>): Promise<
   assert.fail(`${what} did not happen within 5 s`);
 }
 
-test("a Hono app serves forms, KV, the Cache API and waitUntil through the router; its KV outlives a redeploy", async (t) => {
+test("a Hono app serves forms, KV, the Cache API, waitUntil and HTMLRewriter through the router; its KV outlives a redeploy", async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
   const dir = await stage("isolate-hono", "hono");
   await d.cliOk(["deploy", dir, "--version", "v1"]);
@@ -87,6 +87,10 @@ test("a Hono app serves forms, KV, the Cache API and waitUntil through the route
   assert.equal(first.text, "generated 1");
   assert.equal(second.text, "generated 1", "the second answer comes from the cache");
   assert.equal(second.headers["cf-cache-status"], "HIT");
+
+  const page = await d.request(host, "/page");
+  assert.equal(page.text, `<html><body><a href="/notes" rel="nofollow">notes (rewritten)</a><p>by Strata</p></body></html>`);
+  assert.match(String(page.headers["content-type"]), /^text\/html/);
 
   // A new version of the app reads what the old one stored.
   await d.cliOk(["deploy", dir, "--version", "v2"]);
