@@ -6,6 +6,7 @@ import { pathToFileURL } from "node:url";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Miniflare } from "miniflare";
+import WebSocket from "ws";
 import { build } from "../../../src/build/isolate/index.js";
 import { StrataHome } from "../../../src/home.js";
 import { IsolateDriver } from "../../../src/sandbox/isolate/index.js";
@@ -18,7 +19,8 @@ import { ACCEPTED } from "./workers-bindings-differences.js";
  * KV storage, as `wrangler dev` does), and under Strata's isolates, configured by a wrangler.toml; their
  * answers must agree unless workers-bindings-differences.ts lists the case with its reason. A case is
  * sent a GET, or the requests its module exports as `requests` ({ method, path, body, pauseMs }), in
- * order; each case has a KV namespace of its own, env.KV.
+ * order; each case has a KV namespace of its own, env.KV. A case that exports `websocket` (messages: a
+ * string, or { binary: [bytes] }) is instead opened as a WebSocket, sent them, and its frames and close compared.
  */
 const CORPUS = join(import.meta.dirname, "../../fixtures/workers-bindings");
 const COMPATIBILITY_DATE = "2025-01-01";
@@ -26,6 +28,35 @@ const VARS = { GREETING: "hi", LIMITS: { max: 3 } };
 const REQUEST_TIMEOUT_MS = 5_000;
 
 interface CaseRequest { method?: string; path?: string; body?: string; pauseMs?: number }
+type WsMessage = string | { binary: number[] };
+
+/** Opens `url` as a WebSocket, sends `messages` in order, and lists what comes back until it closes. */
+function converse(url: string, messages: WsMessage[], opts: WebSocket.ClientOptions = {}): Promise<string[]> {
+  return new Promise((resolve) => {
+    const got: string[] = [];
+    const ws = new WebSocket(url, opts);
+    const timer = setTimeout(() => {
+      got.push(`no close within ${REQUEST_TIMEOUT_MS} ms`);
+      ws.terminate();
+      resolve(got);
+    }, REQUEST_TIMEOUT_MS);
+    ws.on("open", () => {
+      for (const m of messages) ws.send(typeof m === "string" ? m : Buffer.from(m.binary));
+    });
+    ws.on("message", (data: Buffer, isBinary: boolean) => got.push(isBinary ? `binary ${[...data].join(",")}` : `text ${data.toString("utf8")}`));
+    ws.on("unexpected-response", (_req, res) => {
+      got.push(`refused ${res.statusCode ?? 0}`);
+      clearTimeout(timer);
+      resolve(got);
+    });
+    ws.on("error", (err) => got.push(`error ${err.message}`));
+    ws.on("close", (code: number, reason: Buffer) => {
+      got.push(`close ${code} ${reason.toString("utf8")}`);
+      clearTimeout(timer);
+      resolve(got);
+    });
+  });
+}
 
 /** The corpus as one worker: /NAME runs case NAME with env.KV set to its own namespace, KV_<index>. */
 function router(names: string[]): string {
@@ -73,7 +104,7 @@ function send(socketPath: string, path: string, init: CaseRequest): Promise<{ st
   });
 }
 
-test("bindings (KV, Cache API, waitUntil, vars) answer as under workerd, except the listed differences", async (t) => {
+test("bindings (KV, Cache API, HTMLRewriter, WebSockets, waitUntil, vars) answer as under workerd, except the listed differences", async (t) => {
   const names = (await readdir(CORPUS)).filter((f) => f.endsWith(".js")).map((f) => f.slice(0, -3)).sort();
   const root = await mkdtemp(join(tmpdir(), "strata-bindings-diff-"));
   t.after(() => rm(root, { recursive: true, force: true }));
@@ -92,6 +123,7 @@ test("bindings (KV, Cache API, waitUntil, vars) answer as under workerd, except 
     bindings: VARS,
   });
   t.after(() => mf.dispose());
+  const mfUrl = await mf.ready;
 
   const home = new StrataHome(join(root, "home"));
   // A generous CPU budget: the corpus compares behaviour, not speed, on a busy machine.
@@ -105,10 +137,14 @@ test("bindings (KV, Cache API, waitUntil, vars) answer as under workerd, except 
   const stale: string[] = [];
   let same = 0;
   for (const name of names) {
-    const mod = (await import(pathToFileURL(join(CORPUS, `${name}.js`)).href)) as { requests?: CaseRequest[] };
+    const mod = (await import(pathToFileURL(join(CORPUS, `${name}.js`)).href)) as { requests?: CaseRequest[]; websocket?: WsMessage[] };
     const oracle: string[] = [];
     const ours: string[] = [];
-    for (const r of mod.requests ?? [{}]) {
+    if (mod.websocket) {
+      oracle.push(...(await converse(new URL(`/${name}`, mfUrl).href.replace(/^http/, "ws"), mod.websocket)));
+      ours.push(...(await converse(`ws+unix://${socketPath}:/${name}`, mod.websocket, { headers: { host: "app.localhost" } })));
+    }
+    for (const r of mod.websocket ? [] : mod.requests ?? [{}]) {
       if (r.pauseMs) await new Promise((res) => setTimeout(res, r.pauseMs));
       const path = `/${name}${r.path ?? ""}`;
       const res = await mf.dispatchFetch(`http://app.localhost${path}`, { method: r.method ?? "GET", ...(r.body !== undefined && { body: r.body }) });

@@ -17,6 +17,8 @@ export interface BridgeHooks {
   cancelBody(id: number): void;
   /** KV operation `op` on the tenant's KV binding number `ns` (see kv-bindings.ts). */
   kv(ns: number, op: string, args: unknown[]): Promise<unknown>;
+  /** The worker sends on (op "send", a: string | ArrayBuffer) or closes (op "close", a: code, b: reason) WebSocket connection `id`. */
+  websocket(op: string, id: number, a: unknown, b: unknown): void;
   /** Cache API operation `op` on the app's cache (see cache-store.ts). */
   cache(op: string, args: unknown[]): unknown;
 }
@@ -115,6 +117,9 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
     const { code, wasm } = await htmlRewriterSource();
     return { code, wasm: new ivm.ExternalCopy(wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength)).copyInto({ release: true }) };
   })));
+  await g.set("__strata_websocket", new ivm.Callback((op: unknown, id: unknown, a: unknown, b: unknown) => {
+    hooks.websocket(String(op), Number(id), a, b);
+  }, { ignored: true }));
   await g.set("__strata_text", new ivm.Callback((op: unknown, ...args: unknown[]) => codecs.text(op, ...args)));
   await g.set("__strata_form_data", new ivm.Reference(settled((ct: unknown, body: unknown) => codecs.formData(ct, body))));
   await g.set("__strata_zlib", new ivm.Reference(settled((op: unknown, a: unknown, b: unknown) => codecs.zlib(op, a, b))));

@@ -17,6 +17,7 @@ export interface PreludeEntry {
   readonly cancel: ivm.Reference;
   readonly idle: ivm.Reference;
   readonly abandonWaits: ivm.Reference;
+  readonly websocketEvent: ivm.Reference;
   readonly fireTimer: ivm.Reference;
 }
 
@@ -26,6 +27,7 @@ const ENTRY_GLOBALS: Record<keyof PreludeEntry, string> = {
   cancel: "__strataCancel",
   idle: "__strataIdle",
   abandonWaits: "__strataAbandonWaits",
+  websocketEvent: "__strataWebSocketEvent",
   fireTimer: "__strataFireTimer",
 };
 
@@ -135,6 +137,7 @@ export class IsolatePool {
         readBody: (id) => hooks.current?.readBody(id) ?? Promise.reject(new Error("no request is being handled")),
         cancelBody: (id) => hooks.current?.cancelBody(id),
         kv: (ns, op, args) => hooks.current?.kv(ns, op, args) ?? Promise.reject(new Error("no worker is installed")),
+        websocket: (op, id, a, b) => hooks.current?.websocket(op, id, a, b),
         cache: (op, args) => {
           if (!hooks.current) throw new Error("no worker is installed");
           return hooks.current.cache(op, args);

@@ -24,6 +24,7 @@ interface DispatchResponse {
   body: ArrayBuffer | null;
   stream: number | null;
   pending: boolean;
+  webSocket: number | null;
 }
 type ReadResult = ArrayBuffer | { done: true; pending: boolean } | { error: string };
 
@@ -34,6 +35,14 @@ export interface TenantResponse {
   readonly headers: ReadonlyArray<readonly [string, string]>;
   readonly body: Uint8Array | null;
   readonly stream: BodyStream | null;
+  /** A 101 handing over a WebSocket: the isolate's connection id, for connectWebSocket(). */
+  readonly webSocket?: number;
+}
+
+/** The client side of a WebSocket the worker accepted, as the engine's server holds it. */
+export interface WebSocketPeer {
+  send(data: string | Buffer): void;
+  close(code: number, reason: string): void;
 }
 
 /** A streamed response body, read one chunk at a time from the worker's ReadableStream. */
@@ -54,6 +63,8 @@ interface Generation {
   waiting: boolean;
   /** Request URLs whose parts this isolate was sent lately (fewer than its own cache of parsed URLs holds). */
   readonly sentUrls: Set<string>;
+  /** WebSocket connections joined to this isolate's WebSocketPair ends, by the isolate's connection id. */
+  readonly sockets: Map<number, WebSocketPeer>;
 }
 
 /** CPU accounting of one isolate over the current window (see checkCpu). */
@@ -159,11 +170,20 @@ export class Tenant {
       },
       cancelBody: (id) => this.bodies.get(id)?.close(),
       kv: (ns, op, args) => kvCall(this.kvStores[ns], op, args),
+      websocket: (op, id, a, b) => {
+        const peer = gen?.sockets.get(id);
+        if (!peer) return;
+        if (op === "send") peer.send(a instanceof ArrayBuffer ? Buffer.from(a) : String(a));
+        else {
+          gen!.sockets.delete(id);
+          peer.close(Number(a), String(b ?? ""));
+        }
+      },
       cache: (op, args) => cacheCall(this.cache, op, args),
     };
     try {
       await this.loadWorker(isolate, context);
-      gen = { isolate, entry, timers, resetReason: null, waiting: false, sentUrls: new Set() };
+      gen = { isolate, entry, timers, resetReason: null, waiting: false, sentUrls: new Set(), sockets: new Map() };
       return gen;
     } catch (err) {
       for (const t of timers.values()) clearTimeout(t);
@@ -253,11 +273,39 @@ export class Tenant {
     }
     if (res.pending) this.awaitWaitUntil(gen);
     const head = { status: res.status, statusText: res.statusText, headers: res.headers };
+    if (res.webSocket !== null) {
+      done();
+      return { ...head, body: null, stream: null, webSocket: res.webSocket };
+    }
     if (res.stream === null) {
       done();
       return { ...head, body: res.body ? new Uint8Array(res.body) : null, stream: null };
     }
     return { ...head, body: null, stream: this.bodyStream(gen, res.stream, done) };
+  }
+
+  /**
+   * Joins the client's WebSocket to the isolate's connection `id` (from a 101 response): what the client
+   * sends arrives as message events, its close as a close event. Returns what the server calls as the
+   * client's frames come; null when the isolate is gone.
+   */
+  connectWebSocket(id: number, peer: WebSocketPeer): { message(data: string | ArrayBuffer): void; closed(code: number, reason: string): void } | null {
+    const gen = this.gen;
+    if (!gen || gen.resetReason !== null) return null;
+    gen.sockets.set(id, peer);
+    const event = (type: "message" | "close", data: unknown, code?: number, reason?: string): void => {
+      if (gen.resetReason !== null) return;
+      const done = this.begin(gen, true);
+      const arg = data instanceof ArrayBuffer ? new ivm.ExternalCopy(data, { transferOut: true }).copyInto({ release: true, transferIn: true }) : data;
+      gen.entry.websocketEvent.apply(undefined, [id, type, arg, code, reason]).catch((err: unknown) => this.failure(gen, err)).finally(done);
+    };
+    return {
+      message: (data) => event("message", data),
+      closed: (code, reason) => {
+        if (!gen.sockets.delete(id)) return; // the worker closed it first
+        event("close", null, code, reason);
+      },
+    };
   }
 
   private bodyStream(gen: Generation, id: number, done: () => void): BodyStream {
@@ -373,6 +421,8 @@ export class Tenant {
     this.log("stderr", reason);
     for (const t of gen.timers.values()) clearTimeout(t);
     gen.timers.clear();
+    for (const peer of gen.sockets.values()) peer.close(1011, "the worker's isolate was reset");
+    gen.sockets.clear();
     if (!gen.isolate.isDisposed) {
       this.cpuOfDisposed += gen.isolate.cpuTime;
       gen.isolate.dispose();
@@ -428,6 +478,8 @@ export class Tenant {
       for (const t of gen.timers.values()) clearTimeout(t);
       gen.timers.clear();
       gen.resetReason ??= "instance stopped";
+      for (const peer of gen.sockets.values()) peer.close(1001, "the instance is stopping");
+      gen.sockets.clear();
       if (!gen.isolate.isDisposed) gen.isolate.dispose();
     }
   }

@@ -3,6 +3,7 @@ import { TextEncoder, toBytes } from "./encoding.js";
 import { console, inspect, reportError } from "./console.js";
 import { host, type UrlParts } from "./host.js";
 import { KVNamespace } from "./kv.js";
+import { attach } from "./websocket.js";
 import { Request, Response } from "./request-response.js";
 import { ReadableStream, type ReadableStreamDefaultReader } from "./streams.js";
 import { rememberParsed } from "./url.js";
@@ -34,6 +35,8 @@ export interface DispatchResponse {
   stream: number | null;
   /** ctx.waitUntil() promises are still running: the engine awaits idle() after responding. */
   pending: boolean;
+  /** A 101 that hands over a WebSocket: the engine's connection id for it (see websocket.ts). */
+  webSocket: number | null;
 }
 
 /**
@@ -62,7 +65,7 @@ export function install(namespace: Record<string, unknown>, env: Record<string, 
 
 function failure(status: number, text: string): DispatchResponse {
   const body = copyBuffer(new TextEncoder().encode(text));
-  return { status, statusText: "", headers: [["content-type", "text/plain;charset=UTF-8"]], body, stream: null, pending: waits.size > 0 };
+  return { status, statusText: "", headers: [["content-type", "text/plain;charset=UTF-8"]], body, stream: null, pending: waits.size > 0, webSocket: null };
 }
 
 export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> {
@@ -94,6 +97,10 @@ export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> 
     console.error(`the fetch handler returned ${res === null ? "null" : typeof res}, not a Response`);
     return failure(500, "Internal Server Error");
   }
+  if (res.webSocket) {
+    const webSocket = attach(res.webSocket);
+    return { status: 101, statusText: res.statusText, headers: [...res.headers], body: null, stream: null, pending: waits.size > 0, webSocket };
+  }
   let body: Uint8Array | ReadableStream | null;
   try {
     body = res._take();
@@ -111,10 +118,10 @@ export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> 
       stream = nextBody++;
       bodies.set(stream, { reader: body.getReader(), next: null });
     }
-    return { status: res.status, statusText: res.statusText, headers, body: null, stream, pending: waits.size > 0 };
+    return { status: res.status, statusText: res.statusText, headers, body: null, stream, pending: waits.size > 0, webSocket: null };
   }
   const bytes = body?.length ? copyBuffer(body) : null;
-  return { status: res.status, statusText: res.statusText, headers, body: bytes, stream: null, pending: waits.size > 0 };
+  return { status: res.status, statusText: res.statusText, headers, body: bytes, stream: null, pending: waits.size > 0, webSocket: null };
 }
 
 /**

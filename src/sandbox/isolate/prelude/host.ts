@@ -86,6 +86,8 @@ export const host = {
   cache: (op: "match" | "put" | "delete", args: unknown[]): Promise<unknown> => callHost(hostCache, [op, args]),
   /** HTMLRewriter's lol-html glue (an expression: (wasmBytes) => exports) and its WebAssembly. */
   htmlRewriter: (): Promise<{ code: string; wasm: ArrayBuffer }> => callHost(hostHtmlRewriter, []),
+  /** Sends a message on, or closes, the engine's WebSocket connection `id` (no answer awaited). */
+  websocket: take<(op: "send" | "close", id: number, a: unknown, b?: unknown) => void>("__strata_websocket"),
   /** The worker will not read request body `id` further. */
   cancelBody: take<(id: number) => void>("__strata_body_cancel"),
 };

@@ -22,6 +22,7 @@ import {
 import { structuredClone } from "./structured-clone.js";
 import { clearInterval, clearTimeout, fireTimer, queueMicrotask, setInterval, setTimeout } from "./timers.js";
 import { URL, URLSearchParams } from "./url.js";
+import { CloseEvent, MessageEvent, WebSocket, WebSocketPair, websocketEvent } from "./websocket.js";
 
 const timeOrigin = Date.now();
 const globals: Record<string, unknown> = {
@@ -30,7 +31,7 @@ const globals: Record<string, unknown> = {
   ReadableStreamDefaultReader, Request, Response, SubtleCrypto, TextDecoder, TextDecoderStream, TextEncoder,
   TextEncoderStream, TransformStream, URL, URLSearchParams, WritableStream, WritableStreamDefaultWriter,
   atob, btoa, clearInterval, clearTimeout, console, crypto, fetch, queueMicrotask, setInterval, setTimeout,
-  structuredClone,
+  structuredClone, CloseEvent, MessageEvent, WebSocket, WebSocketPair,
   caches: new CacheStorage(),
   // Workers' own: libraries test for it to pick their Workers code paths.
   navigator: { userAgent: "Cloudflare-Workers" },
@@ -48,6 +49,7 @@ Object.assign(globalThis, {
   __strataDispatch: dispatch,
   __strataIdle: idle,
   __strataAbandonWaits: abandonWaits,
+  __strataWebSocketEvent: websocketEvent,
   __strataFireTimer: fireTimer,
   __strataRead: read,
   __strataCancel: cancel,
