@@ -46,4 +46,6 @@ export class StrataHome {
   get logs(): string { return join(this.root, "logs"); }
   /** Per-driver runtime state (bundles, overlay dirs, sockets); each driver owns its subfolder. */
   runtime(driver: string): string { return join(this.root, "run", driver); }
+  /** Data an app keeps across its versions and instances (e.g. its Workers KV namespaces). */
+  appData(app: string): string { return join(this.root, "data", app); }
 }

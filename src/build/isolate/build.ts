@@ -136,6 +136,7 @@ export async function build(dir: string, opts: IsolateBuildOptions): Promise<Iso
     ...(app.name !== undefined ? { name: app.name } : {}),
     ...(app.compatibilityDate !== undefined ? { compatibilityDate: app.compatibilityDate } : {}),
     vars: app.vars,
+    kvNamespaces: [...(app.kvNamespaces ?? [])],
     wasmModules: [...wasmNames].sort(),
   };
   await writeFile(join(opts.outDir, BUNDLE_MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");

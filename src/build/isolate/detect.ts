@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { StrataError } from "../../errors.js";
-import { readWranglerConfig, type WranglerConfig } from "./wrangler-config.js";
+import { readWranglerConfig, type KvNamespaceBinding, type WranglerConfig } from "./wrangler-config.js";
 
 /**
  * What the isolate builder found in a source directory. The rules, in order:
@@ -23,6 +23,8 @@ export interface IsolateApp {
   readonly name?: string;
   readonly compatibilityDate?: string;
   readonly vars: Record<string, unknown>;
+  /** wrangler kv_namespaces (none without a wrangler config). */
+  readonly kvNamespaces?: readonly KvNamespaceBinding[];
   /** Which rule matched, for the build log. */
   readonly reason: string;
 }
@@ -69,8 +71,8 @@ export async function isWasiCommand(file: string): Promise<boolean> {
   return exports.includes("_start") && exports.includes("memory");
 }
 
-function fromWrangler(w: WranglerConfig | null): Pick<IsolateApp, "name" | "compatibilityDate" | "vars"> {
-  return { name: w?.name, compatibilityDate: w?.compatibilityDate, vars: w?.vars ?? {} };
+function fromWrangler(w: WranglerConfig | null): Pick<IsolateApp, "name" | "compatibilityDate" | "vars" | "kvNamespaces"> {
+  return { name: w?.name, compatibilityDate: w?.compatibilityDate, vars: w?.vars ?? {}, kvNamespaces: w?.kvNamespaces ?? [] };
 }
 
 export async function detect(dir: string): Promise<IsolateApp | null> {

@@ -11,7 +11,11 @@ export interface WranglerConfig {
   readonly main?: string;
   readonly compatibilityDate?: string;
   readonly vars: Record<string, unknown>;
+  /** kv_namespaces: the env name of each binding and the namespace id it names. */
+  readonly kvNamespaces: KvNamespaceBinding[];
 }
+
+export interface KvNamespaceBinding { readonly binding: string; readonly id: string }
 
 export const WRANGLER_FILES = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"] as const;
 
@@ -34,6 +38,7 @@ export async function readWranglerConfig(dir: string): Promise<WranglerConfig | 
       compatibilityDate: checkedCompatibilityDate(str("compatibility_date"), file),
       // A plain object: TOML tables come back without a prototype.
       vars: vars && typeof vars === "object" && !Array.isArray(vars) ? { ...(vars as Record<string, unknown>) } : {},
+      kvNamespaces: kvNamespaces(raw["kv_namespaces"], file),
     };
   }
   return null;
@@ -54,6 +59,31 @@ export function checkedCompatibilityDate(date: string | undefined, file: string,
     throw new StrataError("INVALID_CONFIG", `${file}: compatibility_date ${date} is in the future; use today's date or an earlier one`, { file });
   }
   return date;
+}
+
+/**
+ * `kv_namespaces = [{ binding = "NAME", id = "..." }]`. A namespace is named by its id (wrangler's
+ * `preview_id` and a missing id, as with `wrangler dev`, fall back to the binding name): bindings with the
+ * same id share one namespace of the app.
+ */
+function kvNamespaces(raw: unknown, file: string): KvNamespaceBinding[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) throw new StrataError("INVALID_CONFIG", `${file}: kv_namespaces must be a list of { binding, id }`, { file });
+  const seen = new Set<string>();
+  return raw.map((entry: unknown, i) => {
+    const e = (entry ?? {}) as Record<string, unknown>;
+    const binding = e["binding"];
+    if (typeof binding !== "string" || !/^[A-Za-z_$][\w$]*$/.test(binding)) {
+      throw new StrataError("INVALID_CONFIG", `${file}: kv_namespaces[${i}] needs a "binding", the name the worker reads it by in env (e.g. "MY_KV")`, { file });
+    }
+    if (seen.has(binding)) throw new StrataError("INVALID_CONFIG", `${file}: kv_namespaces binds "${binding}" twice`, { file });
+    seen.add(binding);
+    const id = typeof e["id"] === "string" && e["id"] ? e["id"] : typeof e["preview_id"] === "string" && e["preview_id"] ? e["preview_id"] : binding;
+    if (!/^[\w.-]{1,128}$/.test(id) || id === "." || id === "..") {
+      throw new StrataError("INVALID_CONFIG", `${file}: kv_namespaces[${i}] id "${id}" may hold only letters, digits, "_", "-" and "."`, { file });
+    }
+    return { binding, id };
+  });
 }
 
 /** JSON with // and /* comments and trailing commas (wrangler.jsonc); an error names the file, line and column. */

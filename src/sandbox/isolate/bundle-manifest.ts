@@ -22,6 +22,8 @@ export const BundleManifestSchema = z.object({
   compatibilityDate: z.string().optional(),
   /** wrangler [vars]; the instance env (app.yaml env_variables) wins over them. */
   vars: z.record(z.string(), JsonValue),
+  /** wrangler kv_namespaces: env name and namespace id; the driver keeps each namespace per app. */
+  kvNamespaces: z.array(z.object({ binding: z.string(), id: z.string().regex(/^[\w.-]+$/) })).default([]),
   /** .wasm files next to the entry that the entry imports by "./<name>". */
   wasmModules: z.array(z.string().regex(/^[\w.-]+\.wasm$/)),
 });

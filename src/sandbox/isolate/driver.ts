@@ -14,6 +14,8 @@ export interface IsolateDriverOptions {
   readonly home: StrataHome;
   /** CPU time one request may use before its isolate is reset (default 50 ms). */
   readonly cpuMsPerRequest?: number;
+  /** How long ctx.waitUntil work may run after the response, as on Workers (default 30 000 ms). */
+  readonly waitUntilMs?: number;
   /** Per-isolate memory cap, MiB: an instance gets min(limits.memoryMb, this) (default 128). */
   readonly maxMemoryMb?: number;
   /** Bytes a request body may have in all; past it the request gets 413 (default 32 MiB). */
@@ -39,6 +41,8 @@ const MAX_SOCKET_PATH = 107;
 export interface IsolatePrepared {
   readonly bundleDir: string;
   readonly vars: Readonly<Record<string, unknown>> | undefined;
+  /** wrangler kv_namespaces (absent in a bundle prepared before KV). */
+  readonly kvNamespaces?: ReadonlyArray<{ readonly binding: string; readonly id: string }>;
 }
 
 export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
@@ -127,11 +131,11 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
       throw new StrataError("UNSUPPORTED_RUNTIME", `the isolate driver runs isolate-bundle artifacts, not ${image.kind}`);
     }
     const manifest = await readBundleManifest(image.path);
-    return { driver: this.name, key: image.digest, data: { bundleDir: image.path, vars: manifest.vars } };
+    return { driver: this.name, key: image.digest, data: { bundleDir: image.path, vars: manifest.vars, kvNamespaces: manifest.kvNamespaces } };
   }
 
   async start(prepared: Prepared<IsolatePrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
-    const { bundleDir, vars } = prepared.data;
+    const { bundleDir, vars, kvNamespaces = [] } = prepared.data;
     this.runDirReady ??= mkdir(this.runDir, { recursive: true }).then(() => undefined);
     await this.runDirReady;
     const socketPath = join(this.runDir, `${spec.instanceId}.sock`);
@@ -140,12 +144,16 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
     }
     const tenant: TenantConfig = {
       instanceId: spec.instanceId,
+      app: spec.app,
       bundleDir,
       socketPath,
       env: { ...vars, ...spec.env },
       memoryMb: Math.max(MIN_MEMORY_MB, Math.min(spec.limits.memoryMb, this.maxMemoryMb)),
       cpuMsPerRequest: this.cpuMs,
+      waitUntilMs: this.opts.waitUntilMs ?? 30_000,
       maxRequestBodyBytes: this.maxRequestBodyBytes,
+      // KV outlives versions and instances: it is the app's, as a namespace is a Workers account's.
+      kv: kvNamespaces.map((k) => ({ binding: k.binding, dir: join(this.opts.home.appData(spec.app), "kv", k.id) })),
     };
     const engine = await this.startEngine();
     this.io.set(spec.instanceId, io);

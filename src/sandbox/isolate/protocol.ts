@@ -5,14 +5,20 @@
  */
 export interface TenantConfig {
   readonly instanceId: string;
+  /** The app the instance belongs to: its instances share its Cache API store. */
+  readonly app: string;
   readonly bundleDir: string;
   readonly socketPath: string;
   /** The worker's `env`: manifest vars overlaid with the instance env. */
   readonly env: Readonly<Record<string, unknown>>;
   readonly memoryMb: number;
   readonly cpuMsPerRequest: number;
+  /** How long ctx.waitUntil work may go on after its response (Workers: 30 s). */
+  readonly waitUntilMs: number;
   /** A request body past this many bytes is refused (413) or fails in the worker. */
   readonly maxRequestBodyBytes: number;
+  /** wrangler kv_namespaces: each binding's name in env and the directory that keeps its namespace. */
+  readonly kv: ReadonlyArray<{ readonly binding: string; readonly dir: string }>;
 }
 
 export type EngineRequest =

@@ -20,7 +20,27 @@ test("wrangler.toml: name, main, compatibility_date and [vars] are read; other t
     'name = "x" # comment\nmain = "src/a.ts"\ncompatibility_date = \'2024-01-01\'\n[vars]\nA = "1 # not a comment"\nB = 2\nC = true\n[[routes]]\npattern = "x"\n[env.prod.vars]\nA = "prod"\n',
   );
   const cfg = await readWranglerConfig(dir);
-  assert.deepEqual(cfg, { file: "wrangler.toml", name: "x", main: "src/a.ts", compatibilityDate: "2024-01-01", vars: { A: "1 # not a comment", B: 2, C: true } });
+  assert.deepEqual(cfg, { file: "wrangler.toml", name: "x", main: "src/a.ts", compatibilityDate: "2024-01-01", vars: { A: "1 # not a comment", B: 2, C: true }, kvNamespaces: [] });
+});
+
+test("wrangler kv_namespaces: each binding names a namespace by its id (else preview_id, else its own name)", async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, "wrangler.toml"),
+    '[[kv_namespaces]]\nbinding = "CACHE"\nid = "0f2ac74b498b48028cb68387c421e279"\n' +
+    '[[kv_namespaces]]\nbinding = "PREVIEW"\npreview_id = "prev"\n[[kv_namespaces]]\nbinding = "LOCAL"\n');
+  assert.deepEqual((await readWranglerConfig(dir))?.kvNamespaces, [
+    { binding: "CACHE", id: "0f2ac74b498b48028cb68387c421e279" },
+    { binding: "PREVIEW", id: "prev" },
+    { binding: "LOCAL", id: "LOCAL" },
+  ]);
+  const refused = async (text: string, re: RegExp): Promise<void> => {
+    await writeFile(join(dir, "wrangler.toml"), text);
+    await assert.rejects(readWranglerConfig(dir), (e: unknown) => e instanceof StrataError && e.code === "INVALID_CONFIG" && re.test(e.message));
+  };
+  await refused('kv_namespaces = "KV"\n', /kv_namespaces must be a list of \{ binding, id \}/);
+  await refused('[[kv_namespaces]]\nid = "x"\n', /kv_namespaces\[0\] needs a "binding"/);
+  await refused('[[kv_namespaces]]\nbinding = "A"\n[[kv_namespaces]]\nbinding = "A"\n', /binds "A" twice/);
+  await refused('[[kv_namespaces]]\nbinding = "A"\nid = "../x"\n', /id "..\/x" may hold only/);
 });
 
 test("compatibility_date: a real date, not in the future, as Workers requires", () => {
@@ -88,7 +108,7 @@ test("build: a TypeScript worker becomes one ES module with its manifest", async
   const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8"));
   assert.deepEqual(manifest, {
     format: "strata-isolate-bundle/1", entry: "worker.js", kind: "worker", name: "ts-worker",
-    compatibilityDate: "2024-09-23", vars: { GREETING: "hello", LIMIT: 3 }, wasmModules: [],
+    compatibilityDate: "2024-09-23", vars: { GREETING: "hello", LIMIT: 3 }, kvNamespaces: [], wasmModules: [],
   });
   assert.match(await readFile(join(out, "worker.js"), "utf8"), /export\s*\{[^}]*default/);
   assert.ok(lines.some((l) => l.includes("wrangler.toml")));

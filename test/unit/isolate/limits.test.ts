@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { call, LogSink, newDriver, prepareFixture, spec } from "./helpers.js";
+import { call, LogSink, newDriver, prepareFixture, spec, startTestWorker } from "./helpers.js";
 
 test("an allocation bomb hits the (capped) memory limit: isolate reset, 503 with a log line; another tenant keeps answering", async (t) => {
   // A generous CPU budget, so that the memory limit (not the CPU limit) is what stops the bomb;
@@ -26,4 +26,21 @@ test("an allocation bomb hits the (capped) memory limit: isolate reset, 503 with
   assert.ok(answered > 0, "the other tenant answered while the bomb ran");
   assert.equal((await call(bomber, "/")).body, "hello from typescript", "the bomber's instance serves again");
   assert.equal((await call(other, "/")).body, "hello from typescript");
+});
+
+test("ctx.waitUntil work is waited for up to the limit after its response, then let go with a log line", async (t) => {
+  const { inst, logs } = await startTestWorker(t, "wait-limit", `export default {
+    async fetch(request, env, ctx) {
+      const url = new URL(request.url);
+      if (url.pathname === "/forever") ctx.waitUntil(new Promise(() => {}));
+      if (url.pathname === "/quick") ctx.waitUntil(new Promise((r) => setTimeout(r, 20)).then(() => console.log("quick waitUntil done")));
+      return new Response("answered", { status: 202 });
+    },
+  };`, { waitUntilMs: 300 });
+  assert.equal((await call(inst, "/quick")).status, 202);
+  await logs.waitFor(/quick waitUntil done/);
+  assert.equal((await call(inst, "/forever")).status, 202);
+  await logs.waitFor(/ctx\.waitUntil\(\) work was still running 300 ms after the response; it is no longer waited for/);
+  assert.equal(logs.lines.filter((l) => /no longer waited for/.test(l)).length, 1, "the quick one was not cut off");
+  assert.equal((await call(inst, "/quick")).status, 202, "the isolate still answers");
 });

@@ -3,6 +3,7 @@ import ivm from "isolated-vm";
 import type { UrlParts } from "../prelude/host.js";
 import { outboundFetch, type OutboundRequest } from "./outbound-fetch.js";
 import { CodecBridge } from "./codec-bridge.js";
+import { htmlRewriterSource } from "./html-rewriter-source.js";
 import { SubtleBridge } from "./subtle-bridge.js";
 
 /** What a tenant's isolate may ask of the engine; everything else (files, processes, sockets) it cannot reach. */
@@ -14,6 +15,12 @@ export interface BridgeHooks {
   readBody(id: number): Promise<ArrayBuffer | null>;
   /** The worker cancelled request body `id`: the rest is not read. */
   cancelBody(id: number): void;
+  /** KV operation `op` on the tenant's KV binding number `ns` (see kv-bindings.ts). */
+  kv(ns: number, op: string, args: unknown[]): Promise<unknown>;
+  /** The worker sends on (op "send", a: string | ArrayBuffer) or closes (op "close", a: code, b: reason) WebSocket connection `id`. */
+  websocket(op: string, id: number, a: unknown, b: unknown): void;
+  /** Cache API operation `op` on the app's cache (see cache-store.ts). */
+  cache(op: string, args: unknown[]): unknown;
 }
 
 const URL_PARTS = ["protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"] as const;
@@ -87,6 +94,32 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
     }
   }));
   await g.set("__strata_body_cancel", new ivm.Callback((id: unknown) => hooks.cancelBody(Number(id)), { ignored: true }));
+  // Values cross transferred, as request body chunks do; a refusal comes back as an Outcome's error.
+  await g.set("__strata_kv", new ivm.Reference(settled(async (ns: unknown, op: unknown, args: unknown) => {
+    const r = await hooks.kv(Number(ns), String(op), args as unknown[]);
+    if (r instanceof ArrayBuffer) return new ivm.ExternalCopy(r, { transferOut: true }).copyInto({ release: true, transferIn: true });
+    if (r && typeof r === "object" && (r as { value?: unknown }).value instanceof ArrayBuffer) {
+      const e = r as { value: ArrayBuffer; metadata: string | null };
+      return { value: new ivm.ExternalCopy(e.value, { transferOut: true }).copyInto({ release: true, transferIn: true }), metadata: e.metadata };
+    }
+    return r;
+  })));
+  await g.set("__strata_cache", new ivm.Reference(settled(async (op: unknown, args: unknown) => {
+    const r = hooks.cache(String(op), args as unknown[]);
+    if (r && typeof r === "object" && (r as { body?: unknown }).body instanceof ArrayBuffer) {
+      const c = r as { status: number; headers: Array<[string, string]>; body: ArrayBuffer };
+      return { status: c.status, headers: c.headers, body: new ivm.ExternalCopy(c.body, { transferOut: true }).copyInto({ release: true, transferIn: true }) };
+    }
+    return r;
+  })));
+  // HTMLRewriter's lol-html build, asked for by an isolate the first time it rewrites (see html-rewriter-source.ts).
+  await g.set("__strata_html_rewriter", new ivm.Reference(settled(async () => {
+    const { code, wasm } = await htmlRewriterSource();
+    return { code, wasm: new ivm.ExternalCopy(wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength)).copyInto({ release: true }) };
+  })));
+  await g.set("__strata_websocket", new ivm.Callback((op: unknown, id: unknown, a: unknown, b: unknown) => {
+    hooks.websocket(String(op), Number(id), a, b);
+  }, { ignored: true }));
   await g.set("__strata_text", new ivm.Callback((op: unknown, ...args: unknown[]) => codecs.text(op, ...args)));
   await g.set("__strata_form_data", new ivm.Reference(settled((ct: unknown, body: unknown) => codecs.formData(ct, body))));
   await g.set("__strata_zlib", new ivm.Reference(settled((op: unknown, a: unknown, b: unknown) => codecs.zlib(op, a, b))));

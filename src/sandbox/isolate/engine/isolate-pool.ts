@@ -16,6 +16,8 @@ export interface PreludeEntry {
   readonly read: ivm.Reference;
   readonly cancel: ivm.Reference;
   readonly idle: ivm.Reference;
+  readonly abandonWaits: ivm.Reference;
+  readonly websocketEvent: ivm.Reference;
   readonly fireTimer: ivm.Reference;
 }
 
@@ -24,6 +26,8 @@ const ENTRY_GLOBALS: Record<keyof PreludeEntry, string> = {
   read: "__strataRead",
   cancel: "__strataCancel",
   idle: "__strataIdle",
+  abandonWaits: "__strataAbandonWaits",
+  websocketEvent: "__strataWebSocketEvent",
   fireTimer: "__strataFireTimer",
 };
 
@@ -132,6 +136,12 @@ export class IsolatePool {
         timer: (id, ms) => hooks.current?.timer(id, ms),
         readBody: (id) => hooks.current?.readBody(id) ?? Promise.reject(new Error("no request is being handled")),
         cancelBody: (id) => hooks.current?.cancelBody(id),
+        kv: (ns, op, args) => hooks.current?.kv(ns, op, args) ?? Promise.reject(new Error("no worker is installed")),
+        websocket: (op, id, a, b) => hooks.current?.websocket(op, id, a, b),
+        cache: (op, args) => {
+          if (!hooks.current) throw new Error("no worker is installed");
+          return hooks.current.cache(op, args);
+        },
       });
       const p = this.prelude;
       const script = await isolate.compileScript(p.code, p.cache ? { cachedData: p.cache, filename: "strata:prelude" } : { produceCachedData: true, filename: "strata:prelude" });

@@ -13,6 +13,8 @@ import { bundlePrelude } from "./prelude-source.js";
 import { IsolatePool } from "./isolate-pool.js";
 import { Tenant, type LoadedBundle } from "./tenant.js";
 import { serveTenant } from "./tenant-server.js";
+import { KvStore } from "./kv-store.js";
+import { CacheStore } from "./cache-store.js";
 
 const WATCHDOG_INTERVAL_MS = 5;
 
@@ -20,6 +22,8 @@ class Engine {
   private readonly tenants = new Map<string, { tenant: Tenant; server: Server; socketPath: string }>();
   private readonly bundles = new Map<string, Promise<LoadedBundle>>();
   private readonly watched = new Set<Tenant>();
+  /** Each app's Cache API store (kept while the engine runs; not dropped when the app's last instance stops, as a redeploy follows). */
+  private readonly caches = new Map<string, CacheStore>();
   private watchdog: NodeJS.Timeout | null = null;
 
   constructor(private readonly pool: IsolatePool) {}
@@ -75,7 +79,10 @@ class Engine {
   private async start(config: TenantConfig): Promise<{ socket: string }> {
     if (this.tenants.has(config.instanceId)) throw new Error(`instance ${config.instanceId} is already running`);
     const log = (stream: "stdout" | "stderr", line: string): void => send({ event: "log", instanceId: config.instanceId, stream, line });
-    const tenant = new Tenant(config, await this.bundle(config.bundleDir), this.pool, log, (t) => this.watch(t));
+    const kv = config.kv.map((k) => new KvStore(k.dir));
+    let cache = this.caches.get(config.app);
+    if (!cache) this.caches.set(config.app, (cache = new CacheStore()));
+    const tenant = new Tenant(config, await this.bundle(config.bundleDir), this.pool, log, (t) => this.watch(t), cache, kv);
     // The socket is opened while the isolate loads (on its own thread): nothing connects before this
     // start is answered, and a request that did would wait for the load.
     const [loaded, listening] = await Promise.allSettled([tenant.start(), serveTenant(tenant, config.socketPath)]);

@@ -1,5 +1,7 @@
 import { unlinkSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, ServerResponse, type IncomingMessage, type Server } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
 import type { UrlParts } from "../prelude/host.js";
 import { urlParts } from "./host-bridge.js";
 import type { DispatchRequest } from "../prelude/dispatch.js";
@@ -46,6 +48,17 @@ export async function serveTenant(tenant: Tenant, socketPath: string): Promise<S
     });
   });
   server.keepAliveTimeout = 5_000;
+  // A WebSocket upgrade goes to the worker like any request; a 101 with a WebSocketPair end completes the
+  // handshake (ws's), any other answer is written to the socket as a plain response.
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const res = new ServerResponse(req);
+    res.assignSocket(socket as import("node:net").Socket);
+    res.once("finish", () => socket.end());
+    answer(tenant, req, res, { socket, head }).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" }).end(`engine error: ${err instanceof Error ? err.message : String(err)}\n`);
+      else socket.destroy();
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(socketPath, () => {
@@ -114,8 +127,10 @@ function requestBody(req: IncomingMessage, res: ServerResponse, maxBytes: number
   return body;
 }
 
-async function answer(tenant: Tenant, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = requestBody(req, res, tenant.config.maxRequestBodyBytes);
+const websockets = new WebSocketServer({ noServer: true });
+
+async function answer(tenant: Tenant, req: IncomingMessage, res: ServerResponse, upgrade?: { socket: Duplex; head: Buffer }): Promise<void> {
+  const body = upgrade ? null : requestBody(req, res, tenant.config.maxRequestBodyBytes);
   if (body === "refused") return;
   const proto = String(req.headers["x-forwarded-proto"] ?? "http").split(",")[0]!.trim() === "https" ? "https" : "http";
   let url: UrlParts;
@@ -137,6 +152,26 @@ async function answer(tenant: Tenant, req: IncomingMessage, res: ServerResponse)
     bodyStream: null,
   };
   const out = await tenant.handle(dispatch, body);
+  if (out.webSocket !== undefined) {
+    const id = out.webSocket;
+    if (!upgrade || req.headers.upgrade?.toLowerCase() !== "websocket") {
+      tenant.connectWebSocket(id, { send: () => undefined, close: () => undefined })?.closed(1002, "the request was not a WebSocket upgrade");
+      res.writeHead(500, { "content-type": "text/plain" });
+      res.end("the worker answered with a WebSocket (101) a request that did not ask to upgrade\n");
+      return;
+    }
+    res.detachSocket(upgrade.socket as import("node:net").Socket);
+    websockets.handleUpgrade(req, upgrade.socket, upgrade.head, (ws) => {
+      const link = tenant.connectWebSocket(id, { send: (data) => ws.send(data), close: (code, reason) => ws.close(code, reason) });
+      if (!link) return ws.close(1011, "the worker is unavailable");
+      ws.on("message", (data: Buffer, isBinary: boolean) => {
+        link.message(isBinary ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer : data.toString("utf8"));
+      });
+      ws.on("close", (code: number, reason: Buffer) => link.closed(code, reason.toString("utf8")));
+      ws.on("error", () => ws.terminate()); // a protocol error from the client: ws closes with 1002 and reports close
+    });
+    return;
+  }
   if (res.headersSent || refusing.has(res)) {
     out.stream?.cancel("the request was refused (413) before the worker answered"); // its answer goes nowhere
     return;

@@ -3,6 +3,8 @@ import type { BundleManifest } from "../bundle-manifest.js";
 import type { TenantConfig, TenantStats } from "../protocol.js";
 import type { DispatchRequest } from "../prelude/dispatch.js";
 import type { IsolatePool, PreludeEntry } from "./isolate-pool.js";
+import { cacheCall, type CacheStore } from "./cache-store.js";
+import { kvCall, type KvStore } from "./kv-store.js";
 import { BODY_CLOSED, type RequestBody } from "./request-body.js";
 
 /** A version's bundle, read once per engine and shared by every tenant (and every reset) of it. */
@@ -22,6 +24,7 @@ interface DispatchResponse {
   body: ArrayBuffer | null;
   stream: number | null;
   pending: boolean;
+  webSocket: number | null;
 }
 type ReadResult = ArrayBuffer | { done: true; pending: boolean } | { error: string };
 
@@ -32,6 +35,14 @@ export interface TenantResponse {
   readonly headers: ReadonlyArray<readonly [string, string]>;
   readonly body: Uint8Array | null;
   readonly stream: BodyStream | null;
+  /** A 101 handing over a WebSocket: the isolate's connection id, for connectWebSocket(). */
+  readonly webSocket?: number;
+}
+
+/** The client side of a WebSocket the worker accepted, as the engine's server holds it. */
+export interface WebSocketPeer {
+  send(data: string | Buffer): void;
+  close(code: number, reason: string): void;
 }
 
 /** A streamed response body, read one chunk at a time from the worker's ReadableStream. */
@@ -52,6 +63,8 @@ interface Generation {
   waiting: boolean;
   /** Request URLs whose parts this isolate was sent lately (fewer than its own cache of parsed URLs holds). */
   readonly sentUrls: Set<string>;
+  /** WebSocket connections joined to this isolate's WebSocketPair ends, by the isolate's connection id. */
+  readonly sockets: Map<number, WebSocketPeer>;
 }
 
 /** CPU accounting of one isolate over the current window (see checkCpu). */
@@ -66,14 +79,17 @@ const BOOT_IMPORT = "strata:worker";
 /** CPU accounting window: credit from requests does not carry over further than this. */
 const CPU_WINDOW_NS = 1_000_000_000n;
 
-/** The boot module: takes the prelude's install() off the global object and installs the worker with its env. */
-function bootSource(env: Readonly<Record<string, unknown>>): string {
+/**
+ * The boot module: takes the prelude's install() off the global object and installs the worker with its
+ * env and the names of its KV bindings (binding i is KV store i of the tenant).
+ */
+function bootSource(env: Readonly<Record<string, unknown>>, kv: readonly string[]): string {
   return [
     `import * as worker from ${JSON.stringify(BOOT_IMPORT)};`,
     "const install = globalThis.__strataInstall;",
     "delete globalThis.__strataInstall;",
     // JSON.parse, not an object literal: a "__proto__" key stays an own property.
-    `install(worker, JSON.parse(${JSON.stringify(JSON.stringify(env))}));`,
+    `install(worker, JSON.parse(${JSON.stringify(JSON.stringify(env))}), ${JSON.stringify(kv)});`,
   ].join("\n");
 }
 
@@ -103,6 +119,10 @@ export class Tenant {
     private readonly log: (stream: "stdout" | "stderr", line: string) => void,
     /** Tells the engine this tenant is running code, so the watchdog looks at it. */
     private readonly onBusy: (tenant: Tenant) => void,
+    /** The app's Cache API store, shared by its instances in this engine. */
+    private readonly cache: CacheStore,
+    /** The stores of config.kv, in its order. */
+    private readonly kvStores: readonly KvStore[] = [],
   ) {}
 
   /** Loads the first isolate; throws (with the worker's error) when the module cannot start. */
@@ -149,10 +169,21 @@ export class Tenant {
         return body ? body.read() : Promise.reject(new Error(BODY_CLOSED));
       },
       cancelBody: (id) => this.bodies.get(id)?.close(),
+      kv: (ns, op, args) => kvCall(this.kvStores[ns], op, args),
+      websocket: (op, id, a, b) => {
+        const peer = gen?.sockets.get(id);
+        if (!peer) return;
+        if (op === "send") peer.send(a instanceof ArrayBuffer ? Buffer.from(a) : String(a));
+        else {
+          gen!.sockets.delete(id);
+          peer.close(Number(a), String(b ?? ""));
+        }
+      },
+      cache: (op, args) => cacheCall(this.cache, op, args),
     };
     try {
       await this.loadWorker(isolate, context);
-      gen = { isolate, entry, timers, resetReason: null, waiting: false, sentUrls: new Set() };
+      gen = { isolate, entry, timers, resetReason: null, waiting: false, sentUrls: new Set(), sockets: new Map() };
       return gen;
     } catch (err) {
       for (const t of timers.values()) clearTimeout(t);
@@ -184,7 +215,7 @@ export class Tenant {
       worker = await isolate.compileModule(b.code, { filename, produceCachedData: true });
       b.codeCache = (worker as ivm.Module & ivm.CachedDataResult).cachedData;
     }
-    const boot = isolate.compileModuleSync(bootSource(this.config.env), { filename: "strata:boot" });
+    const boot = isolate.compileModuleSync(bootSource(this.config.env, this.config.kv.map((k) => k.binding)), { filename: "strata:boot" });
     boot.instantiateSync(context, (specifier) => {
       if (specifier === BOOT_IMPORT) return worker;
       const name = specifier.replace(/^\.\//, "");
@@ -242,11 +273,39 @@ export class Tenant {
     }
     if (res.pending) this.awaitWaitUntil(gen);
     const head = { status: res.status, statusText: res.statusText, headers: res.headers };
+    if (res.webSocket !== null) {
+      done();
+      return { ...head, body: null, stream: null, webSocket: res.webSocket };
+    }
     if (res.stream === null) {
       done();
       return { ...head, body: res.body ? new Uint8Array(res.body) : null, stream: null };
     }
     return { ...head, body: null, stream: this.bodyStream(gen, res.stream, done) };
+  }
+
+  /**
+   * Joins the client's WebSocket to the isolate's connection `id` (from a 101 response): what the client
+   * sends arrives as message events, its close as a close event. Returns what the server calls as the
+   * client's frames come; null when the isolate is gone.
+   */
+  connectWebSocket(id: number, peer: WebSocketPeer): { message(data: string | ArrayBuffer): void; closed(code: number, reason: string): void } | null {
+    const gen = this.gen;
+    if (!gen || gen.resetReason !== null) return null;
+    gen.sockets.set(id, peer);
+    const event = (type: "message" | "close", data: unknown, code?: number, reason?: string): void => {
+      if (gen.resetReason !== null) return;
+      const done = this.begin(gen, true);
+      const arg = data instanceof ArrayBuffer ? new ivm.ExternalCopy(data, { transferOut: true }).copyInto({ release: true, transferIn: true }) : data;
+      gen.entry.websocketEvent.apply(undefined, [id, type, arg, code, reason]).catch((err: unknown) => this.failure(gen, err)).finally(done);
+    };
+    return {
+      message: (data) => event("message", data),
+      closed: (code, reason) => {
+        if (!gen.sockets.delete(id)) return; // the worker closed it first
+        event("close", null, code, reason);
+      },
+    };
   }
 
   private bodyStream(gen: Generation, id: number, done: () => void): BodyStream {
@@ -284,17 +343,29 @@ export class Tenant {
     };
   }
 
+  /**
+   * Keeps the request's waitUntil work counted as running (the CPU watchdog sees it, stop() waits for
+   * it) until it settles or, as on Workers, waitUntilMs after the response: then the prelude forgets
+   * it, so it neither holds up a stop nor counts as running, and the worker's log says so.
+   */
   private awaitWaitUntil(gen: Generation): void {
     if (gen.waiting) return;
     gen.waiting = true;
     // waitUntil work earns no credit of its own: it spends what its request left over.
     const done = this.begin(gen, false);
+    const finish = (): void => {
+      clearTimeout(limit);
+      gen.waiting = false;
+      done();
+    };
+    const limit = setTimeout(() => {
+      if (gen.isolate.isDisposed) return finish();
+      this.log("stderr", `ctx.waitUntil() work was still running ${this.config.waitUntilMs} ms after the response; it is no longer waited for (Workers cancels it then)`);
+      gen.entry.abandonWaits.apply(undefined, []).catch((err: unknown) => this.failure(gen, err)).finally(finish);
+    }, this.config.waitUntilMs);
     gen.entry.idle.apply(undefined, [], { result: { promise: true } })
       .catch((err: unknown) => this.failure(gen, err))
-      .finally(() => {
-        gen.waiting = false;
-        done();
-      });
+      .finally(finish);
   }
 
   private timer(gen: Generation, id: number, ms: number): void {
@@ -350,6 +421,8 @@ export class Tenant {
     this.log("stderr", reason);
     for (const t of gen.timers.values()) clearTimeout(t);
     gen.timers.clear();
+    for (const peer of gen.sockets.values()) peer.close(1011, "the worker's isolate was reset");
+    gen.sockets.clear();
     if (!gen.isolate.isDisposed) {
       this.cpuOfDisposed += gen.isolate.cpuTime;
       gen.isolate.dispose();
@@ -405,6 +478,8 @@ export class Tenant {
       for (const t of gen.timers.values()) clearTimeout(t);
       gen.timers.clear();
       gen.resetReason ??= "instance stopped";
+      for (const peer of gen.sockets.values()) peer.close(1001, "the instance is stopping");
+      gen.sockets.clear();
       if (!gen.isolate.isDisposed) gen.isolate.dispose();
     }
   }

@@ -2,6 +2,8 @@ import { concat, copyBuffer } from "./blob.js";
 import { TextEncoder, toBytes } from "./encoding.js";
 import { console, inspect, reportError } from "./console.js";
 import { host, type UrlParts } from "./host.js";
+import { KVNamespace } from "./kv.js";
+import { attach } from "./websocket.js";
 import { Request, Response } from "./request-response.js";
 import { ReadableStream, type ReadableStreamDefaultReader } from "./streams.js";
 import { rememberParsed } from "./url.js";
@@ -33,6 +35,8 @@ export interface DispatchResponse {
   stream: number | null;
   /** ctx.waitUntil() promises are still running: the engine awaits idle() after responding. */
   pending: boolean;
+  /** A 101 that hands over a WebSocket: the engine's connection id for it (see websocket.ts). */
+  webSocket: number | null;
 }
 
 /**
@@ -48,18 +52,20 @@ const waits = new Set<Promise<unknown>>();
 const bodies = new Map<number, BodyReader>();
 let nextBody = 1;
 
-export function install(namespace: Record<string, unknown>, env: Record<string, unknown>): void {
+/** Installs the worker with its env: vars, and one KVNamespace per name in `kv` (the engine's store of that index). */
+export function install(namespace: Record<string, unknown>, env: Record<string, unknown>, kv: string[] = []): void {
   const worker = namespace["default"] as { fetch?: unknown } | undefined;
   if (!worker || typeof worker.fetch !== "function") {
     throw new TypeError("the worker module has no default export with a fetch(request, env, ctx) method");
   }
   handler = { fetch: worker.fetch as FetchHandler, self: worker };
+  kv.forEach((binding, i) => (env[binding] = new KVNamespace(i)));
   workerEnv = env;
 }
 
 function failure(status: number, text: string): DispatchResponse {
   const body = copyBuffer(new TextEncoder().encode(text));
-  return { status, statusText: "", headers: [["content-type", "text/plain;charset=UTF-8"]], body, stream: null, pending: waits.size > 0 };
+  return { status, statusText: "", headers: [["content-type", "text/plain;charset=UTF-8"]], body, stream: null, pending: waits.size > 0, webSocket: null };
 }
 
 export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> {
@@ -91,6 +97,10 @@ export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> 
     console.error(`the fetch handler returned ${res === null ? "null" : typeof res}, not a Response`);
     return failure(500, "Internal Server Error");
   }
+  if (res.webSocket) {
+    const webSocket = attach(res.webSocket);
+    return { status: 101, statusText: res.statusText, headers: [...res.headers], body: null, stream: null, pending: waits.size > 0, webSocket };
+  }
   let body: Uint8Array | ReadableStream | null;
   try {
     body = res._take();
@@ -108,10 +118,10 @@ export async function dispatch(req: DispatchRequest): Promise<DispatchResponse> 
       stream = nextBody++;
       bodies.set(stream, { reader: body.getReader(), next: null });
     }
-    return { status: res.status, statusText: res.statusText, headers, body: null, stream, pending: waits.size > 0 };
+    return { status: res.status, statusText: res.statusText, headers, body: null, stream, pending: waits.size > 0, webSocket: null };
   }
   const bytes = body?.length ? copyBuffer(body) : null;
-  return { status: res.status, statusText: res.statusText, headers, body: bytes, stream: null, pending: waits.size > 0 };
+  return { status: res.status, statusText: res.statusText, headers, body: bytes, stream: null, pending: waits.size > 0, webSocket: null };
 }
 
 /**
@@ -210,9 +220,28 @@ export function cancel(id: number, reason: string): void {
   body.reader.cancel(new TypeError(reason)).catch(reportError);
 }
 
-/** Resolves once every ctx.waitUntil() promise has settled. */
+let abandoned: () => void = () => undefined;
+
+/** Resolves once every ctx.waitUntil() promise has settled, or abandonWaits() is called. */
 export async function idle(): Promise<void> {
-  while (waits.size) await Promise.allSettled([...waits]);
+  const stop = new Promise<"stop">((resolve) => {
+    const before = abandoned;
+    abandoned = () => {
+      before();
+      resolve("stop");
+    };
+  });
+  while (waits.size) {
+    if ((await Promise.race([Promise.allSettled([...waits]), stop])) === "stop") return;
+  }
+}
+
+/** The waitUntil time limit passed: the promises still running are no longer waited for. */
+export function abandonWaits(): void {
+  waits.clear();
+  const a = abandoned;
+  abandoned = () => undefined;
+  a();
 }
 
 /**

@@ -37,6 +37,9 @@ const hostSubtle = take<HostReference>("__strata_subtle");
 const hostBodyRead = take<HostReference>("__strata_body_read");
 const hostFormData = take<HostReference>("__strata_form_data");
 const hostZlib = take<HostReference>("__strata_zlib");
+const hostKv = take<HostReference>("__strata_kv");
+const hostCache = take<HostReference>("__strata_cache");
+const hostHtmlRewriter = take<HostReference>("__strata_html_rewriter");
 
 /** A form field as the engine parses it: a string, or a file's parts. */
 export type HostFormValue = string | { name: string; type: string; bytes: ArrayBuffer };
@@ -70,6 +73,21 @@ export const host = {
    * bytes) and ("end", id) give the output ready so far (the last of it at "end"), null when there is none.
    */
   zlib: (op: "open" | "write" | "end", a: unknown, b?: unknown): Promise<unknown> => callHost(hostZlib, [op, a, b]),
+  /**
+   * KV operation `op` on the tenant's KV binding `ns` (engine/kv-store.ts kvCall). The store's refusals
+   * ("KV PUT failed: 414 ...") are thrown as Error, as workerd throws them.
+   */
+  kv: async (ns: number, op: "get" | "put" | "delete" | "list", args: unknown[]): Promise<unknown> => {
+    const o = (await hostKv.apply(undefined, [ns, op, args], { arguments: { copy: true }, result: { promise: true, copy: true } })) as Outcome<unknown>;
+    if (o.ok) return o.value;
+    throw new Error(o.error);
+  },
+  /** Cache API operation on the app's cache (engine/cache-store.ts cacheCall). */
+  cache: (op: "match" | "put" | "delete", args: unknown[]): Promise<unknown> => callHost(hostCache, [op, args]),
+  /** HTMLRewriter's lol-html glue (an expression: (wasmBytes) => exports) and its WebAssembly. */
+  htmlRewriter: (): Promise<{ code: string; wasm: ArrayBuffer }> => callHost(hostHtmlRewriter, []),
+  /** Sends a message on, or closes, the engine's WebSocket connection `id` (no answer awaited). */
+  websocket: take<(op: "send" | "close", id: number, a: unknown, b?: unknown) => void>("__strata_websocket"),
   /** The worker will not read request body `id` further. */
   cancelBody: take<(id: number) => void>("__strata_body_cancel"),
 };

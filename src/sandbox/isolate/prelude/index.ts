@@ -3,15 +3,17 @@
  * bare V8 context before the tenant's code. Bundled by the engine (esbuild, IIFE) at start-up.
  */
 import { Blob, File } from "./blob.js";
+import { Cache, CacheStorage } from "./cache.js";
 import { CompressionStream, DecompressionStream, TextDecoderStream, TextEncoderStream } from "./codec-streams.js";
 import { console } from "./console.js";
 import { crypto, CryptoKey, SubtleCrypto } from "./crypto.js";
-import { cancel, dispatch, idle, install, read, warmUp } from "./dispatch.js";
+import { abandonWaits, cancel, dispatch, idle, install, read, warmUp } from "./dispatch.js";
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.js";
 import { AbortController, AbortSignal, Event, EventTarget } from "./events.js";
 import { fetch } from "./fetch.js";
 import { FormData } from "./form-data.js";
 import { Headers } from "./headers.js";
+import { HTMLRewriter } from "./html-rewriter.js";
 import { Request, Response } from "./request-response.js";
 import {
   ByteLengthQueuingStrategy, CountQueuingStrategy, ReadableStream, ReadableStreamBYOBReader, ReadableStreamDefaultReader,
@@ -20,15 +22,17 @@ import {
 import { structuredClone } from "./structured-clone.js";
 import { clearInterval, clearTimeout, fireTimer, queueMicrotask, setInterval, setTimeout } from "./timers.js";
 import { URL, URLSearchParams } from "./url.js";
+import { CloseEvent, MessageEvent, WebSocket, WebSocketPair, websocketEvent } from "./websocket.js";
 
 const timeOrigin = Date.now();
 const globals: Record<string, unknown> = {
-  AbortController, AbortSignal, Blob, ByteLengthQueuingStrategy, CompressionStream, CountQueuingStrategy, CryptoKey,
-  DecompressionStream, DOMException, Event, EventTarget, File, FormData, Headers, ReadableStream, ReadableStreamBYOBReader,
+  AbortController, AbortSignal, Blob, ByteLengthQueuingStrategy, Cache, CacheStorage, CompressionStream, CountQueuingStrategy, CryptoKey,
+  DecompressionStream, DOMException, Event, EventTarget, File, FormData, Headers, HTMLRewriter, ReadableStream, ReadableStreamBYOBReader,
   ReadableStreamDefaultReader, Request, Response, SubtleCrypto, TextDecoder, TextDecoderStream, TextEncoder,
   TextEncoderStream, TransformStream, URL, URLSearchParams, WritableStream, WritableStreamDefaultWriter,
   atob, btoa, clearInterval, clearTimeout, console, crypto, fetch, queueMicrotask, setInterval, setTimeout,
-  structuredClone,
+  structuredClone, CloseEvent, MessageEvent, WebSocket, WebSocketPair,
+  caches: new CacheStorage(),
   // Workers' own: libraries test for it to pick their Workers code paths.
   navigator: { userAgent: "Cloudflare-Workers" },
   scheduler: { wait: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)) },
@@ -44,6 +48,8 @@ Object.assign(globalThis, {
   __strataInstall: install,
   __strataDispatch: dispatch,
   __strataIdle: idle,
+  __strataAbandonWaits: abandonWaits,
+  __strataWebSocketEvent: websocketEvent,
   __strataFireTimer: fireTimer,
   __strataRead: read,
   __strataCancel: cancel,

@@ -2,6 +2,7 @@ import { Body, extractBody, type BodyInit } from "./body.js";
 import { Headers, type HeadersInitLike } from "./headers.js";
 import { URL } from "./url.js";
 import { AbortSignal } from "./events.js";
+import { WebSocket } from "./websocket.js";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
@@ -52,6 +53,8 @@ export interface ResponseInit {
   status?: number;
   statusText?: string;
   headers?: HeadersInitLike;
+  /** Workers: the client end of a WebSocketPair, with status 101. */
+  webSocket?: WebSocket | null;
 }
 
 export class Response extends Body {
@@ -62,15 +65,22 @@ export class Response extends Body {
   /** @internal */ _url = "";
   /** @internal */ _redirected = false;
 
+  /** Workers: the WebSocket end this 101 response hands to the client. */
+  readonly webSocket: WebSocket | null;
+
   constructor(body: BodyInit = null, init: ResponseInit = {}) {
     const status = init.status ?? 200;
-    if (!Number.isInteger(status) || status < 200 || status > 599) {
+    const webSocket = init.webSocket ?? null;
+    if (webSocket !== null && !(webSocket instanceof WebSocket)) throw new TypeError("Response webSocket must be a WebSocket");
+    if (status === 101 && webSocket === null) throw new RangeError("Responses may only be constructed with status codes in the range 200 to 599, inclusive.");
+    if (!Number.isInteger(status) || (status !== 101 && (status < 200 || status > 599))) {
       throw new RangeError(`Response status ${status} is outside 200-599`);
     }
     if (body != null && NULL_BODY_STATUS.has(status)) throw new TypeError(`Response with status ${status} cannot have a body`);
     const source = extractBody(body);
     super(source);
     this.status = status;
+    this.webSocket = webSocket;
     this.statusText = String(init.statusText ?? "");
     this.headers = new Headers(init.headers);
     if (source.type && !this.headers.has("content-type")) this.headers.set("content-type", source.type);

@@ -458,6 +458,8 @@ export class TransformStream<I = unknown, O = unknown> {
       get desiredSize() { return controller.desiredSize; },
     };
     const started = Promise.resolve(transformer.start?.(tc));
+    // A start() that fails errors both sides (the spec's TransformStreamDefaultControllerError).
+    started.catch((e: unknown) => tc.error(e));
     this.writable = new WritableStream<I>({
       start: (c) => { sinkController = c; },
       write: async (chunk) => {
@@ -474,7 +476,12 @@ export class TransformStream<I = unknown, O = unknown> {
       },
       close: async () => {
         await started;
-        await transformer.flush?.(tc);
+        try {
+          await transformer.flush?.(tc);
+        } catch (e) {
+          controller.error(e); // as for a failed transform: the reader learns why
+          throw e;
+        }
         controller.close();
       },
       abort: (reason) => controller.error(reason),
