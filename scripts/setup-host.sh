@@ -14,6 +14,7 @@ PACKAGES=(
   golang-go
   clang lld wasi-libc
   wrk caddy nginx-light
+  qemu-system-x86 e2fsprogs lz4 # microvm driver: the VMM, mkfs.ext4 -d for root disks, the guest kernel's payload
 )
 
 missing=()
@@ -64,6 +65,11 @@ else
   if ! build_runsc; then
     echo "==> could not build runsc $RUNSC_VERSION: the gVisor driver falls back to Debian's runsc (/usr/bin/runsc, ptrace platform)"
   fi
+fi
+
+# The microvm driver's guest kernel (Debian's cloud kernel as a PVH vmlinux, and its modules).
+if ! scripts/guest-kernel.sh; then
+  echo "==> could not unpack the guest kernel: the microvm driver stays unavailable (strata doctor says why)"
 fi
 
 # npm dependencies (native modules build here: package.json allowScripts approves their install scripts).
