@@ -4,6 +4,7 @@ import type { SandboxDriver } from "./driver.js";
 import { IsolateDriver } from "./isolate/index.js";
 import { OciDriver } from "./oci/index.js";
 import { GvisorDriver } from "./gvisor/index.js";
+import { MicrovmDriver } from "./microvm/index.js";
 
 /** The drivers this Strata version ships, and what they share on the host. */
 export interface Sandboxes {
@@ -30,6 +31,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new OciDriver({ home, runtime: "runc", network }),
       new OciDriver({ home, runtime: "crun", network }),
       new GvisorDriver({ home, network }),
+      new MicrovmDriver({ home, network }),
       new IsolateDriver({ home, ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }) }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),
