@@ -39,7 +39,7 @@ export interface VmmBackend {
   launch(vm: VmSpec): Promise<number>;
   /** Ends the VMM at once (its guest had its grace period already). */
   kill(dir: string, pid: number): Promise<void>;
-  /** Pauses the running guest and writes its memory and device state to `file` (the VM stays paused). */
+  /** Pauses the running guest, writes its memory and device state to `file`, and lets it run on. */
   snapshot(dir: string, file: string): Promise<void>;
   /** After launch() with `incoming`: waits for the restore to finish and resumes the guest. */
   resume(dir: string): Promise<void>;

@@ -1,6 +1,7 @@
 
-import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
-import { createConnection } from "node:net";
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { connect, createConnection } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
@@ -11,7 +12,7 @@ import { processExists } from "../../system/process.js";
 import type {
   Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
-import { encodeControl, guestAssets, parseGuestEvent, rootDisk, writeRunDisk, type GuestAssets, type GuestControl } from "../guest/index.js";
+import { encodeControl, guestAssets, parseGuestEvent, rootDisk, writeRunDisk, type GuestAssets, type GuestControl, type GuestNet } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
 import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
 import { chooseAccel, type AccelChoice } from "./accel.js";
@@ -22,6 +23,7 @@ import { MicrovmHandleData } from "./handle.js";
 import { plumbGuestNet, TAP } from "./network.js";
 import { guestCmdline, hostTscKhz, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
+import { SnapshotStore } from "./snapshots.js";
 
 export interface MicrovmDriverOptions {
   readonly home: StrataHome;
@@ -31,11 +33,20 @@ export interface MicrovmDriverOptions {
   readonly backend?: VmmBackend;
   /** Streams long first-use work (building the init, making a root disk). */
   readonly onProgress?: (line: string) => void;
+  /**
+   * Snapshot a version's first ready instance and restore later instances from it instead of booting
+   * (default true). A restored guest keeps the first instance's environment; its network, clock and
+   * entropy are its own (the guest init resets them when the host says it was restored).
+   */
+  readonly snapshots?: boolean;
 }
 
 /** Guest RAM on top of the app's memory: the kernel, the initramfs and the tmpfs root's metadata. */
 export const GUEST_OVERHEAD_MB = 96;
 const POLL_MS = 20;
+/** How long a snapshot waits for the first instance to listen (its readiness budget, READY_BUDGET_MS). */
+const SNAPSHOT_READY_MS = 120_000;
+const RESTORE_ACK_MS = 10_000;
 
 const CAPABILITIES: Capabilities = Object.freeze({
   isolation: "microvm",
@@ -72,11 +83,16 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly followers = new Map<string, GuestLogFollower>();
   private readonly stopping = new Map<string, Promise<void>>();
   private readonly prepared = new Map<string, Promise<Prepared<MicrovmPrepared>>>();
+  private readonly snapshots: SnapshotStore;
+  /** Snapshot keys being taken now, and every key taken per prepared version (removed by release()). */
+  private readonly snapshotting = new Set<string>();
+  private readonly snapshotKeys = new Map<string, Set<string>>();
   private accel: Promise<AccelChoice> | undefined;
 
   constructor(private readonly opts: MicrovmDriverOptions) {
     this.backend = opts.backend ?? new QemuBackend(() => this.chooseAccel());
     this.cgroups = new CgroupV1(this.cgroupParent);
+    this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"));
   }
 
   private get cgroupParent(): string {
@@ -120,8 +136,10 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   async release(prepared: Prepared<MicrovmPrepared>): Promise<void> {
-    // The root disk is shared by every version built from that image; only the in-memory entry goes.
+    // The root disk is shared by every version built from that image; the version's snapshots are its own.
     this.prepared.delete(prepared.key);
+    await this.snapshots.remove(this.snapshotKeys.get(prepared.key) ?? []);
+    this.snapshotKeys.delete(prepared.key);
   }
 
   async start(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
@@ -149,10 +167,23 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         logFile: join(dir, VM_FILES.log),
         bootLog: join(dir, VM_FILES.boot),
       };
-      const pid = await this.backend.launch(vm);
-      await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
-      await this.follow(id, io);
-      const detail = await this.backend.detail();
+      const snapKey = SnapshotStore.key([prepared.key, vm.kernel, vm.initramfs, vm.memoryMb, vm.vcpus, spec.command ?? null, spec.port]);
+      const snapshot = this.opts.snapshots === false ? undefined : await this.snapshots.get(snapKey);
+      let pid: number;
+      if (snapshot) {
+        await copyFile(snapshot.runDisk, vm.runDisk); // the disk the snapshotted guest knows
+        pid = await this.backend.launch({ ...vm, incoming: snapshot.state });
+        await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
+        await this.backend.resume(dir);
+        await this.follow(id, io);
+        await this.tellRestored(id, net);
+      } else {
+        pid = await this.backend.launch(vm);
+        await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
+        await this.follow(id, io);
+        if (this.opts.snapshots !== false) this.snapshotWhenReady(id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk);
+      }
+      const detail = `${await this.backend.detail()}${snapshot ? ", restored" : ""}`;
       const data: MicrovmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
       return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail };
     } catch (err) {
@@ -285,6 +316,53 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     }
   }
 
+  /**
+   * In the background: once the first instance of a version listens, snapshot it (a pause of about a
+   * second) so later starts restore. One snapshot per key at a time; a failure only costs later starts
+   * their speed, so it is logged to the instance, not thrown.
+   */
+  private snapshotWhenReady(id: string, preparedKey: string, key: string, endpoint: { host: string; port: number }, runDisk: string): void {
+    if (this.snapshotting.has(key)) return;
+    this.snapshotting.add(key);
+    void (async () => {
+      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, () => this.stopping.has(id)))) return;
+      if ((await this.snapshots.get(key)) || !(await this.pidOf(id))) return;
+      await this.snapshots.put(key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file));
+      const keys = this.snapshotKeys.get(preparedKey) ?? new Set<string>();
+      keys.add(key);
+      this.snapshotKeys.set(preparedKey, keys);
+    })()
+      .catch((err: Error) => this.opts.onProgress?.(`microvm: no snapshot of ${id}: ${err.message}`))
+      .finally(() => this.snapshotting.delete(key));
+  }
+
+  /**
+   * Tells a restored guest its new clock, a fresh 32-byte entropy seed and its network, and waits for the
+   * init's acknowledgement: only then may requests reach the app.
+   */
+  private async tellRestored(id: string, net: GuestNet): Promise<void> {
+    const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
+    try {
+      await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
+      const acked = new Promise<void>((resolve, reject) => {
+        let buf = "";
+        const timer = setTimeout(() => reject(new StrataError("INSTANCE_FAILED", `the restored guest ${id} did not acknowledge within ${RESTORE_ACK_MS} ms`)), RESTORE_ACK_MS);
+        sock.on("data", (chunk: Buffer) => {
+          buf += chunk.toString("utf8");
+          if (buf.includes('"of":"restored"')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        sock.once("error", reject);
+      });
+      sock.write(encodeControl({ t: "restored", unixNano: Date.now() * 1e6, seed: randomBytes(32).toString("base64"), net: { ...net } }));
+      await acked;
+    } finally {
+      sock.destroy();
+    }
+  }
+
   /** Sends one control message to the guest init over its control port. */
   private async control(id: string, msg: GuestControl): Promise<void> {
     const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
@@ -293,3 +371,20 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 }
 
+
+/** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `cancelled` (false). */
+async function waitListening(endpoint: { host: string; port: number }, ms: number, cancelled: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && !cancelled()) {
+    const open = await new Promise<boolean>((resolve) => {
+      const c = connect(endpoint.port, endpoint.host);
+      c.setTimeout(1000);
+      c.once("connect", () => (c.destroy(), resolve(true)));
+      c.once("error", () => resolve(false)); // not listening yet
+      c.once("timeout", () => (c.destroy(), resolve(false)));
+    });
+    if (open) return true;
+    await sleep(100);
+  }
+  return false;
+}

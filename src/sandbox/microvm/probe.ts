@@ -5,9 +5,11 @@ import { guestKernel } from "../guest/index.js";
 import type { VmmBackend } from "./backend.js";
 
 /** What Firecracker would need here, for `strata doctor` (the backend this host runs is QEMU's). */
-export async function firecrackerMissing(): Promise<string[]> {
+export async function firecrackerMissing(kvmRuns: boolean): Promise<string[]> {
   const missing: string[] = [];
-  if (!(await access("/dev/kvm", constants.R_OK | constants.W_OK).then(() => true, () => false))) missing.push("/dev/kvm");
+  const kvm = await access("/dev/kvm", constants.R_OK | constants.W_OK).then(() => true, () => false);
+  if (!kvm) missing.push("/dev/kvm");
+  else if (!kvmRuns) missing.push("a /dev/kvm that runs guests (this one stalls them)");
   if (!(await which("firecracker"))) missing.push("the firecracker binary");
   return missing;
 }
@@ -26,8 +28,8 @@ export async function probeMicrovm(backend: VmmBackend): Promise<Probe> {
       }
     }
     const probe = await backend.probe();
-    const fc = await firecrackerMissing();
-    const detail = await backend.detail().catch(() => "qemu");
+    const detail = await backend.detail();
+    const fc = await firecrackerMissing(detail.endsWith("-kvm"));
     const summary = `${detail} here; firecracker ${fc.length ? `needs ${fc.join(" and ")}` : "could run here (its backend is not built in yet)"}`;
     return { ...probe, details: { ...probe.details, backend: summary, kernel: `${kernel.release} (${kernel.vmlinux})` } };
   } catch (err) {

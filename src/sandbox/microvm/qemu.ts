@@ -127,6 +127,7 @@ export class QemuBackend implements VmmBackend {
       await qmp.execute("migrate", { uri: `unix:${sock}` });
       await waitMigration(qmp, "completed");
       await received;
+      await qmp.execute("cont", {}); // the source guest runs on
     } finally {
       qmp.close();
       await rm(sock, { force: true });
