@@ -35,7 +35,7 @@ export interface MicrovmDriverOptions {
   readonly onProgress?: (line: string) => void;
   /**
    * Snapshot a version's first ready instance and restore later instances from it instead of booting
-   * (default true). A restored guest keeps the first instance's environment; its network, clock and
+   * (default false: unfinished, a restored guest under TCG does not answer its control port yet). A restored guest keeps the first instance's environment; its network, clock and
    * entropy are its own (the guest init resets them when the host says it was restored).
    */
   readonly snapshots?: boolean;
@@ -168,7 +168,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         bootLog: join(dir, VM_FILES.boot),
       };
       const snapKey = SnapshotStore.key([prepared.key, vm.kernel, vm.initramfs, vm.memoryMb, vm.vcpus, spec.command ?? null, spec.port]);
-      const snapshot = this.opts.snapshots === false ? undefined : await this.snapshots.get(snapKey);
+      const snapshot = this.opts.snapshots !== true ? undefined : await this.snapshots.get(snapKey);
       let pid: number;
       if (snapshot) {
         await copyFile(snapshot.runDisk, vm.runDisk); // the disk the snapshotted guest knows
@@ -181,7 +181,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         pid = await this.backend.launch(vm);
         await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
         await this.follow(id, io);
-        if (this.opts.snapshots !== false) this.snapshotWhenReady(id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk);
+        if (this.opts.snapshots === true) this.snapshotWhenReady(id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk);
       }
       const detail = `${await this.backend.detail()}${snapshot ? ", restored" : ""}`;
       const data: MicrovmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };

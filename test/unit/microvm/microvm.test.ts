@@ -11,7 +11,7 @@ import { guestKernel } from "../../../src/sandbox/guest/index.js";
 // Under /var/tmp like the runc test: root disks are cached under STRATA_HOME.
 const root = await mkdtemp(join("/var/tmp", "strata-microvm-"));
 const home = new StrataHome(root);
-const network = new HostNetwork(home, { bridge: "stratamv0", subnet: "10.233.9.0/24" });
+const network = new HostNetwork(home, { bridge: "stratamv0", subnet: "10.233.40.0/24" });
 await network.ensure();
 
 after(async () => {
