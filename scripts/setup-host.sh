@@ -16,6 +16,7 @@ PACKAGES=(
   golang-go
   clang lld wasi-libc
   wrk caddy nginx-light
+  qemu-system-x86 e2fsprogs lz4 # microvm driver: the VMM, mkfs.ext4 -d for root disks, the guest kernel's payload
 )
 
 missing=()
@@ -75,6 +76,11 @@ if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   echo "==> installing Rust with rustup (stable, minimal profile) for the Rust function test fixture"
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --no-modify-path ||
     echo "==> could not install Rust: the Rust function tests skip, saying so"
+fi
+
+# The microvm driver's guest kernel (Debian's cloud kernel as a PVH vmlinux, and its modules).
+if ! scripts/guest-kernel.sh; then
+  echo "==> could not unpack the guest kernel: the microvm driver stays unavailable (strata doctor says why)"
 fi
 
 # npm dependencies (native modules build here: package.json allowScripts approves their install scripts).

@@ -6,6 +6,7 @@ import { OciDriver } from "./oci/index.js";
 import { GvisorDriver } from "./gvisor/index.js";
 import { LxcDriver } from "./lxc/index.js";
 import { LxdDriver } from "./lxd/index.js";
+import { MicrovmDriver } from "./microvm/index.js";
 
 /** The drivers this Strata version ships, and what they share on the host. */
 export interface Sandboxes {
@@ -39,6 +40,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new GvisorDriver({ home, network }),
       new LxcDriver({ home, network }),
       new LxdDriver({ home, network }),
+      new MicrovmDriver({ home, network }),
       new IsolateDriver({ home, ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }) }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),

@@ -37,7 +37,6 @@ async function needs(binaries: Record<string, string>, devices: Record<string, s
 const KVM = { "/dev/kvm": "hardware virtualisation; this host may itself be a VM without nested virtualisation" };
 
 export const HOST_PROBES = {
-  microvm: () => needs({ firecracker: "firecracker (not packaged in Debian 12; from the Firecracker releases)" }, KVM),
   lxc: () => needs({ "lxc-start": "lxc" }),
   vm: () => needs({ "qemu-system-x86_64": "qemu-system-x86" }, KVM),
   kata: () => needs({ "kata-runtime": "kata-containers (not packaged in Debian 12)" }, KVM),

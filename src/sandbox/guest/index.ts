@@ -1,0 +1,16 @@
+/**
+ * The guest pipeline every VM-class driver shares (microvm today; full VMs, Kata-style, Xen, hosted
+ * functions later): an OCI image as a read-only ext4 root disk, Debian's cloud kernel as a PVH vmlinux,
+ * an initramfs with Strata's guest init, the run file, and the host<->guest line protocol.
+ */
+export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES } from "./assets.js";
+export type { GuestAssets, GuestKernel } from "./assets.js";
+export { cpioNewc } from "./cpio.js";
+export type { CpioEntry } from "./cpio.js";
+export { modinfo, moduleClosure } from "./modinfo.js";
+export { rootDisk, rootDiskDir } from "./root-disk.js";
+export type { RootDisk } from "./root-disk.js";
+export { writeRunDisk, macForAddress } from "./run-file.js";
+export type { RunFile, GuestNet } from "./run-file.js";
+export { LOG_PORT, CTL_PORT, GuestEvent, parseGuestEvent, encodeControl } from "./protocol.js";
+export type { GuestControl } from "./protocol.js";

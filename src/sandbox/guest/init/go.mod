@@ -1,0 +1,3 @@
+module strata.dev/guest-init
+
+go 1.22

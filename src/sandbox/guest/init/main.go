@@ -1,0 +1,56 @@
+// Strata's guest init: PID 1 of every VM-class sandbox (microvm today; full VMs, Kata-style and Xen guests
+// later). It loads the kernel modules the initramfs carries, mounts the image's read-only root disk under
+// a tmpfs overlay, configures the network, starts the app from the run file as the image's user, and
+// speaks JSON lines with the host over two virtio-serial ports (protocol.go). Standard library only, built
+// static (CGO_ENABLED=0) by src/sandbox/guest/init-binary.ts.
+package main
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+func main() {
+	if os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "strata-guest-init runs as PID 1 inside a guest")
+		os.Exit(2)
+	}
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "strata-guest-init: %v\n", err)
+		logf("strata-guest-init: %v", err)
+		sendExit(-1, "exited", err.Error())
+	}
+	poweroff()
+}
+
+func run() error {
+	if err := mountBase(); err != nil {
+		return err
+	}
+	if err := loadModules("/modules"); err != nil {
+		return err
+	}
+	if err := openPorts(); err != nil {
+		return err
+	}
+	cfg, err := readRunFile("/dev/vdb")
+	if err != nil {
+		return err
+	}
+	if err := mountRoot("/dev/vda", cfg); err != nil {
+		return err
+	}
+	if err := setupNetwork(cfg.Net); err != nil {
+		return err
+	}
+	go serveControl()
+	return runApp(cfg)
+}
+
+// poweroff ends the VM: the VMM runs with -no-reboot (QEMU) or exits on reboot (Firecracker).
+func poweroff() {
+	syscall.Sync()
+	_ = syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
+	select {}
+}

@@ -1,0 +1,45 @@
+import { writeFile } from "node:fs/promises";
+import { StrataError } from "../../errors.js";
+
+/** The guest's network: its address on the Strata bridge, the gateway, and a MAC derived from the address. */
+export interface GuestNet {
+  readonly address: string;
+  readonly prefix: number;
+  readonly gateway: string;
+  readonly mac: string;
+}
+
+/** What the guest init runs (init/runfile.go reads the same fields). */
+export interface RunFile {
+  readonly args: readonly string[];
+  readonly env: readonly string[];
+  readonly cwd: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly hostname: string;
+  /** The app's memory cap inside the guest (cgroup v2 memory.max); the guest's RAM adds the kernel's share. */
+  readonly memoryMb: number;
+  readonly net: GuestNet;
+}
+
+const SECTOR = 512;
+const MAX_BYTES = 1 << 20;
+
+/**
+ * Writes the run file as a raw disk: the JSON, padded with NUL bytes to whole sectors (a block device's
+ * size). No file system: the init reads the device and stops at the first NUL.
+ */
+export async function writeRunDisk(path: string, run: RunFile): Promise<void> {
+  const json = Buffer.from(JSON.stringify(run));
+  if (json.length >= MAX_BYTES) throw new StrataError("INVALID_CONFIG", `the instance's command and environment take ${json.length} bytes; at most ${MAX_BYTES - 1} fit`);
+  const size = Math.ceil((json.length + 1) / SECTOR) * SECTOR;
+  const buf = Buffer.alloc(size);
+  json.copy(buf);
+  await writeFile(path, buf, { mode: 0o600 });
+}
+
+/** A locally administered unicast MAC for an IPv4 address (52:54:00 is QEMU's prefix; 02 marks it local). */
+export function macForAddress(address: string): string {
+  const octets = address.split(".").map((o) => Number(o).toString(16).padStart(2, "0"));
+  return ["02", "53", ...octets].join(":");
+}

@@ -1,0 +1,46 @@
+import type { Probe } from "../driver.js";
+
+/**
+ * One VM as every backend sees it: the guest pipeline's kernel, initramfs and disks, the tap the NIC uses
+ * inside the instance's network namespace, and the files of the host<->guest channel. A backend turns it
+ * into its VMM's own terms: QEMU's argv and QMP (qemu.ts), Firecracker's API requests (firecracker/).
+ */
+export interface VmSpec {
+  readonly id: string;
+  /** The instance's directory: sockets, pid file, log and boot files live here. */
+  readonly dir: string;
+  readonly kernel: string;
+  readonly initramfs: string;
+  readonly cmdline: string;
+  readonly rootDisk: string;
+  readonly runDisk: string;
+  readonly memoryMb: number;
+  readonly vcpus: number;
+  readonly netnsPath: string;
+  readonly tap: string;
+  readonly mac: string;
+  /** Guest -> host events (log lines, exit), appended by the VMM; outlives the daemon. */
+  readonly logFile: string;
+  /** The serial console: kernel messages, for a boot that fails. */
+  readonly bootLog: string;
+  /** A snapshot to restore instead of booting. */
+  readonly incoming?: string;
+}
+
+/** The files a backend keeps in an instance's directory, by name. */
+export const VM_FILES = { pid: "vmm.pid", control: "vmm.sock", guestControl: "ctl.sock", log: "guest.log", boot: "boot.log", run: "run.img" } as const;
+
+export interface VmmBackend {
+  /** For `strata instances`: "qemu-tcg", "qemu-kvm", "firecracker". */
+  detail(): Promise<string>;
+  /** Can this host run the backend? What is missing, in words a user can act on. */
+  probe(): Promise<Probe>;
+  /** Starts the VMM detached (it outlives the daemon); returns its pid once its control socket answers. */
+  launch(vm: VmSpec): Promise<number>;
+  /** Ends the VMM at once (its guest had its grace period already). */
+  kill(dir: string, pid: number): Promise<void>;
+  /** Pauses the running guest, writes its memory and device state to `file`, and lets it run on. */
+  snapshot(dir: string, file: string): Promise<void>;
+  /** After launch() with `incoming`: waits for the restore to finish and resumes the guest. */
+  resume(dir: string): Promise<void>;
+}

@@ -1,0 +1,390 @@
+
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { connect, createConnection } from "node:net";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { StrataError } from "../../errors.js";
+import type { StrataHome } from "../../home.js";
+import type { HostNetwork } from "../../net/host-network.js";
+import { ignoreMissing, pathExists } from "../../system/fs.js";
+import { processExists } from "../../system/process.js";
+import type {
+  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+} from "../driver.js";
+import { encodeControl, guestAssets, parseGuestEvent, rootDisk, writeRunDisk, type GuestAssets, type GuestControl, type GuestNet } from "../guest/index.js";
+import { CgroupV1 } from "../oci/cgroup-v1.js";
+import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
+import { chooseAccel, type AccelChoice } from "./accel.js";
+import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
+import { placeVmm } from "./cgroup.js";
+import { GuestLogFollower } from "./guest-log.js";
+import { MicrovmHandleData } from "./handle.js";
+import { plumbGuestNet, TAP } from "./network.js";
+import { guestCmdline, hostTscKhz, QemuBackend } from "./qemu.js";
+import { probeMicrovm } from "./probe.js";
+import { SnapshotStore } from "./snapshots.js";
+
+export interface MicrovmDriverOptions {
+  readonly home: StrataHome;
+  /** The one HostNetwork every driver shares: each VM's tap lives in its instance's namespace on the bridge. */
+  readonly network: HostNetwork;
+  /** The VMM (default: QEMU microvm, on KVM when it works here, else TCG). */
+  readonly backend?: VmmBackend;
+  /** Streams long first-use work (building the init, making a root disk). */
+  readonly onProgress?: (line: string) => void;
+  /**
+   * Snapshot a version's first ready instance and restore later instances from it instead of booting
+   * (default false: unfinished, a restored guest under TCG does not answer its control port yet). A restored guest keeps the first instance's environment; its network, clock and
+   * entropy are its own (the guest init resets them when the host says it was restored).
+   */
+  readonly snapshots?: boolean;
+}
+
+/** Guest RAM on top of the app's memory: the kernel, the initramfs and the tmpfs root's metadata. */
+export const GUEST_OVERHEAD_MB = 96;
+const POLL_MS = 20;
+/** How long a snapshot waits for the first instance to listen (its readiness budget, READY_BUDGET_MS). */
+const SNAPSHOT_READY_MS = 120_000;
+const RESTORE_ACK_MS = 10_000;
+
+const CAPABILITIES: Capabilities = Object.freeze({
+  isolation: "microvm",
+  imageKinds: Object.freeze(["oci"] as const),
+  ownNetns: true,
+  sharedProcess: false,
+  // Memory: the app's cgroup inside the guest (and the guest's RAM). CPU: the VMM's cgroup quota. Pids
+  // inside the guest are the guest's business: a fork bomb exhausts the guest, not the host.
+  limits: Object.freeze({ memory: true, cpu: true, pids: false }),
+  recoverable: true,
+  coldStart: "seconds",
+});
+
+export interface MicrovmPrepared {
+  readonly rootDisk: string;
+  readonly image: ImageProcess;
+  readonly assets: GuestAssets;
+}
+
+type ExitRecord = { code: number; reason: "exited" | "oom-killed" | "killed"; error?: string };
+
+/**
+ * Each instance is a microVM: the image as a read-only root disk, Strata's guest init (sandbox/guest), the
+ * NIC as a tap inside the instance's own network namespace on the Strata bridge. The VMM runs detached,
+ * in a cgroup of its own, and is re-adopted after a daemon restart by its pid and control socket. The
+ * guest's stdout/stderr and its exit arrive as JSON lines in a file the VMM appends to (the log port).
+ */
+export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
+  readonly name = "microvm" as const;
+  readonly capabilities = CAPABILITIES;
+
+  private readonly backend: VmmBackend;
+  private readonly cgroups: CgroupV1;
+  private readonly followers = new Map<string, GuestLogFollower>();
+  private readonly stopping = new Map<string, Promise<void>>();
+  private readonly prepared = new Map<string, Promise<Prepared<MicrovmPrepared>>>();
+  private readonly snapshots: SnapshotStore;
+  /** Snapshot keys being taken now, and every key taken per prepared version (removed by release()). */
+  private readonly snapshotting = new Set<string>();
+  private readonly snapshotKeys = new Map<string, Set<string>>();
+  private accel: Promise<AccelChoice> | undefined;
+
+  constructor(private readonly opts: MicrovmDriverOptions) {
+    this.backend = opts.backend ?? new QemuBackend(() => this.chooseAccel());
+    this.cgroups = new CgroupV1(this.cgroupParent);
+    this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"));
+  }
+
+  private get cgroupParent(): string {
+    return `strata/${this.opts.home.tag}/microvm`;
+  }
+
+  private get dir(): string {
+    return this.opts.home.runtime("microvm");
+  }
+
+  private instanceDir(id: string): string {
+    return join(this.dir, "instances", id);
+  }
+
+  /** KVM when a trial guest runs on it, else TCG; decided once (the verdict is also kept until reboot). */
+  private chooseAccel(): Promise<AccelChoice> {
+    this.accel ??= guestAssets(this.opts.onProgress).then((a) => chooseAccel("qemu-system-x86_64", a.kernel.vmlinux));
+    this.accel.catch(() => (this.accel = undefined));
+    return this.accel;
+  }
+
+  probe(): Promise<Probe> {
+    return probeMicrovm(this.backend);
+  }
+
+  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<MicrovmPrepared>> {
+    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the microvm driver runs OCI images, not ${image.kind}`);
+    const key = `microvm:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
+    let entry = this.prepared.get(key);
+    if (!entry) {
+      entry = (async () => {
+        const disk = await rootDisk(this.opts.home, image.path, image.ref ?? image.digest, this.opts.onProgress);
+        const assets = await guestAssets(this.opts.onProgress);
+        const proc = await imageProcess(disk.image.config.config, disk.layersTopFirst);
+        return { driver: this.name, key, data: { rootDisk: disk.path, image: proc, assets } };
+      })();
+      this.prepared.set(key, entry);
+      entry.catch(() => this.prepared.delete(key)); // retried next time
+    }
+    return entry;
+  }
+
+  async release(prepared: Prepared<MicrovmPrepared>): Promise<void> {
+    // The root disk is shared by every version built from that image; the version's snapshots are its own.
+    this.prepared.delete(prepared.key);
+    await this.snapshots.remove(this.snapshotKeys.get(prepared.key) ?? []);
+    this.snapshotKeys.delete(prepared.key);
+  }
+
+  async start(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const id = spec.instanceId;
+    const dir = this.instanceDir(id);
+    const proc = processFor(prepared.data.image, spec);
+    if (await pathExists(dir)) await this.cleanup(id); // a crashed earlier attempt with this id
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const { netnsPath } = await this.opts.network.attach(id);
+      const net = await plumbGuestNet(netnsPath);
+      await writeRunDisk(join(dir, VM_FILES.run), {
+        args: proc.args, env: proc.env, cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: spec.limits.memoryMb, net,
+      });
+      const vm: VmSpec = {
+        id, dir,
+        kernel: prepared.data.assets.kernel.vmlinux,
+        initramfs: prepared.data.assets.initramfs,
+        cmdline: guestCmdline(await hostTscKhz()),
+        rootDisk: prepared.data.rootDisk,
+        runDisk: join(dir, VM_FILES.run),
+        memoryMb: spec.limits.memoryMb + GUEST_OVERHEAD_MB,
+        vcpus: 1,
+        netnsPath, tap: TAP, mac: net.mac,
+        logFile: join(dir, VM_FILES.log),
+        bootLog: join(dir, VM_FILES.boot),
+      };
+      const snapKey = SnapshotStore.key([prepared.key, vm.kernel, vm.initramfs, vm.memoryMb, vm.vcpus, spec.command ?? null, spec.port]);
+      const snapshot = this.opts.snapshots !== true ? undefined : await this.snapshots.get(snapKey);
+      let pid: number;
+      if (snapshot) {
+        await copyFile(snapshot.runDisk, vm.runDisk); // the disk the snapshotted guest knows
+        pid = await this.backend.launch({ ...vm, incoming: snapshot.state });
+        await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
+        await this.backend.resume(dir);
+        await this.follow(id, io);
+        await this.tellRestored(id, net);
+      } else {
+        pid = await this.backend.launch(vm);
+        await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
+        await this.follow(id, io);
+        if (this.opts.snapshots === true) this.snapshotWhenReady(id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk);
+      }
+      const detail = `${await this.backend.detail()}${snapshot ? ", restored" : ""}`;
+      const data: MicrovmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
+      return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail };
+    } catch (err) {
+      await this.cleanup(id);
+      if (err instanceof StrataError) throw err;
+      throw new StrataError("INSTANCE_FAILED", `microVM ${id} did not start: ${(err as Error).message}`, { instanceId: id }, { cause: err });
+    }
+  }
+
+  stop(instance: Instance, graceMs: number): Promise<void> {
+    const id = instance.id;
+    const under = this.stopping.get(id);
+    if (under) return under;
+    const stopped = this.stopOnce(id, graceMs).finally(() => this.stopping.delete(id));
+    this.stopping.set(id, stopped);
+    return stopped;
+  }
+
+  private async stopOnce(id: string, graceMs: number): Promise<void> {
+    const pid = await this.pidOf(id);
+    if (pid && graceMs > 0) {
+      // The guest init passes SIGTERM to the app; the VM ends itself when the app has exited.
+      const sent = await this.control(id, { t: "signal", sig: 15 }).then(() => true, () => false); // no channel: killed below
+      const deadline = Date.now() + graceMs;
+      while (sent && processExists(pid) && Date.now() < deadline) await sleep(POLL_MS);
+    }
+    await this.cleanup(id);
+  }
+
+  async inspect(instance: Instance): Promise<InstanceState> {
+    return this.stateOf(instance.id);
+  }
+
+  private async stateOf(id: string): Promise<InstanceState> {
+    const pid = await this.pidOf(id);
+    const exit = await this.exitRecord(id);
+    if (pid && !exit) return { status: "running", ...(await this.cgroups.stats(id)) };
+    if (exit) return { status: "exited", code: exit.code, reason: exit.reason };
+    if (await pathExists(this.instanceDir(id))) return { status: "exited", code: -1, reason: "killed" }; // the VMM died without a word from the guest
+    return { status: "gone" };
+  }
+
+  async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
+    const id = handle.id;
+    const data = MicrovmHandleData.safeParse(handle.data);
+    if (data.success && (await this.pidOf(id)) === data.data.pid && !(await this.exitRecord(id))) {
+      await this.follow(id, io);
+      const { address, port, detail } = data.data;
+      return { id, driver: this.name, endpoint: { host: address, port }, handle: { ...handle, data: data.data }, detail };
+    }
+    await this.cleanup(id);
+    return null;
+  }
+
+  async sweep(keep: ReadonlySet<string>): Promise<void> {
+    const ids = new Set<string>(await this.cgroups.listIds());
+    for (const e of await readdir(join(this.dir, "instances"), { withFileTypes: true }).catch(ignoreMissing([]))) {
+      if (e.isDirectory()) ids.add(e.name);
+    }
+    for (const id of ids) if (!keep.has(id)) await this.cleanup(id);
+  }
+
+  async close(): Promise<void> {
+    for (const f of this.followers.values()) await f.stop();
+    this.followers.clear();
+    await this.cgroups.removeParents();
+  }
+
+  /** Everything an instance made, each step tolerating its absence; the first failure is thrown at the end. */
+  private async cleanup(id: string): Promise<void> {
+    const dir = this.instanceDir(id);
+    const failures: unknown[] = [];
+    const step = async (run: () => Promise<unknown>) => {
+      await run().catch((err: unknown) => void failures.push(err));
+    };
+    const follower = this.followers.get(id);
+    this.followers.delete(id);
+    await step(async () => follower?.stop());
+    await step(async () => {
+      const pid = await this.pidOf(id);
+      if (pid) await this.backend.kill(dir, pid);
+    });
+    await step(() => this.cgroups.remove(id));
+    await step(() => this.opts.network.detach(id));
+    if (failures.length === 0) await step(() => rm(dir, { recursive: true, force: true }));
+    if (failures.length) throw failures[0];
+  }
+
+  /** The VMM's pid while that process runs and is this instance's VMM (pids are reused). */
+  private async pidOf(id: string): Promise<number | undefined> {
+    const pid = Number(await readFile(join(this.instanceDir(id), VM_FILES.pid), "utf8").catch(ignoreMissing("")));
+    if (!(pid > 0) || !processExists(pid)) return undefined;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(ignoreMissing(""));
+    return cmdline.includes(this.instanceDir(id)) ? pid : undefined;
+  }
+
+  private async follow(id: string, io: InstanceIO): Promise<void> {
+    const dir = this.instanceDir(id);
+    const follower = new GuestLogFollower(join(dir, VM_FILES.log), join(dir, "log.offset"), (e) => {
+      if (e.t === "log") io.log(e.s, e.l);
+      else if (e.t === "exit") void this.onExit(id, e, io);
+    });
+    this.followers.set(id, follower);
+    await follower.start();
+  }
+
+  private async onExit(id: string, e: ExitRecord, io: InstanceIO): Promise<void> {
+    if (e.error) io.log("stderr", `strata guest: ${e.error}`);
+    if (this.stopping.has(id)) return;
+    io.exited?.({ status: "exited", code: e.code, reason: e.reason });
+  }
+
+  /** The guest's exit, read from the end of its event file (also when no follower runs in this process). */
+  private async exitRecord(id: string): Promise<ExitRecord | undefined> {
+    const fh = await open(join(this.instanceDir(id), VM_FILES.log), "r").catch(ignoreMissing(null));
+    if (!fh) return undefined;
+    try {
+      const size = (await fh.stat()).size;
+      const len = Math.min(size, 64 << 10);
+      const buf = Buffer.alloc(len);
+      await fh.read(buf, 0, len, size - len);
+      const lines = buf.toString("utf8").split("\n").reverse();
+      for (const line of lines) {
+        const e = parseGuestEvent(line);
+        if (e?.t === "exit") return e;
+      }
+      return undefined;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * In the background: once the first instance of a version listens, snapshot it (a pause of about a
+   * second) so later starts restore. One snapshot per key at a time; a failure only costs later starts
+   * their speed, so it is logged to the instance, not thrown.
+   */
+  private snapshotWhenReady(id: string, preparedKey: string, key: string, endpoint: { host: string; port: number }, runDisk: string): void {
+    if (this.snapshotting.has(key)) return;
+    this.snapshotting.add(key);
+    void (async () => {
+      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, () => this.stopping.has(id)))) return;
+      if ((await this.snapshots.get(key)) || !(await this.pidOf(id))) return;
+      await this.snapshots.put(key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file));
+      const keys = this.snapshotKeys.get(preparedKey) ?? new Set<string>();
+      keys.add(key);
+      this.snapshotKeys.set(preparedKey, keys);
+    })()
+      .catch((err: Error) => this.opts.onProgress?.(`microvm: no snapshot of ${id}: ${err.message}`))
+      .finally(() => this.snapshotting.delete(key));
+  }
+
+  /**
+   * Tells a restored guest its new clock, a fresh 32-byte entropy seed and its network, and waits for the
+   * init's acknowledgement: only then may requests reach the app.
+   */
+  private async tellRestored(id: string, net: GuestNet): Promise<void> {
+    const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
+    try {
+      await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
+      const acked = new Promise<void>((resolve, reject) => {
+        let buf = "";
+        const timer = setTimeout(() => reject(new StrataError("INSTANCE_FAILED", `the restored guest ${id} did not acknowledge within ${RESTORE_ACK_MS} ms`)), RESTORE_ACK_MS);
+        sock.on("data", (chunk: Buffer) => {
+          buf += chunk.toString("utf8");
+          if (buf.includes('"of":"restored"')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        sock.once("error", reject);
+      });
+      sock.write(encodeControl({ t: "restored", unixNano: Date.now() * 1e6, seed: randomBytes(32).toString("base64"), net: { ...net } }));
+      await acked;
+    } finally {
+      sock.destroy();
+    }
+  }
+
+  /** Sends one control message to the guest init over its control port. */
+  private async control(id: string, msg: GuestControl): Promise<void> {
+    const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
+    await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
+    await new Promise<void>((res) => sock.end(encodeControl(msg), res));
+  }
+}
+
+
+/** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `cancelled` (false). */
+async function waitListening(endpoint: { host: string; port: number }, ms: number, cancelled: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && !cancelled()) {
+    const open = await new Promise<boolean>((resolve) => {
+      const c = connect(endpoint.port, endpoint.host);
+      c.setTimeout(1000);
+      c.once("connect", () => (c.destroy(), resolve(true)));
+      c.once("error", () => resolve(false)); // not listening yet
+      c.once("timeout", () => (c.destroy(), resolve(false)));
+    });
+    if (open) return true;
+    await sleep(100);
+  }
+  return false;
+}

@@ -1,0 +1,38 @@
+import { access, constants } from "node:fs/promises";
+import { which } from "../../system/exec.js";
+import type { Probe } from "../driver.js";
+import { guestKernel } from "../guest/index.js";
+import type { VmmBackend } from "./backend.js";
+
+/** What Firecracker would need here, for `strata doctor` (the backend this host runs is QEMU's). */
+export async function firecrackerMissing(kvmRuns: boolean): Promise<string[]> {
+  const missing: string[] = [];
+  const kvm = await access("/dev/kvm", constants.R_OK | constants.W_OK).then(() => true, () => false);
+  if (!kvm) missing.push("/dev/kvm");
+  else if (!kvmRuns) missing.push("a /dev/kvm that runs guests (this one stalls them)");
+  if (!(await which("firecracker"))) missing.push("the firecracker binary");
+  return missing;
+}
+
+/**
+ * Can this host run microVMs? The guest kernel (scripts/setup-host.sh), mkfs.ext4, nsenter and tc, then the
+ * backend's own checks; the details say which backend runs and what Firecracker lacks.
+ */
+export async function probeMicrovm(backend: VmmBackend): Promise<Probe> {
+  try {
+    const kernel = await guestKernel().catch((err: Error) => err);
+    if (kernel instanceof Error) return { available: false, reason: kernel.message, install: ["scripts/setup-host.sh (guest kernel)"] };
+    for (const [tool, pkg] of [["mkfs.ext4", "e2fsprogs"], ["nsenter", "util-linux"], ["tc", "iproute2"], ["go", "golang-go"]] as const) {
+      if (!(await which(tool)) && !(tool === "go" && (await which("/usr/local/go/bin/go")))) {
+        return { available: false, reason: `${tool} is not installed`, install: [pkg] };
+      }
+    }
+    const probe = await backend.probe();
+    const detail = await backend.detail();
+    const fc = await firecrackerMissing(detail.endsWith("-kvm"));
+    const summary = `${detail} here; firecracker ${fc.length ? `needs ${fc.join(" and ")}` : "could run here (its backend is not built in yet)"}`;
+    return { ...probe, details: { ...probe.details, backend: summary, kernel: `${kernel.release} (${kernel.vmlinux})` } };
+  } catch (err) {
+    return { available: false, reason: `probing microvm failed: ${(err as Error).message}` };
+  }
+}

@@ -1,0 +1,181 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
+import { pipeline } from "node:stream/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { StrataError } from "../../errors.js";
+import { exec, which } from "../../system/exec.js";
+import { pathExists } from "../../system/fs.js";
+import { processExists } from "../../system/process.js";
+import type { Probe } from "../driver.js";
+import { CTL_PORT, LOG_PORT } from "../guest/index.js";
+import type { AccelChoice } from "./accel.js";
+import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
+import { QmpClient } from "./qmp.js";
+
+const QEMU = "qemu-system-x86_64";
+const LAUNCH_WAIT_MS = 10_000;
+const MIGRATE_WAIT_MS = 60_000;
+
+/**
+ * QEMU's argv for a microvm (docs/system/i386/microvm.rst): no PCI, no firmware, no option ROMs; the
+ * kernel is booted directly (PVH); disks, NIC and the two serial ports are virtio-mmio devices. The
+ * VMM daemonizes with a pid file and a QMP socket, so it outlives the daemon and is re-adopted by them.
+ */
+export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec): string[] {
+  const f = (name: keyof typeof VM_FILES) => join(vm.dir, VM_FILES[name]);
+  return [
+    qemu,
+    "-name", `strata-${vm.id},process=strata-vm-${vm.id}`,
+    "-M", "microvm,x-option-roms=off,pit=off,pic=off,isa-serial=on,rtc=on",
+    "-accel", accel,
+    "-cpu", accel === "kvm" ? "host" : "max",
+    "-m", `${vm.memoryMb}M`,
+    "-smp", String(vm.vcpus),
+    "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+    "-kernel", vm.kernel, "-initrd", vm.initramfs, "-append", vm.cmdline,
+    "-serial", `file:${vm.bootLog}`,
+    "-drive", `id=root,file=${vm.rootDisk},format=raw,if=none,readonly=on,cache=unsafe`,
+    "-device", "virtio-blk-device,drive=root",
+    "-drive", `id=run,file=${vm.runDisk},format=raw,if=none,readonly=on`,
+    "-device", "virtio-blk-device,drive=run",
+    "-netdev", `tap,id=net0,ifname=${vm.tap},script=no,downscript=no`,
+    "-device", `virtio-net-device,netdev=net0,mac=${vm.mac}`,
+    "-device", "virtio-serial-device",
+    "-chardev", `file,id=log,path=${vm.logFile}`,
+    "-device", `virtserialport,chardev=log,name=${LOG_PORT}`,
+    "-chardev", `socket,id=ctl,path=${f("guestControl")},server=on,wait=off`,
+    "-device", `virtserialport,chardev=ctl,name=${CTL_PORT}`,
+    "-qmp", `unix:${f("control")},server=on,wait=off`,
+    "-pidfile", f("pid"),
+    "-daemonize",
+    ...(vm.incoming ? ["-incoming", "defer"] : []),
+  ];
+}
+
+/** The kernel command line: quiet console on the serial port, and a TSC that TCG guests can trust. */
+export function guestCmdline(tscKhz: number | undefined): string {
+  // Without tsc_early_khz the kernel calibrates the TSC against a timer TCG emulates slowly, and about one
+  // boot in three hangs there; with it (and tsc=reliable: no watchdog) microvm boots every time.
+  const tsc = tscKhz ? [`tsc_early_khz=${tscKhz}`, "tsc=reliable"] : [];
+  return ["console=ttyS0", "quiet", "panic=-1", "reboot=t", "pci=off", "rdinit=/init", ...tsc].join(" ");
+}
+
+/** The host's TSC frequency in kHz, as /proc/cpuinfo reports it (the guest's TSC runs at it under TCG). */
+export async function hostTscKhz(): Promise<number | undefined> {
+  const mhz = /^cpu MHz\s*:\s*([\d.]+)$/m.exec(await readFile("/proc/cpuinfo", "utf8"))?.[1];
+  return mhz ? Math.round(Number(mhz) * 1000) : undefined;
+}
+
+export class QemuBackend implements VmmBackend {
+  constructor(private readonly accel: () => Promise<AccelChoice>) {}
+
+  async detail(): Promise<string> {
+    return `qemu-${(await this.accel()).accel}`;
+  }
+
+  async probe(): Promise<Probe> {
+    const qemu = await which(QEMU);
+    if (!qemu) return { available: false, reason: `${QEMU} is not installed`, install: ["qemu-system-x86"] };
+    const version = (await exec([qemu, "--version"])).stdout.split("\n")[0] ?? "";
+    const choice = await this.accel();
+    return { available: true, details: { qemu: `${qemu} (${version})`, accel: `${choice.accel} (${choice.why})` } };
+  }
+
+  async launch(vm: VmSpec): Promise<number> {
+    const qemu = await which(QEMU);
+    if (!qemu) throw new StrataError("SANDBOX_UNAVAILABLE", `${QEMU} is not installed (run scripts/setup-host.sh)`);
+    const argv = qemuArgv(qemu, (await this.accel()).accel, vm);
+    // The VMM runs in the instance's network namespace, where its tap is.
+    await exec(["nsenter", `--net=${vm.netnsPath}`, "--", ...argv], { timeoutMs: LAUNCH_WAIT_MS });
+    const pid = Number((await readFile(join(vm.dir, VM_FILES.pid), "utf8")).trim());
+    if (!(pid > 0)) throw new StrataError("INSTANCE_FAILED", `QEMU wrote no pid for ${vm.id}`);
+    if (vm.incoming) {
+      const qmp = await QmpClient.connect(join(vm.dir, VM_FILES.control));
+      const sock = join(vm.dir, "incoming.sock");
+      try {
+        await qmp.execute("migrate-incoming", { uri: `unix:${sock}` });
+        await streamFileTo(vm.incoming, sock);
+      } finally {
+        qmp.close();
+        await rm(sock, { force: true });
+      }
+    }
+    return pid;
+  }
+
+  async kill(dir: string, pid: number): Promise<void> {
+    if (!processExists(pid)) return;
+    const qmp = await QmpClient.connect(join(dir, VM_FILES.control), 2000).catch(() => null); // no socket: signal instead
+    if (qmp) {
+      await qmp.execute("quit", {}).catch(() => undefined); // the socket closes as QEMU quits, before or after the reply
+      qmp.close();
+    }
+    for (let i = 0; i < 100 && processExists(pid); i++) await sleep(20);
+    if (processExists(pid)) process.kill(pid, "SIGKILL");
+    for (let i = 0; i < 250 && processExists(pid); i++) await sleep(20);
+  }
+
+  async snapshot(dir: string, file: string): Promise<void> {
+    const qmp = await QmpClient.connect(join(dir, VM_FILES.control));
+    const sock = join(dir, "outgoing.sock");
+    try {
+      await qmp.execute("stop", {});
+      // QEMU 7.2 has no file: migration URI; it connects to a socket of ours, which writes the file.
+      const received = receiveFileFrom(sock, file);
+      await qmp.execute("migrate", { uri: `unix:${sock}` });
+      await waitMigration(qmp, "completed");
+      await received;
+      await qmp.execute("cont", {}); // the source guest runs on
+    } finally {
+      qmp.close();
+      await rm(sock, { force: true });
+    }
+  }
+
+  async resume(dir: string): Promise<void> {
+    const qmp = await QmpClient.connect(join(dir, VM_FILES.control));
+    try {
+      await waitMigration(qmp, "completed");
+      await qmp.execute("cont", {});
+    } finally {
+      qmp.close();
+    }
+  }
+}
+
+async function waitMigration(qmp: QmpClient, want: string): Promise<void> {
+  const deadline = Date.now() + MIGRATE_WAIT_MS;
+  for (;;) {
+    const status = await qmp.execute("query-migrate", {});
+    if (status.status === want) return;
+    if (status.status === "failed") throw new StrataError("INSTANCE_FAILED", `snapshot migration failed: ${status["error-desc"] ?? "no reason given"}`);
+    if (Date.now() > deadline) throw new StrataError("INSTANCE_FAILED", `snapshot migration still ${status.status ?? "not started"} after ${MIGRATE_WAIT_MS / 1000} s`);
+    await sleep(20);
+  }
+}
+
+/** Serves one connection on `sock` and writes what arrives to `file` (a migration stream). */
+async function receiveFileFrom(sock: string, file: string): Promise<void> {
+  await rm(sock, { force: true });
+  const server = createServer();
+  await new Promise<void>((res, rej) => server.listen(sock, res).once("error", rej));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("connection", (conn) => {
+        pipeline(conn, createWriteStream(file)).then(resolve, reject);
+      });
+    });
+  } finally {
+    server.close();
+  }
+}
+
+/** Connects to QEMU's incoming migration socket and streams the snapshot file into it. */
+async function streamFileTo(file: string, sock: string): Promise<void> {
+  for (let i = 0; i < 250 && !(await pathExists(sock)); i++) await sleep(10);
+  const conn = createConnection(sock);
+  await new Promise<void>((res, rej) => conn.once("connect", res).once("error", rej));
+  await pipeline(createReadStream(file), conn);
+}

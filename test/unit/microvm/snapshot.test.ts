@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { StrataHome } from "../../../src/home.js";
+import { HostNetwork } from "../../../src/net/index.js";
+import { conformanceImage, httpGet, leftovers, recordingIO, waitForHttp } from "../../../src/sandbox/conformance/index.js";
+import type { Instance, InstanceSpec } from "../../../src/sandbox/driver.js";
+import { MicrovmDriver } from "../../../src/sandbox/microvm/index.js";
+
+const root = await mkdtemp(join("/var/tmp", "strata-microvm-snap-"));
+const home = new StrataHome(root);
+const network = new HostNetwork(home, { bridge: "stratamv1", subnet: "10.233.41.0/24" });
+await network.ensure();
+const driver = new MicrovmDriver({ home, network, snapshots: true });
+const started: Instance[] = [];
+
+after(async () => {
+  try {
+    for (const i of started) await driver.stop(i, 0);
+    if ((await driver.probe()).available) await driver.sweep(new Set());
+  } finally {
+    await driver.close();
+    await network.teardown();
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+// busybox httpd with a CGI that answers 16 fresh random bytes and the guest's clock.
+const APP = [
+  "/bin/sh", "-c",
+  [
+    "mkdir -p /tmp/www/cgi-bin",
+    `printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n"\\nhead -c 16 /dev/urandom | od -An -tx1 | tr -d " \\\\n"; echo; date +%%s\\n' > /tmp/www/cgi-bin/rand`,
+    "chmod +x /tmp/www/cgi-bin/rand",
+    "echo ok > /tmp/www/index.html",
+    "echo serving",
+    "exec httpd -f -p 8080 -h /tmp/www",
+  ].join("; "),
+];
+
+const spec = (name: string): InstanceSpec => ({
+  instanceId: `mvs-${process.pid}-${name}`,
+  app: "snap",
+  version: "v1",
+  port: 8080,
+  env: { PORT: "8080" },
+  limits: { memoryMb: 64, cpuMillis: 1000, pids: 64 },
+  command: APP,
+});
+
+describe("microvm snapshots", () => {
+  // Unfinished: the snapshot is taken and QEMU restores it (status running), but the restored guest does
+  // not answer its control port under TCG, so start() times out waiting for the init's acknowledgement.
+  it("restores later instances from the first one's snapshot, each with its own address, clock and random state", { todo: "restored guest does not acknowledge yet" }, async (t) => {
+    const probe = await driver.probe();
+    if (!probe.available) return t.skip(`microvm unavailable: ${probe.reason}`);
+    const image = await conformanceImage();
+    const prepared = await driver.prepare(image, spec("first"));
+    const first = await driver.start(prepared, spec("first"), recordingIO());
+    started.push(first);
+    assert.doesNotMatch(first.detail ?? "", /restored/);
+    await waitForHttp(first.endpoint, "/", 60_000);
+    const snapDir = join(root, "cache", "microvm-snapshots");
+    for (let i = 0; i < 600 && !(await readdir(snapDir).catch(() => [] as string[])).some((f) => f.endsWith(".vmstate")); i++) await sleep(100);
+    assert.ok((await readdir(snapDir)).some((f) => f.endsWith(".vmstate")), "a snapshot was taken once the first instance listened");
+    await driver.stop(first, 0); // scale to zero: the next starts have only the snapshot
+
+    const ios = [recordingIO(), recordingIO()];
+    const t0 = Date.now();
+    const a = await driver.start(prepared, spec("a"), ios[0]!);
+    started.push(a);
+    const restoreMs = Date.now() - t0;
+    const b = await driver.start(prepared, spec("b"), ios[1]!);
+    started.push(b);
+    assert.match(a.detail ?? "", /restored/);
+    assert.match(b.detail ?? "", /restored/);
+    assert.notDeepEqual(a.endpoint, b.endpoint);
+    const [ra, rb] = [(await waitForHttp(a.endpoint, "/cgi-bin/rand", 30_000)).body, (await waitForHttp(b.endpoint, "/cgi-bin/rand", 30_000)).body];
+    const [tokenA, clockA] = ra.trim().split("\n");
+    const [tokenB, clockB] = rb.trim().split("\n");
+    assert.match(tokenA ?? "", /^[0-9a-f]{32}$/);
+    assert.notEqual(tokenA, tokenB, "two instances restored from one snapshot draw different random bytes");
+    for (const clock of [clockA, clockB]) assert.ok(Math.abs(Number(clock) - Date.now() / 1000) < 10, `the restored guest's clock is the host's (got ${clock})`);
+    t.diagnostic(`restore: start() returned after ${restoreMs} ms`);
+    assert.equal((await httpGet(a.endpoint, "/")).body, "ok\n");
+    for (const i of [a, b]) await driver.stop(i, 0);
+    for (const i of [first, a, b]) assert.deepEqual(await leftovers(i.id), []);
+    await driver.release(prepared);
+    assert.deepEqual((await readdir(snapDir)).filter((f) => f.endsWith(".vmstate")), [], "release() removes the version's snapshots");
+  });
+});
