@@ -1,3 +1,4 @@
+import { SingleFlight } from "../../system/single-flight.js";
 import { spawn } from "node:child_process";
 import { chmod, chown, mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -71,7 +72,7 @@ export class LxcDriver implements SandboxDriver<OciPrepared> {
   private readonly monitorCgroups: CgroupV1;
   private readonly tails = new Map<string, LogTail[]>();
   private readonly exitWatches = new Map<string, () => void>();
-  private readonly stopping = new Map<string, Promise<void>>();
+  private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<OciPrepared>>>();
   private holder: Promise<HolderFiles> | undefined;
 
@@ -196,12 +197,7 @@ export class LxcDriver implements SandboxDriver<OciPrepared> {
   }
 
   stop(instance: Instance, graceMs: number): Promise<void> {
-    const id = instance.id;
-    const under = this.stopping.get(id);
-    if (under) return under;
-    const stopped = this.stopOnce(id, graceMs).finally(() => this.stopping.delete(id));
-    this.stopping.set(id, stopped);
-    return stopped;
+    return this.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
   }
 
   /**

@@ -1,3 +1,4 @@
+import { SingleFlight } from "../../system/single-flight.js";
 import { access, constants } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -64,7 +65,7 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
   readonly capabilities = CAPABILITIES;
   private readonly daemon: LxdDaemon;
   private readonly tails = new Map<string, ConsoleTail>();
-  private readonly stopping = new Map<string, Promise<void>>();
+  private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<LxdPrepared>>>();
 
   constructor(private readonly opts: LxdDriverOptions) {
@@ -144,11 +145,7 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
 
   /** A second stop of the same instance (a drain racing an idle scale-down) joins the first. */
   stop(instance: Instance, graceMs: number): Promise<void> {
-    const under = this.stopping.get(instance.id);
-    if (under) return under;
-    const stopped = this.stopOnce(instance, graceMs).finally(() => this.stopping.delete(instance.id));
-    this.stopping.set(instance.id, stopped);
-    return stopped;
+    return this.stopping.run(instance.id, () => this.stopOnce(instance, graceMs));
   }
 
   private async stopOnce(instance: Instance, graceMs: number): Promise<void> {

@@ -1,3 +1,4 @@
+import { SingleFlight } from "../../system/single-flight.js";
 
 import { randomBytes } from "node:crypto";
 import { copyFile, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
@@ -81,7 +82,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly backend: VmmBackend;
   private readonly cgroups: CgroupV1;
   private readonly followers = new Map<string, GuestLogFollower>();
-  private readonly stopping = new Map<string, Promise<void>>();
+  private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<MicrovmPrepared>>>();
   private readonly snapshots: SnapshotStore;
   /** Snapshot keys being taken now, and every key taken per prepared version (removed by release()). */
@@ -194,12 +195,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   stop(instance: Instance, graceMs: number): Promise<void> {
-    const id = instance.id;
-    const under = this.stopping.get(id);
-    if (under) return under;
-    const stopped = this.stopOnce(id, graceMs).finally(() => this.stopping.delete(id));
-    this.stopping.set(id, stopped);
-    return stopped;
+    return this.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
   }
 
   private async stopOnce(id: string, graceMs: number): Promise<void> {

@@ -1,3 +1,4 @@
+import { SingleFlight } from "../../system/single-flight.js";
 import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -101,7 +102,7 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
   /** Watches on conmon's exit file, so an exit is pushed to the scheduler (InstanceIO.exited) as it happens. */
   private readonly exitWatches = new Map<string, () => void>();
   /** Stops under way: a second stop of the same instance (a drain racing an idle scale-down) joins the first. */
-  private readonly stopping = new Map<string, Promise<void>>();
+  private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<OciPrepared>>>();
   private cli: RuntimeCli | undefined;
   private conmon: string | undefined;
@@ -217,12 +218,7 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
   }
 
   stop(instance: Instance, graceMs: number): Promise<void> {
-    const id = instance.id;
-    const under = this.stopping.get(id);
-    if (under) return under;
-    const stopped = this.stopOnce(id, graceMs).finally(() => this.stopping.delete(id));
-    this.stopping.set(id, stopped);
-    return stopped;
+    return this.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
   }
 
   private async stopOnce(id: string, graceMs: number): Promise<void> {
