@@ -1,12 +1,14 @@
 import { spawn } from "node:child_process";
 
 /**
- * A real zombie: a shell forks a child that exits at once, then execs `sleep`, which never reaps it. Node
- * reaps its own children, so it cannot make one itself. The sleeping parent is killed after the test
- * (the zombie is then reaped by whoever inherits it).
+ * A real zombie: a Python process forks a child that exits at once and never reaps it (Python installs no
+ * SIGCHLD handler; a shell's `true &` may be reaped by the shell itself on a loaded host). Node reaps its
+ * own children, so it cannot make one itself. The parent is killed after the test (the zombie is then
+ * reaped by whoever inherits it).
  */
 export async function zombiePid(t: { after(fn: () => void): void }): Promise<{ zombie: number; parent: number }> {
-  const parent = spawn("sh", ["-c", "true & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "inherit"] });
+  const script = "import os, sys, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nprint(pid, flush=True)\ntime.sleep(600)\n";
+  const parent = spawn("python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"] });
   t.after(() => void parent.kill("SIGKILL"));
   const line = await new Promise<string>((resolve, reject) => {
     parent.once("error", reject);

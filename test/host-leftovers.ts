@@ -1,0 +1,54 @@
+/**
+ * Run by scripts/test.sh after every test file has ended: what the suite left on the host. Each test cleans
+ * up after itself; this catches the ones that did not (a VM, a container, a netns, a mount), names them, and
+ * fails the run, so a leak shows as a failure instead of as a machine that slowly fills up. Caches shared
+ * between runs (the test image store, the cargo target) are not leftovers.
+ */
+import { execFileSync } from "node:child_process";
+import { readdir, readFile, readlink } from "node:fs/promises";
+
+const CACHES = ["/var/tmp/strata-test-images", "/var/tmp/strata-cargo-target"];
+/** Where tests put their homes and stores: /var/tmp/strata-<kind>-XXXXXX and os.tmpdir()'s strata-*. */
+const TEST_PATH = /\/(?:var\/)?tmp\/strata-[^\s/]+/;
+
+function testPathIn(text: string): string | undefined {
+  const m = TEST_PATH.exec(text);
+  return m && !CACHES.some((c) => m[0].startsWith(c)) ? m[0] : undefined;
+}
+
+async function processes(): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir("/proc")).filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").then((c) => c.replaceAll("\0", " ").trim(), () => "");
+    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => ""); // gone meanwhile, or a kernel thread
+    const path = testPathIn(cmdline) ?? testPathIn(cwd);
+    if (path) found.push(`process ${pid} (${cmdline.slice(0, 160)}) uses ${path}`);
+  }
+  return found;
+}
+
+function lines(cmd: string, args: string[]): string[] {
+  return execFileSync(cmd, args, { encoding: "utf8" }).split("\n").filter((l) => l.trim() !== "");
+}
+
+async function network(): Promise<string[]> {
+  const netns = lines("ip", ["netns", "list"]).map((l) => l.split(" ")[0]!).filter((n) => n.startsWith("strata-"));
+  const links = lines("ip", ["-o", "link", "show"])
+    .map((l) => l.split(": ")[1]?.split("@")[0] ?? "")
+    .filter((n) => /^(sv-|strata)/.test(n));
+  return [...netns.map((n) => `netns ${n}`), ...links.map((n) => `link ${n}`)];
+}
+
+async function mounts(): Promise<string[]> {
+  const table = await readFile("/proc/self/mounts", "utf8");
+  return table.split("\n").filter((l) => testPathIn(l.split(" ")[1] ?? "") !== undefined).map((l) => `mount ${l.split(" ")[1]}`);
+}
+
+const found = [...(await processes()), ...(await network()), ...(await mounts())];
+if (found.length > 0) {
+  console.error(`==> the test suite left ${found.length} thing(s) on this host; the test that made each must remove it:`);
+  for (const f of found) console.error(`    ${f}`);
+  process.exit(1);
+}
+console.log("==> the test suite left no process, netns, link or mount behind");
