@@ -2,6 +2,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { release } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { REPO, TestDaemon } from "./harness.js";
@@ -235,6 +236,26 @@ test("limits: a payload over 6 MB is refused, a runtime that exits or outgrows i
   const fine = await invoke("hello", { allocMb: 50 });
   assert.equal(fine.functionError, undefined, JSON.stringify(fine.body));
   assert.equal(fine.body.filled, 50 * 1024 * 1024);
+});
+
+test("a Node.js handler with `--sandbox microvm` runs on the guest's own kernel and reaches only its Runtime API", { timeout: 600_000 }, async (t) => {
+  const vmUnavailable = unavailableReason ?? (await d.driverUnavailable("microvm"));
+  if (vmUnavailable) return t.skip(vmUnavailable);
+  await d.cliOk(["functions", "deploy", join(FIXTURES, "node-hello"), "--name", "vmhello", "--sandbox", "microvm"]);
+  const r = await invoke("vmhello", { name: "vm" });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.hello, "vm");
+  assert.equal(r.body.functionName, "vmhello");
+  assert.notEqual(r.body.kernel, release(), "the handler runs on the microVM's kernel, not the host's");
+  const probe = await invoke("vmhello", { connect: [] });
+  const api = String(probe.body.runtimeApi);
+  const [host] = api.split(":");
+  const reached = await invoke("vmhello", { connect: [api, `${host}:${d.info.routerPort}`, `${host}:${new URL(d.info.apiUrl).port}`] });
+  assert.deepEqual(reached.body.results, ["connected", "ECONNREFUSED", "ECONNREFUSED"], JSON.stringify(reached.body));
+  assert.match(await reportOf("vmhello", r.requestId), /\tInit Duration: \d+\.\d{2} ms/);
+  const inst = await instancesOf("vmhello");
+  assert.ok(inst.length >= 1);
+  await d.cliOk(["functions", "delete", "vmhello"]);
 });
 
 test("an asynchronous invocation is accepted at once (202) and recorded when it has run", { timeout: 120_000 }, async (t) => {
