@@ -40,15 +40,41 @@ async function network(): Promise<string[]> {
   return [...netns.map((n) => `netns ${n}`), ...links.map((n) => `link ${n}`)];
 }
 
+/** Containers under the runtimes' default roots, and VMMs or LXD daemons wherever they were started from. */
+function sandboxes(): string[] {
+  const listed = (cmd: string, args: string[]): string[] => {
+    try {
+      return lines(cmd, args);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return []; // the tool is not installed: it made nothing
+      throw err;
+    }
+  };
+  return [
+    ...listed("runc", ["list", "-q"]).map((c) => `runc container ${c}`),
+    ...listed("runsc", ["list", "-quiet"]).map((c) => `runsc container ${c}`),
+    ...listed("lxc-ls", ["-1"]).map((c) => `lxc container ${c}`),
+  ];
+}
+
+async function vmmsAndDaemons(): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir("/proc")).filter((p) => /^\d+$/.test(p))) {
+    const comm = await readFile(`/proc/${pid}/comm`, "utf8").then((c) => c.trim(), () => "");
+    if (/^(qemu-system-x86|firecracker|lxd)$/.test(comm)) found.push(`process ${pid} (${comm})`);
+  }
+  return found;
+}
+
 async function mounts(): Promise<string[]> {
   const table = await readFile("/proc/self/mounts", "utf8");
   return table.split("\n").filter((l) => testPathIn(l.split(" ")[1] ?? "") !== undefined).map((l) => `mount ${l.split(" ")[1]}`);
 }
 
-const found = [...(await processes()), ...(await network()), ...(await mounts())];
+const found = [...new Set([...(await processes()), ...(await vmmsAndDaemons()), ...sandboxes(), ...(await network()), ...(await mounts())])];
 if (found.length > 0) {
   console.error(`==> the test suite left ${found.length} thing(s) on this host; the test that made each must remove it:`);
   for (const f of found) console.error(`    ${f}`);
   process.exit(1);
 }
-console.log("==> the test suite left no process, netns, link or mount behind");
+console.log("==> the test suite left no process, container, VM, netns, link or mount behind");
