@@ -31,6 +31,7 @@ export const PlatformConfigSchema = z.object({
   isolate: z
     .object({
       "max-request-body-mb": z.number().int().min(1).max(4096).describe("a whole number of MiB, 1 to 4096").optional(),
+      engines: z.number().int().min(1).max(16).describe("a whole number of engine processes, 1 to 16").optional(),
     })
     .optional(),
 });
@@ -43,6 +44,8 @@ export interface PlatformConfig {
   readonly goProxy?: string;
   /** A V8-isolate worker's request body may have this many bytes in all (else the driver's default). */
   readonly isolateMaxRequestBodyBytes?: number;
+  /** Engine processes V8-isolate tenants are spread over (else the driver's default). */
+  readonly isolateEngines?: number;
 }
 
 export function parsePlatformConfig(text: string, file = "config.yaml"): PlatformConfig {
@@ -60,6 +63,7 @@ export function parsePlatformConfig(text: string, file = "config.yaml"): Platfor
     ...(indexUrl !== "off" && { pipIndexUrl: indexUrl }),
     ...(goProxy !== "off" && { goProxy }),
     ...(bodyMb !== undefined && { isolateMaxRequestBodyBytes: bodyMb * MIB }),
+    ...(parsed.data.isolate?.engines !== undefined && { isolateEngines: parsed.data.isolate.engines }),
   };
 }
 

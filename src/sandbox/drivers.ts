@@ -27,6 +27,8 @@ export interface SandboxOptions {
   onWarning?: (message: string) => void;
   /** config.yaml `isolate.max-request-body-mb`, in bytes (else the isolate driver's default). */
   isolateMaxRequestBodyBytes?: number;
+  /** config.yaml `isolate.engines` (else the isolate driver's default). */
+  isolateEngines?: number;
 }
 
 /** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
@@ -41,7 +43,11 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new LxcDriver({ home, network }),
       new LxdDriver({ home, network }),
       new MicrovmDriver({ home, network }),
-      new IsolateDriver({ home, ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }) }),
+      new IsolateDriver({
+        home,
+        ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }),
+        ...(opts.isolateEngines !== undefined && { engines: opts.isolateEngines }),
+      }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),
     offerHostService: async (port) => {

@@ -22,6 +22,15 @@ export interface IsolateDriverOptions {
   readonly maxRequestBodyBytes?: number;
   /** Lines the engine process itself writes to stderr (crashes, V8 errors). */
   readonly onEngineOutput?: (line: string) => void;
+  /** Engine processes the tenants are spread over, by app (default 2): one engine's abort ends only its share. */
+  readonly engines?: number;
+}
+
+/** The engine an app's instances run in: a stable hash of the app's name (FNV-1a), so an app stays in one. */
+export function engineIndexOf(app: string, engines: number): number {
+  let h = 0x811c9dc5;
+  for (const c of Buffer.from(app)) h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  return h % engines;
 }
 
 /** isolated-vm refuses memory limits under 8 MiB. */
@@ -30,8 +39,10 @@ const MIN_MEMORY_MB = 8;
 const MAX_SOCKET_PATH = 107;
 
 /**
- * Runs Workers-style JS/TS/WASM tenants in V8 isolates (isolated-vm) inside one engine process that
- * this driver spawns, so a runaway tenant never blocks the daemon's event loop. Each instance is
+ * Runs Workers-style JS/TS/WASM tenants in V8 isolates (isolated-vm) inside engine processes that this
+ * driver spawns, so a runaway tenant never blocks the daemon's event loop. Tenants are spread over several
+ * engines by app: isolated-vm can abort a whole process when an isolate hits its memory limit inside a host
+ * call (isolated-vm #293), and such an abort then ends one engine's apps, not every app. Each instance is
  * served on its own unix socket under home.runtime("isolate").
  *
  * Not recoverable: the engine ends with the daemon (its IPC channel closes), and restarting a
@@ -57,7 +68,10 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
     coldStart: "ms",
   });
 
-  private engine: Promise<EngineClient> | null = null;
+  /** One slot per engine process, started when its first tenant starts. */
+  private readonly engines: Array<Promise<EngineClient> | null>;
+  /** Which engine each live instance is in. */
+  private readonly engineOf = new Map<string, number>();
   private runDirReady: Promise<void> | null = null;
   private readonly io = new Map<string, InstanceIO>();
   /** Instances that were in an engine that exited, with how it ended (for inspect()). */
@@ -70,6 +84,9 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
     this.cpuMs = opts.cpuMsPerRequest ?? 50;
     this.maxMemoryMb = opts.maxMemoryMb ?? 128;
     this.maxRequestBodyBytes = opts.maxRequestBodyBytes ?? 32 * 1024 * 1024;
+    const engines = opts.engines ?? 2;
+    if (!Number.isInteger(engines) || engines < 1) throw new StrataError("INVALID_CONFIG", `isolate engines must be a whole number of at least 1, not ${engines}`);
+    this.engines = new Array<Promise<EngineClient> | null>(engines).fill(null);
   }
 
   private get runDir(): string { return this.opts.home.runtime("isolate"); }
@@ -104,14 +121,16 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
     else process.stderr.write(`isolate engine: ${line}\n`);
   }
 
-  private startEngine(): Promise<EngineClient> {
-    if (this.engine) return this.engine;
+  private startEngine(slot: number): Promise<EngineClient> {
+    const running = this.engines[slot];
+    if (running) return running;
     const engine = EngineClient.spawn({
       onLog: (e: EngineEvent) => this.io.get(e.instanceId)?.log(e.stream, e.line),
       onExit: (code, signal) => {
-        this.engine = null;
-        // Every tenant ended with the engine: each one's scheduler is told now, not at its next health check.
+        if (this.engines[slot] === engine) this.engines[slot] = null;
+        // Every tenant of this engine ended with it: each one's scheduler is told now, not at its next health check.
         for (const [id, io] of this.io) {
+          if (this.engineOf.get(id) !== slot) continue;
           const lost = { code: code ?? 137, signal };
           this.lost.set(id, lost);
           io.exited?.({ status: "exited", code: lost.code, reason: lost.signal ? "killed" : "exited" });
@@ -119,11 +138,25 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
       },
       onEngineOutput: (line) => this.engineOutput(line),
     });
-    this.engine = engine;
+    this.engines[slot] = engine;
     engine.catch(() => {
-      if (this.engine === engine) this.engine = null; // the next call tries a fresh engine
+      if (this.engines[slot] === engine) this.engines[slot] = null; // the next call tries a fresh engine
     });
     return engine;
+  }
+
+  /** The engine `instanceId` runs in, if it is up. */
+  private async liveEngine(instanceId: string): Promise<EngineClient | null> {
+    const slot = this.engineOf.get(instanceId);
+    const engine = slot === undefined ? null : this.engines[slot];
+    const client = engine ? await engine.catch(() => null) : null;
+    return client?.alive ? client : null;
+  }
+
+  /** Every engine that is up. */
+  private async liveEngines(): Promise<EngineClient[]> {
+    const clients = await Promise.all(this.engines.map((e) => (e ? e.catch(() => null) : null)));
+    return clients.filter((c): c is EngineClient => c !== null && c.alive);
   }
 
   async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<IsolatePrepared>> {
@@ -155,13 +188,16 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
       // KV outlives versions and instances: it is the app's, as a namespace is a Workers account's.
       kv: kvNamespaces.map((k) => ({ binding: k.binding, dir: join(this.opts.home.appData(spec.app), "kv", k.id) })),
     };
-    const engine = await this.startEngine();
+    const slot = engineIndexOf(spec.app, this.engines.length);
+    const engine = await this.startEngine(slot);
     this.io.set(spec.instanceId, io);
+    this.engineOf.set(spec.instanceId, slot);
     this.lost.delete(spec.instanceId);
     try {
       await engine.request({ op: "start", tenant });
     } catch (err) {
       this.io.delete(spec.instanceId);
+      this.engineOf.delete(spec.instanceId);
       throw err;
     }
     return {
@@ -173,9 +209,10 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
   }
 
   async stop(instance: Instance, graceMs: number): Promise<void> {
-    const engine = this.engine ? await this.engine.catch(() => null) : null;
-    if (engine?.alive) await engine.request({ op: "stop", instanceId: instance.id, graceMs });
+    const engine = await this.liveEngine(instance.id);
+    if (engine) await engine.request({ op: "stop", instanceId: instance.id, graceMs });
     this.io.delete(instance.id);
+    this.engineOf.delete(instance.id);
     this.lost.delete(instance.id);
     await rm(join(this.runDir, `${instance.id}.sock`), { force: true });
   }
@@ -183,8 +220,8 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
   async inspect(instance: Instance): Promise<InstanceState> {
     const lost = this.lost.get(instance.id);
     if (lost) return { status: "exited", code: lost.code, reason: lost.signal ? "killed" : "exited" };
-    const engine = this.engine ? await this.engine.catch(() => null) : null;
-    if (!engine?.alive) return { status: "gone" };
+    const engine = await this.liveEngine(instance.id);
+    if (!engine) return { status: "gone" };
     const stats = (await engine.request({ op: "inspect", instanceId: instance.id })) as TenantStats | null;
     return stats ? { status: "running", cpuMs: stats.cpuMs, memoryBytes: stats.memoryBytes } : { status: "gone" };
   }
@@ -196,10 +233,13 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
   }
 
   async sweep(keep: ReadonlySet<string>): Promise<void> {
-    const engine = this.engine ? await this.engine.catch(() => null) : null;
-    const running = engine?.alive ? new Set((await engine.request({ op: "list" })) as string[]) : new Set<string>();
-    for (const id of running) {
-      if (!keep.has(id)) await engine!.request({ op: "stop", instanceId: id, graceMs: 0 });
+    for (const engine of await this.liveEngines()) {
+      for (const id of (await engine.request({ op: "list" })) as string[]) {
+        if (keep.has(id)) continue;
+        await engine.request({ op: "stop", instanceId: id, graceMs: 0 });
+        this.io.delete(id);
+        this.engineOf.delete(id);
+      }
     }
     const files = await readdir(this.runDir).catch((err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") return [] as string[];
@@ -211,11 +251,12 @@ export class IsolateDriver implements SandboxDriver<IsolatePrepared> {
     }
   }
 
-  /** Stops the engine process and every tenant in it (daemon shutdown). */
+  /** Stops the engine processes and every tenant in them (daemon shutdown). */
   async close(): Promise<void> {
-    const engine = this.engine ? await this.engine.catch(() => null) : null;
-    this.engine = null;
-    await engine?.close();
+    const engines = await this.liveEngines();
+    this.engines.fill(null);
+    await Promise.all(engines.map((e) => e.close()));
     this.io.clear();
+    this.engineOf.clear();
   }
 }

@@ -15,10 +15,11 @@ const DEFAULTS = { pipIndexUrl: "https://pypi.org/simple", goProxy: "https://pro
 test("config.yaml: every setting is optional, an empty file or none gives the defaults (PyPI, the Go module proxy)", async (t) => {
   assert.deepEqual(parsePlatformConfig(""), DEFAULTS);
   assert.deepEqual(parsePlatformConfig("# nothing set yet\n"), DEFAULTS);
-  assert.deepEqual(parsePlatformConfig("pip:\n  index-url: https://mirror.example/simple\nisolate:\n  max-request-body-mb: 64\n"), {
+  assert.deepEqual(parsePlatformConfig("pip:\n  index-url: https://mirror.example/simple\nisolate:\n  max-request-body-mb: 64\n  engines: 4\n"), {
     pipIndexUrl: "https://mirror.example/simple",
     goProxy: DEFAULTS.goProxy,
     isolateMaxRequestBodyBytes: 64 * 1024 * 1024,
+    isolateEngines: 4,
   });
   assert.deepEqual(parsePlatformConfig("pip:\n  index-url: \"off\"\ngo:\n  proxy: \"off\"\n"), {}, "off: builds use only what the app vendors");
   const dir = await mkdtemp(join(tmpdir(), "strata-cfg-"));
@@ -34,6 +35,7 @@ test("config.yaml: a misspelt key, a wrong value or a wrong shape is refused wit
   refused("go:\n  proxy: proxy.golang.org\n", /config\.yaml:2:\d+.*must be an http:\/\/ or https:\/\/ URL, or off/);
   refused("isolate:\n  max-request-body-mb: 0\n", /config\.yaml:2:\d+.*at least 1/);
   refused("isolate:\n  max-request-body-mb: lots\n", /config\.yaml:2:\d+.*whole number of MiB/);
+  refused("isolate:\n  engines: 0\n", /config\.yaml:2:\d+.*at least 1/);
   refused("- pip\n", /top level must be a mapping/);
   refused("pip: [\n", /YAML syntax error/);
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { access, readdir } from "node:fs/promises";
 import { test } from "node:test";
 import { call, LogSink, newDriver, prepareFixture, spec } from "./helpers.js";
+import { engineIndexOf } from "../../../src/sandbox/isolate/driver.js";
 import { exec } from "../../../src/system/exec.js";
 import { processExists } from "../../../src/system/process.js";
 
@@ -184,4 +185,35 @@ test("when the engine process dies its instances report exited and the next star
   const next = await driver.start(prepared, spec("crash-2"), new LogSink());
   assert.notEqual(next.handle.data["enginePid"], pid);
   assert.equal((await call(next, "/")).body, "hello from typescript");
+});
+
+test("tenants are spread over engine processes by app: one engine's crash ends only its apps, and others keep answering", async (t) => {
+  const { driver, home } = await newDriver(t, { engines: 2 });
+  const prepared = await prepareFixture(driver, home, "isolate-ts");
+  // Two apps that land in different engines, and a second instance of the first app (the same engine).
+  const apps = ["alpha", "beta", "gamma", "delta"];
+  const first = apps[0]!;
+  const other = apps.find((a) => engineIndexOf(a, 2) !== engineIndexOf(first, 2))!;
+  const a1 = await driver.start(prepared, { ...spec("spread-a1"), app: first }, new LogSink());
+  const a2 = await driver.start(prepared, { ...spec("spread-a2"), app: first }, new LogSink());
+  const b1 = await driver.start(prepared, { ...spec("spread-b1"), app: other }, new LogSink());
+  const pidA = a1.handle.data["enginePid"] as number;
+  assert.equal(a2.handle.data["enginePid"], pidA, "one app's instances share its engine");
+  assert.notEqual(b1.handle.data["enginePid"], pidA, "another app runs in another engine");
+
+  process.kill(pidA, "SIGKILL"); // what an isolated-vm abort (#293) does to the process
+  for (let i = 0; i < 100 && processExists(pidA); i++) await new Promise((r) => setTimeout(r, 20));
+  for (const inst of [a1, a2]) {
+    let state = await driver.inspect(inst);
+    for (let i = 0; i < 100 && state.status === "running"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      state = await driver.inspect(inst);
+    }
+    assert.deepEqual(state, { status: "exited", code: 137, reason: "killed" });
+  }
+  assert.equal((await driver.inspect(b1)).status, "running", "the other engine's tenant lives on");
+  assert.equal((await call(b1, "/")).body, "hello from typescript");
+  const again = await driver.start(prepared, { ...spec("spread-a3"), app: first }, new LogSink());
+  assert.notEqual(again.handle.data["enginePid"], pidA, "the crashed engine's slot starts a new engine");
+  assert.equal((await call(again, "/")).body, "hello from typescript");
 });
