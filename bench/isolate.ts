@@ -7,11 +7,12 @@ import { Agent, request } from "node:http";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "../src/build/isolate/index.js";
 import { StrataHome } from "../src/home.js";
 import type { Instance, InstanceSpec, Prepared } from "../src/sandbox/driver.js";
 import { IsolateDriver, type IsolatePrepared } from "../src/sandbox/isolate/index.js";
+import { exec } from "../src/system/exec.js";
 
 export interface BenchResult { name: string; value: number; unit: string; peer?: string }
 
@@ -61,6 +62,13 @@ async function coldStarts(driver: IsolateDriver, prepared: Prepared<IsolatePrepa
     await driver.stop(inst, 0);
   }
   return times.sort((a, b) => a - b);
+}
+
+/** The prelude's size and evaluation cost, measured in a child process (isolated-vm needs --no-node-snapshot). */
+async function preludeCost(): Promise<BenchResult[]> {
+  const script = fileURLToPath(new URL("./prelude-cost.ts", import.meta.url));
+  const { stdout } = await exec([process.execPath, "--no-node-snapshot", "--import", "tsx", script]);
+  return JSON.parse(stdout) as BenchResult[];
 }
 
 export async function benchIsolate(): Promise<BenchResult[]> {
@@ -116,6 +124,7 @@ export async function benchIsolate(): Promise<BenchResult[]> {
       { name: "isolate hello tenant throughput (32 concurrent, unix socket)", value: Math.round(rps), unit: "req/s", peer: "workerd rows (same run)" },
       { name: `isolate memory per idle tenant (engine RSS delta / ${IDLE_TENANTS})`, value: Math.round(perTenant / 1024), unit: "KiB" },
       { name: "isolate idle tenants in 2 GiB (extrapolated from memory per tenant)", value: Math.floor((2 * 1024 ** 3) / perTenant), unit: "tenants" },
+      ...(await preludeCost()),
     ];
   } finally {
     await driver.close();
