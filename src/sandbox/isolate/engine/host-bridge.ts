@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import type { UrlParts } from "../prelude/host.js";
+import { FetchBodies } from "./fetch-bodies.js";
 import { outboundFetch, type OutboundRequest } from "./outbound-fetch.js";
 import { CodecBridge } from "./codec-bridge.js";
 import { htmlRewriterSource } from "./html-rewriter-source.js";
@@ -73,16 +74,28 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
   }));
   await g.set("__strata_timer", new ivm.Callback((id: unknown, ms: unknown) => hooks.timer(Number(id), Number(ms)), { ignored: true }));
   // Async host functions go in as References: the prelude awaits ref.apply(..., { result: { promise: true } }).
+  // A response's head comes back at once; its body stays in the engine, read as the worker pulls it.
   let inFlight = 0;
+  const responses = new FetchBodies();
   await g.set("__strata_fetch", new ivm.Reference(settled(async (req: OutboundRequest) => {
     if (inFlight >= MAX_CONCURRENT_FETCHES) throw new TypeError(`too many concurrent fetch() calls (limit ${MAX_CONCURRENT_FETCHES} per isolate)`);
     inFlight++;
     try {
-      return await outboundFetch(req);
+      const { body, ...head } = await outboundFetch(req);
+      return { ...head, bodyId: body ? responses.add(body) : null };
     } finally {
       inFlight--;
     }
   })));
+  await g.set("__strata_fetch_read", new ivm.Reference(async (id: unknown) => {
+    try {
+      const bytes = await responses.read(Number(id));
+      return bytes === null ? null : new ivm.ExternalCopy(bytes, { transferOut: true }).copyInto({ release: true, transferIn: true });
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }));
+  await g.set("__strata_fetch_cancel", new ivm.Callback((id: unknown) => responses.cancel(Number(id)), { ignored: true }));
   // A chunk goes in transferred (copying one into the isolate costs it ~10x the CPU); the end as
   // null, a failure as the message (a string), so the answer needs no copied wrapper object.
   await g.set("__strata_body_read", new ivm.Reference(async (id: unknown) => {

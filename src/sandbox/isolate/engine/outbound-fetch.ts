@@ -2,8 +2,8 @@ import { lookup } from "node:dns/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
-import { brotliDecompress, gunzip, inflate, inflateRaw, type InputType, type ZlibOptions } from "node:zlib";
-import { promisify } from "node:util";
+import { PassThrough, Transform, type Readable } from "node:stream";
+import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from "node:zlib";
 import { forbiddenReason } from "./address-policy.js";
 
 /** A tenant's outbound request, as the prelude's fetch() hands it to the engine. */
@@ -15,17 +15,22 @@ export interface OutboundRequest {
   redirect: "follow" | "manual" | "error";
 }
 
+/** The response as the engine has it: the head at once, the body as a stream read as the worker pulls. */
 export interface OutboundResponse {
   url: string;
   status: number;
   statusText: string;
   headers: Array<[string, string]>;
-  body: ArrayBuffer;
+  /** Decoded (content codings undone); null for a response that has no body (HEAD, 204, 304...). */
+  body: Readable | null;
   redirected: boolean;
 }
 
+/** The response as it crosses into the isolate: the head, and the id its body is read by (engine/fetch-bodies.ts). */
+export type FetchResponseHead = Omit<OutboundResponse, "body"> & { bodyId: number | null };
+
 const MAX_REDIRECTS = 20;
-const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+/** No bytes for this long, either way (the server is silent, or the worker stopped reading): the fetch fails. */
 const TIMEOUT_MS = 30_000;
 
 /**
@@ -44,6 +49,7 @@ export async function outboundFetch(req: OutboundRequest, policy: (address: stri
     if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined || req.redirect === "manual") {
       return { ...res, redirected: hop > 0 };
     }
+    res.body?.destroy(); // a followed redirect's own body is not read
     if (req.redirect === "error") throw new TypeError(`fetch to ${url.href} was redirected and redirect is "error"`);
     if (hop >= MAX_REDIRECTS) throw new TypeError(`fetch to ${req.url} followed more than ${MAX_REDIRECTS} redirects`);
     const next = new URL(location, url);
@@ -62,24 +68,51 @@ export async function outboundFetch(req: OutboundRequest, policy: (address: stri
 const REQUEST_BODY_HEADERS = new Set(["content-encoding", "content-language", "content-location", "content-type", "content-length"]);
 
 /** Content codings fetch decodes (the Fetch standard's "handle content codings"); the header stays, as in workerd. */
-const DECODERS: Record<string, (b: InputType, o: ZlibOptions) => Promise<Buffer>> = {
-  gzip: promisify(gunzip),
-  "x-gzip": promisify(gunzip),
-  br: promisify(brotliDecompress) as (b: InputType, o: ZlibOptions) => Promise<Buffer>,
+const DECODERS: Record<string, () => Transform> = {
+  gzip: createGunzip,
+  "x-gzip": createGunzip,
+  br: createBrotliDecompress,
   // "deflate" is meant to be zlib-wrapped, but some servers send it raw.
-  deflate: (b, o) => promisify(inflate)(b, o).catch(() => promisify(inflateRaw)(b, o)),
+  deflate: () => new EitherDeflate(),
 };
 
-async function decodeBody(url: URL, coding: string | undefined, body: Buffer): Promise<Buffer> {
-  const c = coding?.trim().toLowerCase();
-  if (!c || c === "identity" || body.length === 0) return body;
-  const decode = DECODERS[c];
-  if (!decode) return body; // an unknown coding is passed through as it came, as browsers do
-  try {
-    return await decode(body, { maxOutputLength: MAX_RESPONSE_BYTES });
-  } catch (err) {
-    throw new TypeError(`fetch to ${url.href}: the ${c}-encoded response body could not be decoded (${(err as Error).message})`);
+/** Inflates a "deflate" body zlib-wrapped or raw, as its first bytes say. */
+class EitherDeflate extends Transform {
+  private inner: Transform | null = null;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (!this.inner) {
+      // A zlib stream starts with CMF 0x?8 (deflate) and a 16-bit header that is a multiple of 31.
+      const wrapped = chunk.length >= 2 && (chunk[0]! & 0x0f) === 8 && ((chunk[0]! << 8) | chunk[1]!) % 31 === 0;
+      this.inner = wrapped ? createInflate() : createInflateRaw();
+      this.inner.on("data", (d: Buffer) => this.push(d));
+      this.inner.on("error", (err) => this.destroy(err));
+    }
+    this.inner.write(chunk, () => done());
   }
+
+  override _flush(done: (err?: Error | null) => void): void {
+    if (!this.inner) return done();
+    this.inner.once("end", () => done());
+    this.inner.end();
+  }
+}
+
+/** The body as the worker reads it: decoded as it goes, a decoding error failing the read that meets it. */
+function decodedBody(url: URL, coding: string | undefined, res: IncomingMessage): Readable {
+  const c = coding?.trim().toLowerCase();
+  const make = c && c !== "identity" ? DECODERS[c] : undefined;
+  if (!make) return res; // no coding, or an unknown one: passed through as it came, as browsers do
+  const decoder = make();
+  const out = new PassThrough();
+  res.pipe(decoder).pipe(out);
+  res.on("error", (err) => out.destroy(err));
+  decoder.on("error", (err) => out.destroy(new TypeError(`fetch to ${url.href}: the ${c}-encoded response body could not be decoded (${err.message})`)));
+  out.on("close", () => {
+    res.destroy(); // the worker cancelled, or the body failed: the connection goes too
+    decoder.destroy();
+  });
+  return out;
 }
 
 async function pinnedAddress(url: URL, policy: (address: string) => string | null): Promise<{ address: string; family: number }> {
@@ -117,34 +150,19 @@ async function fetchOnce(
       url,
       { method, headers: groupHeaders(headers), lookup: pinnedLookup, timeout: TIMEOUT_MS },
       (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            res.destroy(new TypeError(`fetch to ${url.href}: response larger than ${MAX_RESPONSE_BYTES} bytes`));
-            return;
-          }
-          chunks.push(c);
-        });
-        res.on("error", reject);
-        res.on("end", () => {
-          const pairs: Array<[string, string]> = [];
-          for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
-            pairs.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
-          }
-          const coding = [301, 302, 303, 307, 308, 204, 304].includes(res.statusCode ?? 0) || method === "HEAD" ? undefined : pairs.find(([k]) => k === "content-encoding")?.[1];
-          decodeBody(url, coding, Buffer.concat(chunks)).then((all) => resolve({
-            url: url.href,
-            status: res.statusCode ?? 502,
-            statusText: res.statusMessage ?? "",
-            headers: pairs,
-            body: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer,
-          }), reject);
-        });
+        const pairs: Array<[string, string]> = [];
+        for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+          pairs.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
+        }
+        const status = res.statusCode ?? 502;
+        const noBody = [204, 304].includes(status) || method === "HEAD";
+        if (noBody) res.resume();
+        const coding = noBody || [301, 302, 303, 307, 308].includes(status) ? undefined : pairs.find(([k]) => k === "content-encoding")?.[1];
+        resolve({ url: url.href, status, statusText: res.statusMessage ?? "", headers: pairs, body: noBody ? null : decodedBody(url, coding, res) });
       },
     );
-    out.on("timeout", () => out.destroy(new TypeError(`fetch to ${url.href} timed out after ${TIMEOUT_MS} ms`)));
+    // Before the head: a failed request. After it: the body's stream fails, and the worker's read with it.
+    out.on("timeout", () => out.destroy(new TypeError(`fetch to ${url.href} timed out: no bytes for ${TIMEOUT_MS} ms`)));
     out.on("error", (err) => reject(err instanceof TypeError ? err : new TypeError(`fetch to ${url.href} failed: ${err.message}`)));
     out.end(body ? Buffer.from(body) : undefined);
   });

@@ -8,8 +8,8 @@ export interface UrlParts {
 }
 
 /** The same shapes the engine's outbound fetch takes and gives (a type-only import: nothing crosses at run time). */
-export type { OutboundRequest as HostFetchRequest, OutboundResponse as HostFetchResponse } from "../engine/outbound-fetch.js";
-import type { OutboundRequest as HostFetchRequest, OutboundResponse as HostFetchResponse } from "../engine/outbound-fetch.js";
+export type { OutboundRequest as HostFetchRequest, FetchResponseHead as HostFetchResponse } from "../engine/outbound-fetch.js";
+import type { OutboundRequest as HostFetchRequest, FetchResponseHead as HostFetchResponse } from "../engine/outbound-fetch.js";
 
 /** How an async engine call ends: it never rejects across the isolate boundary. */
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -35,6 +35,7 @@ function take<T>(name: string): T {
 const hostFetch = take<HostReference>("__strata_fetch");
 const hostSubtle = take<HostReference>("__strata_subtle");
 const hostBodyRead = take<HostReference>("__strata_body_read");
+const hostFetchRead = take<HostReference>("__strata_fetch_read");
 const hostFormData = take<HostReference>("__strata_form_data");
 const hostZlib = take<HostReference>("__strata_zlib");
 const hostKv = take<HostReference>("__strata_kv");
@@ -90,4 +91,12 @@ export const host = {
   websocket: take<(op: "send" | "close", id: number, a: unknown, b?: unknown) => void>("__strata_websocket"),
   /** The worker will not read request body `id` further. */
   cancelBody: take<(id: number) => void>("__strata_body_cancel"),
+  /** The next bytes of fetch() response body `id` (null at its end), read from the server as they are asked for. */
+  readFetchBody: async (id: number): Promise<ArrayBuffer | null> => {
+    const r = (await hostFetchRead.apply(undefined, [id], { result: { promise: true } })) as ArrayBuffer | null | string;
+    if (typeof r === "string") throw new TypeError(r);
+    return r;
+  },
+  /** The worker will not read fetch() response body `id` further: its connection is closed. */
+  cancelFetchBody: take<(id: number) => void>("__strata_fetch_cancel"),
 };
