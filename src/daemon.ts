@@ -107,6 +107,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     logs,
     events: store,
     versionOf: (fn, version) => store.getVersion(fn, version),
+    asyncQueueDir: home.asyncQueue,
     peakMemoryOf: (app, instanceId, since) => scheduler.peakMemoryOf(app, instanceId, since),
   });
   functions = fns;
@@ -188,6 +189,8 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
   const apiPort = await api.listen(opts.apiPort, "127.0.0.1");
   await scheduler.recover();
   scheduler.start();
+  const resumed = fns.async.resume((fn, version) => store.getVersion(fn, version));
+  if (resumed > 0) log("info", "resumed queued asynchronous invocations", { count: resumed });
 
   const self = procStat(process.pid);
   const info: DaemonInfo = {
@@ -206,8 +209,8 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     async close() {
       await api.close();
       await router.close();
-      const dropped = await fns.close();
-      if (dropped > 0) onWarning(`${dropped} asynchronous function invocation(s) were still queued at shutdown and are dropped`);
+      const waiting = await fns.close();
+      if (waiting > 0) log("info", "asynchronous invocations still queued run when the daemon starts again", { count: waiting });
       await scheduler.shutdown();
       await drivers.close();
       await imageGc.idle(); // it records its result in the store

@@ -46,6 +46,8 @@ export class StrataHome {
   get logs(): string { return join(this.root, "logs"); }
   /** Per-driver runtime state (bundles, overlay dirs, sockets); each driver owns its subfolder. */
   runtime(driver: string): string { return join(this.root, "run", driver); }
+  /** Asynchronous function invocations waiting to run: one file each, so a restart resumes them. */
+  get asyncQueue(): string { return join(this.root, "queue", "async"); }
   /** Data an app keeps across its versions and instances (e.g. its Workers KV namespaces). */
   appData(app: string): string { return join(this.root, "data", app); }
 }

@@ -28,6 +28,8 @@ export interface FunctionsDeps {
   events: { addEvent(e: NewEvent): void };
   versionOf(fn: string, version: string): VersionRecord | undefined;
   peakMemoryOf(app: string, instanceId: string, since: number): Promise<number | undefined>;
+  /** Where asynchronous invocations wait, one file each (StrataHome.asyncQueue). */
+  asyncQueueDir: string;
   /** Pauses before the two retries of a failed asynchronous invocation (Lambda: about 1 and 2 minutes). */
   asyncRetryDelaysMs?: readonly number[];
 }
@@ -48,7 +50,7 @@ export class Functions {
 
   constructor(deps: FunctionsDeps) {
     this.invoker = new Invoker({ instances: deps.instances, runtimeApi: this.runtimeApi, logs: deps.logs, peakMemoryOf: deps.peakMemoryOf });
-    this.async = new AsyncInvoker({ invoker: this.invoker, events: deps.events, ...(deps.asyncRetryDelaysMs && { retryDelaysMs: deps.asyncRetryDelaysMs }) });
+    this.async = new AsyncInvoker({ invoker: this.invoker, events: deps.events, queueDir: deps.asyncQueueDir, ...(deps.asyncRetryDelaysMs && { retryDelaysMs: deps.asyncRetryDelaysMs }) });
     this.urls = new FunctionUrls({ invoker: this.invoker, versionOf: deps.versionOf });
   }
 
