@@ -49,6 +49,22 @@ function settled<A extends unknown[], T>(fn: (...args: A) => Promise<T>): (...ar
     );
 }
 
+/**
+ * A body read by the isolate chunk by chunk (a request body, a fetch() response body). A chunk goes in
+ * transferred (copying one into the isolate costs it ~10x the CPU); the end as null, a failure as the
+ * message (a string), so the answer needs no copied wrapper object.
+ */
+function chunkReader(read: (id: number) => Promise<ArrayBuffer | null>): (id: unknown) => Promise<unknown> {
+  return async (id) => {
+    try {
+      const bytes = await read(Number(id));
+      return bytes === null ? null : new ivm.ExternalCopy(bytes, { transferOut: true }).copyInto({ release: true, transferIn: true });
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  };
+}
+
 /** Sets the engine's functions on a fresh context's global object, where the prelude takes them. */
 export async function installBridge(context: ivm.Context, hooks: BridgeHooks): Promise<void> {
   const subtle = new SubtleBridge();
@@ -87,25 +103,9 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
       inFlight--;
     }
   })));
-  await g.set("__strata_fetch_read", new ivm.Reference(async (id: unknown) => {
-    try {
-      const bytes = await responses.read(Number(id));
-      return bytes === null ? null : new ivm.ExternalCopy(bytes, { transferOut: true }).copyInto({ release: true, transferIn: true });
-    } catch (err) {
-      return err instanceof Error ? err.message : String(err);
-    }
-  }));
+  await g.set("__strata_fetch_read", new ivm.Reference(chunkReader((id) => responses.read(id))));
   await g.set("__strata_fetch_cancel", new ivm.Callback((id: unknown) => responses.cancel(Number(id)), { ignored: true }));
-  // A chunk goes in transferred (copying one into the isolate costs it ~10x the CPU); the end as
-  // null, a failure as the message (a string), so the answer needs no copied wrapper object.
-  await g.set("__strata_body_read", new ivm.Reference(async (id: unknown) => {
-    try {
-      const bytes = await hooks.readBody(Number(id));
-      return bytes === null ? null : new ivm.ExternalCopy(bytes, { transferOut: true }).copyInto({ release: true, transferIn: true });
-    } catch (err) {
-      return err instanceof Error ? err.message : String(err);
-    }
-  }));
+  await g.set("__strata_body_read", new ivm.Reference(chunkReader((id) => hooks.readBody(id))));
   await g.set("__strata_body_cancel", new ivm.Callback((id: unknown) => hooks.cancelBody(Number(id)), { ignored: true }));
   // Values cross transferred, as request body chunks do; a refusal comes back as an Outcome's error.
   await g.set("__strata_kv", new ivm.Reference(settled(async (ns: unknown, op: unknown, args: unknown) => {
