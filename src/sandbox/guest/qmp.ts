@@ -7,6 +7,8 @@ import { StrataError } from "../../errors.js";
  */
 export interface QmpCommands {
   qmp_capabilities: { args: Record<string, never>; ret: Record<string, never> };
+  /** ACPI power button (a full machine's graceful stop; the guest decides what it means). */
+  system_powerdown: { args: Record<string, never>; ret: Record<string, never> };
   "query-status": { args: Record<string, never>; ret: { running: boolean; status: string } };
   stop: { args: Record<string, never>; ret: Record<string, never> };
   cont: { args: Record<string, never>; ret: Record<string, never> };
