@@ -208,8 +208,14 @@ const VmSchema = z
     vcpus: z.int().min(1).max(64).describe("a whole number of virtual CPUs, 1 to 64").optional(),
     memory_mb: z.int().min(128).max(65536).describe("the guest's RAM in MiB, a whole number from 128 to 65536").optional(),
     machine: z.enum(["q35", "pc"]).describe("q35 (PCI Express, the default) or pc (i440FX)").optional(),
+    data_disk_mb: z
+      .int()
+      .min(16)
+      .max(1048576)
+      .describe("the size in MiB (16 to 1048576) of a scratch disk each instance gets at /data, empty at every start")
+      .optional(),
   })
-  .describe("a mapping with vcpus, memory_mb and machine (q35 or pc), for sandbox: vm");
+  .describe("a mapping with vcpus, memory_mb, machine (q35 or pc) and data_disk_mb, for sandbox: vm");
 
 export const AppYamlSchema = z
   .strictObject({

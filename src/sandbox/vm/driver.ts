@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/host-network.js";
-import { which } from "../../system/exec.js";
+import { exec, which } from "../../system/exec.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import { SingleFlight } from "../../system/single-flight.js";
@@ -37,6 +37,8 @@ export interface VmDriverOptions {
 }
 
 const POLL_MS = 20;
+/** Where the scratch disk appears in the app's file system. */
+export const DATA_MOUNT = "/data";
 
 const CAPABILITIES: Capabilities = Object.freeze({
   isolation: "vm",
@@ -138,8 +140,11 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const { netnsPath } = await this.opts.network.attach(id);
       const net = await plumbGuestNet(netnsPath);
+      const dataDisk = machine.dataDiskMb ? join(dir, VM_FILES.data) : undefined;
+      if (dataDisk) await makeDataDisk(dataDisk, machine.dataDiskMb!, proc.uid, proc.gid);
       await writeRunDisk(join(dir, VM_FILES.run), {
         args: proc.args, env: proc.env, cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: machine.appMemoryMb, net,
+        ...(dataDisk && { dataMount: DATA_MOUNT }),
       });
       const vm: VmLaunch = {
         id, dir, machine,
@@ -148,6 +153,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
         cmdline: vmCmdline(await hostTscKhz()),
         rootDisk: prepared.data.rootDisk,
         runDisk: join(dir, VM_FILES.run),
+        ...(dataDisk && { dataDisk }),
         netnsPath, tap: TAP, mac: net.mac,
       };
       const accel = (await this.chooseAccel()).accel;
@@ -264,4 +270,12 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     if (this.stopping.has(id)) return;
     io.exited?.({ status: "exited", code: e.code, reason: e.reason });
   }
+}
+
+/**
+ * An empty ext4 file system for an instance's scratch disk, owned by the app's user: a sparse file, its
+ * inode tables left for the guest kernel to initialise lazily, so even a large disk is made in a moment.
+ */
+async function makeDataDisk(path: string, sizeMb: number, uid: number, gid: number): Promise<void> {
+  await exec(["mkfs.ext4", "-q", "-F", "-L", "strata-data", "-E", `root_owner=${uid}:${gid},lazy_itable_init=1,lazy_journal_init=1,nodiscard`, path, `${sizeMb}M`], { timeoutMs: 60_000 });
 }

@@ -11,6 +11,8 @@ export interface VmMachine {
   readonly memoryMb: number;
   /** The app's memory cap inside the guest (its cgroup), the rest is the guest kernel's. */
   readonly appMemoryMb: number;
+  /** A scratch disk at /data, made empty for each instance (app.yaml `vm.data_disk_mb`). */
+  readonly dataDiskMb?: number;
 }
 
 /** Guest RAM on top of the app's memory: the kernel, the initramfs and the tmpfs root's metadata. */
@@ -29,5 +31,6 @@ export function machineFor(spec: InstanceSpec): VmMachine {
     vcpus: vm.vcpus ?? 1,
     memoryMb,
     appMemoryMb: Math.min(spec.limits.memoryMb, memoryMb - GUEST_OVERHEAD_MB),
+    ...(vm.dataDiskMb !== undefined && { dataDiskMb: vm.dataDiskMb }),
   };
 }

@@ -15,6 +15,7 @@ export const VM_FILES = {
   log: "guest.log",
   boot: "boot.log",
   run: "run.img",
+  data: "data.img",
   offset: "log.offset",
 } as const;
 
@@ -27,6 +28,8 @@ export interface VmLaunch {
   readonly cmdline: string;
   readonly rootDisk: string;
   readonly runDisk: string;
+  /** The instance's scratch disk (ext4, writable), when its machine has one: the guest's vdc. */
+  readonly dataDisk?: string;
   readonly machine: VmMachine;
   readonly netnsPath: string;
   readonly tap: string;
@@ -37,9 +40,9 @@ const LAUNCH_WAIT_MS = 10_000;
 
 /**
  * Fixed PCI slots, so that the guest sees the disks in the order its init expects (virtio_blk names them
- * in probe order, and PCI probes by slot): the image as vda, the run file as vdb.
+ * in probe order, and PCI probes by slot): the image as vda, the run file as vdb, a data disk as vdc.
  */
-const SLOT = { net: 3, root: 4, run: 5, serial: 6 } as const;
+const SLOT = { net: 3, root: 4, run: 5, serial: 6, data: 7 } as const;
 
 /**
  * QEMU's argv for a full PC (docs/system/i386/pc.rst, docs/system/devices/virtio-pci): q35 or i440FX with
@@ -65,6 +68,7 @@ export function vmQemuArgv(qemu: string, accel: QemuAccel, vm: VmLaunch): string
     "-device", `virtio-blk-pci,drive=root,${at(SLOT.root)}`,
     "-drive", `id=run,file=${vm.runDisk},format=raw,if=none,readonly=on`,
     "-device", `virtio-blk-pci,drive=run,${at(SLOT.run)}`,
+    ...(vm.dataDisk ? ["-drive", `id=data,file=${vm.dataDisk},format=raw,if=none`, "-device", `virtio-blk-pci,drive=data,${at(SLOT.data)}`] : []),
     "-netdev", `tap,id=net0,ifname=${vm.tap},script=no,downscript=no`,
     "-device", `virtio-net-pci,netdev=net0,mac=${vm.mac},romfile=,${at(SLOT.net)}`,
     "-device", `virtio-serial-pci,${at(SLOT.serial)}`,

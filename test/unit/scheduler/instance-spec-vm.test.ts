@@ -12,8 +12,8 @@ const version = (yaml: string): VersionRecord => ({
 
 describe("instanceSpecOf and app.yaml vm:", () => {
   it("hands the machine app.yaml asks for to the driver, in the driver's terms", () => {
-    const v = version("runtime: rust185\nsandbox: vm\nvm:\n  vcpus: 2\n  memory_mb: 512\n  machine: pc\n");
-    assert.deepEqual(instanceSpecOf(v, "i1", policyOf(v)).vm, { vcpus: 2, memoryMb: 512, machine: "pc" });
+    const v = version("runtime: rust185\nsandbox: vm\nvm:\n  vcpus: 2\n  memory_mb: 512\n  machine: pc\n  data_disk_mb: 64\n");
+    assert.deepEqual(instanceSpecOf(v, "i1", policyOf(v)).vm, { vcpus: 2, memoryMb: 512, machine: "pc", dataDiskMb: 64 });
   });
 
   it("says nothing of a machine when app.yaml does not", () => {

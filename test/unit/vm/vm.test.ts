@@ -6,7 +6,7 @@ import { StrataHome } from "../../../src/home.js";
 import { HostNetwork } from "../../../src/net/index.js";
 import type { InstanceSpec } from "../../../src/sandbox/driver.js";
 import { conformanceImage, leftovers, recordingIO, waitForHttp, waitForState } from "../../../src/sandbox/conformance/index.js";
-import { GUEST_OVERHEAD_MB, machineFor, VmDriver, vmQemuArgv, type VmLaunch } from "../../../src/sandbox/vm/index.js";
+import { DATA_MOUNT, GUEST_OVERHEAD_MB, machineFor, VmDriver, vmQemuArgv, type VmLaunch } from "../../../src/sandbox/vm/index.js";
 
 const root = await mkdtemp(join("/var/tmp", "strata-vm-"));
 const home = new StrataHome(root);
@@ -36,7 +36,7 @@ const spec = (id: string, extra: Partial<InstanceSpec> = {}): InstanceSpec => ({
 describe("vm machine", () => {
   it("gives the guest the class's memory plus the kernel's share, unless app.yaml's vm: says otherwise", () => {
     assert.deepEqual(machineFor(spec("m")), { machine: "q35", vcpus: 1, memoryMb: 64 + GUEST_OVERHEAD_MB, appMemoryMb: 64 });
-    assert.deepEqual(machineFor(spec("m", { vm: { vcpus: 2, memoryMb: 1024, machine: "pc" } })), { machine: "pc", vcpus: 2, memoryMb: 1024, appMemoryMb: 64 });
+    assert.deepEqual(machineFor(spec("m", { vm: { vcpus: 2, memoryMb: 1024, machine: "pc", dataDiskMb: 512 } })), { machine: "pc", vcpus: 2, memoryMb: 1024, appMemoryMb: 64, dataDiskMb: 512 });
     // RAM smaller than the class's memory plus the overhead: the app gets what the kernel leaves it.
     assert.equal(machineFor(spec("m", { vm: { memoryMb: 128 } })).appMemoryMb, 128 - GUEST_OVERHEAD_MB);
   });
@@ -58,11 +58,13 @@ describe("vm machine", () => {
     assert.ok(devices.includes("virtio-net-pci,netdev=net0,mac=02:53:0a:00:00:02,romfile=,addr=3"));
     assert.ok(devices.includes("virtio-serial-pci,addr=6"));
     assert.ok(!argv.some((a) => a.includes("virtio-mmio") || a.includes("-device,") || a === "microvm"));
+    const withData = vmQemuArgv("/usr/bin/qemu-system-x86_64", "tcg", { ...vm, dataDisk: "/run/x/data.img" });
+    assert.ok(withData.includes("id=data,file=/run/x/data.img,format=raw,if=none") && withData.includes("virtio-blk-pci,drive=data,addr=7"), "the data disk after the run disk: vdc");
   });
 });
 
 describe("vm driver", () => {
-  it("boots a PC: the app sees PCI virtio devices, ACPI, the vCPUs and RAM app.yaml asked for", async (t) => {
+  it("boots a PC: the app sees PCI virtio devices, ACPI, the vCPUs, RAM and scratch disk app.yaml asked for", async (t) => {
     const driver = new VmDriver({ home, network });
     const probe = await driver.probe();
     if (!probe.available) return t.skip(`vm unavailable: ${probe.reason}`);
@@ -70,8 +72,12 @@ describe("vm driver", () => {
     await network.ensure();
     const image = await conformanceImage();
     const s = spec("vm-pc", {
-      vm: { vcpus: 2, memoryMb: 320, machine: "pc" },
-      command: ["/bin/sh", "-c", "echo vendors $(cat /sys/bus/pci/devices/*/vendor | sort -u | tr '\\n' ' '); echo cpus $(grep -c ^processor /proc/cpuinfo); grep MemTotal /proc/meminfo; ls /sys/firmware/acpi/tables/DSDT"],
+      vm: { vcpus: 2, memoryMb: 320, machine: "pc", dataDiskMb: 64 },
+      command: ["/bin/sh", "-c", [
+        "echo vendors $(cat /sys/bus/pci/devices/*/vendor | sort -u | tr '\\n' ' ')", "echo cpus $(grep -c ^processor /proc/cpuinfo)",
+        "grep MemTotal /proc/meminfo", "ls /sys/firmware/acpi/tables/DSDT",
+        `echo written-by-$(id -u) > ${DATA_MOUNT}/probe && echo data $(cat ${DATA_MOUNT}/probe) $(df -k ${DATA_MOUNT} | tail -1 | awk '{print $2}')`,
+      ].join("; ")],
     });
     const io = recordingIO();
     const instance = await driver.start(await driver.prepare(image, s), s, io);
@@ -87,6 +93,9 @@ describe("vm driver", () => {
       const kb = Number(/^MemTotal:\s+(\d+) kB/m.exec(out)?.[1]);
       assert.ok(kb > 200 * 1024 && kb <= 320 * 1024, `guest RAM ${kb} kB is about the 320 MiB asked for`);
       assert.match(out, /^\/sys\/firmware\/acpi\/tables\/DSDT$/m, "the guest has ACPI tables");
+      const data = /^data written-by-(\d+) (\d+)$/m.exec(out);
+      assert.ok(data, `the app wrote to its scratch disk:\n${io.text()}`);
+      assert.ok(Number(data[2]) > 40_000 && Number(data[2]) <= 65_536, `a 64 MiB file system at ${DATA_MOUNT} (${data[2]} KiB)`);
     } finally {
       await driver.stop(instance, 0);
     }
