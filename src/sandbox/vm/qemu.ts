@@ -109,14 +109,14 @@ export async function launchVm(qemu: string, accel: QemuAccel, vm: VmLaunch): Pr
 
 /**
  * Presses the guest's ACPI power button (QMP system_powerdown): the guest init sends the app SIGTERM, and
- * the VM ends when the app has exited. False when QEMU's control socket does not answer.
+ * the VM ends when the app has exited. False when QEMU's control socket does not answer or closes.
  */
 export async function powerdown(dir: string): Promise<boolean> {
   const qmp = await QmpClient.connect(join(dir, VM_FILES.control), 2000).catch(() => null); // no socket: the caller kills
   if (!qmp) return false;
   try {
-    await qmp.execute("system_powerdown", {});
-    return true;
+    // A failed command means QEMU closed its socket: it is ending already, and the caller's clean-up quits it.
+    return await qmp.execute("system_powerdown", {}).then(() => true, () => false);
   } finally {
     qmp.close();
   }
