@@ -22,6 +22,9 @@ const BUSYBOX = "/bin/busybox";
  */
 export const GUEST_MODULES = ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "overlay"] as const;
 
+/** Guest RAM on top of the app's memory: the kernel, the initramfs and the tmpfs root's metadata. */
+export const GUEST_OVERHEAD_MB = 96;
+
 export interface GuestKernel {
   readonly release: string;
   readonly vmlinux: string;

@@ -3,7 +3,7 @@
  * later): an OCI image as a read-only ext4 root disk, Debian's cloud kernel as a PVH vmlinux,
  * an initramfs with Strata's guest init, the run file, and the host<->guest line protocol.
  */
-export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES } from "./assets.js";
+export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES, GUEST_OVERHEAD_MB } from "./assets.js";
 export type { GuestAssets, GuestKernel } from "./assets.js";
 export { cpioNewc } from "./cpio.js";
 export type { CpioEntry } from "./cpio.js";

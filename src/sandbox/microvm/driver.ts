@@ -14,7 +14,7 @@ import type {
   Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, guestAssets, GuestLogFollower, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP, writeRunDisk,
+  chooseAccel, encodeControl, guestAssets, GuestLogFollower, GUEST_OVERHEAD_MB, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP, writeRunDisk,
   type AccelChoice, type GuestAssets, type GuestControl, type GuestNet,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -41,8 +41,6 @@ export interface MicrovmDriverOptions {
   readonly snapshots?: boolean;
 }
 
-/** Guest RAM on top of the app's memory: the kernel, the initramfs and the tmpfs root's metadata. */
-export const GUEST_OVERHEAD_MB = 96;
 const POLL_MS = 20;
 /** How long a snapshot waits for the first instance to listen (its readiness budget, READY_BUDGET_MS). */
 const SNAPSHOT_READY_MS = 120_000;

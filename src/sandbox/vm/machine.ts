@@ -1,4 +1,5 @@
 import type { InstanceSpec } from "../driver.js";
+import { GUEST_OVERHEAD_MB } from "../guest/index.js";
 
 /** QEMU's two PC machine models: q35 (ICH9, PCI Express) and pc (i440FX, PCI). */
 export type VmMachineModel = "q35" | "pc";
@@ -14,9 +15,6 @@ export interface VmMachine {
   /** A scratch disk at /data, made empty for each instance (app.yaml `vm.data_disk_mb`). */
   readonly dataDiskMb?: number;
 }
-
-/** Guest RAM on top of the app's memory: the kernel, the initramfs and the tmpfs root's metadata. */
-export const GUEST_OVERHEAD_MB = 96;
 
 /**
  * The machine for an instance. Memory: app.yaml `vm.memory_mb` is the whole guest's RAM (at least the

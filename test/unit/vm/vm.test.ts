@@ -6,7 +6,8 @@ import { StrataHome } from "../../../src/home.js";
 import { HostNetwork } from "../../../src/net/index.js";
 import type { InstanceSpec } from "../../../src/sandbox/driver.js";
 import { conformanceImage, leftovers, recordingIO, waitForHttp, waitForState } from "../../../src/sandbox/conformance/index.js";
-import { DATA_MOUNT, GUEST_OVERHEAD_MB, machineFor, VmDriver, vmQemuArgv, type VmLaunch } from "../../../src/sandbox/vm/index.js";
+import { GUEST_OVERHEAD_MB } from "../../../src/sandbox/guest/index.js";
+import { DATA_MOUNT, machineFor, VmDriver, vmQemuArgv, type VmLaunch } from "../../../src/sandbox/vm/index.js";
 
 const root = await mkdtemp(join("/var/tmp", "strata-vm-"));
 const home = new StrataHome(root);
