@@ -102,6 +102,12 @@ export class QmpClient {
     this.socket.destroy();
   }
 
+  /** Resolves once the connection has ended: QEMU exited (or close() was called). */
+  ended(): Promise<void> {
+    if (this.socket.closed) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once("close", () => resolve()));
+  }
+
   private onMessage(msg: Record<string, unknown>, greet: () => void): void {
     if ("QMP" in msg) return greet();
     if (typeof msg.event === "string") {

@@ -20,7 +20,7 @@ import { imageProcess, processFor, type ImageProcess } from "../oci/image-proces
 import { VmHandleData } from "./handle.js";
 import { machineFor } from "./machine.js";
 import { probeVm, QEMU } from "./probe.js";
-import { launchVm, powerdown, quitVm, vmCmdline, VM_FILES, type VmLaunch } from "./qemu.js";
+import { launchVm, powerdown, quitVm, vmCmdline, VM_FILES, watchVm, type VmLaunch } from "./qemu.js";
 
 /**
  * The guest modules of a PC: microvm's (virtio, overlay) plus the virtio-pci transport, and the ACPI
@@ -72,6 +72,8 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
 
   private readonly cgroups: CgroupV1;
   private readonly followers = new Map<string, GuestLogFollower>();
+  /** Each running VM's QMP event monitor: it tells of a VMM that ended without the guest's word. */
+  private readonly watches = new Map<string, { close(): void }>();
   private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<VmPrepared>>>();
   private accel: Promise<AccelChoice> | undefined;
@@ -160,6 +162,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
       const pid = await launchVm(qemu, accel, vm);
       await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
       await this.follow(id, io);
+      await this.watch(id, io);
       const detail = `qemu-${accel}`;
       const data: VmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
       return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail };
@@ -202,6 +205,8 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     const data = VmHandleData.safeParse(handle.data);
     if (data.success && (await this.pidOf(id)) === data.data.pid && !(await this.exitRecord(id))) {
       await this.follow(id, io);
+      // Only one client per QMP monitor: another driver object still watching keeps this one out.
+      await this.watch(id, io).catch((err: Error) => io.log("stderr", `strata: not watching VM ${id}'s QMP events (its health checks still find its end): ${err.message}`));
       const { address, port, detail } = data.data;
       return { id, driver: this.name, endpoint: { host: address, port }, handle: { ...handle, data: data.data }, detail };
     }
@@ -218,6 +223,8 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   }
 
   async close(): Promise<void> {
+    for (const w of this.watches.values()) w.close();
+    this.watches.clear();
     for (const f of this.followers.values()) await f.stop();
     this.followers.clear();
     await this.cgroups.removeParents();
@@ -230,6 +237,8 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     const step = async (run: () => Promise<unknown>) => {
       await run().catch((err: unknown) => void failures.push(err));
     };
+    this.watches.get(id)?.close();
+    this.watches.delete(id);
     const follower = this.followers.get(id);
     this.followers.delete(id);
     await step(async () => follower?.stop());
@@ -263,6 +272,24 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     });
     this.followers.set(id, follower);
     await follower.start();
+  }
+
+  private async watch(id: string, io: InstanceIO): Promise<void> {
+    const watch = await watchVm(this.instanceDir(id), (reason) => void this.onVmmEnd(id, io, reason));
+    this.watches.set(id, watch);
+  }
+
+  /**
+   * QEMU is gone. When the guest reported the app's end, the follower pushes that; otherwise the VM ended
+   * under the app (a guest kernel panic, QEMU killed) and this pushes it, with the console's last lines.
+   */
+  private async onVmmEnd(id: string, io: InstanceIO, reason: string | undefined): Promise<void> {
+    this.watches.delete(id);
+    if (this.stopping.has(id) || (await this.exitRecord(id))) return;
+    const console = (await readFile(join(this.instanceDir(id), VM_FILES.boot), "utf8").catch(ignoreMissing("")))
+      .split("\n").map((l) => l.trim()).filter(Boolean).slice(-3);
+    io.log("stderr", `strata: the VM ended before its app did (${reason ? `QEMU SHUTDOWN: ${reason}` : "QEMU exited without a SHUTDOWN event"})${console.length ? `; console: ${console.join(" | ")}` : ""}`);
+    io.exited?.({ status: "exited", code: -1, reason: "killed" });
   }
 
   private onExit(id: string, e: GuestExit, io: InstanceIO): void {

@@ -11,6 +11,7 @@ import type { VmMachine } from "./machine.js";
 export const VM_FILES = {
   pid: "vmm.pid",
   control: "vmm.sock",
+  events: "events.sock",
   guestControl: "ctl.sock",
   log: "guest.log",
   boot: "boot.log",
@@ -77,6 +78,7 @@ export function vmQemuArgv(qemu: string, accel: QemuAccel, vm: VmLaunch): string
     "-chardev", `socket,id=ctl,path=${f("guestControl")},server=on,wait=off`,
     "-device", `virtserialport,chardev=ctl,name=${CTL_PORT}`,
     "-qmp", `unix:${f("control")},server=on,wait=off`,
+    "-qmp", `unix:${f("events")},server=on,wait=off`,
     "-pidfile", f("pid"),
     "-daemonize",
   ];
@@ -133,4 +135,28 @@ export async function quitVm(dir: string, pid: number): Promise<void> {
   for (let i = 0; i < 100 && processExists(pid); i++) await sleep(20);
   if (processExists(pid)) process.kill(pid, "SIGKILL");
   for (let i = 0; i < 250 && processExists(pid); i++) await sleep(20);
+}
+
+/**
+ * Watches a VM through its own QMP monitor (the events socket; the control socket stays free for
+ * commands): `onEnd` is called once when QEMU is gone, with the reason of its last SHUTDOWN event
+ * (guest-shutdown, guest-reset, guest-panic, host-signal, host-qmp-quit), if it sent one. Not called
+ * after close().
+ */
+export async function watchVm(dir: string, onEnd: (shutdownReason: string | undefined) => void): Promise<{ close(): void }> {
+  const qmp = await QmpClient.connect(join(dir, VM_FILES.events), 2000);
+  let reason: string | undefined;
+  let closing = false;
+  qmp.onEvent((e) => {
+    if (e.event === "SHUTDOWN" && typeof e.data?.reason === "string") reason = e.data.reason;
+  });
+  void qmp.ended().then(() => {
+    if (!closing) onEnd(reason);
+  });
+  return {
+    close: () => {
+      closing = true;
+      qmp.close();
+    },
+  };
 }

@@ -126,4 +126,27 @@ describe("vm driver", () => {
     }
     assert.deepEqual(await leftovers(instance.id), []);
   });
+
+  it("pushes the end of a VM that ended under its app, with QEMU's SHUTDOWN reason (QMP events)", async (t) => {
+    const driver = new VmDriver({ home, network });
+    const probe = await driver.probe();
+    if (!probe.available) return t.skip(`vm unavailable: ${probe.reason}`);
+    await network.ensure();
+    const image = await conformanceImage();
+    const s = spec("vm-qmp");
+    const io = recordingIO();
+    const instance = await driver.start(await driver.prepare(image, s), s, io);
+    try {
+      await waitForHttp(instance.endpoint, "/", 60_000);
+      const pid = (instance.handle.data as { pid: number }).pid;
+      process.kill(pid, "SIGTERM"); // QEMU ends on SIGTERM with a SHUTDOWN event (host-signal); the guest says nothing
+      const deadline = Date.now() + 20_000;
+      while (io.exits.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(io.exits, [{ status: "exited", code: -1, reason: "killed" }], io.text());
+      assert.ok(io.lines.some((l) => l.stream === "stderr" && /^strata: the VM ended before its app did \(QEMU SHUTDOWN: host-signal\)/.test(l.line)), io.text());
+    } finally {
+      await driver.stop(instance, 0);
+    }
+    assert.deepEqual(await leftovers(instance.id), []);
+  });
 });
