@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { REPO, TestDaemon } from "./harness.js";
 import { leftoversOf } from "./leftovers.js";
 import { ensureBaseImages } from "../support/base-images.js";
@@ -26,7 +27,7 @@ after(async () => {
   if (d) assert.deepEqual(await leftoversOf(d.home, instanceIds), [], "the suite left resources behind");
 });
 
-test("the Rust example with `sandbox: vm` serves through the router from a full QEMU PC, named in strata instances and doctor", { timeout: 900_000 }, async (t) => {
+test("the Rust example with `sandbox: vm` serves through the router from a full QEMU PC, its output in strata logs, named in strata instances and doctor", { timeout: 900_000 }, async (t) => {
   if (unavailableReason) return t.skip(unavailableReason);
   if (!(await registryOrSkip(t, "crates.io", "https://index.crates.io/config.json"))) return;
   const dir = join(work, "rust-app");
@@ -44,6 +45,14 @@ test("the Rust example with `sandbox: vm` serves through the router from a full 
   assert.equal(list[0]!.driver, "vm");
   assert.match(list[0]!.detail ?? "", /^qemu-(tcg|kvm)$/);
   assert.match(await d.cliOk(["instances", "rust-app"]), /vm \(qemu-(tcg|kvm)\)/);
+
+  // The app's stdout comes out of the guest's log port into strata logs.
+  let logs = "";
+  for (let i = 0; i < 100 && !/\[stdout\] listening on :8080/.test(logs); i++) {
+    await sleep(100);
+    logs = await d.cliOk(["logs", "rust-app", "-n", "200"]);
+  }
+  assert.match(logs, /\[stdout\] listening on :8080/);
 
   const doctor = JSON.parse(await d.cliOk(["doctor", "--json"])) as { drivers: Array<{ driver: string; available: boolean; details?: Record<string, string> }> };
   const vm = doctor.drivers.find((x) => x.driver === "vm");
