@@ -25,7 +25,6 @@ export const IGNORED_APP_ENGINE_KEYS: Readonly<Record<string, Readonly<Record<st
     api_config: "Cloud Endpoints are not provided",
     endpoints_api_service: "Cloud Endpoints are not provided",
     zones: "a flexible-environment setting",
-    vm: "a flexible-environment setting",
     vm_settings: "a flexible-environment setting",
     vm_health_check: "a flexible-environment setting",
     health_check: "a flexible-environment setting",

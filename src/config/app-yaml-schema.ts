@@ -199,6 +199,24 @@ const OsSchema = z.strictObject({
     .default([]),
 });
 
+/**
+ * Strata's `vm:` (App Engine flexible's `vm: true` is not it): the machine the vm driver boots for each
+ * instance. Without it: one vCPU, the instance class's memory plus the guest kernel's share, q35.
+ */
+const VmSchema = z
+  .strictObject({
+    vcpus: z.int().min(1).max(64).describe("a whole number of virtual CPUs, 1 to 64").optional(),
+    memory_mb: z.int().min(128).max(65536).describe("the guest's RAM in MiB, a whole number from 128 to 65536").optional(),
+    machine: z.enum(["q35", "pc"]).describe("q35 (PCI Express, the default) or pc (i440FX)").optional(),
+    data_disk_mb: z
+      .int()
+      .min(16)
+      .max(1048576)
+      .describe("the size in MiB (16 to 1048576) of a scratch disk each instance gets at /data, empty at every start")
+      .optional(),
+  })
+  .describe("a mapping with vcpus, memory_mb, machine (q35 or pc) and data_disk_mb, for sandbox: vm");
+
 export const AppYamlSchema = z
   .strictObject({
     runtime: z
@@ -240,6 +258,7 @@ export const AppYamlSchema = z
     manual_scaling: ManualScalingSchema.optional(),
     sandbox: z.enum(DRIVER_NAMES).optional(),
     os: OsSchema.optional(),
+    vm: VmSchema.optional(),
     port: z.int().min(1).max(65535).describe("the TCP port the app's service listens on").optional(),
   })
   .superRefine((spec, ctx) => {
@@ -247,6 +266,9 @@ export const AppYamlSchema = z
       customIssue(ctx, problem.message, problem.allowed, [...problem.path], problem.atKey);
     }
     if (spec.os !== undefined && spec.runtime !== "os") customIssue(ctx, "only read with runtime: os", undefined, ["os"]);
+    if (spec.vm !== undefined && spec.sandbox !== undefined && spec.sandbox !== "vm") {
+      customIssue(ctx, `only read by sandbox: vm (this app asks for sandbox: ${spec.sandbox}); remove vm: or choose sandbox: vm`, undefined, ["vm"]);
+    }
     if (spec.runtime === "static") {
       spec.handlers?.forEach((handler, i) => {
         if (handler.script !== undefined) {

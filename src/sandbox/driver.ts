@@ -63,6 +63,8 @@ export interface InstanceSpec {
   readonly limits: InstanceLimits;
   /** Overrides of the image's entrypoint/cmd, if app.yaml gives one. */
   readonly command?: readonly string[];
+  /** app.yaml `vm:`: the machine a full-VM driver boots (vCPUs, guest RAM, model, scratch disk); others ignore it. */
+  readonly vm?: { readonly vcpus?: number; readonly memoryMb?: number; readonly machine?: "q35" | "pc"; readonly dataDiskMb?: number };
 }
 
 export interface InstanceIO {

@@ -7,6 +7,7 @@ import { GvisorDriver } from "./gvisor/index.js";
 import { LxcDriver } from "./lxc/index.js";
 import { LxdDriver } from "./lxd/index.js";
 import { MicrovmDriver } from "./microvm/index.js";
+import { VmDriver } from "./vm/index.js";
 
 /** The drivers this Strata version ships, and what they share on the host. */
 export interface Sandboxes {
@@ -42,6 +43,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new GvisorDriver({ home, network }),
       new LxcDriver({ home, network }),
       new LxdDriver({ home, network }),
+      new VmDriver({ home, network }),
       new MicrovmDriver({ home, network }),
       new IsolateDriver({
         home,

@@ -1,6 +1,7 @@
-import { access, constants, readFile } from "node:fs/promises";
+import { access, constants } from "node:fs/promises";
 import { which } from "../system/exec.js";
 import type { Probe } from "./driver.js";
+import { probeXen } from "./xen/index.js";
 
 /**
  * Host checks for drivers Strata does not ship yet: `strata doctor` can already say what a host lacks
@@ -38,15 +39,7 @@ const KVM = { "/dev/kvm": "hardware virtualisation; this host may itself be a VM
 
 export const HOST_PROBES = {
   lxc: () => needs({ "lxc-start": "lxc" }),
-  vm: () => needs({ "qemu-system-x86_64": "qemu-system-x86" }, KVM),
   kata: () => needs({ "kata-runtime": "kata-containers (not packaged in Debian 12)" }, KVM),
-  xen: async (): Promise<Probe> => {
-    const caps = await readFile("/proc/xen/capabilities", "utf8").catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return undefined;
-      throw err;
-    });
-    if (caps?.includes("control_d")) return needs({ xl: "xen-utils" });
-    return { available: false, reason: "this host is not a Xen dom0 (/proc/xen/capabilities has no control_d)", install: ["xen-system-amd64", "reboot into the Xen hypervisor"] };
-  },
+  xen: () => probeXen(),
   k8s: () => needs({ kubectl: "kubectl (and a kubeconfig for a cluster)" }),
 } as const;

@@ -51,5 +51,11 @@ export function instanceSpecOf(v: VersionRecord, instanceId: string, policy: Sca
     GAE_MEMORY_MB: String(limits.memoryMb),
     GAE_ENV: "standard",
   };
-  return { instanceId, app: v.app, version: v.version, port, env, limits };
+  const vm = spec.vm && {
+    ...(spec.vm.vcpus !== undefined && { vcpus: spec.vm.vcpus }),
+    ...(spec.vm.memory_mb !== undefined && { memoryMb: spec.vm.memory_mb }),
+    ...(spec.vm.machine !== undefined && { machine: spec.vm.machine }),
+    ...(spec.vm.data_disk_mb !== undefined && { dataDiskMb: spec.vm.data_disk_mb }),
+  };
+  return { instanceId, app: v.app, version: v.version, port, env, limits, ...(vm && { vm }) };
 }

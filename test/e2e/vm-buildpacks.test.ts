@@ -11,7 +11,8 @@ import { exec, which } from "../../src/system/exec.js";
 
 /**
  * The buildpacks of the VM-isolated runtimes (Java, Rust, C/C++) produce ordinary Strata OCI images: here
- * they run in the container driver (runc), through the real daemon and router. Each build's cold time is
+ * they run in their default sandbox (Java: runc; Rust, C and C++: the vm driver where the host has it, else
+ * runc), through the real daemon and router. Each build's cold time is
  * printed, so the suite's cost stays visible.
  */
 

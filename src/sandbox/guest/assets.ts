@@ -22,6 +22,9 @@ const BUSYBOX = "/bin/busybox";
  */
 export const GUEST_MODULES = ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "overlay"] as const;
 
+/** Guest RAM on top of the app's memory: the kernel, the initramfs and the tmpfs root's metadata. */
+export const GUEST_OVERHEAD_MB = 96;
+
 export interface GuestKernel {
   readonly release: string;
   readonly vmlinux: string;
@@ -80,16 +83,22 @@ export async function guestInitBinary(onProgress?: (line: string) => void, cache
 }
 
 /**
- * The kernel and an initramfs for it: cached per (init, busybox, kernel release) content, built at first
- * use. The initramfs carries /init, /bin/busybox, /modules/*.ko and /modules/order.
+ * The kernel and an initramfs for it: cached per (init, busybox, kernel release, module list) content, built
+ * at first use. The initramfs carries /init, /bin/busybox, /modules/*.ko and /modules/order. `modules` is
+ * what the driver's machine needs (a PCI machine adds its transport to GUEST_MODULES).
  */
-export async function guestAssets(onProgress?: (line: string) => void, kernelDir = GUEST_KERNEL_DIR, cacheDir = GUEST_CACHE_DIR): Promise<GuestAssets> {
+export async function guestAssets(
+  onProgress?: (line: string) => void,
+  kernelDir = GUEST_KERNEL_DIR,
+  cacheDir = GUEST_CACHE_DIR,
+  modules: readonly string[] = GUEST_MODULES,
+): Promise<GuestAssets> {
   const kernel = await guestKernel(kernelDir);
   const init = await guestInitBinary(onProgress, cacheDir);
   if (!(await pathExists(BUSYBOX))) throw new StrataError("SANDBOX_UNAVAILABLE", `${BUSYBOX} is missing: install busybox-static`);
   const busyboxStat = await stat(BUSYBOX);
   const key = createHash("sha256")
-    .update(`${init}\0${kernel.release}\0${busyboxStat.size}\0${busyboxStat.mtimeMs}\0${GUEST_MODULES.join(",")}`)
+    .update(`${init}\0${kernel.release}\0${busyboxStat.size}\0${busyboxStat.mtimeMs}\0${modules.join(",")}`)
     .digest("hex")
     .slice(0, 16);
   const out = join(cacheDir, `initramfs-${key}.cpio`);
@@ -97,7 +106,7 @@ export async function guestAssets(onProgress?: (line: string) => void, kernelDir
   return withFileLock(`${out}.lock`, async () => {
     if (await pathExists(out)) return { kernel, initramfs: out };
     onProgress?.(`making the guest initramfs for kernel ${kernel.release}`);
-    const modules = await moduleClosure(kernel.modulesDir, GUEST_MODULES);
+    const closure = await moduleClosure(kernel.modulesDir, modules);
     const entries: CpioEntry[] = [
       { name: "bin", mode: 0o040755 },
       { name: "dev", mode: 0o040755 },
@@ -107,9 +116,9 @@ export async function guestAssets(onProgress?: (line: string) => void, kernelDir
       { name: "modules", mode: 0o040755 },
       { name: "init", mode: 0o100755, data: await readFile(init) },
       { name: "bin/busybox", mode: 0o100755, data: await readFile(BUSYBOX) },
-      { name: "modules/order", mode: 0o100644, data: Buffer.from(modules.map((m) => m.replace(/^.*\//, "")).join("\n") + "\n") },
+      { name: "modules/order", mode: 0o100644, data: Buffer.from(closure.map((m) => m.replace(/^.*\//, "")).join("\n") + "\n") },
     ];
-    for (const m of modules) entries.push({ name: `modules/${m.replace(/^.*\//, "")}`, mode: 0o100644, data: await readFile(join(kernel.modulesDir, m)) });
+    for (const m of closure) entries.push({ name: `modules/${m.replace(/^.*\//, "")}`, mode: 0o100644, data: await readFile(join(kernel.modulesDir, m)) });
     const tmp = `${out}.tmp-${process.pid}`;
     await writeFile(tmp, cpioNewc(entries));
     await rename(tmp, out);

@@ -1,9 +1,9 @@
 /**
- * The guest pipeline every VM-class driver shares (microvm today; full VMs, Kata-style, Xen, hosted
- * functions later): an OCI image as a read-only ext4 root disk, Debian's cloud kernel as a PVH vmlinux,
+ * The guest pipeline every VM-class driver shares (microvm and vm today; Kata-style, Xen and hosted functions
+ * later): an OCI image as a read-only ext4 root disk, Debian's cloud kernel as a PVH vmlinux,
  * an initramfs with Strata's guest init, the run file, and the host<->guest line protocol.
  */
-export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES } from "./assets.js";
+export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES, GUEST_OVERHEAD_MB } from "./assets.js";
 export type { GuestAssets, GuestKernel } from "./assets.js";
 export { cpioNewc } from "./cpio.js";
 export type { CpioEntry } from "./cpio.js";
@@ -14,3 +14,12 @@ export { writeRunDisk, macForAddress } from "./run-file.js";
 export type { RunFile, GuestNet } from "./run-file.js";
 export { LOG_PORT, CTL_PORT, GuestEvent, parseGuestEvent, encodeControl } from "./protocol.js";
 export type { GuestControl } from "./protocol.js";
+export { QmpClient } from "./qmp.js";
+export type { QmpCommands, QmpEvent } from "./qmp.js";
+export { plumbGuestNet, TAP } from "./network.js";
+export { placeVmm } from "./vmm-cgroup.js";
+export { GuestLogFollower, lastGuestExit } from "./guest-log.js";
+export type { GuestExit } from "./guest-log.js";
+export { chooseAccel } from "./accel.js";
+export type { AccelChoice, QemuAccel } from "./accel.js";
+export { hostTscKhz } from "./host-tsc.js";

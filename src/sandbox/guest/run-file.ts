@@ -20,6 +20,8 @@ export interface RunFile {
   /** The app's memory cap inside the guest (cgroup v2 memory.max); the guest's RAM adds the kernel's share. */
   readonly memoryMb: number;
   readonly net: GuestNet;
+  /** Where the init mounts the writable data disk (the third disk, vdc), when the VM has one. */
+  readonly dataMount?: string;
 }
 
 const SECTOR = 512;

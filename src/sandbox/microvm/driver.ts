@@ -1,7 +1,7 @@
 import { SingleFlight } from "../../system/single-flight.js";
 
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { connect, createConnection } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,16 +13,15 @@ import { processExists } from "../../system/process.js";
 import type {
   Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
-import { encodeControl, guestAssets, parseGuestEvent, rootDisk, writeRunDisk, type GuestAssets, type GuestControl, type GuestNet } from "../guest/index.js";
+import {
+  chooseAccel, encodeControl, guestAssets, GuestLogFollower, GUEST_OVERHEAD_MB, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP, writeRunDisk,
+  type AccelChoice, type GuestAssets, type GuestControl, type GuestNet,
+} from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
 import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
-import { chooseAccel, type AccelChoice } from "./accel.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
-import { placeVmm } from "./cgroup.js";
-import { GuestLogFollower } from "./guest-log.js";
 import { MicrovmHandleData } from "./handle.js";
-import { plumbGuestNet, TAP } from "./network.js";
-import { guestCmdline, hostTscKhz, QemuBackend } from "./qemu.js";
+import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
 import { SnapshotStore } from "./snapshots.js";
 
@@ -42,8 +41,6 @@ export interface MicrovmDriverOptions {
   readonly snapshots?: boolean;
 }
 
-/** Guest RAM on top of the app's memory: the kernel, the initramfs and the tmpfs root's metadata. */
-export const GUEST_OVERHEAD_MB = 96;
 const POLL_MS = 20;
 /** How long a snapshot waits for the first instance to listen (its readiness budget, READY_BUDGET_MS). */
 const SNAPSHOT_READY_MS = 120_000;
@@ -293,23 +290,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   /** The guest's exit, read from the end of its event file (also when no follower runs in this process). */
-  private async exitRecord(id: string): Promise<ExitRecord | undefined> {
-    const fh = await open(join(this.instanceDir(id), VM_FILES.log), "r").catch(ignoreMissing(null));
-    if (!fh) return undefined;
-    try {
-      const size = (await fh.stat()).size;
-      const len = Math.min(size, 64 << 10);
-      const buf = Buffer.alloc(len);
-      await fh.read(buf, 0, len, size - len);
-      const lines = buf.toString("utf8").split("\n").reverse();
-      for (const line of lines) {
-        const e = parseGuestEvent(line);
-        if (e?.t === "exit") return e;
-      }
-      return undefined;
-    } finally {
-      await fh.close();
-    }
+  private exitRecord(id: string): Promise<ExitRecord | undefined> {
+    return lastGuestExit(join(this.instanceDir(id), VM_FILES.log));
   }
 
   /**

@@ -9,10 +9,8 @@ import { exec, which } from "../../system/exec.js";
 import { pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type { Probe } from "../driver.js";
-import { CTL_PORT, LOG_PORT } from "../guest/index.js";
-import type { AccelChoice } from "./accel.js";
+import { CTL_PORT, LOG_PORT, QmpClient, type AccelChoice } from "../guest/index.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
-import { QmpClient } from "./qmp.js";
 
 const QEMU = "qemu-system-x86_64";
 const LAUNCH_WAIT_MS = 10_000;
@@ -60,12 +58,6 @@ export function guestCmdline(tscKhz: number | undefined): string {
   // boot in three hangs there; with it (and tsc=reliable: no watchdog) microvm boots every time.
   const tsc = tscKhz ? [`tsc_early_khz=${tscKhz}`, "tsc=reliable"] : [];
   return ["console=ttyS0", "quiet", "panic=-1", "reboot=t", "pci=off", "rdinit=/init", ...tsc].join(" ");
-}
-
-/** The host's TSC frequency in kHz, as /proc/cpuinfo reports it (the guest's TSC runs at it under TCG). */
-export async function hostTscKhz(): Promise<number | undefined> {
-  const mhz = /^cpu MHz\s*:\s*([\d.]+)$/m.exec(await readFile("/proc/cpuinfo", "utf8"))?.[1];
-  return mhz ? Math.round(Number(mhz) * 1000) : undefined;
 }
 
 export class QemuBackend implements VmmBackend {

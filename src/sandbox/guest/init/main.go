@@ -34,6 +34,7 @@ func run() error {
 	if err := openPorts(); err != nil {
 		return err
 	}
+	go watchPowerButton()
 	cfg, err := readRunFile("/dev/vdb")
 	if err != nil {
 		return err

@@ -63,6 +63,11 @@ func mountRoot(disk string, cfg *RunConfig) error {
 			return err
 		}
 	}
+	if cfg.DataMount != "" {
+		if err := mount("/dev/vdc", filepath.Join(newRoot, cfg.DataMount), "ext4", syscall.MS_NOSUID|syscall.MS_NODEV, ""); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(newRoot, "etc"), 0o755); err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ type RunConfig struct {
 	Hostname string   `json:"hostname"`
 	MemoryMb int      `json:"memoryMb"`
 	Net      NetConfig `json:"net"`
+	// DataMount: where the writable data disk (vdc) is mounted in the app's root; empty when there is none.
+	DataMount string `json:"dataMount,omitempty"`
 }
 
 type NetConfig struct {

@@ -1,6 +1,6 @@
 import { open, readFile, writeFile } from "node:fs/promises";
 import { ignoreMissing } from "../../system/fs.js";
-import { parseGuestEvent, type GuestEvent } from "../guest/index.js";
+import { parseGuestEvent, type GuestEvent } from "./protocol.js";
 
 const POLL_MS = 50;
 
@@ -61,5 +61,26 @@ export class GuestLogFollower {
     } finally {
       await fh.close();
     }
+  }
+}
+
+export type GuestExit = Extract<GuestEvent, { t: "exit" }>;
+
+/** The guest's exit, read from the end of its event file (also when no follower runs in this process). */
+export async function lastGuestExit(file: string): Promise<GuestExit | undefined> {
+  const fh = await open(file, "r").catch(ignoreMissing(null));
+  if (!fh) return undefined;
+  try {
+    const size = (await fh.stat()).size;
+    const len = Math.min(size, 64 << 10);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    for (const line of buf.toString("utf8").split("\n").reverse()) {
+      const e = parseGuestEvent(line);
+      if (e?.t === "exit") return e;
+    }
+    return undefined;
+  } finally {
+    await fh.close();
   }
 }

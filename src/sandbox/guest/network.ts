@@ -1,5 +1,5 @@
 import { exec } from "../../system/exec.js";
-import { macForAddress, type GuestNet } from "../guest/index.js";
+import { macForAddress, type GuestNet } from "./run-file.js";
 
 /** The guest NIC's tap, inside the instance's own network namespace. */
 export const TAP = "tap0";

@@ -7,6 +7,8 @@ import { StrataError } from "../../errors.js";
  */
 export interface QmpCommands {
   qmp_capabilities: { args: Record<string, never>; ret: Record<string, never> };
+  /** ACPI power button (a full machine's graceful stop; the guest decides what it means). */
+  system_powerdown: { args: Record<string, never>; ret: Record<string, never> };
   "query-status": { args: Record<string, never>; ret: { running: boolean; status: string } };
   stop: { args: Record<string, never>; ret: Record<string, never> };
   cont: { args: Record<string, never>; ret: Record<string, never> };
@@ -98,6 +100,12 @@ export class QmpClient {
 
   close(): void {
     this.socket.destroy();
+  }
+
+  /** Resolves once the connection has ended: QEMU exited (or close() was called). */
+  ended(): Promise<void> {
+    if (this.socket.closed) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once("close", () => resolve()));
   }
 
   private onMessage(msg: Record<string, unknown>, greet: () => void): void {
