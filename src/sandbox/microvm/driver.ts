@@ -87,6 +87,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly snapshots: SnapshotStore;
   /** Snapshot keys being taken now, and every key taken per prepared version (removed by release()). */
   private readonly snapshotting = new Set<string>();
+  /** The background snapshot task of each instance: cleanup() and close() abort it and wait for its end. */
+  private readonly snapshotTasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly snapshotKeys = new Map<string, Set<string>>();
   private accel: Promise<AccelChoice> | undefined;
 
@@ -243,6 +245,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   async close(): Promise<void> {
+    for (const id of [...this.snapshotTasks.keys()]) await this.endSnapshotTask(id);
     for (const f of this.followers.values()) await f.stop();
     this.followers.clear();
     await this.cgroups.removeParents();
@@ -258,6 +261,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     const follower = this.followers.get(id);
     this.followers.delete(id);
     await step(async () => follower?.stop());
+    await step(() => this.endSnapshotTask(id));
     await step(async () => {
       const pid = await this.pidOf(id);
       if (pid) await this.backend.kill(dir, pid);
@@ -320,16 +324,31 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private snapshotWhenReady(id: string, preparedKey: string, key: string, endpoint: { host: string; port: number }, runDisk: string): void {
     if (this.snapshotting.has(key)) return;
     this.snapshotting.add(key);
-    void (async () => {
-      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, () => this.stopping.has(id)))) return;
+    const abort = new AbortController();
+    const done = (async () => {
+      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, abort.signal))) return;
       if ((await this.snapshots.get(key)) || !(await this.pidOf(id))) return;
-      await this.snapshots.put(key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file));
+      await this.snapshots.put(key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file, abort.signal));
       const keys = this.snapshotKeys.get(preparedKey) ?? new Set<string>();
       keys.add(key);
       this.snapshotKeys.set(preparedKey, keys);
     })()
-      .catch((err: Error) => this.opts.onProgress?.(`microvm: no snapshot of ${id}: ${err.message}`))
-      .finally(() => this.snapshotting.delete(key));
+      .catch((err: Error) => {
+        if (!abort.signal.aborted) this.opts.onProgress?.(`microvm: no snapshot of ${id}: ${err.message}`);
+      })
+      .finally(() => {
+        this.snapshotting.delete(key);
+        this.snapshotTasks.delete(id);
+      });
+    this.snapshotTasks.set(id, { abort, done });
+  }
+
+  /** Cancels an instance's snapshot in progress (its VM is going away) and waits until it has let go of everything. */
+  private async endSnapshotTask(id: string): Promise<void> {
+    const task = this.snapshotTasks.get(id);
+    if (!task) return;
+    task.abort.abort(new StrataError("INSTANCE_FAILED", `microVM ${id} is stopping`));
+    await task.done;
   }
 
   /**
@@ -340,20 +359,18 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
     try {
       await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
+      let timer: NodeJS.Timeout | undefined;
       const acked = new Promise<void>((resolve, reject) => {
         let buf = "";
-        const timer = setTimeout(() => reject(new StrataError("INSTANCE_FAILED", `the restored guest ${id} did not acknowledge within ${RESTORE_ACK_MS} ms`)), RESTORE_ACK_MS);
+        timer = setTimeout(() => reject(new StrataError("INSTANCE_FAILED", `the restored guest ${id} did not acknowledge within ${RESTORE_ACK_MS} ms`)), RESTORE_ACK_MS);
         sock.on("data", (chunk: Buffer) => {
           buf += chunk.toString("utf8");
-          if (buf.includes('"of":"restored"')) {
-            clearTimeout(timer);
-            resolve();
-          }
+          if (buf.includes('"of":"restored"')) resolve();
         });
         sock.once("error", reject);
       });
       sock.write(encodeControl({ t: "restored", unixNano: Date.now() * 1e6, seed: randomBytes(32).toString("base64"), net: { ...net } }));
-      await acked;
+      await acked.finally(() => clearTimeout(timer));
     } finally {
       sock.destroy();
     }
@@ -368,10 +385,10 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
 }
 
 
-/** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `cancelled` (false). */
-async function waitListening(endpoint: { host: string; port: number }, ms: number, cancelled: () => boolean): Promise<boolean> {
+/** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `signal` aborts (false). */
+async function waitListening(endpoint: { host: string; port: number }, ms: number, signal: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (Date.now() < deadline && !cancelled()) {
+  while (Date.now() < deadline && !signal.aborted) {
     const open = await new Promise<boolean>((resolve) => {
       const c = connect(endpoint.port, endpoint.host);
       c.setTimeout(1000);

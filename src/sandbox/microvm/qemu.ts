@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -117,18 +117,24 @@ export class QemuBackend implements VmmBackend {
     for (let i = 0; i < 250 && processExists(pid); i++) await sleep(20);
   }
 
-  async snapshot(dir: string, file: string): Promise<void> {
+  async snapshot(dir: string, file: string, signal: AbortSignal): Promise<void> {
     const qmp = await QmpClient.connect(join(dir, VM_FILES.control));
     const sock = join(dir, "outgoing.sock");
+    // QEMU 7.2 has no file: migration URI; it connects to a socket of ours, which writes the file.
+    const receiver = await FileReceiver.listen(sock, file);
     try {
       await qmp.execute("stop", {});
-      // QEMU 7.2 has no file: migration URI; it connects to a socket of ours, which writes the file.
-      const received = receiveFileFrom(sock, file);
       await qmp.execute("migrate", { uri: `unix:${sock}` });
-      await waitMigration(qmp, "completed");
-      await received;
+      await waitMigration(qmp, "completed", signal);
+      await receiver.done(signal);
       await qmp.execute("cont", {}); // the source guest runs on
+    } catch (err) {
+      // A VMM still running must not stay paused or keep migrating into a socket nobody reads.
+      await qmp.execute("migrate_cancel", {}).catch(() => undefined); // QEMU gone or nothing to cancel
+      await qmp.execute("cont", {}).catch(() => undefined);
+      throw err;
     } finally {
+      receiver.close();
       qmp.close();
       await rm(sock, { force: true });
     }
@@ -145,9 +151,10 @@ export class QemuBackend implements VmmBackend {
   }
 }
 
-async function waitMigration(qmp: QmpClient, want: string): Promise<void> {
+async function waitMigration(qmp: QmpClient, want: string, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + MIGRATE_WAIT_MS;
   for (;;) {
+    signal?.throwIfAborted();
     const status = await qmp.execute("query-migrate", {});
     if (status.status === want) return;
     if (status.status === "failed") throw new StrataError("INSTANCE_FAILED", `snapshot migration failed: ${status["error-desc"] ?? "no reason given"}`);
@@ -156,19 +163,48 @@ async function waitMigration(qmp: QmpClient, want: string): Promise<void> {
   }
 }
 
-/** Serves one connection on `sock` and writes what arrives to `file` (a migration stream). */
-async function receiveFileFrom(sock: string, file: string): Promise<void> {
-  await rm(sock, { force: true });
-  const server = createServer();
-  await new Promise<void>((res, rej) => server.listen(sock, res).once("error", rej));
-  try {
-    await new Promise<void>((resolve, reject) => {
+/**
+ * Listens on `sock` for one connection (QEMU's outgoing migration) and writes what arrives to `file`.
+ * close() ends the server and any connection, so nothing is left when the migration never comes.
+ */
+class FileReceiver {
+  private conn: Socket | undefined;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly written: Promise<void>,
+  ) {}
+
+  static async listen(sock: string, file: string): Promise<FileReceiver> {
+    await rm(sock, { force: true });
+    const server = createServer();
+    let receiver!: FileReceiver;
+    const written = new Promise<void>((resolve, reject) => {
       server.once("connection", (conn) => {
+        receiver.conn = conn;
+        server.close(); // one stream only
         pipeline(conn, createWriteStream(file)).then(resolve, reject);
       });
     });
-  } finally {
-    server.close();
+    written.catch(() => undefined); // observed by done(); a receiver closed before done() must not leave an unhandled rejection
+    receiver = new FileReceiver(server, written);
+    await new Promise<void>((res, rej) => server.listen(sock, res).once("error", rej));
+    return receiver;
+  }
+
+  /** Resolves when the whole stream is in the file; rejects when `signal` aborts first. */
+  done(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason as Error);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.written.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  }
+
+  close(): void {
+    this.server.close();
+    this.conn?.destroy();
   }
 }
 

@@ -42,6 +42,9 @@ export class SnapshotStore {
       await copyFile(runDisk, p.runDisk);
       await write(tmp);
       await rename(tmp, p.state);
+    } catch (err) {
+      await rm(p.runDisk, { force: true }); // no half snapshot: get() wants both files
+      throw err;
     } finally {
       await rm(tmp, { force: true });
     }
