@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,24 +90,43 @@ type control struct {
 	Net      NetConfig `json:"net"`
 }
 
+// serveControl reads host messages for the VM's whole life. virtio_console answers a read with 0 (EOF)
+// while no host end is connected (the host connects only to send, and a restored guest's host end is a
+// new socket), so EOF means "wait and read again", not the end of the channel.
 func serveControl() {
-	s := bufio.NewScanner(ctlPort)
-	for s.Scan() {
-		var c control
-		if err := json.Unmarshal(s.Bytes(), &c); err != nil {
-			logf("strata-guest-init: bad control message: %v", err)
+	r := bufio.NewReader(ctlPort)
+	var line []byte
+	for {
+		chunk, err := r.ReadBytes('\n')
+		line = append(line, chunk...)
+		if err == nil {
+			handleControl(line)
+			line = line[:0]
 			continue
 		}
-		switch c.T {
-		case "signal":
-			signalApp(syscall.Signal(c.Sig))
-		case "restored":
-			if err := restored(c); err != nil {
-				logf("strata-guest-init: after restore: %v", err)
-			}
-			b, _ := json.Marshal(map[string]string{"t": "ack", "of": "restored"})
-			_, _ = ctlPort.Write(append(b, '\n'))
+		if err != io.EOF {
+			logf("strata-guest-init: control port: %v", err)
+			return
 		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func handleControl(line []byte) {
+	var c control
+	if err := json.Unmarshal(line, &c); err != nil {
+		logf("strata-guest-init: bad control message: %v", err)
+		return
+	}
+	switch c.T {
+	case "signal":
+		signalApp(syscall.Signal(c.Sig))
+	case "restored":
+		if err := restored(c); err != nil {
+			logf("strata-guest-init: after restore: %v", err)
+		}
+		b, _ := json.Marshal(map[string]string{"t": "ack", "of": "restored"})
+		_, _ = ctlPort.Write(append(b, '\n'))
 	}
 }
 
