@@ -1,12 +1,11 @@
-import { createReadStream, createWriteStream } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
-import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { createWriteStream } from "node:fs";
+import { open, readFile, rm } from "node:fs/promises";
+import { createServer, type Server, type Socket } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { exec, which } from "../../system/exec.js";
-import { pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type { Probe } from "../driver.js";
 import { CTL_PORT, LOG_PORT } from "../guest/index.js";
@@ -17,6 +16,8 @@ import { QmpClient } from "./qmp.js";
 const QEMU = "qemu-system-x86_64";
 const LAUNCH_WAIT_MS = 10_000;
 const MIGRATE_WAIT_MS = 60_000;
+/** The fd a restoring QEMU reads its snapshot from: the first one passed after stdio. */
+const INCOMING_FD = 3;
 
 /**
  * QEMU's argv for a microvm (docs/system/i386/microvm.rst): no PCI, no firmware, no option ROMs; the
@@ -50,7 +51,8 @@ export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec):
     "-qmp", `unix:${f("control")},server=on,wait=off`,
     "-pidfile", f("pid"),
     "-daemonize",
-    ...(vm.incoming ? ["-incoming", "defer"] : []),
+    // A restore reads the snapshot file from fd 3 (passed by launch()) and stays paused (-S) until resume().
+    ...(vm.incoming ? ["-S", "-incoming", `fd:${INCOMING_FD}`] : []),
   ];
 }
 
@@ -87,21 +89,16 @@ export class QemuBackend implements VmmBackend {
     const qemu = await which(QEMU);
     if (!qemu) throw new StrataError("SANDBOX_UNAVAILABLE", `${QEMU} is not installed (run scripts/setup-host.sh)`);
     const argv = qemuArgv(qemu, (await this.accel()).accel, vm);
-    // The VMM runs in the instance's network namespace, where its tap is.
-    await exec(["nsenter", `--net=${vm.netnsPath}`, "--", ...argv], { timeoutMs: LAUNCH_WAIT_MS });
+    // The VMM runs in the instance's network namespace, where its tap is. A restore hands QEMU the
+    // snapshot file itself: it reads the stream at its own pace, with no copy through this process.
+    const incoming = vm.incoming ? await open(vm.incoming, "r") : undefined;
+    try {
+      await exec(["nsenter", `--net=${vm.netnsPath}`, "--", ...argv], { timeoutMs: LAUNCH_WAIT_MS, passFds: incoming ? [incoming.fd] : [] });
+    } finally {
+      await incoming?.close();
+    }
     const pid = Number((await readFile(join(vm.dir, VM_FILES.pid), "utf8")).trim());
     if (!(pid > 0)) throw new StrataError("INSTANCE_FAILED", `QEMU wrote no pid for ${vm.id}`);
-    if (vm.incoming) {
-      const qmp = await QmpClient.connect(join(vm.dir, VM_FILES.control));
-      const sock = join(vm.dir, "incoming.sock");
-      try {
-        await qmp.execute("migrate-incoming", { uri: `unix:${sock}` });
-        await streamFileTo(vm.incoming, sock);
-      } finally {
-        qmp.close();
-        await rm(sock, { force: true });
-      }
-    }
     return pid;
   }
 
@@ -206,12 +203,4 @@ class FileReceiver {
     this.server.close();
     this.conn?.destroy();
   }
-}
-
-/** Connects to QEMU's incoming migration socket and streams the snapshot file into it. */
-async function streamFileTo(file: string, sock: string): Promise<void> {
-  for (let i = 0; i < 250 && !(await pathExists(sock)); i++) await sleep(10);
-  const conn = createConnection(sock);
-  await new Promise<void>((res, rej) => conn.once("connect", res).once("error", rej));
-  await pipeline(createReadStream(file), conn);
 }
