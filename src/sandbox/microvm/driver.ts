@@ -170,7 +170,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         logFile: join(dir, VM_FILES.log),
         bootLog: join(dir, VM_FILES.boot),
       };
-      const snapKey = SnapshotStore.key([prepared.key, vm.kernel, vm.initramfs, vm.memoryMb, vm.vcpus, spec.command ?? null, spec.port]);
+      const snapKey = SnapshotStore.key([prepared.key, vm.kernel, vm.initramfs, vm.memoryMb, vm.vcpus, spec.app, spec.version, spec.command ?? null, spec.port, versionEnv(spec)]);
       const snapshot = this.opts.snapshots !== true ? undefined : await this.snapshots.get(snapKey);
       let pid: number;
       if (snapshot) {
@@ -369,7 +369,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         });
         sock.once("error", reject);
       });
-      sock.write(encodeControl({ t: "restored", unixNano: Date.now() * 1e6, seed: randomBytes(32).toString("base64"), net: { ...net } }));
+      sock.write(encodeControl({ t: "restored", unixNano: Date.now() * 1e6, seed: randomBytes(32).toString("base64"), hostname: id, net: { ...net } }));
       await acked.finally(() => clearTimeout(timer));
     } finally {
       sock.destroy();
@@ -384,6 +384,15 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 }
 
+
+/**
+ * The environment a snapshot is taken with, which its restores keep: the version's, that is without the
+ * variables naming the instance (GAE_INSTANCE and the like hold the instance id), which a restored
+ * process cannot be given again (as with Lambda SnapStart, the app sees its first instance's there).
+ */
+function versionEnv(spec: InstanceSpec): Array<[string, string]> {
+  return Object.entries(spec.env).filter(([, v]) => !v.includes(spec.instanceId)).sort(([a], [b]) => a.localeCompare(b));
+}
 
 /** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `signal` aborts (false). */
 async function waitListening(endpoint: { host: string; port: number }, ms: number, signal: AbortSignal): Promise<boolean> {

@@ -12,6 +12,7 @@ export interface QmpCommands {
   cont: { args: Record<string, never>; ret: Record<string, never> };
   quit: { args: Record<string, never>; ret: Record<string, never> };
   migrate: { args: { uri: string }; ret: Record<string, never> };
+  "migrate-set-parameters": { args: { "max-bandwidth"?: number }; ret: Record<string, never> };
   migrate_cancel: { args: Record<string, never>; ret: Record<string, never> };
   "migrate-set-capabilities": { args: { capabilities: Array<{ capability: string; state: boolean }> }; ret: Record<string, never> };
   "query-migrate": { args: Record<string, never>; ret: { status?: string; "error-desc"?: string } };

@@ -27,12 +27,12 @@ after(async () => {
   }
 });
 
-// busybox httpd with a CGI that answers 16 fresh random bytes and the guest's clock.
+// busybox httpd with a CGI that answers 16 fresh random bytes, the guest's clock and its hostname.
 const APP = [
   "/bin/sh", "-c",
   [
     "mkdir -p /tmp/www/cgi-bin",
-    `printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n"\\nhead -c 16 /dev/urandom | od -An -tx1 | tr -d " \\\\n"; echo; date +%%s\\n' > /tmp/www/cgi-bin/rand`,
+    `printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n"\\nhead -c 16 /dev/urandom | od -An -tx1 | tr -d " \\\\n"; echo; date +%%s\\nhostname\\n' > /tmp/www/cgi-bin/rand`,
     "chmod +x /tmp/www/cgi-bin/rand",
     "echo ok > /tmp/www/index.html",
     "echo serving",
@@ -76,11 +76,12 @@ describe("microvm snapshots", () => {
     assert.match(b.detail ?? "", /restored/);
     assert.notDeepEqual(a.endpoint, b.endpoint);
     const [ra, rb] = [(await waitForHttp(a.endpoint, "/cgi-bin/rand", 30_000)).body, (await waitForHttp(b.endpoint, "/cgi-bin/rand", 30_000)).body];
-    const [tokenA, clockA] = ra.trim().split("\n");
-    const [tokenB, clockB] = rb.trim().split("\n");
+    const [tokenA, clockA, hostA] = ra.trim().split("\n");
+    const [tokenB, clockB, hostB] = rb.trim().split("\n");
     assert.match(tokenA ?? "", /^[0-9a-f]{32}$/);
     assert.notEqual(tokenA, tokenB, "two instances restored from one snapshot draw different random bytes");
     for (const clock of [clockA, clockB]) assert.ok(Math.abs(Number(clock) - Date.now() / 1000) < 10, `the restored guest's clock is the host's (got ${clock})`);
+    assert.deepEqual([hostA, hostB], [a.id, b.id], "each restored guest is named after its own instance");
     t.diagnostic(`restore: start() returned after ${restoreMs} ms`);
     assert.equal((await httpGet(a.endpoint, "/")).body, "ok\n");
     for (const i of [a, b]) await driver.stop(i, 0);

@@ -18,7 +18,7 @@ import (
 // Two virtio-serial ports (names shared with src/sandbox/guest/protocol.ts):
 //   strata.log  guest -> host: {"t":"log","s":"stdout"|"stderr","l":line}, {"t":"started"},
 //               {"t":"exit","code":n,"reason":r,"error":e}; the host keeps it in a file, so it outlives the daemon.
-//   strata.ctl  host -> guest: {"t":"signal","sig":n}, {"t":"restored","unixNano":n,"seed":b64,"net":{...}};
+//   strata.ctl  host -> guest: {"t":"signal","sig":n}, {"t":"restored","unixNano":n,"seed":b64,"hostname":h,"net":{...}};
 //               guest -> host: {"t":"ack","of":"restored"}.
 const (
 	logPortName = "strata.log"
@@ -87,6 +87,7 @@ type control struct {
 	Sig      int       `json:"sig"`
 	UnixNano int64     `json:"unixNano"`
 	Seed     string    `json:"seed"`
+	Hostname string    `json:"hostname"`
 	Net      NetConfig `json:"net"`
 }
 
@@ -132,7 +133,8 @@ func handleControl(line []byte) {
 
 // restored runs after a snapshot restore, before the app gets the host's go-ahead: the clock jumps to
 // the host's time, the kernel's random pool takes fresh host entropy and reseeds (siblings restored from
-// one snapshot must not share random state), and eth0 takes this instance's address.
+// one snapshot must not share random state), eth0 takes this instance's MAC and address, and the guest
+// its hostname.
 func restored(c control) error {
 	tv := syscall.NsecToTimeval(c.UnixNano)
 	if err := syscall.Settimeofday(&tv); err != nil {
@@ -145,7 +147,10 @@ func restored(c control) error {
 	if err := addEntropy(seed); err != nil {
 		return err
 	}
-	return setupNetwork(c.Net)
+	if err := setupNetwork(c.Net); err != nil {
+		return err
+	}
+	return setIdentity(c.Hostname, c.Net.Address)
 }
 
 // addEntropy credits the seed to the pool (RNDADDENTROPY) and forces a reseed (RNDRESEEDCRNG).
