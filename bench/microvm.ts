@@ -102,7 +102,7 @@ export async function benchMicrovm(): Promise<BenchRow[]> {
     const t0 = performance.now();
     await firstOk(first.endpoint);
     const snapDir = join(root, "cache", "microvm-snapshots");
-    const hasSnapshot = async () => (await readdir(snapDir).catch(() => [] as string[])).some((f) => f.endsWith(".vmstate"));
+    const hasSnapshot = async () => (await readdir(snapDir, { recursive: true }).catch(() => [] as string[])).some((f) => f.endsWith(".vmstate"));
     for (let i = 0; i < 600 && !(await hasSnapshot()); i++) await sleep(20);
     const snapshotMs = performance.now() - t0;
     await snapshotting.stop(first, 0);

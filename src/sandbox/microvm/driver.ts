@@ -24,7 +24,7 @@ import { MicrovmHandleData } from "./handle.js";
 import { plumbGuestNet, TAP } from "./network.js";
 import { guestCmdline, hostTscKhz, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
-import { SnapshotStore } from "./snapshots.js";
+import { SnapshotStore, type Snapshot } from "./snapshots.js";
 
 export interface MicrovmDriverOptions {
   readonly home: StrataHome;
@@ -85,12 +85,13 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<MicrovmPrepared>>>();
   private readonly snapshots: SnapshotStore;
-  /** Snapshot keys being taken now, and every key taken per prepared version (removed by release()). */
+  /** Snapshot keys being taken now. */
   private readonly snapshotting = new Set<string>();
   /** The background snapshot task of each instance: cleanup() and close() abort it and wait for its end. */
   private readonly snapshotTasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
-  private readonly snapshotKeys = new Map<string, Set<string>>();
   private accel: Promise<AccelChoice> | undefined;
+  /** Set by close(): no background snapshot starts after it (a start() still in flight may finish). */
+  private closed = false;
 
   constructor(private readonly opts: MicrovmDriverOptions) {
     this.backend = opts.backend ?? new QemuBackend(() => this.chooseAccel());
@@ -141,11 +142,29 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   async release(prepared: Prepared<MicrovmPrepared>): Promise<void> {
     // The root disk is shared by every version built from that image; the version's snapshots are its own.
     this.prepared.delete(prepared.key);
-    await this.snapshots.remove(this.snapshotKeys.get(prepared.key) ?? []);
-    this.snapshotKeys.delete(prepared.key);
+    await this.snapshots.removeVersion(prepared.key);
   }
 
   async start(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const snapKey = SnapshotStore.key([
+      prepared.key, prepared.data.assets.kernel.release, prepared.data.assets.initramfs, spec.limits.memoryMb, spec.app, spec.version,
+      spec.command ?? null, spec.port, versionEnv(spec),
+    ]);
+    const snapshot = this.opts.snapshots === true ? await this.snapshots.get(prepared.key, snapKey) : undefined;
+    if (snapshot) {
+      try {
+        return await this.launch(prepared, spec, io, snapKey, snapshot);
+      } catch (err) {
+        // A snapshot this QEMU or kernel cannot resume costs this start its speed, not the start itself.
+        io.log("stderr", `strata: restoring ${spec.instanceId} from its version's snapshot failed (${(err as Error).message}); booting it instead`);
+        await this.snapshots.remove(prepared.key, snapKey);
+      }
+    }
+    return this.launch(prepared, spec, io, snapKey, undefined);
+  }
+
+  /** Boots the instance's VM, or restores it from `snapshot`; on failure everything it made is removed. */
+  private async launch(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string, snapshot: Snapshot | undefined): Promise<Instance> {
     const id = spec.instanceId;
     const dir = this.instanceDir(id);
     const proc = processFor(prepared.data.image, spec);
@@ -170,8 +189,6 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         logFile: join(dir, VM_FILES.log),
         bootLog: join(dir, VM_FILES.boot),
       };
-      const snapKey = SnapshotStore.key([prepared.key, vm.kernel, vm.initramfs, vm.memoryMb, vm.vcpus, spec.app, spec.version, spec.command ?? null, spec.port, versionEnv(spec)]);
-      const snapshot = this.opts.snapshots !== true ? undefined : await this.snapshots.get(snapKey);
       let pid: number;
       if (snapshot) {
         await copyFile(snapshot.runDisk, vm.runDisk); // the disk the snapshotted guest knows
@@ -245,6 +262,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const id of [...this.snapshotTasks.keys()]) await this.endSnapshotTask(id);
     for (const f of this.followers.values()) await f.stop();
     this.followers.clear();
@@ -322,16 +340,13 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
    * their speed, so it is logged to the instance, not thrown.
    */
   private snapshotWhenReady(id: string, preparedKey: string, key: string, endpoint: { host: string; port: number }, runDisk: string): void {
-    if (this.snapshotting.has(key)) return;
+    if (this.snapshotting.has(key) || this.closed) return;
     this.snapshotting.add(key);
     const abort = new AbortController();
     const done = (async () => {
       if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, abort.signal))) return;
-      if ((await this.snapshots.get(key)) || !(await this.pidOf(id))) return;
-      await this.snapshots.put(key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file, abort.signal));
-      const keys = this.snapshotKeys.get(preparedKey) ?? new Set<string>();
-      keys.add(key);
-      this.snapshotKeys.set(preparedKey, keys);
+      if ((await this.snapshots.get(preparedKey, key)) || !(await this.pidOf(id))) return;
+      await this.snapshots.put(preparedKey, key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file, abort.signal));
     })()
       .catch((err: Error) => {
         if (!abort.signal.aborted) this.opts.onProgress?.(`microvm: no snapshot of ${id}: ${err.message}`);

@@ -120,7 +120,10 @@ export class QemuBackend implements VmmBackend {
     const qmp = await QmpClient.connect(join(dir, VM_FILES.control));
     const sock = join(dir, "outgoing.sock");
     // QEMU 7.2 has no file: migration URI; it connects to a socket of ours, which writes the file.
-    const receiver = await FileReceiver.listen(sock, file);
+    const receiver = await FileReceiver.listen(sock, file).catch((err: unknown) => {
+      qmp.close();
+      throw err;
+    });
     try {
       // QEMU's default cap (32 MiB/s, meant for live migration over a network) made the guest's pause
       // about 2 s for its ~70 MiB; into a local file it need not be capped.
@@ -143,7 +146,10 @@ export class QemuBackend implements VmmBackend {
   }
 
   async resume(dir: string): Promise<void> {
-    const qmp = await QmpClient.connect(join(dir, VM_FILES.control));
+    const qmp = await QmpClient.connect(join(dir, VM_FILES.control)).catch((err: Error) => {
+      // QEMU exits when the stream does not load (a snapshot cut short, or from another QEMU or kernel).
+      throw new StrataError("INSTANCE_FAILED", `QEMU ended while loading the snapshot (${err.message})`, undefined, { cause: err });
+    });
     try {
       await waitMigration(qmp, "completed");
       await qmp.execute("cont", {});

@@ -41,6 +41,7 @@ export class QmpClient {
     let greet!: () => void;
     let fail!: (e: Error) => void;
     this.greeted = new Promise<void>((res, rej) => ((greet = res), (fail = rej)));
+    this.greeted.catch(() => undefined); // connect() awaits it only after the socket connected; an earlier failure is its connect error
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => {
       this.buffer += chunk;
