@@ -79,7 +79,11 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     store.addEvent({ type: "daemon.warning", message });
   };
   const drivers = new DriverCatalog(
-    createSandboxes(home, { onWarning, ...(config.isolateMaxRequestBodyBytes !== undefined && { isolateMaxRequestBodyBytes: config.isolateMaxRequestBodyBytes }) }),
+    createSandboxes(home, {
+      onWarning,
+      ...(config.isolateMaxRequestBodyBytes !== undefined && { isolateMaxRequestBodyBytes: config.isolateMaxRequestBodyBytes }),
+      ...(config.microvmSnapshots && { microvmSnapshots: true }),
+    }),
   );
 
   let router: Router | undefined;

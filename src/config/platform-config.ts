@@ -33,6 +33,11 @@ export const PlatformConfigSchema = z.object({
       "max-request-body-mb": z.number().int().min(1).max(4096).describe("a whole number of MiB, 1 to 4096").optional(),
     })
     .optional(),
+  microvm: z
+    .object({
+      snapshots: z.boolean().describe("true or false: restore a version's later microVMs from a snapshot of its first").optional(),
+    })
+    .optional(),
 });
 
 /** What the daemon reads from config.yaml, defaults applied. */
@@ -43,6 +48,8 @@ export interface PlatformConfig {
   readonly goProxy?: string;
   /** A V8-isolate worker's request body may have this many bytes in all (else the driver's default). */
   readonly isolateMaxRequestBodyBytes?: number;
+  /** microVMs after a version's first restore from its snapshot instead of booting (off unless set). */
+  readonly microvmSnapshots?: boolean;
 }
 
 export function parsePlatformConfig(text: string, file = "config.yaml"): PlatformConfig {
@@ -56,10 +63,12 @@ export function parsePlatformConfig(text: string, file = "config.yaml"): Platfor
   const indexUrl = parsed.data.pip?.["index-url"] ?? DEFAULT_PIP_INDEX_URL;
   const goProxy = parsed.data.go?.proxy ?? DEFAULT_GO_PROXY;
   const bodyMb = parsed.data.isolate?.["max-request-body-mb"];
+  const snapshots = parsed.data.microvm?.snapshots;
   return {
     ...(indexUrl !== "off" && { pipIndexUrl: indexUrl }),
     ...(goProxy !== "off" && { goProxy }),
     ...(bodyMb !== undefined && { isolateMaxRequestBodyBytes: bodyMb * MIB }),
+    ...(snapshots === true && { microvmSnapshots: true }),
   };
 }
 

@@ -27,6 +27,8 @@ export interface SandboxOptions {
   onWarning?: (message: string) => void;
   /** config.yaml `isolate.max-request-body-mb`, in bytes (else the isolate driver's default). */
   isolateMaxRequestBodyBytes?: number;
+  /** config.yaml `microvm.snapshots`: restore a version's later microVMs from its first one's snapshot. */
+  microvmSnapshots?: boolean;
 }
 
 /** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
@@ -40,7 +42,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new GvisorDriver({ home, network }),
       new LxcDriver({ home, network }),
       new LxdDriver({ home, network }),
-      new MicrovmDriver({ home, network }),
+      new MicrovmDriver({ home, network, snapshots: opts.microvmSnapshots === true }),
       new IsolateDriver({ home, ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }) }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),

@@ -36,8 +36,9 @@ export interface MicrovmDriverOptions {
   readonly onProgress?: (line: string) => void;
   /**
    * Snapshot a version's first ready instance and restore later instances from it instead of booting
-   * (default false: unfinished, a restored guest under TCG does not answer its control port yet). A restored guest keeps the first instance's environment; its network, clock and
-   * entropy are its own (the guest init resets them when the host says it was restored).
+   * (config.yaml `microvm.snapshots`; default false). A restored guest keeps the first instance's process
+   * memory and environment (as Lambda SnapStart does); its network, hostname, clock and kernel entropy
+   * are its own (the guest init resets them when the host says it was restored).
    */
   readonly snapshots?: boolean;
 }
