@@ -15,6 +15,7 @@ import { benchLxc } from "./lxc.js";
 import { benchLxd } from "./lxd.js";
 import { benchFunctions } from "./functions.js";
 import { benchVm } from "./vm.js";
+import { benchMicrovm } from "./microvm.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -31,6 +32,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   lxd: benchLxd,
   functions: benchFunctions,
   vm: benchVm,
+  microvm: benchMicrovm,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 

@@ -83,6 +83,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       onWarning,
       ...(config.isolateMaxRequestBodyBytes !== undefined && { isolateMaxRequestBodyBytes: config.isolateMaxRequestBodyBytes }),
       ...(config.isolateEngines !== undefined && { isolateEngines: config.isolateEngines }),
+      ...(config.microvmSnapshots && { microvmSnapshots: true }),
     }),
   );
 

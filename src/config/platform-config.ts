@@ -34,6 +34,11 @@ export const PlatformConfigSchema = z.object({
       engines: z.number().int().min(1).max(16).describe("a whole number of engine processes, 1 to 16").optional(),
     })
     .optional(),
+  microvm: z
+    .object({
+      snapshots: z.boolean().describe("true or false: restore a version's later microVMs from a snapshot of its first").optional(),
+    })
+    .optional(),
 });
 
 /** What the daemon reads from config.yaml, defaults applied. */
@@ -46,6 +51,8 @@ export interface PlatformConfig {
   readonly isolateMaxRequestBodyBytes?: number;
   /** Engine processes V8-isolate tenants are spread over (else the driver's default). */
   readonly isolateEngines?: number;
+  /** microVMs after a version's first restore from its snapshot instead of booting (off unless set). */
+  readonly microvmSnapshots?: boolean;
 }
 
 export function parsePlatformConfig(text: string, file = "config.yaml"): PlatformConfig {
@@ -59,11 +66,13 @@ export function parsePlatformConfig(text: string, file = "config.yaml"): Platfor
   const indexUrl = parsed.data.pip?.["index-url"] ?? DEFAULT_PIP_INDEX_URL;
   const goProxy = parsed.data.go?.proxy ?? DEFAULT_GO_PROXY;
   const bodyMb = parsed.data.isolate?.["max-request-body-mb"];
+  const snapshots = parsed.data.microvm?.snapshots;
   return {
     ...(indexUrl !== "off" && { pipIndexUrl: indexUrl }),
     ...(goProxy !== "off" && { goProxy }),
     ...(bodyMb !== undefined && { isolateMaxRequestBodyBytes: bodyMb * MIB }),
     ...(parsed.data.isolate?.engines !== undefined && { isolateEngines: parsed.data.isolate.engines }),
+    ...(snapshots === true && { microvmSnapshots: true }),
   };
 }
 

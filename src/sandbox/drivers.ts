@@ -30,6 +30,8 @@ export interface SandboxOptions {
   isolateMaxRequestBodyBytes?: number;
   /** config.yaml `isolate.engines` (else the isolate driver's default). */
   isolateEngines?: number;
+  /** config.yaml `microvm.snapshots`: restore a version's later microVMs from its first one's snapshot. */
+  microvmSnapshots?: boolean;
 }
 
 /** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
@@ -44,7 +46,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new LxcDriver({ home, network }),
       new LxdDriver({ home, network }),
       new VmDriver({ home, network }),
-      new MicrovmDriver({ home, network }),
+      new MicrovmDriver({ home, network, snapshots: opts.microvmSnapshots === true }),
       new IsolateDriver({
         home,
         ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }),

@@ -19,6 +19,8 @@ export interface ExecOptions {
   okCodes?: number[];
   /** Cap on captured output per stream, bytes (default 4 MiB); the tail is kept. */
   maxOutputBytes?: number;
+  /** Open file descriptors the child inherits as fd 3, 4, ... (e.g. a file QEMU reads with `fd:3`). */
+  passFds?: readonly number[];
 }
 
 export interface ExecResult {
@@ -32,7 +34,7 @@ export async function exec(argv: readonly string[], opts: ExecOptions = {}): Pro
   if (!cmd) throw new StrataError("INTERNAL", "exec called with an empty argv");
   const max = opts.maxOutputBytes ?? 4 * 1024 * 1024;
   return await new Promise<ExecResult>((resolve, reject) => {
-    const spawnOpts: SpawnOptions = { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] };
+    const spawnOpts: SpawnOptions = { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe", ...(opts.passFds ?? [])] };
     const child = spawn(cmd, args, spawnOpts);
     let stdout = "";
     let stderr = "";

@@ -30,7 +30,13 @@ export function parseGuestEvent(line: string): GuestEvent | null {
 /** Host -> guest, on the control port. */
 export type GuestControl =
   | { readonly t: "signal"; readonly sig: number }
-  | { readonly t: "restored"; readonly unixNano: number; readonly seed: string; readonly net: Readonly<Record<string, string | number>> };
+  | {
+      readonly t: "restored";
+      readonly unixNano: number;
+      readonly seed: string;
+      readonly hostname: string;
+      readonly net: Readonly<Record<string, string | number>>;
+    };
 
 export function encodeControl(msg: GuestControl): string {
   return `${JSON.stringify(msg)}\n`;

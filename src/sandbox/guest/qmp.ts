@@ -14,7 +14,8 @@ export interface QmpCommands {
   cont: { args: Record<string, never>; ret: Record<string, never> };
   quit: { args: Record<string, never>; ret: Record<string, never> };
   migrate: { args: { uri: string }; ret: Record<string, never> };
-  "migrate-incoming": { args: { uri: string }; ret: Record<string, never> };
+  "migrate-set-parameters": { args: { "max-bandwidth"?: number }; ret: Record<string, never> };
+  migrate_cancel: { args: Record<string, never>; ret: Record<string, never> };
   "migrate-set-capabilities": { args: { capabilities: Array<{ capability: string; state: boolean }> }; ret: Record<string, never> };
   "query-migrate": { args: Record<string, never>; ret: { status?: string; "error-desc"?: string } };
 }
@@ -42,6 +43,7 @@ export class QmpClient {
     let greet!: () => void;
     let fail!: (e: Error) => void;
     this.greeted = new Promise<void>((res, rej) => ((greet = res), (fail = rej)));
+    this.greeted.catch(() => undefined); // connect() awaits it only after the socket connected; an earlier failure is its connect error
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => {
       this.buffer += chunk;

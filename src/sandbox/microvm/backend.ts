@@ -39,8 +39,11 @@ export interface VmmBackend {
   launch(vm: VmSpec): Promise<number>;
   /** Ends the VMM at once (its guest had its grace period already). */
   kill(dir: string, pid: number): Promise<void>;
-  /** Pauses the running guest, writes its memory and device state to `file`, and lets it run on. */
-  snapshot(dir: string, file: string): Promise<void>;
+  /**
+   * Pauses the running guest, writes its memory and device state to `file`, and lets it run on. `signal`
+   * cancels it: every socket and server it opened is closed before it settles.
+   */
+  snapshot(dir: string, file: string, signal: AbortSignal): Promise<void>;
   /** After launch() with `incoming`: waits for the restore to finish and resumes the guest. */
   resume(dir: string): Promise<void>;
 }

@@ -23,7 +23,7 @@ import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 import { MicrovmHandleData } from "./handle.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
-import { SnapshotStore } from "./snapshots.js";
+import { SnapshotStore, type Snapshot } from "./snapshots.js";
 
 export interface MicrovmDriverOptions {
   readonly home: StrataHome;
@@ -35,8 +35,9 @@ export interface MicrovmDriverOptions {
   readonly onProgress?: (line: string) => void;
   /**
    * Snapshot a version's first ready instance and restore later instances from it instead of booting
-   * (default false: unfinished, a restored guest under TCG does not answer its control port yet). A restored guest keeps the first instance's environment; its network, clock and
-   * entropy are its own (the guest init resets them when the host says it was restored).
+   * (config.yaml `microvm.snapshots`; default false). A restored guest keeps the first instance's process
+   * memory and environment (as Lambda SnapStart does); its network, hostname, clock and kernel entropy
+   * are its own (the guest init resets them when the host says it was restored).
    */
   readonly snapshots?: boolean;
 }
@@ -82,10 +83,13 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<MicrovmPrepared>>>();
   private readonly snapshots: SnapshotStore;
-  /** Snapshot keys being taken now, and every key taken per prepared version (removed by release()). */
+  /** Snapshot keys being taken now. */
   private readonly snapshotting = new Set<string>();
-  private readonly snapshotKeys = new Map<string, Set<string>>();
+  /** The background snapshot task of each instance: cleanup() and close() abort it and wait for its end. */
+  private readonly snapshotTasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private accel: Promise<AccelChoice> | undefined;
+  /** Set by close(): no background snapshot starts after it (a start() still in flight may finish). */
+  private closed = false;
 
   constructor(private readonly opts: MicrovmDriverOptions) {
     this.backend = opts.backend ?? new QemuBackend(() => this.chooseAccel());
@@ -136,11 +140,29 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   async release(prepared: Prepared<MicrovmPrepared>): Promise<void> {
     // The root disk is shared by every version built from that image; the version's snapshots are its own.
     this.prepared.delete(prepared.key);
-    await this.snapshots.remove(this.snapshotKeys.get(prepared.key) ?? []);
-    this.snapshotKeys.delete(prepared.key);
+    await this.snapshots.removeVersion(prepared.key);
   }
 
   async start(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const snapKey = SnapshotStore.key([
+      prepared.key, prepared.data.assets.kernel.release, prepared.data.assets.initramfs, spec.limits.memoryMb, spec.app, spec.version,
+      spec.command ?? null, spec.port, versionEnv(spec),
+    ]);
+    const snapshot = this.opts.snapshots === true ? await this.snapshots.get(prepared.key, snapKey) : undefined;
+    if (snapshot) {
+      try {
+        return await this.launch(prepared, spec, io, snapKey, snapshot);
+      } catch (err) {
+        // A snapshot this QEMU or kernel cannot resume costs this start its speed, not the start itself.
+        io.log("stderr", `strata: restoring ${spec.instanceId} from its version's snapshot failed (${(err as Error).message}); booting it instead`);
+        await this.snapshots.remove(prepared.key, snapKey);
+      }
+    }
+    return this.launch(prepared, spec, io, snapKey, undefined);
+  }
+
+  /** Boots the instance's VM, or restores it from `snapshot`; on failure everything it made is removed. */
+  private async launch(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string, snapshot: Snapshot | undefined): Promise<Instance> {
     const id = spec.instanceId;
     const dir = this.instanceDir(id);
     const proc = processFor(prepared.data.image, spec);
@@ -165,8 +187,6 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         logFile: join(dir, VM_FILES.log),
         bootLog: join(dir, VM_FILES.boot),
       };
-      const snapKey = SnapshotStore.key([prepared.key, vm.kernel, vm.initramfs, vm.memoryMb, vm.vcpus, spec.command ?? null, spec.port]);
-      const snapshot = this.opts.snapshots !== true ? undefined : await this.snapshots.get(snapKey);
       let pid: number;
       if (snapshot) {
         await copyFile(snapshot.runDisk, vm.runDisk); // the disk the snapshotted guest knows
@@ -240,6 +260,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    for (const id of [...this.snapshotTasks.keys()]) await this.endSnapshotTask(id);
     for (const f of this.followers.values()) await f.stop();
     this.followers.clear();
     await this.cgroups.removeParents();
@@ -255,6 +277,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     const follower = this.followers.get(id);
     this.followers.delete(id);
     await step(async () => follower?.stop());
+    await step(() => this.endSnapshotTask(id));
     await step(async () => {
       const pid = await this.pidOf(id);
       if (pid) await this.backend.kill(dir, pid);
@@ -300,18 +323,30 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
    * their speed, so it is logged to the instance, not thrown.
    */
   private snapshotWhenReady(id: string, preparedKey: string, key: string, endpoint: { host: string; port: number }, runDisk: string): void {
-    if (this.snapshotting.has(key)) return;
+    if (this.snapshotting.has(key) || this.closed) return;
     this.snapshotting.add(key);
-    void (async () => {
-      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, () => this.stopping.has(id)))) return;
-      if ((await this.snapshots.get(key)) || !(await this.pidOf(id))) return;
-      await this.snapshots.put(key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file));
-      const keys = this.snapshotKeys.get(preparedKey) ?? new Set<string>();
-      keys.add(key);
-      this.snapshotKeys.set(preparedKey, keys);
+    const abort = new AbortController();
+    const done = (async () => {
+      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, abort.signal))) return;
+      if ((await this.snapshots.get(preparedKey, key)) || !(await this.pidOf(id))) return;
+      await this.snapshots.put(preparedKey, key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file, abort.signal));
     })()
-      .catch((err: Error) => this.opts.onProgress?.(`microvm: no snapshot of ${id}: ${err.message}`))
-      .finally(() => this.snapshotting.delete(key));
+      .catch((err: Error) => {
+        if (!abort.signal.aborted) this.opts.onProgress?.(`microvm: no snapshot of ${id}: ${err.message}`);
+      })
+      .finally(() => {
+        this.snapshotting.delete(key);
+        this.snapshotTasks.delete(id);
+      });
+    this.snapshotTasks.set(id, { abort, done });
+  }
+
+  /** Cancels an instance's snapshot in progress (its VM is going away) and waits until it has let go of everything. */
+  private async endSnapshotTask(id: string): Promise<void> {
+    const task = this.snapshotTasks.get(id);
+    if (!task) return;
+    task.abort.abort(new StrataError("INSTANCE_FAILED", `microVM ${id} is stopping`));
+    await task.done;
   }
 
   /**
@@ -322,20 +357,18 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
     try {
       await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
+      let timer: NodeJS.Timeout | undefined;
       const acked = new Promise<void>((resolve, reject) => {
         let buf = "";
-        const timer = setTimeout(() => reject(new StrataError("INSTANCE_FAILED", `the restored guest ${id} did not acknowledge within ${RESTORE_ACK_MS} ms`)), RESTORE_ACK_MS);
+        timer = setTimeout(() => reject(new StrataError("INSTANCE_FAILED", `the restored guest ${id} did not acknowledge within ${RESTORE_ACK_MS} ms`)), RESTORE_ACK_MS);
         sock.on("data", (chunk: Buffer) => {
           buf += chunk.toString("utf8");
-          if (buf.includes('"of":"restored"')) {
-            clearTimeout(timer);
-            resolve();
-          }
+          if (buf.includes('"of":"restored"')) resolve();
         });
         sock.once("error", reject);
       });
-      sock.write(encodeControl({ t: "restored", unixNano: Date.now() * 1e6, seed: randomBytes(32).toString("base64"), net: { ...net } }));
-      await acked;
+      sock.write(encodeControl({ t: "restored", unixNano: Date.now() * 1e6, seed: randomBytes(32).toString("base64"), hostname: id, net: { ...net } }));
+      await acked.finally(() => clearTimeout(timer));
     } finally {
       sock.destroy();
     }
@@ -350,10 +383,19 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
 }
 
 
-/** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `cancelled` (false). */
-async function waitListening(endpoint: { host: string; port: number }, ms: number, cancelled: () => boolean): Promise<boolean> {
+/**
+ * The environment a snapshot is taken with, which its restores keep: the version's, that is without the
+ * variables naming the instance (GAE_INSTANCE and the like hold the instance id), which a restored
+ * process cannot be given again (as with Lambda SnapStart, the app sees its first instance's there).
+ */
+function versionEnv(spec: InstanceSpec): Array<[string, string]> {
+  return Object.entries(spec.env).filter(([, v]) => !v.includes(spec.instanceId)).sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `signal` aborts (false). */
+async function waitListening(endpoint: { host: string; port: number }, ms: number, signal: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (Date.now() < deadline && !cancelled()) {
+  while (Date.now() < deadline && !signal.aborted) {
     const open = await new Promise<boolean>((resolve) => {
       const c = connect(endpoint.port, endpoint.host);
       c.setTimeout(1000);

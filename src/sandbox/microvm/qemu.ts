@@ -1,12 +1,11 @@
-import { createReadStream, createWriteStream } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
+import { createWriteStream } from "node:fs";
+import { open, readFile, rm } from "node:fs/promises";
+import { createServer, type Server, type Socket } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { exec, which } from "../../system/exec.js";
-import { pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type { Probe } from "../driver.js";
 import { CTL_PORT, LOG_PORT, QmpClient, type AccelChoice } from "../guest/index.js";
@@ -15,6 +14,10 @@ import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 const QEMU = "qemu-system-x86_64";
 const LAUNCH_WAIT_MS = 10_000;
 const MIGRATE_WAIT_MS = 60_000;
+/** The fd a restoring QEMU reads its snapshot from: the first one passed after stdio. */
+const INCOMING_FD = 3;
+/** A migration bandwidth cap no local disk reaches (bytes/s). */
+const UNCAPPED_BYTES_PER_S = 64 * 1024 ** 3;
 
 /**
  * QEMU's argv for a microvm (docs/system/i386/microvm.rst): no PCI, no firmware, no option ROMs; the
@@ -48,7 +51,8 @@ export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec):
     "-qmp", `unix:${f("control")},server=on,wait=off`,
     "-pidfile", f("pid"),
     "-daemonize",
-    ...(vm.incoming ? ["-incoming", "defer"] : []),
+    // A restore reads the snapshot file from fd 3 (passed by launch()) and stays paused (-S) until resume().
+    ...(vm.incoming ? ["-S", "-incoming", `fd:${INCOMING_FD}`] : []),
   ];
 }
 
@@ -79,21 +83,16 @@ export class QemuBackend implements VmmBackend {
     const qemu = await which(QEMU);
     if (!qemu) throw new StrataError("SANDBOX_UNAVAILABLE", `${QEMU} is not installed (run scripts/setup-host.sh)`);
     const argv = qemuArgv(qemu, (await this.accel()).accel, vm);
-    // The VMM runs in the instance's network namespace, where its tap is.
-    await exec(["nsenter", `--net=${vm.netnsPath}`, "--", ...argv], { timeoutMs: LAUNCH_WAIT_MS });
+    // The VMM runs in the instance's network namespace, where its tap is. A restore hands QEMU the
+    // snapshot file itself: it reads the stream at its own pace, with no copy through this process.
+    const incoming = vm.incoming ? await open(vm.incoming, "r") : undefined;
+    try {
+      await exec(["nsenter", `--net=${vm.netnsPath}`, "--", ...argv], { timeoutMs: LAUNCH_WAIT_MS, passFds: incoming ? [incoming.fd] : [] });
+    } finally {
+      await incoming?.close();
+    }
     const pid = Number((await readFile(join(vm.dir, VM_FILES.pid), "utf8")).trim());
     if (!(pid > 0)) throw new StrataError("INSTANCE_FAILED", `QEMU wrote no pid for ${vm.id}`);
-    if (vm.incoming) {
-      const qmp = await QmpClient.connect(join(vm.dir, VM_FILES.control));
-      const sock = join(vm.dir, "incoming.sock");
-      try {
-        await qmp.execute("migrate-incoming", { uri: `unix:${sock}` });
-        await streamFileTo(vm.incoming, sock);
-      } finally {
-        qmp.close();
-        await rm(sock, { force: true });
-      }
-    }
     return pid;
   }
 
@@ -109,25 +108,40 @@ export class QemuBackend implements VmmBackend {
     for (let i = 0; i < 250 && processExists(pid); i++) await sleep(20);
   }
 
-  async snapshot(dir: string, file: string): Promise<void> {
+  async snapshot(dir: string, file: string, signal: AbortSignal): Promise<void> {
     const qmp = await QmpClient.connect(join(dir, VM_FILES.control));
     const sock = join(dir, "outgoing.sock");
+    // QEMU 7.2 has no file: migration URI; it connects to a socket of ours, which writes the file.
+    const receiver = await FileReceiver.listen(sock, file).catch((err: unknown) => {
+      qmp.close();
+      throw err;
+    });
     try {
+      // QEMU's default cap (32 MiB/s, meant for live migration over a network) made the guest's pause
+      // about 2 s for its ~70 MiB; into a local file it need not be capped.
+      await qmp.execute("migrate-set-parameters", { "max-bandwidth": UNCAPPED_BYTES_PER_S });
       await qmp.execute("stop", {});
-      // QEMU 7.2 has no file: migration URI; it connects to a socket of ours, which writes the file.
-      const received = receiveFileFrom(sock, file);
       await qmp.execute("migrate", { uri: `unix:${sock}` });
-      await waitMigration(qmp, "completed");
-      await received;
+      await waitMigration(qmp, "completed", signal);
+      await receiver.done(signal);
       await qmp.execute("cont", {}); // the source guest runs on
+    } catch (err) {
+      // A VMM still running must not stay paused or keep migrating into a socket nobody reads.
+      await qmp.execute("migrate_cancel", {}).catch(() => undefined); // QEMU gone or nothing to cancel
+      await qmp.execute("cont", {}).catch(() => undefined);
+      throw err;
     } finally {
+      receiver.close();
       qmp.close();
       await rm(sock, { force: true });
     }
   }
 
   async resume(dir: string): Promise<void> {
-    const qmp = await QmpClient.connect(join(dir, VM_FILES.control));
+    const qmp = await QmpClient.connect(join(dir, VM_FILES.control)).catch((err: Error) => {
+      // QEMU exits when the stream does not load (a snapshot cut short, or from another QEMU or kernel).
+      throw new StrataError("INSTANCE_FAILED", `QEMU ended while loading the snapshot (${err.message})`, undefined, { cause: err });
+    });
     try {
       await waitMigration(qmp, "completed");
       await qmp.execute("cont", {});
@@ -137,9 +151,10 @@ export class QemuBackend implements VmmBackend {
   }
 }
 
-async function waitMigration(qmp: QmpClient, want: string): Promise<void> {
+async function waitMigration(qmp: QmpClient, want: string, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + MIGRATE_WAIT_MS;
   for (;;) {
+    signal?.throwIfAborted();
     const status = await qmp.execute("query-migrate", {});
     if (status.status === want) return;
     if (status.status === "failed") throw new StrataError("INSTANCE_FAILED", `snapshot migration failed: ${status["error-desc"] ?? "no reason given"}`);
@@ -148,26 +163,47 @@ async function waitMigration(qmp: QmpClient, want: string): Promise<void> {
   }
 }
 
-/** Serves one connection on `sock` and writes what arrives to `file` (a migration stream). */
-async function receiveFileFrom(sock: string, file: string): Promise<void> {
-  await rm(sock, { force: true });
-  const server = createServer();
-  await new Promise<void>((res, rej) => server.listen(sock, res).once("error", rej));
-  try {
-    await new Promise<void>((resolve, reject) => {
+/**
+ * Listens on `sock` for one connection (QEMU's outgoing migration) and writes what arrives to `file`.
+ * close() ends the server and any connection, so nothing is left when the migration never comes.
+ */
+class FileReceiver {
+  private conn: Socket | undefined;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly written: Promise<void>,
+  ) {}
+
+  static async listen(sock: string, file: string): Promise<FileReceiver> {
+    await rm(sock, { force: true });
+    const server = createServer();
+    let receiver!: FileReceiver;
+    const written = new Promise<void>((resolve, reject) => {
       server.once("connection", (conn) => {
+        receiver.conn = conn;
+        server.close(); // one stream only
         pipeline(conn, createWriteStream(file)).then(resolve, reject);
       });
     });
-  } finally {
-    server.close();
+    written.catch(() => undefined); // observed by done(); a receiver closed before done() must not leave an unhandled rejection
+    receiver = new FileReceiver(server, written);
+    await new Promise<void>((res, rej) => server.listen(sock, res).once("error", rej));
+    return receiver;
   }
-}
 
-/** Connects to QEMU's incoming migration socket and streams the snapshot file into it. */
-async function streamFileTo(file: string, sock: string): Promise<void> {
-  for (let i = 0; i < 250 && !(await pathExists(sock)); i++) await sleep(10);
-  const conn = createConnection(sock);
-  await new Promise<void>((res, rej) => conn.once("connect", res).once("error", rej));
-  await pipeline(createReadStream(file), conn);
+  /** Resolves when the whole stream is in the file; rejects when `signal` aborts first. */
+  done(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason as Error);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.written.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  }
+
+  close(): void {
+    this.server.close();
+    this.conn?.destroy();
+  }
 }

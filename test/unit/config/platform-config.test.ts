@@ -21,6 +21,8 @@ test("config.yaml: every setting is optional, an empty file or none gives the de
     isolateMaxRequestBodyBytes: 64 * 1024 * 1024,
     isolateEngines: 4,
   });
+  assert.deepEqual(parsePlatformConfig("microvm:\n  snapshots: true\n"), { ...DEFAULTS, microvmSnapshots: true });
+  assert.deepEqual(parsePlatformConfig("microvm:\n  snapshots: false\n"), DEFAULTS);
   assert.deepEqual(parsePlatformConfig("pip:\n  index-url: \"off\"\ngo:\n  proxy: \"off\"\n"), {}, "off: builds use only what the app vendors");
   const dir = await mkdtemp(join(tmpdir(), "strata-cfg-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -36,6 +38,7 @@ test("config.yaml: a misspelt key, a wrong value or a wrong shape is refused wit
   refused("isolate:\n  max-request-body-mb: 0\n", /config\.yaml:2:\d+.*at least 1/);
   refused("isolate:\n  max-request-body-mb: lots\n", /config\.yaml:2:\d+.*whole number of MiB/);
   refused("isolate:\n  engines: 0\n", /config\.yaml:2:\d+.*at least 1/);
+  refused("microvm:\n  snapshots: yes please\n", /config\.yaml:2:\d+.*true or false/);
   refused("- pip\n", /top level must be a mapping/);
   refused("pip: [\n", /YAML syntax error/);
 });

@@ -71,9 +71,15 @@ func mountRoot(disk string, cfg *RunConfig) error {
 	if err := os.MkdirAll(filepath.Join(newRoot, "etc"), 0o755); err != nil {
 		return err
 	}
-	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost\n%s\t%s\n", cfg.Net.Address, cfg.Hostname)
+	return setIdentity(cfg.Hostname, cfg.Net.Address)
+}
+
+// setIdentity names the guest (hostname, and /etc/hosts for it): at boot, and after each restore, where
+// the guest was another instance a moment ago.
+func setIdentity(hostname, address string) error {
+	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost\n%s\t%s\n", address, hostname)
 	if err := os.WriteFile(filepath.Join(newRoot, "etc/hosts"), []byte(hosts), 0o644); err != nil {
 		return err
 	}
-	return syscall.Sethostname([]byte(cfg.Hostname))
+	return syscall.Sethostname([]byte(hostname))
 }

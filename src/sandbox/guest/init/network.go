@@ -1,30 +1,105 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
+	"net"
 	"os/exec"
+	"syscall"
+	"unsafe"
 )
 
-// setupNetwork configures eth0 with busybox ip (carried in the initramfs), and lo.
+// setupNetwork configures lo and eth0 with the kernel's classic IPv4 ioctls (netdevice(7), route(4)): no
+// process is started, which matters after a snapshot restore, where every fork under TCG costs tens of
+// milliseconds before the app may answer. Run at boot and again after each restore (new MAC and address).
 func setupNetwork(n NetConfig) error {
-	cmds := [][]string{{"link", "set", "lo", "up"}}
-	if n.Address != "" {
-		cmds = append(cmds,
-			[]string{"link", "set", "eth0", "address", n.MAC},
-			[]string{"addr", "flush", "dev", "eth0"},
-			[]string{"addr", "add", fmt.Sprintf("%s/%d", n.Address, n.Prefix), "dev", "eth0"},
-			[]string{"link", "set", "eth0", "up"},
-			[]string{"route", "replace", "default", "via", n.Gateway},
-		)
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("network socket: %w", err)
 	}
-	for _, c := range cmds {
-		if out, err := exec.Command("/bin/busybox", append([]string{"ip"}, c...)...).CombinedOutput(); err != nil {
-			return fmt.Errorf("ip %v: %v: %s", c, err, out)
-		}
+	defer syscall.Close(fd)
+	if err := linkUp(fd, "lo"); err != nil {
+		return err
 	}
-	if n.Address != "" {
-		// Tells the bridge and the host the (possibly new) MAC of this address, after a restore too.
-		_ = exec.Command("/bin/busybox", "arping", "-U", "-c", "1", "-I", "eth0", n.Address).Run()
+	if n.Address == "" {
+		return nil
+	}
+	addr, gw := net.ParseIP(n.Address).To4(), net.ParseIP(n.Gateway).To4()
+	mac, err := net.ParseMAC(n.MAC)
+	if err != nil || addr == nil || gw == nil || n.Prefix < 1 || n.Prefix > 32 {
+		return fmt.Errorf("bad network settings %+v", n)
+	}
+	// The MAC first: virtio-net changes it on a running link. Replacing the address drops the routes
+	// through the old one, so the default route is added after it.
+	var hw [16]byte
+	binary.LittleEndian.PutUint16(hw[0:], syscall.ARPHRD_ETHER)
+	copy(hw[2:], mac)
+	if err := ifreqIoctl(fd, "eth0", syscall.SIOCSIFHWADDR, hw); err != nil {
+		return fmt.Errorf("setting eth0's MAC %s: %w", n.MAC, err)
+	}
+	if err := ifreqIoctl(fd, "eth0", syscall.SIOCSIFADDR, sockaddrIn(addr)); err != nil {
+		return fmt.Errorf("setting eth0's address %s: %w", n.Address, err)
+	}
+	if err := ifreqIoctl(fd, "eth0", syscall.SIOCSIFNETMASK, sockaddrIn(net.IP(net.CIDRMask(n.Prefix, 32)))); err != nil {
+		return fmt.Errorf("setting eth0's prefix /%d: %w", n.Prefix, err)
+	}
+	if err := linkUp(fd, "eth0"); err != nil {
+		return err
+	}
+	if err := addDefaultRoute(fd, gw); err != nil && err != syscall.EEXIST {
+		return fmt.Errorf("default route via %s: %w", n.Gateway, err)
+	}
+	// Tells the bridge where this MAC is now (after a restore, it moved). Nothing waits for it.
+	go func() { _ = exec.Command("/bin/busybox", "arping", "-U", "-c", "1", "-I", "eth0", n.Address).Run() }()
+	return nil
+}
+
+// ifreqIoctl issues one SIOCSIF* ioctl with a struct ifreq: the name, then 16 (of 24) bytes of union.
+func ifreqIoctl(fd int, name string, req uintptr, data [16]byte) error {
+	var ifr [40]byte
+	copy(ifr[:syscall.IFNAMSIZ-1], name)
+	copy(ifr[syscall.IFNAMSIZ:], data[:])
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), req, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
+		return e
+	}
+	return nil
+}
+
+func linkUp(fd int, name string) error {
+	var ifr [40]byte
+	copy(ifr[:syscall.IFNAMSIZ-1], name)
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCGIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
+		return fmt.Errorf("flags of %s: %w", name, e)
+	}
+	flags := binary.LittleEndian.Uint16(ifr[syscall.IFNAMSIZ:]) | syscall.IFF_UP
+	var data [16]byte
+	binary.LittleEndian.PutUint16(data[:], flags)
+	if err := ifreqIoctl(fd, name, syscall.SIOCSIFFLAGS, data); err != nil {
+		return fmt.Errorf("bringing %s up: %w", name, err)
+	}
+	return nil
+}
+
+// sockaddrIn is a struct sockaddr_in (family, port 0, address) padded to struct sockaddr's 16 bytes.
+func sockaddrIn(ip net.IP) [16]byte {
+	var sa [16]byte
+	binary.LittleEndian.PutUint16(sa[0:], syscall.AF_INET)
+	copy(sa[4:8], ip.To4())
+	return sa
+}
+
+// addDefaultRoute: SIOCADDRT with a struct rtentry (x86-64 layout: rt_dst at 8, rt_gateway at 24,
+// rt_genmask at 40, rt_flags at 56; 120 bytes), destination and mask 0.0.0.0.
+func addDefaultRoute(fd int, gw net.IP) error {
+	var rt [120]byte
+	any4 := sockaddrIn(net.IPv4zero)
+	copy(rt[8:24], any4[:])
+	g := sockaddrIn(gw)
+	copy(rt[24:40], g[:])
+	copy(rt[40:56], any4[:])
+	binary.LittleEndian.PutUint16(rt[56:], syscall.RTF_UP|syscall.RTF_GATEWAY)
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCADDRT, uintptr(unsafe.Pointer(&rt[0]))); e != 0 {
+		return e
 	}
 	return nil
 }

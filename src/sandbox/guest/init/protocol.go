@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // Two virtio-serial ports (names shared with src/sandbox/guest/protocol.ts):
 //   strata.log  guest -> host: {"t":"log","s":"stdout"|"stderr","l":line}, {"t":"started"},
 //               {"t":"exit","code":n,"reason":r,"error":e}; the host keeps it in a file, so it outlives the daemon.
-//   strata.ctl  host -> guest: {"t":"signal","sig":n}, {"t":"restored","unixNano":n,"seed":b64,"net":{...}};
+//   strata.ctl  host -> guest: {"t":"signal","sig":n}, {"t":"restored","unixNano":n,"seed":b64,"hostname":h,"net":{...}};
 //               guest -> host: {"t":"ack","of":"restored"}.
 const (
 	logPortName = "strata.log"
@@ -86,33 +87,54 @@ type control struct {
 	Sig      int       `json:"sig"`
 	UnixNano int64     `json:"unixNano"`
 	Seed     string    `json:"seed"`
+	Hostname string    `json:"hostname"`
 	Net      NetConfig `json:"net"`
 }
 
+// serveControl reads host messages for the VM's whole life. virtio_console answers a read with 0 (EOF)
+// while no host end is connected (the host connects only to send, and a restored guest's host end is a
+// new socket), so EOF means "wait and read again", not the end of the channel.
 func serveControl() {
-	s := bufio.NewScanner(ctlPort)
-	for s.Scan() {
-		var c control
-		if err := json.Unmarshal(s.Bytes(), &c); err != nil {
-			logf("strata-guest-init: bad control message: %v", err)
+	r := bufio.NewReader(ctlPort)
+	var line []byte
+	for {
+		chunk, err := r.ReadBytes('\n')
+		line = append(line, chunk...)
+		if err == nil {
+			handleControl(line)
+			line = line[:0]
 			continue
 		}
-		switch c.T {
-		case "signal":
-			signalApp(syscall.Signal(c.Sig))
-		case "restored":
-			if err := restored(c); err != nil {
-				logf("strata-guest-init: after restore: %v", err)
-			}
-			b, _ := json.Marshal(map[string]string{"t": "ack", "of": "restored"})
-			_, _ = ctlPort.Write(append(b, '\n'))
+		if err != io.EOF {
+			logf("strata-guest-init: control port: %v", err)
+			return
 		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func handleControl(line []byte) {
+	var c control
+	if err := json.Unmarshal(line, &c); err != nil {
+		logf("strata-guest-init: bad control message: %v", err)
+		return
+	}
+	switch c.T {
+	case "signal":
+		signalApp(syscall.Signal(c.Sig))
+	case "restored":
+		if err := restored(c); err != nil {
+			logf("strata-guest-init: after restore: %v", err)
+		}
+		b, _ := json.Marshal(map[string]string{"t": "ack", "of": "restored"})
+		_, _ = ctlPort.Write(append(b, '\n'))
 	}
 }
 
 // restored runs after a snapshot restore, before the app gets the host's go-ahead: the clock jumps to
 // the host's time, the kernel's random pool takes fresh host entropy and reseeds (siblings restored from
-// one snapshot must not share random state), and eth0 takes this instance's address.
+// one snapshot must not share random state), eth0 takes this instance's MAC and address, and the guest
+// its hostname.
 func restored(c control) error {
 	tv := syscall.NsecToTimeval(c.UnixNano)
 	if err := syscall.Settimeofday(&tv); err != nil {
@@ -125,7 +147,10 @@ func restored(c control) error {
 	if err := addEntropy(seed); err != nil {
 		return err
 	}
-	return setupNetwork(c.Net)
+	if err := setupNetwork(c.Net); err != nil {
+		return err
+	}
+	return setIdentity(c.Hostname, c.Net.Address)
 }
 
 // addEntropy credits the seed to the pool (RNDADDENTROPY) and forces a reseed (RNDRESEEDCRNG).
