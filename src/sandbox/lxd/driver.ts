@@ -148,10 +148,10 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
       let init = "";
       if (output === "files") {
         await mkdir(this.instanceDir(id), { recursive: true, mode: 0o711 });
-        await writeInvocation(this.ioDir(id), proc.args, proc.cwd);
+        await writeInvocation(this.ioDir(id), proc.args, proc.cwd, proc);
         devices["strata-bin"] = { type: "disk", source: await this.ensureLauncher(), path: IN_INSTANCE.bin, readonly: "true" };
         devices["strata-io"] = { type: "disk", source: this.ioDir(id), path: IN_INSTANCE.io };
-        init = launcherConfig(proc.uid, proc.gid);
+        init = LAUNCHER_CONFIG;
       }
       const config: Record<string, string> = {
         [OWNER_KEY]: this.opts.home.tag,
@@ -164,9 +164,9 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
       };
       await client.run("POST", "/1.0/instances", { name: id, type: "container", source: { type: "image", alias: prepared.data.alias }, config, devices });
       if (output === "files") {
-        // The id map is LXD's choice, made at create: the io directory belongs to the app's user as the instance sees it.
+        // The id map is LXD's choice, made at create: the io directory belongs to the container's root.
         const created = await client.get<{ config: Record<string, string> }>(`/1.0/instances/${id}`);
-        const owner = hostOwner(created.config["volatile.idmap.next"], proc.uid, proc.gid);
+        const owner = hostOwner(created.config["volatile.idmap.next"], 0, 0);
         await chown(this.ioDir(id), owner.uid, owner.gid);
       }
       await client.run("PUT", `/1.0/instances/${id}/state`, { action: "start", timeout: 60 });
@@ -346,10 +346,8 @@ function endedWithoutRecord(output: "files" | "console"): EndedState {
 
 /**
  * LXC's init for an app: the launcher (its command has no whitespace inside an argument, which
- * lxc.init.cmd would split at), as the app's user, with the container's cgroups mounted read-only so the
- * launcher can read the OOM-kill and pids counters LXC removes with the container. LXD mounts cgroups only
- * for an init that does it itself (systemd); `force` has LXC mount them for the launcher.
+ * lxc.init.cmd would split at), with the container's cgroups mounted read-only so the launcher can read
+ * the OOM-kill and pids counters LXC removes with the container. LXD mounts cgroups only for an init that
+ * does it itself (systemd); `force` has LXC mount them for the launcher.
  */
-function launcherConfig(uid: number, gid: number): string {
-  return `lxc.init.cmd = ${LAUNCHER_INIT_CMD}\nlxc.init.uid = ${uid}\nlxc.init.gid = ${gid}\nlxc.mount.auto = cgroup:ro:force\n`;
-}
+const LAUNCHER_CONFIG = `lxc.init.cmd = ${LAUNCHER_INIT_CMD}\nlxc.mount.auto = cgroup:ro:force\n`;

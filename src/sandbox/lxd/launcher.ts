@@ -20,7 +20,8 @@ export const HOST_BUSYBOX = "/bin/busybox";
 /**
  * The launcher, pid 1 of an app instance (a fixed POSIX sh program; the argv is data it reads, never a
  * string it evaluates). It reads the app's argv from `argv` (NUL-separated, so an argument keeps its
- * spaces, quotes and newlines) and its working directory from `cwd`, runs it with stdout and stderr
+ * spaces, quotes and newlines), its working directory from `cwd` and its uid and gid from `user` (LXC's
+ * own lxc.init.uid fails LXD's start), runs it as that user with stdout and stderr
  * appended to two files of the io directory (followed from the host, so the streams stay apart), forwards
  * LXD's stop signal (SIGPWR, LXC's lxc.signal.halt) and SIGTERM to it as SIGTERM, and when it ends kills
  * what it left behind (as the end of runc's pid namespace would) and writes its exit status with the
@@ -35,6 +36,7 @@ exec >>"$io/stdout" 2>>"$io/stderr"
 set --
 while IFS= read -r -d '' arg; do set -- "$@" "$arg"; done <"$io/argv"
 IFS= read -r -d '' cwd <"$io/cwd"
+read -r uid gid <"$io/user"
 child=
 code=
 trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM PWR INT
@@ -44,7 +46,12 @@ if [ "$#" -eq 0 ]; then
 elif ! cd "$cwd"; then
   code=126
 else
-  "$@" </dev/null &
+  if [ "$uid" = 0 ] && [ "$gid" = 0 ]; then
+    "$@" </dev/null &
+  else
+    # busybox nsenter without a namespace: drops supplementary groups, sets gid and uid, execs the app.
+    ${IN_INSTANCE.bin}/busybox nsenter -S "$uid" -G "$gid" -- "$@" </dev/null &
+  fi
   child=$!
   while :; do
     wait "$child"
@@ -86,12 +93,13 @@ export async function installLauncher(dir: string): Promise<string> {
   return dir;
 }
 
-/** An instance's io directory with what the launcher reads: argv and cwd, NUL-terminated. */
-export async function writeInvocation(ioDir: string, argv: readonly string[], cwd: string): Promise<void> {
+/** An instance's io directory with what the launcher reads: argv and cwd (NUL-terminated), the app's uid and gid. */
+export async function writeInvocation(ioDir: string, argv: readonly string[], cwd: string, user: { uid: number; gid: number }): Promise<void> {
   if (argv.some((a) => a.includes("\0")) || cwd.includes("\0")) throw new StrataError("INVALID_ARGUMENT", "a command argument or working directory contains a NUL byte");
   await mkdir(ioDir, { recursive: true, mode: 0o700 });
   await writeFile(join(ioDir, "argv"), argv.map((a) => `${a}\0`).join(""), { mode: 0o644 });
   await writeFile(join(ioDir, "cwd"), `${cwd}\0`, { mode: 0o644 });
+  await writeFile(join(ioDir, "user"), `${user.uid} ${user.gid}\n`, { mode: 0o644 });
 }
 
 /** One entry of LXD's `volatile.idmap.*` (JSON): container ids nsid… map to host ids hostid…. */
@@ -104,9 +112,9 @@ interface IdmapEntry {
 }
 
 /**
- * The host uid and gid that the app's uid and gid are inside the instance, from the instance's
- * `volatile.idmap.next` (the map LXD chose at create): the launcher, running as the app's user, writes its
- * output into the io directory, so the directory is theirs.
+ * The host uid and gid that a uid and gid inside the instance are, from the instance's
+ * `volatile.idmap.next` (the map LXD chose at create): the io directory belongs to the container's root,
+ * as which the launcher writes the app's output and status there.
  */
 export function hostOwner(idmapJson: string | undefined, uid: number, gid: number): { uid: number; gid: number } {
   const map = JSON.parse(idmapJson ?? "[]") as IdmapEntry[];

@@ -25,14 +25,15 @@ test("the io directory's owner is the app's uid and gid as LXD's id map puts the
   assert.throws(() => hostOwner(undefined, 0, 0), /no host uid/);
 });
 
-test("the argv is written NUL-separated, so spaces, quotes and newlines stay inside their argument", async () => {
+test("the argv is written NUL-separated (with the cwd and the app's uid and gid), so spaces, quotes and newlines stay inside their argument", async () => {
   const dir = await mkdtemp(join(tmpdir(), "strata-launcher-"));
   try {
     const argv = ["/bin/sh", "-c", "echo 'a b'; printf \"x\\n\"", "line\nbreak"];
-    await writeInvocation(join(dir, "io"), argv, "/srv/my app");
+    await writeInvocation(join(dir, "io"), argv, "/srv/my app", { uid: 1000, gid: 100 });
     assert.deepEqual((await readFile(join(dir, "io", "argv"), "utf8")).split("\0").slice(0, -1), argv);
     assert.equal(await readFile(join(dir, "io", "cwd"), "utf8"), "/srv/my app\0");
-    await assert.rejects(writeInvocation(join(dir, "io2"), ["a\0b"], "/"), /NUL byte/);
+    assert.equal(await readFile(join(dir, "io", "user"), "utf8"), "1000 100\n");
+    await assert.rejects(writeInvocation(join(dir, "io2"), ["a\0b"], "/", { uid: 0, gid: 0 }), /NUL byte/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
