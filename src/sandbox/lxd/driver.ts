@@ -18,6 +18,7 @@ import { imageProcess, processFor, type ImageProcess } from "../oci/image-proces
 import { isNotFound, type LxdClient } from "./client.js";
 import { ConsoleTail } from "./console-tail.js";
 import { LxdDaemon } from "./daemon.js";
+import { execStreaming } from "./exec-stream.js";
 import { ensureImage } from "./image.js";
 import { hostOwner, IN_INSTANCE, installLauncher, LAUNCHER_INIT_CMD, readExit, writeInvocation } from "./launcher.js";
 import { LauncherWatch } from "./launcher-watch.js";
@@ -219,15 +220,7 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
     const client = await this.daemon.ensure();
     const state = await this.lxdState(client, instance.id);
     if (state?.status !== "Running") throw new StrataError("INSTANCE_FAILED", `instance ${instance.id} is not running`, { instanceId: instance.id });
-    // record-output: LXD keeps stdout and stderr as files of the instance, fetched once the command ends.
-    const op = await client.run("POST", `/1.0/instances/${instance.id}/exec`, { command: argv, "record-output": true, interactive: false, "wait-for-websocket": false }, 3600);
-    const meta = op.metadata as { return?: number; output?: Record<string, string> } | null;
-    for (const [fd, path] of Object.entries(meta?.output ?? {})) {
-      const text = await client.text(path);
-      if (text) (fd === "2" ? io.stderr : io.stdout)(Buffer.from(text));
-      await client.sync("DELETE", path).catch(() => undefined); // a log LXD already dropped is fine
-    }
-    return meta?.return ?? -1;
+    return execStreaming(client, instance.id, argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
