@@ -29,6 +29,12 @@ test("the PHP example runs in LXC behind nginx + php-fpm: static files, a form p
   assert.match(home.text, /Hello from PHP on Strata \(service php-app, version v1, PHP 8\.4\.\d+\)/);
   assert.match(home.text, /who are you\?/);
 
+  // strata exec through the lxc driver (lxc-attach): the instance's environment, stdout, stderr, exit code.
+  const ran = await d.cli(["exec", "php-app", "--", "/bin/sh", "-c", "echo service=$GAE_SERVICE; ls /etc/php; echo oops >&2; exit 4"]);
+  assert.equal(ran.code, 4, ran.stderr);
+  assert.match(ran.stdout, /^service=php-app\n8\.4\n$/);
+  assert.match(ran.stderr, /oops/);
+
   const css = await d.request("php-app.localhost", "/static/style.css");
   assert.equal(css.status, 200);
   assert.match(String(css.headers["content-type"]), /^text\/css/, "static files come from nginx");

@@ -269,7 +269,9 @@ export function runConformance(opts: ConformanceOptions): void {
         out.length = 0;
         assert.equal(await driver.exec!(instance, ["/bin/sh", "-c", "echo $GAE_SERVICE"], io), 0);
         assert.equal(Buffer.concat(out).toString(), "conformance\n", "the command sees the instance's environment");
-        const sameNs = 'for ns in net user pid mnt; do [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/1/ns/$ns)" ] || exit 1; done';
+        // Against pid 1; where init keeps capabilities the instance's processes lack (LXC's init.lxc under
+        // lxc-execute), the kernel hides its links from them, and its first child (the app's side) stands in.
+        const sameNs = 'ref=1; readlink /proc/1/ns/net >/dev/null 2>&1 || ref=2; for ns in net user pid mnt; do [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/$ref/ns/$ns)" ] || exit 1; done';
         assert.equal(await driver.exec!(instance, ["/bin/sh", "-c", sameNs], io), 0, "the command runs in the instance's namespaces");
       } finally {
         await stop(instance);

@@ -9,10 +9,10 @@ import { imagePaths } from "../../images/catalog.js";
 import { OciLayout } from "../../images/layout.js";
 import { unpackLayers } from "../../images/unpack.js";
 import type { HostNetwork } from "../../net/host-network.js";
-import { exec } from "../../system/exec.js";
+import { exec, execPassThrough } from "../../system/exec.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import type {
-  Capabilities, DriverName, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe,
+  Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe,
   SandboxDriver,
 } from "../driver.js";
 import type { IdMap } from "../oci/bundle.js";
@@ -51,6 +51,7 @@ const LXC_CAPABILITIES: Capabilities = Object.freeze({
   limits: Object.freeze({ memory: true, cpu: true, pids: true }),
   recoverable: true,
   coldStart: "ms",
+  exec: true,
 });
 
 /**
@@ -235,6 +236,19 @@ export class LxcDriver implements SandboxDriver<OciPrepared> {
     if (((await this.cgroups.oomKills(id)) ?? 0) > 0 || (code > 128 && hit.memory)) return { status: "exited", code, reason: "oom-killed" };
     if (code !== 0 && (((await this.cgroups.pidsLimitHits(id)) ?? 0) > 0 || hit.pids)) return { status: "exited", code, reason: "pids-limit" };
     return { status: "exited", code, reason: code > 128 ? "killed" : "exited" };
+  }
+
+  /**
+   * `lxc-attach` with the argv as an array: into every namespace of the container's init (its user, pid,
+   * mount and network namespaces among them), its cgroup, as root in the container (a system container),
+   * with the instance's environment (the config's lxc.environment lines) in place of the daemon's.
+   */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    const id = instance.id;
+    if (!(await this.holderAlive(id))) throw new StrataError("INSTANCE_FAILED", `instance ${id} is not running`, { instanceId: id });
+    const config = await readFile(join(this.instanceDir(id), "lxc.conf"), "utf8");
+    const env = config.split("\n").filter((l) => l.startsWith("lxc.environment = ")).map((l) => l.slice("lxc.environment = ".length));
+    return execPassThrough(["lxc-attach", "-n", id, "-P", this.instancesDir, "--clear-env", ...env.flatMap((e) => ["-v", e]), "--", ...argv], io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

@@ -53,6 +53,13 @@ export class LxdClient {
     return this.wait(envelope.operation, timeoutS, `${method} ${path}`);
   }
 
+  /** An async request, not waited for: its operation's path and record (e.g. exec's websocket secrets). */
+  async begin(method: string, path: string, body?: unknown): Promise<{ path: string; operation: Operation }> {
+    const envelope = await this.call(method, path, body);
+    if (envelope.type !== "async" || !envelope.operation) throw new StrataError("DRIVER_FAILED", `LXD answered ${method} ${path} without an operation`);
+    return { path: envelope.operation, operation: envelope.metadata as Operation };
+  }
+
   async wait(operation: string, timeoutS: number, what: string): Promise<Operation> {
     const op = await this.get<Operation>(`${operation}/wait?timeout=${timeoutS}`);
     if (op.status_code >= 400 || op.err) throw new StrataError("DRIVER_FAILED", `LXD: ${what} failed: ${op.err || op.status}`, { operation });

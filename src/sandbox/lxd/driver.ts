@@ -1,5 +1,5 @@
 import { SingleFlight } from "../../system/single-flight.js";
-import { access, constants } from "node:fs/promises";
+import { access, chown, constants, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
@@ -10,14 +10,18 @@ import { OciLayout } from "../../images/layout.js";
 import { unpackLayers } from "../../images/unpack.js";
 import type { HostNetwork } from "../../net/host-network.js";
 import { which } from "../../system/exec.js";
+import { ignoreMissing } from "../../system/fs.js";
 import type {
-  Capabilities, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  Capabilities, EndedState, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
-import { imageProcess, type ImageProcess } from "../oci/image-process.js";
+import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
 import { isNotFound, type LxdClient } from "./client.js";
 import { ConsoleTail } from "./console-tail.js";
 import { LxdDaemon } from "./daemon.js";
+import { execStreaming } from "./exec-stream.js";
 import { ensureImage } from "./image.js";
+import { hostOwner, IN_INSTANCE, installLauncher, LAUNCHER_INIT_CMD, readExit, writeInvocation } from "./launcher.js";
+import { LauncherWatch } from "./launcher-watch.js";
 import { addressConfig, attachNic } from "./network.js";
 
 export interface LxdDriverOptions {
@@ -47,29 +51,54 @@ const CAPABILITIES: Capabilities = Object.freeze({
   exec: true,
 });
 
-const HandleData = z.object({ v: z.literal(1), address: z.string().min(1), port: z.number().int().min(1).max(65535) });
+const HandleData = z.object({
+  v: z.literal(1),
+  address: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  /** Where the instance's output goes: the launcher's files (an app), or the console (an OS booting its init). */
+  output: z.enum(["files", "console"]).default("console"),
+});
+
+/** An OS image boots its own init; any other runs under the launcher. */
+function bootsInit(argv: readonly string[]): boolean {
+  return argv.length === 1 && argv[0] === "/sbin/init";
+}
 
 /** The user.* key that marks an LXD instance as this home's (sweep removes only those). */
 const OWNER_KEY = "user.strata.home";
 
 /**
  * System containers through LXD, spoken to only over its REST API (client.ts). The app's OCI image, the one
- * image type of every driver, becomes an LXD image once per digest (image.ts); an image whose entrypoint is
- * /sbin/init (the OS images of `runtime: os`) boots it, any other gets its entrypoint as LXC's init.
- * Unprivileged (LXD's id map), limits from the instance class, the NIC from HostNetwork (network.ts),
- * output from the console log (one stream: stdout and stderr arrive merged). LXD VMs need KVM, which this
- * driver does not use: instances are containers.
+ * image type of every driver, becomes an LXD image once per digest (image.ts). An image whose entrypoint is
+ * /sbin/init (the OS images of `runtime: os`) boots it, its output the console log; any other runs under
+ * Strata's launcher (launcher.ts) as LXC's init, which takes the argv from a file, keeps stdout and stderr
+ * apart in two files and records the exit status, all in an io directory given to the instance as an LXD
+ * disk device. Unprivileged (LXD's id map), limits from the instance class, the NIC from HostNetwork
+ * (network.ts). LXD VMs need KVM, which this driver does not use: instances are containers.
  */
 export class LxdDriver implements SandboxDriver<LxdPrepared> {
   readonly name = "lxd" as const;
   readonly capabilities = CAPABILITIES;
   private readonly daemon: LxdDaemon;
-  private readonly tails = new Map<string, ConsoleTail>();
+  private readonly tails = new Map<string, ConsoleTail | LauncherWatch>();
+  private launcher: Promise<string> | undefined;
   private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<LxdPrepared>>>();
 
   constructor(private readonly opts: LxdDriverOptions) {
     this.daemon = new LxdDaemon(opts.home.runtime("lxd"), [opts.home.root, join(opts.home.root, "run")]);
+  }
+
+  private get instancesDir(): string {
+    return join(this.opts.home.runtime("lxd"), "instances");
+  }
+
+  private instanceDir(id: string): string {
+    return join(this.instancesDir, id);
+  }
+
+  private ioDir(id: string): string {
+    return join(this.instanceDir(id), "io");
   }
 
   async probe(): Promise<Probe> {
@@ -110,31 +139,40 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
   async start(prepared: Prepared<LxdPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
     const client = await this.daemon.ensure();
     const id = spec.instanceId;
+    const proc = processFor(prepared.data.image, spec);
+    const output = bootsInit(proc.args) ? "console" : "files";
     await this.cleanup(id); // leftovers of an earlier attempt with this id
     try {
       const { address, parent } = await attachNic(this.opts.network, id);
       const { prefix, gateway } = this.opts.network.subnet;
+      const devices: Record<string, Record<string, string>> = { eth0: { type: "nic", nictype: "physical", parent, name: "eth0" } };
+      let init = "";
+      if (output === "files") {
+        await mkdir(this.instanceDir(id), { recursive: true, mode: 0o711 });
+        await writeInvocation(this.ioDir(id), proc.args, proc.cwd, proc);
+        devices["strata-bin"] = { type: "disk", source: await this.ensureLauncher(), path: IN_INSTANCE.bin, readonly: "true" };
+        devices["strata-io"] = { type: "disk", source: this.ioDir(id), path: IN_INSTANCE.io };
+        init = LAUNCHER_CONFIG;
+      }
       const config: Record<string, string> = {
         [OWNER_KEY]: this.opts.home.tag,
         "limits.memory": `${spec.limits.memoryMb}MiB`,
         "limits.cpu.allowance": `${Math.max(1, Math.round(spec.limits.cpuMillis / 10))}ms/100ms`,
         "limits.processes": String(spec.limits.pids),
-        "raw.lxc": addressConfig(address, prefix, gateway) + initConfig(prepared.data.image, spec),
-        ...Object.fromEntries(
-          [...prepared.data.image.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]), ...Object.entries(spec.env)].map(([k, v]) => [`environment.${k}`, v]),
-        ),
+        "raw.lxc": addressConfig(address, prefix, gateway) + init,
+        ...Object.fromEntries(proc.env.map((e) => [`environment.${e.slice(0, e.indexOf("="))}`, e.slice(e.indexOf("=") + 1)])),
         ...prepared.data.config,
       };
-      await client.run("POST", "/1.0/instances", {
-        name: id,
-        type: "container",
-        source: { type: "image", alias: prepared.data.alias },
-        config,
-        devices: { eth0: { type: "nic", nictype: "physical", parent, name: "eth0" } },
-      });
+      await client.run("POST", "/1.0/instances", { name: id, type: "container", source: { type: "image", alias: prepared.data.alias }, config, devices });
+      if (output === "files") {
+        // The id map is LXD's choice, made at create: the io directory belongs to the container's root.
+        const created = await client.get<{ config: Record<string, string> }>(`/1.0/instances/${id}`);
+        const owner = hostOwner(created.config["volatile.idmap.next"], 0, 0);
+        await chown(this.ioDir(id), owner.uid, owner.gid);
+      }
       await client.run("PUT", `/1.0/instances/${id}/state`, { action: "start", timeout: 60 });
-      this.follow(client, id, io, 0);
-      const handle: InstanceHandle = { id, driver: this.name, data: { v: 1, address, port: spec.port } };
+      await this.follow(client, id, io, output, 0);
+      const handle: InstanceHandle = { id, driver: this.name, data: { v: 1, address, port: spec.port, output } };
       return { id, driver: this.name, endpoint: { host: address, port: spec.port }, handle };
     } catch (err) {
       await this.cleanup(id);
@@ -166,28 +204,23 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
 
   async inspect(instance: Instance): Promise<InstanceState> {
     const client = await this.daemon.ensure();
+    // The launcher's record first: it is written as the app ends, a moment before LXD says the instance stopped.
+    const recorded = await readExit(this.ioDir(instance.id));
+    if (recorded) return recorded;
     const state = await this.lxdState(client, instance.id);
     if (!state) return { status: "gone" };
     if (state.status === "Running") {
       return { status: "running", cpuMs: Math.round((state.cpu?.usage ?? 0) / 1e6), ...(state.memory?.usage && { memoryBytes: state.memory.usage }) };
     }
-    // LXD keeps no exit status of a container's init: an instance that stopped on its own is reported ended, code unknown (-1).
-    return { status: "exited", code: -1, reason: "exited" };
+    const data = HandleData.safeParse(instance.handle.data);
+    return endedWithoutRecord(data.success ? data.data.output : "console");
   }
 
   async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
     const client = await this.daemon.ensure();
     const state = await this.lxdState(client, instance.id);
     if (state?.status !== "Running") throw new StrataError("INSTANCE_FAILED", `instance ${instance.id} is not running`, { instanceId: instance.id });
-    // record-output: LXD keeps stdout and stderr as files of the instance, fetched once the command ends.
-    const op = await client.run("POST", `/1.0/instances/${instance.id}/exec`, { command: argv, "record-output": true, interactive: false, "wait-for-websocket": false }, 3600);
-    const meta = op.metadata as { return?: number; output?: Record<string, string> } | null;
-    for (const [fd, path] of Object.entries(meta?.output ?? {})) {
-      const text = await client.text(path);
-      if (text) (fd === "2" ? io.stderr : io.stdout)(Buffer.from(text));
-      await client.sync("DELETE", path).catch(() => undefined); // a log LXD already dropped is fine
-    }
-    return meta?.return ?? -1;
+    return execStreaming(client, instance.id, argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
@@ -195,8 +228,8 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
     const client = await this.daemon.ensure();
     const state = await this.lxdState(client, handle.id);
     if (data.success && state?.status === "Running") {
-      const console = await client.text(`/1.0/instances/${handle.id}/console`).catch(() => "");
-      this.follow(client, handle.id, io, console.length);
+      const from = data.data.output === "console" ? (await client.text(`/1.0/instances/${handle.id}/console`).catch(() => "")).length : 0;
+      await this.follow(client, handle.id, io, data.data.output, from);
       return { id: handle.id, driver: this.name, endpoint: { host: data.data.address, port: data.data.port }, handle };
     }
     await this.cleanup(handle.id);
@@ -205,27 +238,53 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
 
   async sweep(keep: ReadonlySet<string>): Promise<void> {
     // No LXD of this home running: no instance of it either (a daemon that stops takes its containers
-    // down), and every Strata start sweeps, so this does not start one.
-    if (!(await this.daemon.client.alive())) return;
-    const client = await this.daemon.ensure();
-    const all = await client.get<Array<{ name: string; config: Record<string, string> }>>("/1.0/instances?recursion=1");
-    for (const i of all) if (i.config[OWNER_KEY] === this.opts.home.tag && !keep.has(i.name)) await this.cleanup(i.name);
+    // down), and every Strata start sweeps, so this does not start one; launcher directories go either way.
+    if (await this.daemon.client.alive()) {
+      const client = await this.daemon.ensure();
+      const all = await client.get<Array<{ name: string; config: Record<string, string> }>>("/1.0/instances?recursion=1");
+      for (const i of all) if (i.config[OWNER_KEY] === this.opts.home.tag && !keep.has(i.name)) await this.cleanup(i.name);
+    }
+    for (const e of await readdir(this.instancesDir, { withFileTypes: true }).catch(ignoreMissing([]))) {
+      if (e.isDirectory() && !keep.has(e.name)) await rm(this.instanceDir(e.name), { recursive: true, force: true });
+    }
   }
 
   /** At Strata's shutdown: the LXD daemon ends when no instance is left in it. */
   async close(): Promise<void> {
-    for (const tail of this.tails.values()) tail.stop();
+    for (const tail of this.tails.values()) await tail.stop();
     this.tails.clear();
     await this.daemon.shutdown();
   }
 
-  private follow(client: LxdClient, id: string, io: InstanceIO, from: number): void {
-    this.tails.get(id)?.stop();
-    const tail = new ConsoleTail(client, id, from, io, (state) => {
+  private async follow(client: LxdClient, id: string, io: InstanceIO, output: "files" | "console", from: number): Promise<void> {
+    await this.tails.get(id)?.stop();
+    const exited = (state: EndedState) => {
       if (!this.stopping.has(id)) io.exited?.(state);
+    };
+    if (output === "console") {
+      const tail = new ConsoleTail(client, id, from, io, exited);
+      this.tails.set(id, tail);
+      tail.start();
+      return;
+    }
+    const watch = new LauncherWatch(
+      this.ioDir(id),
+      this.instanceDir(id),
+      { log: (stream, line) => io.log(stream, line), exited },
+      async () => (await this.lxdState(client, id))?.status === "Running",
+      async () => (await readExit(this.ioDir(id))) ?? ((await this.lxdState(client, id)) ? endedWithoutRecord(output) : { status: "gone" }),
+    );
+    this.tails.set(id, watch);
+    await watch.start();
+  }
+
+  /** The launcher's files, written once per driver object (the host's busybox may have been upgraded since). */
+  private ensureLauncher(): Promise<string> {
+    this.launcher ??= installLauncher(join(this.opts.home.runtime("lxd"), "launcher")).catch((err: unknown) => {
+      this.launcher = undefined; // tried again next time
+      throw err;
     });
-    this.tails.set(id, tail);
-    tail.start();
+    return this.launcher;
   }
 
   private async lxdState(client: LxdClient, id: string): Promise<{ status: string; cpu?: { usage: number }; memory?: { usage: number } } | null> {
@@ -253,8 +312,9 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
 
   /** Force-stops and deletes the LXD instance, then detaches its NIC; each step tolerates absence. */
   private async cleanup(id: string): Promise<void> {
-    this.tails.get(id)?.stop();
+    const tail = this.tails.get(id);
     this.tails.delete(id);
+    await tail?.stop();
     const client = await this.daemon.ensure();
     const state = await this.lxdState(client, id);
     if (state && state.status !== "Stopped") {
@@ -264,24 +324,23 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
     }
     if (state) await this.deleteInstance(client, id);
     await this.opts.network.detach(id);
+    await rm(this.instanceDir(id), { recursive: true, force: true });
   }
 }
 
 /**
- * LXC's init for an image that is not an OS: its entrypoint and working directory (the environment goes in
- * as LXD `environment.*` keys). An OS image (entrypoint /sbin/init) boots as it is.
+ * Stopped with no exit recorded. An app's launcher records every end it lives to see (it traps the
+ * signals it can), so one without a record was SIGKILLed: killed, 137. An OS instance powered off:
+ * LXD keeps no exit status of a container's init, so its code is unknown (-1).
  */
-function initConfig(image: ImageProcess, spec: InstanceSpec): string {
-  const argv = spec.command ?? image.entrypoint;
-  if (argv.length === 1 && argv[0] === "/sbin/init") return "";
-  return `lxc.init.cmd = ${argv.map(initArg).join(" ")}\nlxc.init.cwd = ${image.cwd}\n`;
+function endedWithoutRecord(output: "files" | "console"): EndedState {
+  return output === "files" ? { status: "exited", code: 137, reason: "killed" } : { status: "exited", code: -1, reason: "exited" };
 }
 
 /**
- * lxc.init.cmd is split at whitespace; quotes in it did not survive LXD's raw.lxc on LXD 5.0.2 (measured: a
- * quoted `sh -c` script arrived split at its first space), so an argument with whitespace or quotes is refused.
+ * LXC's init for an app: the launcher (its command has no whitespace inside an argument, which
+ * lxc.init.cmd would split at), with the container's cgroups mounted read-only so the launcher can read
+ * the OOM-kill and pids counters LXC removes with the container. LXD mounts cgroups only for an init that
+ * does it itself (systemd); `force` has LXC mount them for the launcher.
  */
-function initArg(arg: string): string {
-  if (/^[^\s"'\\]+$/.test(arg)) return arg;
-  throw new StrataError("INVALID_ARGUMENT", `the lxd driver gives the command to LXC's lxc.init.cmd, which splits at whitespace: ${JSON.stringify(arg)} cannot be passed as one argument (use a script in the image)`);
-}
+const LAUNCHER_CONFIG = `lxc.init.cmd = ${LAUNCHER_INIT_CMD}\nlxc.mount.auto = cgroup:ro:force\n`;

@@ -27,14 +27,4 @@ runConformance({
   makeDriver: () => new LxdDriver({ home, network }),
   image: () => conformanceImage(),
   hostAddress: network.gateway,
-  // Issue 16, open: an app in an LXD container runs as the container's init, whose console merges stdout
-  // and stderr and whose exit status LXD does not keep; lxc.init.cmd splits its arguments at spaces, so the
-  // limit tests' shell scripts never run.
-  knownGaps: {
-    "starts, answers HTTP, reports running, stops, and is gone (stop is idempotent)": "LXD's console merges stdout and stderr",
-    "reports the app's exit code": "LXD keeps no exit status of a container's init",
-    "pushes an exit it did not cause to InstanceIO.exited, and none for stop()": "LXD keeps no exit status of a container's init",
-    "kills an app that allocates past its memory limit and says oom-killed": "lxc.init.cmd splits the test's shell script at spaces",
-    "stops a fork bomb at the pids limit and keeps the host responsive": "lxc.init.cmd splits the test's shell script at spaces",
-  },
 });
