@@ -30,6 +30,12 @@ export interface GvisorDriverOptions {
   readonly netStack?: GvisorNetStack;
   /** conmon starts a new log file past this size (default 16 MiB). */
   readonly logSizeMax?: number;
+  /**
+   * systrap's fast path (default off): sentry and stub threads spin for the next system call instead of
+   * sleeping. Its controller weighs switch latency only, while every instance runs under a CPU quota that
+   * the spinning is charged to (the sentry counts on ~1 core for its dispatcher alone); see below.
+   */
+  readonly systrapFastPath?: boolean;
 }
 
 const CAPABILITIES: Capabilities = Object.freeze({
@@ -94,6 +100,7 @@ export class GvisorDriver implements SandboxDriver<OciPrepared> {
           "--oci-seccomp",
           // The app sees as many CPUs as its quota allows (at least 2), so runtimes size their thread pools to it.
           "--cpu-num-from-quota",
+          ...((await this.platform()).platform === "systrap" && !opts.systrapFastPath ? ["--systrap-disable-fast-path"] : []),
         ],
         probe: async () => probeGvisor(await this.binary(), () => this.platform(), await this.netStack()),
         adjustConfig: async (config, spec) => {
