@@ -2,7 +2,8 @@
  * gVisor beside runc, for the same Go app (examples/go-app built by the Go buildpack) in the same run:
  * cold start (start() called → first HTTP 200), median and p99 of 20; request latency over a keep-alive
  * connection (the median of 20 batch medians of 100 sequential GETs after a warm-up); throughput with wrk
- * (4 connections, 5 s); and the memory cgroup charge of one idle instance. gVisor runs on the platform the
+ * (4 connections, 5 s) and the instance cgroup's CPU time per request under it; and the memory cgroup
+ * charge of one idle instance. gVisor runs on the platform the
  * driver picks and, where that is not ptrace, on ptrace too for comparison; each with its own network stack
  * (the default) and the host's. Targets (issue 20): cold start <= 300 ms, p50 request latency <= 2x runc's,
  * throughput >= 0.3x runc's. Base images come from the store shared with the tests
@@ -60,6 +61,8 @@ interface DriverFigures {
   cold: number[];
   latencyMs: number;
   rps: number;
+  /** The instance cgroup's CPU time per request under wrk (sentry, gofer, platform stubs and app for gVisor). */
+  cpuUsPerRequest: number;
   idleBytes: number;
 }
 
@@ -94,11 +97,19 @@ async function measure(driver: SandboxDriver, image: ImageRef, tag: string): Pro
       }
       batchMedians.push(median(times));
     }
+    const cpuMs = async () => {
+      const s = await driver.inspect(instance);
+      if (s.status !== "running" || s.cpuMs === undefined) throw new Error(`${tag}: no CPU figure for the instance`);
+      return s.cpuMs;
+    };
+    const cpu0 = await cpuMs();
+    const t0 = performance.now();
     const load = await wrk(`http://${host}:${port}/`, { connections: 4, seconds: 5 });
+    const cpuUsPerRequest = ((await cpuMs()) - cpu0) * 1000 / (load.requestsPerSec * ((performance.now() - t0) / 1000));
     if (load.non2xx) throw new Error(`${tag}: ${load.non2xx} non-2xx responses under load`);
     await sleep(1000);
     const state = await driver.inspect(instance);
-    return { cold, latencyMs: median(batchMedians), rps: load.requestsPerSec, idleBytes: state.status === "running" ? (state.memoryBytes ?? 0) : 0 };
+    return { cold, latencyMs: median(batchMedians), rps: load.requestsPerSec, cpuUsPerRequest, idleBytes: state.status === "running" ? (state.memoryBytes ?? 0) : 0 };
   } finally {
     agent.destroy();
     await driver.stop(instance, 0);
@@ -124,6 +135,13 @@ export async function benchGvisor(): Promise<BenchRow[]> {
     { label: `gVisor ${choice.platform} (host stack)`, driver: new GvisorDriver({ home, network, platform: choice.platform, netStack: "host" }), tag: "gh" },
     { label: `gVisor ${choice.platform} (netstack)`, driver: gvisor, tag: "gv" },
   ];
+  if (choice.platform === "systrap") {
+    // The driver turns systrap's spinning fast path off (driver.ts); this row shows what that is worth.
+    variants.push({
+      label: "gVisor systrap (host stack, fast path on)", tag: "gf",
+      driver: new GvisorDriver({ home, network, platform: "systrap", netStack: "host", systrapFastPath: true }),
+    });
+  }
   if (choice.platform !== "ptrace") {
     variants.push(
       { label: "gVisor ptrace (netstack)", driver: new GvisorDriver({ home, network, platform: "ptrace" }), tag: "gp" },
@@ -145,6 +163,7 @@ export async function benchGvisor(): Promise<BenchRow[]> {
       { name: "runc cold start, p99", value: Math.round(percentile(r.cold, 99)), unit: "ms" },
       { name: "runc request latency p50 (keep-alive, sequential)", value: us(r.latencyMs), unit: "µs" },
       { name: "runc throughput (wrk, 4 connections, 5 s)", value: Math.round(r.rps), unit: "req/s" },
+      { name: "runc instance CPU per request under wrk (cgroup, quota 1 CPU)", value: Math.round(r.cpuUsPerRequest), unit: "µs" },
       { name: "runc idle instance, memory cgroup working set", value: mib(r.idleBytes), unit: "MiB" },
     ];
     for (const v of variants) {
@@ -156,6 +175,7 @@ export async function benchGvisor(): Promise<BenchRow[]> {
         { name: `${v.label} p50 latency / runc's [target <= 2]`, value: ratio(g.latencyMs / r.latencyMs), unit: "x" },
         { name: `${v.label} throughput (wrk, 4 connections, 5 s)`, value: Math.round(g.rps), unit: "req/s", peer: `runc ${Math.round(r.rps)} req/s` },
         { name: `${v.label} throughput / runc's [target >= 0.3]`, value: ratio(g.rps / r.rps), unit: "x" },
+        { name: `${v.label} instance CPU per request under wrk (cgroup, quota 1 CPU)`, value: Math.round(g.cpuUsPerRequest), unit: "µs", peer: `runc ${Math.round(r.cpuUsPerRequest)} µs` },
         { name: `${v.label} idle instance, memory cgroup working set (sentry + gofer + app)`, value: mib(g.idleBytes), unit: "MiB", peer: `runc ${mib(r.idleBytes)} MiB` },
       );
     }
