@@ -7,6 +7,7 @@ import { GvisorDriver } from "./gvisor/index.js";
 import { LxcDriver } from "./lxc/index.js";
 import { LxdDriver } from "./lxd/index.js";
 import { MicrovmDriver } from "./microvm/index.js";
+import { KataDriver } from "./kata/index.js";
 
 /** The drivers this Strata version ships, and what they share on the host. */
 export interface Sandboxes {
@@ -41,6 +42,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new LxcDriver({ home, network }),
       new LxdDriver({ home, network }),
       new MicrovmDriver({ home, network }),
+      new KataDriver({ home, network }),
       new IsolateDriver({ home, ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }) }),
     ],
     sweepShared: (keep) => network.sweep(new Set(keep)),

@@ -39,7 +39,6 @@ const KVM = { "/dev/kvm": "hardware virtualisation; this host may itself be a VM
 export const HOST_PROBES = {
   lxc: () => needs({ "lxc-start": "lxc" }),
   vm: () => needs({ "qemu-system-x86_64": "qemu-system-x86" }, KVM),
-  kata: () => needs({ "kata-runtime": "kata-containers (not packaged in Debian 12)" }, KVM),
   xen: async (): Promise<Probe> => {
     const caps = await readFile("/proc/xen/capabilities", "utf8").catch((err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") return undefined;
