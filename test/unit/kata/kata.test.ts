@@ -60,6 +60,7 @@ async function runOnce(driver: KataDriver, image: ImageRef, name: string, script
   try {
     assert.match(instance.detail ?? "", /^qemu-(tcg|kvm) agent$/, "the instance names how it runs (strata instances)");
     const state = await waitForState(driver, instance, (s) => s.status !== "running", 90_000);
+    await driver.stop(instance, 0); // the follower delivers the last lines as it stops
     assert.deepEqual(state, { status: "exited", code: 0, reason: "exited" }, io.text());
     return io.lines.filter((l) => l.stream === "stdout").map((l) => l.line).join("\n");
   } finally {
