@@ -14,6 +14,7 @@ import { benchGvisor } from "./gvisor.js";
 import { benchLxc } from "./lxc.js";
 import { benchLxd } from "./lxd.js";
 import { benchFunctions } from "./functions.js";
+import { benchKata } from "./kata.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -29,6 +30,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   lxc: benchLxc,
   lxd: benchLxd,
   functions: benchFunctions,
+  kata: benchKata,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 
