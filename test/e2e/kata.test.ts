@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ensureBaseImages } from "../support/base-images.js";
-import { registryOrSkip } from "../unit/images/shared-store.js";
 import { REPO, TestDaemon } from "./harness.js";
 
 let d: TestDaemon;
@@ -16,7 +15,7 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-kata-"));
   d = await TestDaemon.start();
   unavailableReason = await d.driverUnavailable("kata");
-  if (!unavailableReason) await ensureBaseImages(["golang", "debian", "java17", "java17-jdk"]);
+  if (!unavailableReason) await ensureBaseImages(["golang", "debian"]);
 });
 
 after(async () => {
@@ -54,19 +53,3 @@ test("a Dockerfile app with `sandbox: kata` serves through the router from a con
   assert.match(kata?.details?.uses ?? "", /^(Strata's agent in a QEMU microvm guest|kata-runtime) \(/, "doctor says which of the two this host uses");
 });
 
-test("the Spring Boot example (examples/java-app) with `sandbox: kata`: a JVM in a container inside a VM", { timeout: 900_000 }, async (t) => {
-  if (unavailableReason) return t.skip(unavailableReason);
-  if (!(await registryOrSkip(t, "Maven Central", "https://repo.maven.apache.org/maven2/org/springframework/boot/spring-boot-starter-parent/3.5.7/spring-boot-starter-parent-3.5.7.pom"))) return;
-  const dir = join(work, "java-app");
-  await cp(join(REPO, "examples", "java-app"), dir, { recursive: true });
-  await writeFile(join(dir, "app.yaml"), "runtime: java17\nsandbox: kata\n");
-  const started = Date.now();
-  const r = await d.cli(["deploy", dir, "--app", "kjava", "--version", "v1"]);
-  assert.equal(r.code, 0, r.stderr);
-  console.log(`# java-app in kata: deploy (build + boot + JVM) took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  const page = await d.request("kjava.localhost", "/");
-  assert.equal(page.status, 200, page.text);
-  assert.match(page.text, /^Hello from Spring Boot on Java 17 \(kjava\)/);
-  const list = JSON.parse(await d.cliOk(["instances", "kjava", "--json"])) as Array<{ driver: string }>;
-  assert.equal(list[0]!.driver, "kata");
-});
