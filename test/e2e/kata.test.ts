@@ -5,11 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ensureBaseImages } from "../support/base-images.js";
+import { exec } from "../../src/system/exec.js";
 import { REPO, TestDaemon } from "./harness.js";
+import { leftoversOf } from "./leftovers.js";
 
 let d: TestDaemon;
 let work: string;
 let unavailableReason: string | undefined;
+const instanceIds: string[] = [];
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "strata-kata-"));
@@ -21,6 +24,10 @@ before(async () => {
 after(async () => {
   await d?.stop();
   await rm(work, { recursive: true, force: true });
+  if (!d) return;
+  assert.deepEqual(await leftoversOf(d.home, instanceIds), [], "the suite left resources behind");
+  const vmms = await exec(["pgrep", "-f", `strata-vm-(${instanceIds.join("|") || "none"})`], { okCodes: [0, 1] });
+  assert.equal(vmms.stdout.trim(), "", "no VMM outlives the daemon's stop");
 });
 
 test("a Dockerfile app with `sandbox: kata` serves through the router from a container inside a VM, as its USER", { timeout: 900_000 }, async (t) => {
@@ -35,7 +42,8 @@ test("a Dockerfile app with `sandbox: kata` serves through the router from a con
   assert.equal(res.status, 200);
   assert.equal(res.text, "hello from a multi-stage build (uid 65534)\n", "the image's USER nobody, inside the guest");
 
-  const list = JSON.parse(await d.cliOk(["instances", "kdock", "--json"])) as Array<{ driver: string; detail?: string }>;
+  const list = JSON.parse(await d.cliOk(["instances", "kdock", "--json"])) as Array<{ id: string; driver: string; detail?: string }>;
+  instanceIds.push(...list.map((i) => i.id));
   assert.equal(list[0]!.driver, "kata");
   assert.match(list[0]!.detail ?? "", /^qemu-(tcg|kvm) agent$/, "strata instances says how kata runs here");
   assert.match(await d.cliOk(["instances", "kdock"]), /kata \(qemu-(tcg|kvm) agent\)/);
