@@ -42,7 +42,7 @@ export interface OciRuntimeSpec {
   readonly mounts: ReadonlyArray<{ readonly destination: string; readonly type: string; readonly source: string; readonly options: readonly string[] }>;
   readonly linux: {
     readonly namespaces: ReadonlyArray<{ readonly type: "mount" | "pid" | "uts" | "ipc" | "network" }>;
-    readonly resources: { readonly memory: { readonly limit: number } };
+    readonly resources: { readonly memory: { readonly limit: number }; readonly pids: { readonly limit: number } };
   };
 }
 
@@ -50,7 +50,7 @@ export interface OciRuntimeSpec {
  * The container request for one instance: the image's process (entrypoint/cmd, env, user, workdir, as
  * processFor() merged it with the spec), a read-only root with a writable /tmp as the runc driver gives,
  * its own mount, pid, uts and ipc namespaces in the guest (the network is the guest's, as in Kata), and
- * the instance's memory as the container's cgroup limit.
+ * the instance's memory and pids as the container's cgroup limits.
  */
 export function agentRunFor(id: string, proc: ProcessPlan, spec: InstanceSpec, net: GuestNet): AgentRun {
   const dir = `${CONTAINERS_DIR}/${id}`;
@@ -80,7 +80,7 @@ export function agentRunFor(id: string, proc: ProcessPlan, spec: InstanceSpec, n
       ],
       linux: {
         namespaces: [{ type: "mount" }, { type: "pid" }, { type: "uts" }, { type: "ipc" }],
-        resources: { memory: { limit: spec.limits.memoryMb * 2 ** 20 } },
+        resources: { memory: { limit: spec.limits.memoryMb * 2 ** 20 }, pids: { limit: spec.limits.pids } },
       },
     },
     net,

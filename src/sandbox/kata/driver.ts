@@ -24,9 +24,8 @@ const CAPABILITIES: Capabilities = Object.freeze({
   imageKinds: Object.freeze(["oci"] as const),
   ownNetns: true,
   sharedProcess: false,
-  // Memory: the container's cgroup inside the guest (and the guest's RAM); CPU: the VMM's cgroup quota.
-  // Pids are the guest's business, as for microvm: a fork bomb exhausts the guest, not the host.
-  limits: Object.freeze({ memory: true, cpu: true, pids: false }),
+  // Memory and pids: the container's cgroup inside the guest (and the guest's RAM); CPU: the VMM's cgroup quota.
+  limits: Object.freeze({ memory: true, cpu: true, pids: true }),
   recoverable: true,
   coldStart: "seconds",
 });

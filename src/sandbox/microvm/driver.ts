@@ -80,7 +80,7 @@ export interface MicrovmPrepared {
   readonly assets: GuestAssets;
 }
 
-type ExitRecord = { code: number; reason: "exited" | "oom-killed" | "killed"; error?: string };
+type ExitRecord = { code: number; reason: "exited" | "oom-killed" | "killed" | "pids-limit"; error?: string };
 
 /**
  * Each instance is a microVM: the image as a read-only root disk, Strata's guest init (sandbox/guest), the

@@ -17,6 +17,7 @@ describe("agentRunFor (the container request the guest agent receives)", () => {
     assert.deepEqual(run.spec.process.user, { uid: 65534, gid: 65534, additionalGids: [] });
     assert.equal(run.spec.process.cwd, "/srv");
     assert.equal(run.spec.linux.resources.memory.limit, 384 * 2 ** 20);
+    assert.equal(run.spec.linux.resources.pids.limit, 64);
     assert.deepEqual(run.spec.linux.namespaces.map((n) => n.type), ["mount", "pid", "uts", "ipc"]);
     assert.equal(run.spec.hostname, "i-1");
     assert.ok(run.spec.mounts.some((m) => m.destination === "/tmp" && m.type === "tmpfs"), "a writable /tmp over the read-only root");

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,6 +75,9 @@ type OCISpec struct {
 			Memory *struct {
 				Limit int64 `json:"limit"`
 			} `json:"memory"`
+			Pids *struct {
+				Limit int64 `json:"limit"`
+			} `json:"pids"`
 		} `json:"resources"`
 	} `json:"linux"`
 }
@@ -174,6 +178,11 @@ func runContainer(run *AgentRun) error {
 	if err != nil {
 		return fmt.Errorf("making the container's cgroup: %w", err)
 	}
+	if p := run.Spec.Linux.Resources.Pids; p != nil && p.Limit > 0 {
+		if err := os.WriteFile(appCgroup+"/pids.max", []byte(strconv.FormatInt(p.Limit, 10)), 0); err != nil {
+			return fmt.Errorf("the container's pids limit: %w", err)
+		}
+	}
 	var clone uintptr
 	for _, ns := range run.Spec.Linux.Namespaces {
 		f, ok := namespaceFlags[ns.Type]
@@ -212,10 +221,25 @@ func runContainer(run *AgentRun) error {
 	go reapOrphans(cmd.Process.Pid)
 	state, _ := cmd.Process.Wait()
 	code, reason := exitOf(state)
+	if reason != "oom-killed" && code != 0 && pidsLimitHits() > 0 {
+		reason = "pids-limit" // as the OCI driver says: a failed exit after forks were refused
+	}
 	_ = os.WriteFile(appCgroup+"/cgroup.kill", []byte("1"), 0)
 	pipes.Wait()
 	sendExit(code, reason, "")
 	return nil
+}
+
+// pidsLimitHits: how often the container's cgroup refused a fork (pids.events "max").
+func pidsLimitHits() int {
+	b, _ := os.ReadFile(appCgroup + "/pids.events")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "max" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
 }
 
 // containerInit runs as PID 1 of the container's namespaces: mounts, root, hostname, user, exec.
