@@ -121,7 +121,9 @@ export class KataDriver implements SandboxDriver {
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
-    return (await this.inner()).recover(handle, io);
+    const instance = await (await this.inner()).recover(handle, io);
+    // The microvm lifecycle keeps the detail in its handle; the OCI driver's handle has no place for it.
+    return instance && (await this.chooseMode()).kind === "runtime" ? { ...instance, detail: "kata-runtime" } : instance;
   }
 
   async sweep(keep: ReadonlySet<string>): Promise<void> {
