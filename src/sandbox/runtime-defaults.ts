@@ -12,8 +12,8 @@ export const DEFAULT_SANDBOX: Readonly<Record<string, readonly DriverName[]>> = 
   go: ["gvisor", "runc"],
   workers: ["isolate"],
   php: ["lxc", "runc"],
-  // Not kata by default yet: under TCG (no KVM) the examples/java-app JVM did not listen within the 120 s
-  // readiness budget in kata (Spring's context alone took 50 s); `sandbox: kata` asks for it.
+  // Not kata by default yet: under TCG (no KVM) examples/java-app took 93 s from start to its first 200 in
+  // kata on a quiet host and missed the 120 s readiness budget on a loaded one; `sandbox: kata` asks for it.
   java: ["vm", "runc"],
   elixir: ["microvm", "runc"],
   os: ["lxd"],
