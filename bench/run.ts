@@ -16,6 +16,7 @@ import { benchLxd } from "./lxd.js";
 import { benchFunctions } from "./functions.js";
 import { benchVm } from "./vm.js";
 import { benchMicrovm } from "./microvm.js";
+import { benchKata } from "./kata.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -33,6 +34,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   functions: benchFunctions,
   vm: benchVm,
   microvm: benchMicrovm,
+  kata: benchKata,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 

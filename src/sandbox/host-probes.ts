@@ -39,7 +39,6 @@ const KVM = { "/dev/kvm": "hardware virtualisation; this host may itself be a VM
 
 export const HOST_PROBES = {
   lxc: () => needs({ "lxc-start": "lxc" }),
-  kata: () => needs({ "kata-runtime": "kata-containers (not packaged in Debian 12)" }, KVM),
   xen: () => probeXen(),
   k8s: () => needs({ kubectl: "kubectl (and a kubeconfig for a cluster)" }),
 } as const;

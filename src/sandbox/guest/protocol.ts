@@ -11,7 +11,7 @@ export const GuestEvent = z.discriminatedUnion("t", [
   z.object({
     t: z.literal("exit"),
     code: z.number().int(),
-    reason: z.enum(["exited", "oom-killed", "killed"]),
+    reason: z.enum(["exited", "oom-killed", "killed", "pids-limit"]),
     error: z.string().optional(),
   }),
 ]);

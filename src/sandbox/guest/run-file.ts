@@ -32,7 +32,12 @@ const MAX_BYTES = 1 << 20;
  * size). No file system: the init reads the device and stops at the first NUL.
  */
 export async function writeRunDisk(path: string, run: RunFile): Promise<void> {
-  const json = Buffer.from(JSON.stringify(run));
+  await writeJsonDisk(path, run);
+}
+
+/** Any JSON document as a run disk, in the same format (the kata driver's container request). */
+export async function writeJsonDisk(path: string, value: unknown): Promise<void> {
+  const json = Buffer.from(JSON.stringify(value));
   if (json.length >= MAX_BYTES) throw new StrataError("INVALID_CONFIG", `the instance's command and environment take ${json.length} bytes; at most ${MAX_BYTES - 1} fit`);
   const size = Math.ceil((json.length + 1) / SECTOR) * SECTOR;
   const buf = Buffer.alloc(size);

@@ -11,7 +11,7 @@ import type { HostNetwork } from "../../net/host-network.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type {
-  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  Capabilities, DriverName, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
   chooseAccel, encodeControl, guestAssets, GuestLogFollower, GUEST_OVERHEAD_MB, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP, writeRunDisk,
@@ -19,6 +19,7 @@ import {
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
 import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
+import type { ProcessPlan } from "../oci/bundle.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 import { MicrovmHandleData } from "./handle.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
@@ -40,6 +41,18 @@ export interface MicrovmDriverOptions {
    * are its own (the guest init resets them when the host says it was restored).
    */
   readonly snapshots?: boolean;
+  /** For a driver built on this one (kata: an OCI container inside the guest); the microvm workload otherwise. */
+  readonly profile?: MicrovmProfile;
+}
+
+/** What a driver built on the microvm lifecycle changes: its name, capabilities and what the guest runs. */
+export interface MicrovmProfile {
+  readonly name: DriverName;
+  readonly capabilities: Capabilities;
+  /** Appended to the guest kernel's command line (the init's mode). */
+  readonly kernelArgs: readonly string[];
+  /** Writes the run disk the guest init reads (instead of the microvm RunFile). */
+  writeRunDisk(path: string, run: { proc: ProcessPlan; spec: InstanceSpec; net: GuestNet }): Promise<void>;
 }
 
 const POLL_MS = 20;
@@ -65,7 +78,7 @@ export interface MicrovmPrepared {
   readonly assets: GuestAssets;
 }
 
-type ExitRecord = { code: number; reason: "exited" | "oom-killed" | "killed"; error?: string };
+type ExitRecord = { code: number; reason: "exited" | "oom-killed" | "killed" | "pids-limit"; error?: string };
 
 /**
  * Each instance is a microVM: the image as a read-only root disk, Strata's guest init (sandbox/guest), the
@@ -74,8 +87,8 @@ type ExitRecord = { code: number; reason: "exited" | "oom-killed" | "killed"; er
  * guest's stdout/stderr and its exit arrive as JSON lines in a file the VMM appends to (the log port).
  */
 export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
-  readonly name = "microvm" as const;
-  readonly capabilities = CAPABILITIES;
+  readonly name: DriverName;
+  readonly capabilities: Capabilities;
 
   private readonly backend: VmmBackend;
   private readonly cgroups: CgroupV1;
@@ -92,17 +105,19 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private closed = false;
 
   constructor(private readonly opts: MicrovmDriverOptions) {
+    this.name = opts.profile?.name ?? "microvm";
+    this.capabilities = opts.profile?.capabilities ?? CAPABILITIES;
     this.backend = opts.backend ?? new QemuBackend(() => this.chooseAccel());
     this.cgroups = new CgroupV1(this.cgroupParent);
     this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"));
   }
 
   private get cgroupParent(): string {
-    return `strata/${this.opts.home.tag}/microvm`;
+    return `strata/${this.opts.home.tag}/${this.name}`;
   }
 
   private get dir(): string {
-    return this.opts.home.runtime("microvm");
+    return this.opts.home.runtime(this.name);
   }
 
   private instanceDir(id: string): string {
@@ -121,8 +136,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<MicrovmPrepared>> {
-    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the microvm driver runs OCI images, not ${image.kind}`);
-    const key = `microvm:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
+    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the ${this.name} driver runs OCI images, not ${image.kind}`);
+    const key = `${this.name}:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
     let entry = this.prepared.get(key);
     if (!entry) {
       entry = (async () => {
@@ -171,14 +186,15 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const { netnsPath } = await this.opts.network.attach(id);
       const net = await plumbGuestNet(netnsPath);
-      await writeRunDisk(join(dir, VM_FILES.run), {
+      if (this.opts.profile) await this.opts.profile.writeRunDisk(join(dir, VM_FILES.run), { proc, spec, net });
+      else await writeRunDisk(join(dir, VM_FILES.run), {
         args: proc.args, env: proc.env, cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: spec.limits.memoryMb, net,
       });
       const vm: VmSpec = {
         id, dir,
         kernel: prepared.data.assets.kernel.vmlinux,
         initramfs: prepared.data.assets.initramfs,
-        cmdline: guestCmdline(await hostTscKhz()),
+        cmdline: [guestCmdline(await hostTscKhz()), ...(this.opts.profile?.kernelArgs ?? [])].join(" "),
         rootDisk: prepared.data.rootDisk,
         runDisk: join(dir, VM_FILES.run),
         memoryMb: spec.limits.memoryMb + GUEST_OVERHEAD_MB,

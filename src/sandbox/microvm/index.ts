@@ -1,6 +1,6 @@
 /** microVMs: QEMU's microvm machine (KVM when it works, else TCG) behind a backend interface Firecracker fits. */
 export { MicrovmDriver } from "./driver.js";
-export type { MicrovmDriverOptions, MicrovmPrepared } from "./driver.js";
+export type { MicrovmDriverOptions, MicrovmPrepared, MicrovmProfile } from "./driver.js";
 export type { VmmBackend, VmSpec } from "./backend.js";
 export { VM_FILES } from "./backend.js";
 export { QemuBackend, qemuArgv, guestCmdline } from "./qemu.js";

@@ -12,6 +12,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == containerInitArg {
+		containerInit(os.Args[2]) // agent mode: PID 1 of a container's namespaces (agent.go)
+	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "strata-guest-init runs as PID 1 inside a guest")
 		os.Exit(2)
@@ -35,6 +38,9 @@ func run() error {
 		return err
 	}
 	go watchPowerButton()
+	if agentMode() {
+		return runAgent() // the kata driver: an OCI container inside the guest (agent.go)
+	}
 	cfg, err := readRunFile("/dev/vdb")
 	if err != nil {
 		return err
