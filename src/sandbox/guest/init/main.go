@@ -35,11 +35,19 @@ func run() error {
 		return err
 	}
 	go watchPowerButton()
-	cfg, err := readRunFile("/dev/vdb")
+	runDisk, err := diskPath("vdb")
 	if err != nil {
 		return err
 	}
-	if err := mountRoot("/dev/vda", cfg); err != nil {
+	cfg, err := readRunFile(runDisk)
+	if err != nil {
+		return err
+	}
+	root, err := diskPath("vda")
+	if err != nil {
+		return err
+	}
+	if err := mountRoot(root, cfg); err != nil {
 		return err
 	}
 	if err := setupNetwork(cfg.Net); err != nil {
