@@ -12,6 +12,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == xenPoweroffArg {
+		os.Exit(xenPoweroffHelper())
+	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "strata-guest-init runs as PID 1 inside a guest")
 		os.Exit(2)
@@ -35,6 +38,7 @@ func run() error {
 		return err
 	}
 	go watchPowerButton()
+	go watchXenShutdown()
 	runDisk, err := diskPath("vdb")
 	if err != nil {
 		return err

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -110,4 +112,34 @@ func xenstoreRead(path string) (string, error) {
 		return "", fmt.Errorf("xenstore read %s: %w", path, err)
 	}
 	return parseXenstoreReply(xsRead, buf[:n])
+}
+
+// xenPoweroffArg runs this binary as the kernel's poweroff helper rather than as PID 1.
+const xenPoweroffArg = "xen-poweroff"
+
+// watchXenShutdown turns the toolstack's power-off request (xl shutdown) into SIGTERM for the app, as the
+// power button does on QEMU: Linux's Xen driver answers control/shutdown by running poweroff_cmd (normally
+// /sbin/poweroff, absent here), so the init names itself, and that helper signals PID 1 with SIGPWR.
+func watchXenShutdown() {
+	if _, err := os.Stat("/dev/xen/xenbus"); err != nil {
+		return // not a Xen guest
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGPWR)
+	if err := os.WriteFile("/proc/sys/kernel/poweroff_cmd", []byte("/init "+xenPoweroffArg), 0); err != nil {
+		logf("strata-guest-init: xl shutdown will not reach the app: %v", err)
+		signal.Stop(ch)
+		return
+	}
+	for range ch {
+		signalApp(syscall.SIGTERM)
+	}
+}
+
+func xenPoweroffHelper() int {
+	if err := syscall.Kill(1, syscall.SIGPWR); err != nil {
+		fmt.Fprintf(os.Stderr, "strata-guest-init %s: %v\n", xenPoweroffArg, err)
+		return 1
+	}
+	return 0
 }
