@@ -8,6 +8,7 @@ import { LxcDriver } from "./lxc/index.js";
 import { LxdDriver } from "./lxd/index.js";
 import { MicrovmDriver } from "./microvm/index.js";
 import { VmDriver } from "./vm/index.js";
+import { XenDriver } from "./xen/index.js";
 
 /** The drivers this Strata version ships, and what they share on the host. */
 export interface Sandboxes {
@@ -45,6 +46,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new LxdDriver({ home, network }),
       new VmDriver({ home, network }),
       new MicrovmDriver({ home, network }),
+      new XenDriver({ home, network }),
       new IsolateDriver({
         home,
         ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }),

@@ -1,7 +1,6 @@
 import { access, constants } from "node:fs/promises";
 import { which } from "../system/exec.js";
 import type { Probe } from "./driver.js";
-import { probeXen } from "./xen/index.js";
 
 /**
  * Host checks for drivers Strata does not ship yet: `strata doctor` can already say what a host lacks
@@ -40,6 +39,5 @@ const KVM = { "/dev/kvm": "hardware virtualisation; this host may itself be a VM
 export const HOST_PROBES = {
   lxc: () => needs({ "lxc-start": "lxc" }),
   kata: () => needs({ "kata-runtime": "kata-containers (not packaged in Debian 12)" }, KVM),
-  xen: () => probeXen(),
   k8s: () => needs({ kubectl: "kubectl (and a kubeconfig for a cluster)" }),
 } as const;
