@@ -9,6 +9,7 @@ import { LxdDriver } from "./lxd/index.js";
 import { MicrovmDriver } from "./microvm/index.js";
 import { VmDriver } from "./vm/index.js";
 import { KataDriver } from "./kata/index.js";
+import { XenDriver } from "./xen/index.js";
 
 /** The drivers this Strata version ships, and what they share on the host. */
 export interface Sandboxes {
@@ -49,6 +50,7 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new VmDriver({ home, network }),
       new MicrovmDriver({ home, network, snapshots: opts.microvmSnapshots === true }),
       new KataDriver({ home, network }),
+      new XenDriver({ home, network }),
       new IsolateDriver({
         home,
         ...(opts.isolateMaxRequestBodyBytes !== undefined && { maxRequestBodyBytes: opts.isolateMaxRequestBodyBytes }),

@@ -1,7 +1,6 @@
 import { access, constants } from "node:fs/promises";
 import { which } from "../system/exec.js";
 import type { Probe } from "./driver.js";
-import { probeXen } from "./xen/index.js";
 
 /**
  * Host checks for drivers Strata does not ship yet: `strata doctor` can already say what a host lacks
@@ -35,10 +34,8 @@ async function needs(binaries: Record<string, string>, devices: Record<string, s
   return missing.length ? { available: false, reason: missing.join("; "), install, details } : { available: true, details };
 }
 
-const KVM = { "/dev/kvm": "hardware virtualisation; this host may itself be a VM without nested virtualisation" };
 
 export const HOST_PROBES = {
   lxc: () => needs({ "lxc-start": "lxc" }),
-  xen: () => probeXen(),
   k8s: () => needs({ kubectl: "kubectl (and a kubeconfig for a cluster)" }),
 } as const;

@@ -16,7 +16,7 @@ export { LOG_PORT, CTL_PORT, GuestEvent, parseGuestEvent, encodeControl } from "
 export type { GuestControl } from "./protocol.js";
 export { QmpClient } from "./qmp.js";
 export type { QmpCommands, QmpEvent } from "./qmp.js";
-export { plumbGuestNet, TAP } from "./network.js";
+export { bridgeGuestNic, guestNetOf, plumbGuestNet, TAP } from "./network.js";
 export { placeVmm } from "./vmm-cgroup.js";
 export { GuestLogFollower, lastGuestExit } from "./guest-log.js";
 export type { GuestExit } from "./guest-log.js";

@@ -1,4 +1,4 @@
-import { exec } from "../../system/exec.js";
+import { exec, type ExecOptions } from "../../system/exec.js";
 import { macForAddress, type GuestNet } from "./run-file.js";
 
 /** The guest NIC's tap, inside the instance's own network namespace. */
@@ -12,20 +12,36 @@ export const TAP = "tap0";
  * bridge isolation and the same firewall rules as a container. Returns the guest's network settings.
  */
 export async function plumbGuestNet(netnsPath: string): Promise<GuestNet> {
-  const inNs = (argv: string[], okCodes?: number[]) => exec(["nsenter", `--net=${netnsPath}`, "--", ...argv], okCodes ? { okCodes } : {});
-  const addrs = JSON.parse((await inNs(["ip", "-j", "-4", "addr", "show", "dev", "eth0"])).stdout || "[]") as Array<{
+  const net = await guestNetOf(netnsPath);
+  await nsExec(netnsPath, ["ip", "tuntap", "add", "dev", TAP, "mode", "tap"]);
+  await bridgeGuestNic(netnsPath, TAP);
+  return net;
+}
+
+/** The guest's network settings: the address and default route HostNetwork gave the namespace's eth0. */
+export async function guestNetOf(netnsPath: string): Promise<GuestNet> {
+  const addrs = JSON.parse((await nsExec(netnsPath, ["ip", "-j", "-4", "addr", "show", "dev", "eth0"])).stdout || "[]") as Array<{
     addr_info?: Array<{ local: string; prefixlen: number }>;
   }>;
   const info = addrs[0]?.addr_info?.[0];
-  const routes = JSON.parse((await inNs(["ip", "-j", "-4", "route", "show", "default"])).stdout || "[]") as Array<{ gateway?: string }>;
+  const routes = JSON.parse((await nsExec(netnsPath, ["ip", "-j", "-4", "route", "show", "default"])).stdout || "[]") as Array<{ gateway?: string }>;
   const gateway = routes[0]?.gateway;
   if (!info || !gateway) throw new Error("the instance's network namespace has no address or default route on eth0");
-  await exec(["nsenter", `--net=${netnsPath}`, "--", "ip", "-batch", "-"], {
-    input: [`addr flush dev eth0`, `tuntap add dev ${TAP} mode tap`, `link set ${TAP} up`].join("\n") + "\n",
-  });
-  for (const [from, to] of [["eth0", TAP], [TAP, "eth0"]] as const) {
-    await inNs(["tc", "qdisc", "add", "dev", from, "ingress"]);
-    await inNs(["tc", "filter", "add", "dev", from, "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", to]);
-  }
   return { address: info.local, prefix: info.prefixlen, gateway, mac: macForAddress(info.local) };
+}
+
+/**
+ * Puts the guest's NIC backend `nic` (a tap, or a Xen vif moved into the namespace) in eth0's place: the
+ * address leaves eth0 for the guest, and tc mirred redirects pass every frame between eth0 and `nic`.
+ */
+export async function bridgeGuestNic(netnsPath: string, nic: string): Promise<void> {
+  await nsExec(netnsPath, ["ip", "-batch", "-"], { input: [`addr flush dev eth0`, `link set ${nic} up`].join("\n") + "\n" });
+  for (const [from, to] of [["eth0", nic], [nic, "eth0"]] as const) {
+    await nsExec(netnsPath, ["tc", "qdisc", "add", "dev", from, "ingress"]);
+    await nsExec(netnsPath, ["tc", "filter", "add", "dev", from, "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", to]);
+  }
+}
+
+function nsExec(netnsPath: string, argv: string[], opts: ExecOptions = {}) {
+  return exec(["nsenter", `--net=${netnsPath}`, "--", ...argv], opts);
 }

@@ -34,6 +34,8 @@ export interface VmDriverOptions {
   readonly network: HostNetwork;
   /** Streams long first-use work (building the init, making a root disk). */
   readonly onProgress?: (line: string) => void;
+  /** The initramfs's modules (default VM_GUEST_MODULES); the xen tests boot the Xen guest's initramfs so. */
+  readonly guestModules?: readonly string[];
 }
 
 const POLL_MS = 20;
@@ -95,7 +97,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   }
 
   private assets(): Promise<GuestAssets> {
-    return guestAssets(this.opts.onProgress, undefined, undefined, VM_GUEST_MODULES);
+    return guestAssets(this.opts.onProgress, undefined, undefined, this.opts.guestModules ?? VM_GUEST_MODULES);
   }
 
   /** KVM when microvm's trial guest runs on it (the verdict is kept until reboot), else TCG; decided once. */

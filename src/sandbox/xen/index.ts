@@ -1,7 +1,10 @@
 /**
- * Xen (not a driver yet): the host probe, and the xl.cfg a dom0 would create each instance's PVH guest from.
- * The guest it describes is the one the QEMU drivers boot (sandbox/guest).
+ * Xen: each instance a PVH domain on a dom0, through xl, booting the guest pipeline the QEMU drivers boot
+ * (sandbox/guest). Off a dom0, probe() says why not.
  */
+export { XenDriver, XEN_CMDLINE, XEN_GUEST_MODULES } from "./driver.js";
+export type { XenDriverOptions, XenPrepared } from "./driver.js";
 export { probeXen } from "./probe.js";
+export { Xl } from "./xl.js";
 export { xlConfig } from "./xl-config.js";
 export type { XenGuest } from "./xl-config.js";

@@ -3,7 +3,8 @@ import { CTL_PORT, LOG_PORT } from "../guest/index.js";
 
 /** One Xen guest as Strata would create it: the guest pipeline's kernel, initramfs and disks, as a PVH domain. */
 export interface XenGuest {
-  readonly id: string;
+  /** The domain's name: the driver's prefix and the instance id (xl finds, re-adopts and sweeps it by name). */
+  readonly name: string;
   readonly kernel: string;
   readonly initramfs: string;
   readonly cmdline: string;
@@ -12,9 +13,9 @@ export interface XenGuest {
   readonly memoryMb: number;
   readonly vcpus: number;
   readonly mac: string;
-  /** The backend interface's name in dom0 (moved into the instance's netns by `vifScript`). */
+  /** The backend interface's name in dom0 (the driver moves it into the instance's netns). */
   readonly vifName: string;
-  /** The hotplug script xl runs for the vif (Strata's, instead of vif-bridge). */
+  /** The hotplug script xl runs for the vif (Strata's vif-strata, instead of vif-bridge: no bridge in dom0). */
   readonly vifScript: string;
   /** dom0 unix sockets of the guest's log and control channels. */
   readonly logSocket: string;
@@ -43,7 +44,7 @@ export function xlConfig(g: XenGuest): string {
   const disk = (vdev: string, target: string) => str("disk", `format=raw, vdev=${vdev}, access=ro, target=${item("disk target", target)}`);
   const channel = (name: string, path: string) => str("channel", `name=${name}, connection=socket, path=${item("channel path", path)}`);
   const lines = [
-    `name = ${str("name", `strata-${g.id}`)}`,
+    `name = ${str("name", g.name)}`,
     `type = "pvh"`,
     `kernel = ${str("kernel", g.kernel)}`,
     `ramdisk = ${str("ramdisk", g.initramfs)}`,

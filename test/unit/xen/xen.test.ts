@@ -10,7 +10,7 @@ const dir = await mkdtemp(join(tmpdir(), "strata-xen-"));
 after(() => rm(dir, { recursive: true, force: true }));
 
 const guest: XenGuest = {
-  id: "i0123456789ab",
+  name: "strata-5e3c1a-i0123456789ab",
   kernel: "/usr/local/lib/strata/guest/current/vmlinux",
   initramfs: "/var/cache/strata/guest/initramfs-0123456789abcdef.cpio",
   cmdline: "console=hvc0 quiet panic=-1 rdinit=/init",
@@ -19,7 +19,7 @@ const guest: XenGuest = {
   memoryMb: 224,
   vcpus: 2,
   mac: "02:53:0a:e0:00:05",
-  vifName: "sx-i0123456789ab",
+  vifName: "xvi0123456789ab",
   vifScript: "/usr/local/lib/strata/xen/vif-netns",
   logSocket: "/var/lib/strata/run/xen/instances/i0123456789ab/log.sock",
   controlSocket: "/var/lib/strata/run/xen/instances/i0123456789ab/ctl.sock",
@@ -59,7 +59,7 @@ describe("xl.cfg", () => {
     assert.equal(
       xlConfig(guest),
       [
-        'name = "strata-i0123456789ab"',
+        'name = "strata-5e3c1a-i0123456789ab"',
         'type = "pvh"',
         'kernel = "/usr/local/lib/strata/guest/current/vmlinux"',
         'ramdisk = "/var/cache/strata/guest/initramfs-0123456789abcdef.cpio"',
@@ -71,7 +71,7 @@ describe("xl.cfg", () => {
         'on_reboot = "destroy"',
         'on_crash = "destroy"',
         'disk = [ "format=raw, vdev=xvda, access=ro, target=/var/lib/strata/cache/guest-disks/ab.ext4", "format=raw, vdev=xvdb, access=ro, target=/var/lib/strata/run/xen/instances/i0123456789ab/run.img" ]',
-        'vif = [ "mac=02:53:0a:e0:00:05, vifname=sx-i0123456789ab, script=/usr/local/lib/strata/xen/vif-netns" ]',
+        'vif = [ "mac=02:53:0a:e0:00:05, vifname=xvi0123456789ab, script=/usr/local/lib/strata/xen/vif-netns" ]',
         'channel = [ "name=strata.log, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/log.sock", "name=strata.ctl, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/ctl.sock" ]',
         "",
       ].join("\n"),

@@ -15,6 +15,9 @@ func main() {
 	if len(os.Args) == 3 && os.Args[1] == containerInitArg {
 		containerInit(os.Args[2]) // agent mode: PID 1 of a container's namespaces (agent.go)
 	}
+	if len(os.Args) == 2 && os.Args[1] == xenPoweroffArg {
+		os.Exit(xenPoweroffHelper())
+	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "strata-guest-init runs as PID 1 inside a guest")
 		os.Exit(2)
@@ -38,14 +41,23 @@ func run() error {
 		return err
 	}
 	go watchPowerButton()
+	go watchXenShutdown()
 	if agentMode() {
 		return runAgent() // the kata driver: an OCI container inside the guest (agent.go)
 	}
-	cfg, err := readRunFile("/dev/vdb")
+	runDisk, err := diskPath("vdb")
 	if err != nil {
 		return err
 	}
-	if err := mountRoot("/dev/vda", cfg); err != nil {
+	cfg, err := readRunFile(runDisk)
+	if err != nil {
+		return err
+	}
+	root, err := diskPath("vda")
+	if err != nil {
+		return err
+	}
+	if err := mountRoot(root, cfg); err != nil {
 		return err
 	}
 	if err := setupNetwork(cfg.Net); err != nil {

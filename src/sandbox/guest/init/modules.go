@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,12 @@ func loadModules(dir string) error {
 			continue
 		}
 		if err := finitModule(filepath.Join(dir, name)); err != nil {
+			// ENODEV: a driver for a machine this is not (a Xen frontend under QEMU), so one initramfs
+			// boots as a Xen guest and under QEMU.
+			if errors.Is(err, syscall.ENODEV) {
+				fmt.Fprintf(os.Stderr, "strata-guest-init: module %s: not this machine's (ENODEV)\n", name)
+				continue
+			}
 			return fmt.Errorf("loading module %s: %w", name, err)
 		}
 	}

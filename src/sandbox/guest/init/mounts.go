@@ -64,7 +64,11 @@ func mountRoot(disk string, cfg *RunConfig) error {
 		}
 	}
 	if cfg.DataMount != "" {
-		if err := mount("/dev/vdc", filepath.Join(newRoot, cfg.DataMount), "ext4", syscall.MS_NOSUID|syscall.MS_NODEV, ""); err != nil {
+		data, err := diskPath("vdc")
+		if err != nil {
+			return err
+		}
+		if err := mount(data, filepath.Join(newRoot, cfg.DataMount), "ext4", syscall.MS_NOSUID|syscall.MS_NODEV, ""); err != nil {
 			return err
 		}
 	}

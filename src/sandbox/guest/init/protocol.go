@@ -47,8 +47,8 @@ func openPorts() error {
 	// The ports appear once virtio_console has probed; give it a moment.
 	for i := 0; i < 200; i++ {
 		var lp, cp string
-		if lp, err = portByName(logPortName); err == nil {
-			if cp, err = portByName(ctlPortName); err == nil {
+		if lp, err = findPort(logPortName); err == nil {
+			if cp, err = findPort(ctlPortName); err == nil {
 				if logPort, err = os.OpenFile(lp, os.O_WRONLY, 0); err != nil {
 					return err
 				}

@@ -1,0 +1,311 @@
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { StrataError } from "../../errors.js";
+import type { StrataHome } from "../../home.js";
+import type { HostNetwork } from "../../net/host-network.js";
+import { exec, which } from "../../system/exec.js";
+import { ignoreMissing, pathExists } from "../../system/fs.js";
+import { SingleFlight } from "../../system/single-flight.js";
+import type {
+  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+} from "../driver.js";
+import {
+  bridgeGuestNic, guestAssets, GuestLogFollower, guestNetOf, lastGuestExit, rootDisk, writeRunDisk,
+  type GuestAssets, type GuestExit,
+} from "../guest/index.js";
+import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
+import { machineFor, VM_GUEST_MODULES } from "../vm/index.js";
+import { ChannelPump } from "./channel.js";
+import { XenHandleData } from "./handle.js";
+import { probeXen } from "./probe.js";
+import { writeVifScript } from "./vif-script.js";
+import { Xl } from "./xl.js";
+import { xlConfig } from "./xl-config.js";
+
+/**
+ * The initramfs's modules: the vm driver's and the PV block and network frontends (the PV console is built
+ * into Debian's cloud kernel). One initramfs for both machines: under QEMU the Xen frontends refuse to load
+ * (ENODEV, which the init skips), under Xen the virtio ones find no device; the tests boot it under QEMU.
+ */
+export const XEN_GUEST_MODULES = [...VM_GUEST_MODULES, "xen_blkfront", "xen_netfront"] as const;
+
+/** The kernel command line: the PV console (hvc0) carries the kernel's own messages. */
+export const XEN_CMDLINE = "console=hvc0 quiet panic=-1 rdinit=/init";
+
+const FILES = { cfg: "xl.cfg", run: "run.img", log: "events.log", offset: "events.offset", logSocket: "log.sock", ctlSocket: "ctl.sock" } as const;
+const POLL_MS = 200;
+const WATCH_MS = 1000;
+const CHANNEL_CONNECT_MS = 10_000;
+
+const CAPABILITIES: Capabilities = Object.freeze({
+  isolation: "vm",
+  imageKinds: Object.freeze(["oci"] as const),
+  ownNetns: true,
+  sharedProcess: false,
+  // Memory: the app's cgroup inside the guest and the domain's RAM. CPU: no cap is set on the domain's
+  // vCPUs (xl sched-credit2 -c would be it). Pids inside the guest are the guest's own.
+  limits: Object.freeze({ memory: true, cpu: false, pids: false }),
+  recoverable: true,
+  coldStart: "seconds",
+});
+
+export interface XenDriverOptions {
+  readonly home: StrataHome;
+  /** The one HostNetwork every driver shares: each domain's vif is moved into its instance's namespace. */
+  readonly network: HostNetwork;
+  /** Streams long first-use work (building the init, making a root disk). */
+  readonly onProgress?: (line: string) => void;
+  /** Where Xen's /proc files are (tests point it elsewhere). */
+  readonly procXen?: string;
+}
+
+export interface XenPrepared {
+  readonly rootDisk: string;
+  readonly image: ImageProcess;
+  readonly assets: GuestAssets;
+}
+
+/**
+ * Each instance is a Xen PVH domain on a dom0, created, watched and destroyed with xl (argv, never a
+ * shell string): `xl create -p` from a generated xl.cfg, the vif moved into the instance's network
+ * namespace, `xl unpause`; `xl domid` to watch it; `xl shutdown`, then `xl destroy` after the grace period.
+ * It boots what the QEMU drivers boot (sandbox/guest: Debian's cloud kernel as PVH, Strata's init, the
+ * image as a read-only disk, the run file), and the app's output and exit come over a PV channel into
+ * the same event file GuestLogFollower reads. Domains are named `strata-<home tag>-<instance id>`, so a
+ * restarted daemon re-adopts them by name and sweeps the others by that prefix.
+ */
+export class XenDriver implements SandboxDriver<XenPrepared> {
+  readonly name = "xen" as const;
+  readonly capabilities = CAPABILITIES;
+
+  private readonly followers = new Map<string, GuestLogFollower>();
+  private readonly pumps = new Map<string, ChannelPump>();
+  private readonly watches = new Map<string, NodeJS.Timeout>();
+  private readonly stopping = new SingleFlight<void>();
+  private readonly prepared = new Map<string, Promise<Prepared<XenPrepared>>>();
+
+  constructor(private readonly opts: XenDriverOptions) {}
+
+  private get dir(): string {
+    return this.opts.home.runtime("xen");
+  }
+
+  private instanceDir(id: string): string {
+    return join(this.dir, "instances", id);
+  }
+
+  /** Every domain of this home starts so; the rest of the name is the instance id. */
+  get domainPrefix(): string {
+    return `strata-${this.opts.home.tag}-`;
+  }
+
+  private domain(id: string): string {
+    return `${this.domainPrefix}${id}`;
+  }
+
+  probe(): Promise<Probe> {
+    return probeXen(this.opts.procXen);
+  }
+
+  /** xl, where the probe says this host is a dom0; otherwise the probe's reason, as a typed error. */
+  private async xl(): Promise<Xl> {
+    const probe = await this.probe();
+    if (!probe.available) throw new StrataError("SANDBOX_UNAVAILABLE", `xen: ${probe.reason}`, { install: probe.install });
+    const bin = await which("xl");
+    if (!bin) throw new StrataError("SANDBOX_UNAVAILABLE", "xl is not installed (xen-utils)");
+    return new Xl(bin);
+  }
+
+  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<XenPrepared>> {
+    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the xen driver runs OCI images, not ${image.kind}`);
+    const key = `xen:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
+    let entry = this.prepared.get(key);
+    if (!entry) {
+      entry = (async () => {
+        const disk = await rootDisk(this.opts.home, image.path, image.ref ?? image.digest, this.opts.onProgress);
+        const assets = await guestAssets(this.opts.onProgress, undefined, undefined, XEN_GUEST_MODULES);
+        const proc = await imageProcess(disk.image.config.config, disk.layersTopFirst);
+        return { driver: this.name, key, data: { rootDisk: disk.path, image: proc, assets } };
+      })();
+      this.prepared.set(key, entry);
+      entry.catch(() => this.prepared.delete(key)); // retried next time
+    }
+    return entry;
+  }
+
+  async release(prepared: Prepared<XenPrepared>): Promise<void> {
+    this.prepared.delete(prepared.key); // the root disk is shared by every version built from that image
+  }
+
+  async start(prepared: Prepared<XenPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const xl = await this.xl();
+    const id = spec.instanceId;
+    const dir = this.instanceDir(id);
+    const name = this.domain(id);
+    const proc = processFor(prepared.data.image, spec);
+    const machine = machineFor(spec); // app.yaml vm: vcpus and memory, as the vm driver reads them (not its machine model)
+    if ((await pathExists(dir)) || (await xl.domid(name))) await this.cleanup(id, xl); // a crashed earlier attempt with this id
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const vifScript = join(this.dir, "vif-strata");
+      await writeVifScript(vifScript);
+      const { netnsPath } = await this.opts.network.attach(id);
+      const net = await guestNetOf(netnsPath);
+      await writeRunDisk(join(dir, FILES.run), {
+        args: proc.args, env: proc.env, cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: machine.appMemoryMb, net,
+      });
+      const vifName = `xv${id.slice(-13)}`; // IFNAMSIZ: at most 15 characters
+      const cfg = join(dir, FILES.cfg);
+      await writeFile(cfg, xlConfig({
+        name,
+        kernel: prepared.data.assets.kernel.vmlinux,
+        initramfs: prepared.data.assets.initramfs,
+        cmdline: XEN_CMDLINE,
+        rootDisk: prepared.data.rootDisk,
+        runDisk: join(dir, FILES.run),
+        memoryMb: machine.memoryMb,
+        vcpus: machine.vcpus,
+        mac: net.mac,
+        vifName,
+        vifScript,
+        logSocket: join(dir, FILES.logSocket),
+        controlSocket: join(dir, FILES.ctlSocket),
+      }));
+      await xl.createPaused(cfg);
+      await exec(["ip", "link", "set", "dev", vifName, "netns", netnsPath]);
+      await bridgeGuestNic(netnsPath, vifName);
+      await this.follow(id, io);
+      await xl.unpause(name);
+      this.watch(id, xl, io);
+      const data: XenHandleData = { v: 1, address: net.address, port: spec.port, domain: name };
+      const detail = "xen-pvh";
+      return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail };
+    } catch (err) {
+      await this.cleanup(id, xl);
+      if (err instanceof StrataError) throw err;
+      throw new StrataError("INSTANCE_FAILED", `Xen guest ${id} did not start: ${(err as Error).message}`, { instanceId: id }, { cause: err });
+    }
+  }
+
+  stop(instance: Instance, graceMs: number): Promise<void> {
+    return this.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
+  }
+
+  /** `xl shutdown` (the guest init passes it to the app as SIGTERM); `xl destroy` after the grace period. */
+  private async stopOnce(id: string, graceMs: number): Promise<void> {
+    const xl = await this.xl();
+    const name = this.domain(id);
+    if (graceMs > 0 && (await xl.domid(name))) {
+      await xl.shutdown(name);
+      const deadline = Date.now() + graceMs;
+      while (Date.now() < deadline && (await xl.domid(name))) await sleep(POLL_MS);
+    }
+    await this.cleanup(id, xl);
+  }
+
+  async inspect(instance: Instance): Promise<InstanceState> {
+    const id = instance.id;
+    const xl = await this.xl();
+    const exit = await this.exitRecord(id);
+    if (exit) return { status: "exited", code: exit.code, reason: exit.reason };
+    if (await xl.domid(this.domain(id))) return { status: "running" };
+    if (await pathExists(this.instanceDir(id))) return { status: "exited", code: -1, reason: "killed" }; // the domain ended without a word from the guest
+    return { status: "gone" };
+  }
+
+  async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
+    const id = handle.id;
+    const xl = await this.xl();
+    const data = XenHandleData.safeParse(handle.data);
+    if (data.success && data.data.domain === this.domain(id) && (await xl.domid(data.data.domain)) && !(await this.exitRecord(id))) {
+      await this.follow(id, io);
+      this.watch(id, xl, io);
+      const { address, port } = data.data;
+      return { id, driver: this.name, endpoint: { host: address, port }, handle: { ...handle, data: data.data }, detail: "xen-pvh" };
+    }
+    await this.cleanup(id, xl);
+    return null;
+  }
+
+  async sweep(keep: ReadonlySet<string>): Promise<void> {
+    const ids = new Set<string>();
+    for (const e of await readdir(join(this.dir, "instances"), { withFileTypes: true }).catch(ignoreMissing([]))) {
+      if (e.isDirectory()) ids.add(e.name);
+    }
+    const probe = await this.probe();
+    const xl = probe.available ? await this.xl() : undefined;
+    if (xl) for (const n of await xl.names()) if (n.startsWith(this.domainPrefix)) ids.add(n.slice(this.domainPrefix.length));
+    for (const id of ids) if (!keep.has(id)) await this.cleanup(id, xl);
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.watches.values()) clearInterval(t);
+    this.watches.clear();
+    for (const f of this.followers.values()) await f.stop();
+    this.followers.clear();
+    for (const p of this.pumps.values()) await p.close();
+    this.pumps.clear();
+  }
+
+  /** Everything an instance made, each step tolerating its absence; the first failure is thrown at the end. */
+  private async cleanup(id: string, xl: Xl | undefined): Promise<void> {
+    const failures: unknown[] = [];
+    const step = async (run: () => Promise<unknown>) => {
+      await run().catch((err: unknown) => void failures.push(err));
+    };
+    clearInterval(this.watches.get(id));
+    this.watches.delete(id);
+    const follower = this.followers.get(id);
+    this.followers.delete(id);
+    const pump = this.pumps.get(id);
+    this.pumps.delete(id);
+    await step(async () => follower?.stop());
+    await step(async () => pump?.close());
+    if (xl) await step(async () => (await xl.domid(this.domain(id))) && (await xl.destroy(this.domain(id))));
+    await step(() => this.opts.network.detach(id));
+    if (failures.length === 0) await step(() => rm(this.instanceDir(id), { recursive: true, force: true }));
+    if (failures.length) throw failures[0];
+  }
+
+  private exitRecord(id: string): Promise<GuestExit | undefined> {
+    return lastGuestExit(join(this.instanceDir(id), FILES.log));
+  }
+
+  /** Connects to the guest's log channel and follows the event file it fills. */
+  private async follow(id: string, io: InstanceIO): Promise<void> {
+    const dir = this.instanceDir(id);
+    this.pumps.set(id, await ChannelPump.open(join(dir, FILES.logSocket), join(dir, FILES.log), CHANNEL_CONNECT_MS));
+    const follower = new GuestLogFollower(join(dir, FILES.log), join(dir, FILES.offset), (e) => {
+      if (e.t === "log") io.log(e.s, e.l);
+      else if (e.t === "exit") this.onExit(id, e, io);
+    });
+    this.followers.set(id, follower);
+    await follower.start();
+  }
+
+  /**
+   * Polls `xl domid` (xl has no event stream for this): a domain gone without the guest's exit record
+   * ended under its app (a guest kernel panic, an `xl destroy` from outside), and that is pushed.
+   */
+  private watch(id: string, xl: Xl, io: InstanceIO): void {
+    const timer = setInterval(() => {
+      void (async () => {
+        if (this.stopping.has(id) || !this.watches.has(id) || (await xl.domid(this.domain(id)))) return;
+        clearInterval(timer);
+        this.watches.delete(id);
+        if (await this.exitRecord(id)) return;
+        io.log("stderr", `strata: the Xen domain ${this.domain(id)} ended before its app did`);
+        io.exited?.({ status: "exited", code: -1, reason: "killed" });
+      })().catch((err: Error) => io.log("stderr", `strata: watching Xen domain ${this.domain(id)}: ${err.message}`));
+    }, WATCH_MS);
+    timer.unref();
+    this.watches.set(id, timer);
+  }
+
+  private onExit(id: string, e: GuestExit, io: InstanceIO): void {
+    if (e.error) io.log("stderr", `strata guest: ${e.error}`);
+    if (this.stopping.has(id)) return;
+    io.exited?.({ status: "exited", code: e.code, reason: e.reason });
+  }
+}
