@@ -71,7 +71,13 @@ async function mounts(): Promise<string[]> {
   return table.split("\n").filter((l) => testPathIn(l.split(" ")[1] ?? "") !== undefined).map((l) => `mount ${l.split(" ")[1]}`);
 }
 
-const found = [...new Set([...(await processes()), ...(await vmmsAndDaemons()), ...sandboxes(), ...(await network()), ...(await mounts())])];
+const survey = async (): Promise<string[]> => [...new Set([...(await processes()), ...(await vmmsAndDaemons()), ...sandboxes(), ...(await network()), ...(await mounts())])];
+// A daemon a test stopped may still be on its way out (LXD takes a few seconds): look again before failing.
+let found = await survey();
+for (let i = 0; i < 20 && found.length > 0; i++) {
+  await new Promise((r) => setTimeout(r, 500));
+  found = await survey();
+}
 if (found.length > 0) {
   console.error(`==> the test suite left ${found.length} thing(s) on this host; the test that made each must remove it:`);
   for (const f of found) console.error(`    ${f}`);
