@@ -29,6 +29,31 @@ export type ForwardResult =
   | { kind: "unanswered"; error: Error; unreachable: boolean }
   | { kind: "failed"; error: Error };
 
+/** The request's end-to-end headers, plus X-Forwarded-* and a trace context for the instance. */
+export function forwardedHeaders(req: IncomingMessage): http.OutgoingHttpHeaders {
+  const headers: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
+  }
+  const client = req.socket.remoteAddress ?? "";
+  const prior = req.headers["x-forwarded-for"];
+  headers["x-forwarded-for"] = prior ? `${String(prior)}, ${client}` : client;
+  headers["x-forwarded-proto"] ??= "http";
+  if (req.headers.host) headers["x-forwarded-host"] ??= req.headers.host;
+  // App Engine hands apps a trace context on every request; keep the caller's if it sent one.
+  headers["x-cloud-trace-context"] ??= `${randomBytes(16).toString("hex")}/${BigInt("0x" + randomBytes(8).toString("hex"))};o=1`;
+  return headers;
+}
+
+/** Response headers the client gets: the instance's, less the hop-by-hop ones. */
+export function endToEndHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
 /** A request with no body can be sent twice; a body is streamed through once and not kept. */
 function replayable(req: IncomingMessage): boolean {
   return req.headers["transfer-encoding"] === undefined && Number(req.headers["content-length"] ?? 0) === 0;
@@ -52,17 +77,7 @@ export class Proxy {
       agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, timeout: 60_000 });
       this.agents.set(key, agent);
     }
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
-    }
-    const client = req.socket.remoteAddress ?? "";
-    const prior = req.headers["x-forwarded-for"];
-    headers["x-forwarded-for"] = prior ? `${String(prior)}, ${client}` : client;
-    headers["x-forwarded-proto"] ??= "http";
-    if (req.headers.host) headers["x-forwarded-host"] ??= req.headers.host;
-    // App Engine hands apps a trace context on every request; keep the caller's if it sent one.
-    headers["x-cloud-trace-context"] ??= `${randomBytes(16).toString("hex")}/${BigInt("0x" + randomBytes(8).toString("hex"))};o=1`;
+    const headers = forwardedHeaders(req);
 
     let answered = false;
     let connected = false;
@@ -76,11 +91,7 @@ export class Proxy {
       },
       (up) => {
         answered = true;
-        const out: http.OutgoingHttpHeaders = {};
-        for (const [name, value] of Object.entries(up.headers)) {
-          if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
-        }
-        res.writeHead(up.statusCode ?? 502, up.statusMessage, out);
+        res.writeHead(up.statusCode ?? 502, up.statusMessage, endToEndHeaders(up.headers));
         // A body of unknown length is a stream (chunked, server-sent events): its head goes out now, not
         // with the first chunk, which may come much later.
         if (up.headers["content-length"] === undefined) res.flushHeaders();

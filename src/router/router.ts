@@ -1,4 +1,6 @@
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import http, { ServerResponse, type IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { StrataError } from "../errors.js";
 import { closeServer, listenOn } from "../system/http-server.js";
 import type { LogStore } from "../logs/log-store.js";
@@ -7,6 +9,7 @@ import { FUNCTION_URL_LABEL, parseFunctionHost, parseHost } from "./host.js";
 import { unknownHostPage } from "./not-found.js";
 import { Proxy } from "./proxy.js";
 import { sendPublicError, type RouterFailure } from "./public-error.js";
+import { forwardUpgrade, type UpgradeClient } from "./upgrade-proxy.js";
 import { EMPTY_TABLE, type AppRoute, type RouteTable, type VersionTarget } from "./route-table.js";
 import { ipPoint, newStickyBucket, STICKY_COOKIE, stickyBucket, versionAt } from "./traffic.js";
 
@@ -34,6 +37,8 @@ export class Router {
   private table: RouteTable = EMPTY_TABLE;
   private readonly proxy = new Proxy();
   private server: http.Server | undefined;
+  /** Upgraded connections (WebSockets): the server no longer tracks them, so close() ends them itself. */
+  private readonly upgraded = new Set<Duplex>();
 
   constructor(private readonly opts: RouterOptions) {}
 
@@ -48,12 +53,14 @@ export class Router {
 
   async listen(port: number, host: string): Promise<number> {
     const server = http.createServer({ keepAlive: true, keepAliveTimeout: 65_000 }, (req, res) => this.handle(req, res));
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     this.server = server;
     return listenOn(server, port, host);
   }
 
   async close(): Promise<void> {
     this.proxy.close();
+    for (const socket of this.upgraded) socket.destroy();
     await closeServer(this.server);
   }
 
@@ -61,7 +68,32 @@ export class Router {
     this.proxy.forget(...args);
   }
 
-  handle(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * An HTTP/1.1 upgrade request (a WebSocket handshake): routed as any request (the activator cold-starts
+   * an instance at zero), then tunnelled to the instance (upgrade-proxy.ts). The router's own answers
+   * (404, 503, a static file) are written to the socket through a response of its own, and the
+   * connection closes after them, since Node no longer parses requests on an upgrade's socket.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node leaves an upgrade's socket without an error listener: a client's reset must not crash the daemon.
+    socket.on("error", () => socket.destroy());
+    this.upgraded.add(socket);
+    socket.once("close", () => this.upgraded.delete(socket));
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.once("finish", () => socket.end());
+    // The body of an upgrade request would be in the socket, unframed by Node: not forwarded, so refused
+    // (a WebSocket handshake is a GET without one; h2c's upgrade of a POST is the rare case).
+    if (req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0) {
+      res.writeHead(400, { "content-type": "text/plain; charset=utf-8" });
+      res.end("an upgrade request with a body is not supported; send it without the Upgrade header\n");
+      return;
+    }
+    this.handle(req, res, { socket, head });
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, upgrade?: UpgradeClient): void {
     const started = performance.now();
     const fn = this.opts.functionUrls ? parseFunctionHost(req.headers.host, this.opts.domain) : null;
     if (fn !== null) return this.functionUrl(fn, req, res, started);
@@ -88,7 +120,10 @@ export class Router {
     // Bytes sent for this response, headers included (as Apache's %O): keep-alive requests on one
     // connection are sequential, so the socket's counter moves by exactly this response.
     const bytesBefore = req.socket.bytesWritten;
-    res.once("finish", () => {
+    let logged = false;
+    const logAccess = (): void => {
+      if (logged) return;
+      logged = true;
       const latencyMs = performance.now() - started;
       this.opts.logs.append({
         kind: "access",
@@ -104,7 +139,8 @@ export class Router {
         ...failure,
       });
       this.opts.onRequest?.({ app: target.app, version: version.version, status: res.statusCode, latencyMs });
-    });
+    };
+    res.once("finish", logAccess);
     if (version.kind === "function") {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
       res.end(`"${target.app}" is a function: its URL is http://${target.app}.${FUNCTION_URL_LABEL}.${this.opts.domain}/ (with the router's port)\n`);
@@ -116,8 +152,15 @@ export class Router {
       this.opts.instances.acquire(target.app, version.version).then(
         (lease) => {
           instanceId = lease.instanceId;
-          this.proxy.forward(req, res, lease.endpoint, (result) => {
-            if (result.kind === "done") return lease.release();
+          const forward = upgrade
+            ? (onDone: Parameters<Proxy["forward"]>[3]) => forwardUpgrade(req, res, upgrade, lease.endpoint, onDone)
+            : (onDone: Parameters<Proxy["forward"]>[3]) => this.proxy.forward(req, res, lease.endpoint, onDone);
+          forward((result) => {
+            if (result.kind === "done") {
+              // A WebSocket's access line is written when it closes: its latency is the connection's life.
+              if (res.statusCode === 101) logAccess();
+              return lease.release();
+            }
             if (result.kind === "failed") {
               lease.release();
               failure = this.badGateway(res, target.app, result.error);

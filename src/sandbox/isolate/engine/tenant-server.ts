@@ -155,13 +155,15 @@ async function answer(tenant: Tenant, req: IncomingMessage, res: ServerResponse,
   if (out.webSocket !== undefined) {
     const id = out.webSocket;
     if (!upgrade || req.headers.upgrade?.toLowerCase() !== "websocket") {
-      tenant.connectWebSocket(id, { send: () => undefined, close: () => undefined })?.closed(1002, "the request was not a WebSocket upgrade");
+      tenant.webSocketFailed(id, 1006, "the request was not a WebSocket upgrade");
       res.writeHead(500, { "content-type": "text/plain" });
       res.end("the worker answered with a WebSocket (101) a request that did not ask to upgrade\n");
       return;
     }
     res.detachSocket(upgrade.socket as import("node:net").Socket);
+    let joined = false;
     websockets.handleUpgrade(req, upgrade.socket, upgrade.head, (ws) => {
+      joined = true;
       const link = tenant.connectWebSocket(id, { send: (data) => ws.send(data), close: (code, reason) => ws.close(code, reason) });
       if (!link) return ws.close(1011, "the worker is unavailable");
       ws.on("message", (data: Buffer, isBinary: boolean) => {
@@ -170,6 +172,9 @@ async function answer(tenant: Tenant, req: IncomingMessage, res: ServerResponse,
       ws.on("close", (code: number, reason: Buffer) => link.closed(code, reason.toString("utf8")));
       ws.on("error", () => ws.terminate()); // a protocol error from the client: ws closes with 1002 and reports close
     });
+    // ws answers a bad handshake (a missing key, a wrong version) with a 400 itself, without calling back
+    // (and calls back at once otherwise): the worker's end learns the connection never opened.
+    if (!joined) tenant.webSocketFailed(id, 1006, "the WebSocket handshake with the client failed");
     return;
   }
   if (res.headersSent || refusing.has(res)) {

@@ -293,12 +293,8 @@ export class Tenant {
     const gen = this.gen;
     if (!gen || gen.resetReason !== null) return null;
     gen.sockets.set(id, peer);
-    const event = (type: "message" | "close", data: unknown, code?: number, reason?: string): void => {
-      if (gen.resetReason !== null) return;
-      const done = this.begin(gen, true);
-      const arg = data instanceof ArrayBuffer ? new ivm.ExternalCopy(data, { transferOut: true }).copyInto({ release: true, transferIn: true }) : data;
-      gen.entry.websocketEvent.apply(undefined, [id, type, arg, code, reason]).catch((err: unknown) => this.failure(gen, err)).finally(done);
-    };
+    const event = (type: "open" | "message" | "close", data: unknown, code?: number, reason?: string): void => this.webSocketEvent(gen, id, type, data, code, reason);
+    event("open", null); // what the worker sent before the handshake goes out now
     return {
       message: (data) => event("message", data),
       closed: (code, reason) => {
@@ -306,6 +302,19 @@ export class Tenant {
         event("close", null, code, reason);
       },
     };
+  }
+
+  /** The handshake for connection `id` did not happen: the worker's end gets a close event. */
+  webSocketFailed(id: number, code: number, reason: string): void {
+    const gen = this.gen;
+    if (gen && gen.resetReason === null) this.webSocketEvent(gen, id, "close", null, code, reason);
+  }
+
+  private webSocketEvent(gen: Generation, id: number, type: "open" | "message" | "close", data: unknown, code?: number, reason?: string): void {
+    if (gen.resetReason !== null) return;
+    const done = this.begin(gen, true);
+    const arg = data instanceof ArrayBuffer ? new ivm.ExternalCopy(data, { transferOut: true }).copyInto({ release: true, transferIn: true }) : data;
+    gen.entry.websocketEvent.apply(undefined, [id, type, arg, code, reason]).catch((err: unknown) => this.failure(gen, err)).finally(done);
   }
 
   private bodyStream(gen: Generation, id: number, done: () => void): BodyStream {

@@ -6,8 +6,9 @@ import { host } from "./host.js";
  * Workers' WebSockets: `new WebSocketPair()` gives two connected ends; the worker keeps one (`accept()`,
  * `send()`, `close()`, message/close events) and answers the upgrade with the other,
  * `new Response(null, { status: 101, webSocket: client })`. The engine then completes the handshake with
- * the real client and joins the returned end to it: what the worker sends goes out, what the client
- * sends arrives as message events (engine/websocket-bridge.ts).
+ * the real client and joins the returned end to it (engine/tenant-server.ts): what the worker sends goes
+ * out, what the client sends arrives as message events. What the worker sends before the client is
+ * joined (in fetch(), before it returns the 101) waits on the client end and goes out at the "open".
  */
 export class MessageEvent extends Event {
   readonly data: unknown;
@@ -41,6 +42,8 @@ export class WebSocket extends EventTarget {
   _peer: WebSocket | null = null;
   /** @internal set when this end was handed to the engine: what the peer sends goes out as connection `_remote`. */
   _remote: number | null = null;
+  /** @internal the engine joined connection `_remote` to a client: sends go out at once. */
+  _joined = false;
   #accepted = false;
   #queued: Event[] = [];
 
@@ -48,6 +51,11 @@ export class WebSocket extends EventTarget {
     if (this.#accepted) return;
     this.#accepted = true;
     for (const e of this.#queued.splice(0)) this.dispatchEvent(e);
+  }
+
+  /** @internal the events queued on an end never accept()ed (the client end, until it is joined). */
+  _takeQueued(): Event[] {
+    return this.#queued.splice(0);
   }
 
   /** @internal an event for this end: dispatched once accept()ed, queued until then. */
@@ -62,7 +70,7 @@ export class WebSocket extends EventTarget {
     if (this.readyState !== WebSocket.OPEN) throw new TypeError("Can't call WebSocket send() after close().");
     const out: Outgoing = typeof data === "string" ? data : data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? copy(toBytes(data)) : String(data);
     const peer = this._peer!;
-    if (peer._remote !== null) host.websocket("send", peer._remote, out);
+    if (peer._joined) host.websocket("send", peer._remote!, out);
     else peer._deliver(new MessageEvent("message", { data: out }));
   }
 
@@ -71,7 +79,7 @@ export class WebSocket extends EventTarget {
     if (this.readyState >= WebSocket.CLOSING) return;
     this.readyState = WebSocket.CLOSING;
     const peer = this._peer!;
-    if (peer._remote !== null) host.websocket("close", peer._remote, code, String(reason));
+    if (peer._joined) host.websocket("close", peer._remote!, code, String(reason));
     else peer._deliver(new CloseEvent("close", { code, reason: String(reason), wasClean: true }));
   }
 }
@@ -105,11 +113,22 @@ export function attach(client: WebSocket): number {
   return id;
 }
 
-/** The engine's report from the real client of connection `id`: a message, or its close. */
-export function websocketEvent(id: number, type: "message" | "close", data: unknown, code?: number, reason?: string): void {
+/**
+ * The engine's report on connection `id`: "open" once the handshake with the real client is done (what
+ * the worker sent before goes out now), then the client's messages, or its close (also when the handshake
+ * failed).
+ */
+export function websocketEvent(id: number, type: "open" | "message" | "close", data: unknown, code?: number, reason?: string): void {
   const server = connections.get(id);
   if (!server) return;
-  if (type === "message") server._deliver(new MessageEvent("message", { data }));
+  if (type === "open") {
+    const client = server._peer!;
+    client._joined = true;
+    for (const e of client._takeQueued()) {
+      if (e instanceof MessageEvent) host.websocket("send", id, e.data as Outgoing);
+      else if (e instanceof CloseEvent) host.websocket("close", id, e.code, e.reason);
+    }
+  } else if (type === "message") server._deliver(new MessageEvent("message", { data }));
   else {
     connections.delete(id);
     server._deliver(new CloseEvent("close", { code: code ?? 1005, reason: reason ?? "", wasClean: true }));
