@@ -20,6 +20,20 @@ function onlyImports(layer, allowed, comment) {
 module.exports = {
   forbidden: [
     {
+      name: "a-layer-is-entered-through-its-index",
+      severity: "error",
+      comment: "Another layer's files are its own business: what it offers, it exports from its index.ts.",
+      from: { path: "^src/([^/]+)/" },
+      to: { path: "^src/[^/]+/", pathNot: ["^src/$1/", "^src/[^/]+/index\\.ts$", "^src/system/"] },
+    },
+    {
+      name: "the-root-files-enter-layers-through-their-index",
+      severity: "error",
+      comment: "daemon.ts and the other root files wire layers together through what each exports from its index.ts.",
+      from: { path: "^src/[^/]+\\.ts$" },
+      to: { path: "^src/[^/]+/", pathNot: ["^src/[^/]+/index\\.ts$", "^src/system/"] },
+    },
+    {
       name: "nothing-imports-cli",
       severity: "error",
       comment: "cli/ is the outermost layer: the daemon and every other layer work without it.",
@@ -36,32 +50,32 @@ module.exports = {
     onlyImports("sandbox", ["config", "images", "net"], "Drivers know images and net; they never import store, scheduler, deploy, build or router."),
     onlyImports(
       "build",
-      ["artifacts", "images", "config", "store/types.ts", "sandbox/isolate/bundle-manifest.ts"],
-      "build/ turns sources into artifacts; it shares only the isolate bundle format with the isolate driver.",
+      ["artifacts", "images", "config", "store", "sandbox"],
+      "build/ turns sources into artifacts; of the store it uses record types, of the sandbox layer the isolate bundle format.",
     ),
-    onlyImports("router", ["artifacts", "config", "logs", "store", "sandbox/driver.ts"], "The router never imports build, deploy or the scheduler (it owns the InstanceSource port)."),
+    onlyImports("router", ["artifacts", "config", "logs", "store", "sandbox"], "The router never imports build, deploy or the scheduler (it owns the InstanceSource port)."),
     onlyImports(
       "scheduler",
-      ["config", "logs", "metrics", "sandbox", "store", "router/backend.ts", "deploy/version-runtime.ts"],
+      ["config", "logs", "metrics", "sandbox", "store", "router", "deploy"],
       "The scheduler implements the router's and the deploy path's ports; it imports nothing else of theirs.",
     ),
     onlyImports("metrics", [], "metrics/ exports what it is handed; it imports no other layer."),
     onlyImports(
       "deploy",
-      ["artifacts", "build", "config", "images", "store", "sandbox/catalog.ts", "sandbox/driver.ts"],
+      ["artifacts", "build", "config", "images", "store", "sandbox"],
       "The deploy path (api → deploy → build → images, deploy → store) chooses drivers through the catalog and reaches no driver's insides; the scheduler it reaches only through its own VersionRuntime port.",
     ),
     onlyImports(
       "api",
-      ["deploy", "scheduler", "functions", "store", "config", "images", "artifacts", "logs", "metrics", "sandbox/catalog.ts", "sandbox/runtime-defaults.ts"],
+      ["deploy", "scheduler", "functions", "store", "config", "images", "artifacts", "logs", "metrics", "sandbox"],
       "The API drives the control plane; it never builds, routes or runs a driver itself.",
     ),
     {
       name: "nobody-imports-deploy-but-the-daemon-and-api",
       severity: "error",
       comment: "Only the API and the daemon drive the deploy path; the scheduler implements its VersionRuntime port.",
-      from: { path: "^src/", pathNot: ["^src/deploy/", "^src/daemon\\.ts$", "^src/api/"] },
-      to: { path: "^src/deploy/", pathNot: "^src/deploy/version-runtime\\.ts$" },
+      from: { path: "^src/", pathNot: ["^src/deploy/", "^src/daemon\\.ts$", "^src/api/", "^src/scheduler/"] },
+      to: { path: "^src/deploy/" },
     },
     {
       name: "nobody-imports-the-api-but-the-daemon-and-cli",
@@ -72,7 +86,7 @@ module.exports = {
     },
     onlyImports(
       "functions",
-      ["config", "logs", "store/types.ts", "sandbox/driver.ts", "router/router.ts"],
+      ["config", "logs", "store", "sandbox", "router"],
       "functions/ serves the Runtime API and invocations; it gets instances through its own port (FunctionInstances), never the scheduler.",
     ),
     {

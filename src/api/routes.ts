@@ -1,15 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import { StrataError } from "../errors.js";
-import type { Deployer } from "../deploy/deployer.js";
-import type { TrafficService } from "../deploy/traffic-service.js";
-import type { LogStore } from "../logs/log-store.js";
-import type { DriverCatalog } from "../sandbox/catalog.js";
-import { DEFAULT_SANDBOX } from "../sandbox/runtime-defaults.js";
-import type { Store } from "../store/store.js";
-import type { VersionRecord } from "../store/types.js";
-import type { VersionRuntime } from "../deploy/version-runtime.js";
-import type { ImageGc } from "../deploy/image-gc.js";
+import type { Deployer, ImageGc, TrafficService, VersionRuntime } from "../deploy/index.js";
+import type { LogStore } from "../logs/index.js";
+import { DEFAULT_SANDBOX, type DriverCatalog } from "../sandbox/index.js";
+import type { Store, VersionRecord } from "../store/index.js";
 import { parseInput, queryOf, readJsonBody, sendJson, startStream } from "./http.js";
 import * as S from "./schemas.js";
 

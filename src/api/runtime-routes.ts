@@ -1,6 +1,6 @@
-import type { PlatformMetrics } from "../metrics/platform-metrics.js";
-import type { Scheduler } from "../scheduler/scheduler.js";
-import type { Store } from "../store/store.js";
+import type { PlatformMetrics } from "../metrics/index.js";
+import type { Scheduler } from "../scheduler/index.js";
+import type { Store } from "../store/index.js";
 import { asStrataError } from "../errors.js";
 import { readJsonBody, sendJson, startStream } from "./http.js";
 import { appParam, requireApp, type Route } from "./routes.js";

@@ -1,6 +1,6 @@
 import type { AppYaml } from "../config/index.js";
 import type { StrataHome } from "../home.js";
-import type { Artifact } from "../store/types.js";
+import type { Artifact } from "../store/index.js";
 import type { AppKind } from "./detect.js";
 
 /**

@@ -1,8 +1,5 @@
 import type { StrataHome } from "../home.js";
-import type { ImageCatalog } from "../images/catalog.js";
-import type { OciLayout } from "../images/layout.js";
-import type { LayoutLock } from "../images/layout-lock.js";
-import type { ImageRef } from "../images/image-ref.js";
+import type { ImageCatalog, ImageRef, LayoutLock, OciLayout } from "../images/index.js";
 import type { Builder, BuildOutput, BuildRequest } from "./builder.js";
 import type { AppKind } from "./detect.js";
 

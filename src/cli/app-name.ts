@@ -1,5 +1,5 @@
 import { basename, resolve } from "node:path";
-import { AppName } from "../api/schemas.js";
+import { AppName } from "../api/index.js";
 import { StrataError } from "../errors.js";
 
 /** What may name the app a folder deploys as, strongest first (see appNameFor). */

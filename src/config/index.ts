@@ -44,3 +44,5 @@ export {
   type FunctionVersionSpec,
   type FunctionYaml,
 } from "./function-yaml.js";
+export { readPlatformConfig } from "./platform-config.js";
+export { readWranglerConfig, WRANGLER_FILES, type WranglerConfig, type KvNamespaceBinding } from "./wrangler-config.js";

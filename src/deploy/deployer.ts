@@ -5,15 +5,11 @@ import type { Readable } from "node:stream";
 import { StrataError, asStrataError } from "../errors.js";
 import { extractArchive, receiveUpload } from "../artifacts/index.js";
 import { functionOf, functionVersionSpec, parseAppYaml, parseFunctionYaml, storedSpec, type AppYaml, type ConfigWarning } from "../config/index.js";
-import { detectAppKind } from "../build/detect.js";
-import type { Builder } from "../build/builder.js";
-import { buildStaticTree } from "../build/static/index.js";
-import type { BlobStore } from "../artifacts/blob-store.js";
+import { type Builder, buildStaticTree, detectAppKind } from "../build/index.js";
+import type { BlobStore } from "../artifacts/index.js";
 import type { StrataHome } from "../home.js";
-import type { Store } from "../store/store.js";
-import type { Artifact, VersionRecord } from "../store/types.js";
-import type { DriverCatalog } from "../sandbox/catalog.js";
-import type { SandboxDriver } from "../sandbox/driver.js";
+import type { Artifact, Store, VersionRecord } from "../store/index.js";
+import type { DriverCatalog, SandboxDriver } from "../sandbox/index.js";
 import type { TrafficService } from "./traffic-service.js";
 
 export interface DeployOptions {

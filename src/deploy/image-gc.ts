@@ -1,18 +1,10 @@
 import { join } from "node:path";
-import type { BlobStore } from "../artifacts/blob-store.js";
-import { pruneArtifacts, type ArtifactPruneResult, type ArtifactRoots } from "../artifacts/prune.js";
-import { appImageRef, BUILD_CACHE_LABEL } from "../build/image-builder.js";
-import { Buildah, buildahPaths } from "../build/dockerfile/buildah.js";
-import { isolateBundlesDir } from "../build/isolate/index.js";
+import { type ArtifactPruneResult, type ArtifactRoots, type BlobStore, pruneArtifacts } from "../artifacts/index.js";
+import { appImageRef, BUILD_CACHE_LABEL, Buildah, buildahPaths, isolateBundlesDir } from "../build/index.js";
 import { asStrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
-import { imagePaths } from "../images/catalog.js";
-import type { LayoutLock } from "../images/layout-lock.js";
-import type { ImageConfig, ImageManifest, OciLayout } from "../images/layout.js";
-import { mountedLayerDigests } from "../images/mounted-layers.js";
-import { pruneLayout, type Removed } from "../images/prune.js";
-import type { Store } from "../store/store.js";
-import type { NewEvent, VersionRecord } from "../store/types.js";
+import { type ImageConfig, type ImageManifest, imagePaths, type LayoutLock, mountedLayerDigests, type OciLayout, pruneLayout, type Removed } from "../images/index.js";
+import type { NewEvent, Store, VersionRecord } from "../store/index.js";
 import { diskUsage } from "../system/disk.js";
 import { pathExists } from "../system/fs.js";
 

@@ -1,7 +1,7 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { StrataHome } from "../home.js";
-import type { Store } from "../store/store.js";
+import type { Store } from "../store/index.js";
 import { ignoreMissing } from "../system/fs.js";
 
 /** What stays in STRATA_HOME/builds across daemons: the Go module cache, and buildpack work (sweepBuildpackWork). */

@@ -1,6 +1,5 @@
 import { StrataError, asStrataError } from "../errors.js";
-import type { Store } from "../store/store.js";
-import type { SplitBy, TrafficRecord } from "../store/types.js";
+import type { SplitBy, Store, TrafficRecord } from "../store/index.js";
 import type { VersionRuntime } from "./version-runtime.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { VersionRecord } from "../store/types.js";
+import type { VersionRecord } from "../store/index.js";
 
 /**
  * What the deploy path needs from the scheduler for versions that run in sandboxes: bring a version to

@@ -3,8 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { z } from "zod";
 import { asStrataError } from "../errors.js";
-import type { VersionRecord } from "../store/types.js";
-import type { NewEvent } from "../store/types.js";
+import type { NewEvent, VersionRecord } from "../store/index.js";
 import { InvokeRefused } from "./errors.js";
 import type { Invoker } from "./invoker.js";
 

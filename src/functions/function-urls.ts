@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { asStrataError } from "../errors.js";
-import type { FunctionUrlHandler } from "../router/router.js";
-import type { VersionRecord } from "../store/types.js";
+import type { FunctionUrlHandler } from "../router/index.js";
+import type { VersionRecord } from "../store/index.js";
 import { InvokeRefused } from "./errors.js";
 import { MAX_SYNC_PAYLOAD_BYTES, type Invoker } from "./invoker.js";
 import { fromUrlResult, toUrlEvent } from "./url-event.js";

@@ -6,9 +6,9 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../errors.js";
-import type { Endpoint } from "../sandbox/driver.js";
-import type { LogLine } from "../logs/log-store.js";
-import type { NewEvent, VersionRecord } from "../store/types.js";
+import type { Endpoint } from "../sandbox/index.js";
+import type { LogLine } from "../logs/index.js";
+import type { NewEvent, VersionRecord } from "../store/index.js";
 import { AsyncInvoker } from "./async-invoker.js";
 import { FunctionUrls } from "./function-urls.js";
 import { Invoker, type FunctionInstances } from "./invoker.js";

@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { asStrataError } from "../errors.js";
 import { functionArn, functionOf } from "../config/index.js";
-import type { LogLine } from "../logs/log-store.js";
-import type { Endpoint } from "../sandbox/driver.js";
-import type { VersionRecord } from "../store/types.js";
+import type { LogLine } from "../logs/index.js";
+import type { Endpoint } from "../sandbox/index.js";
+import type { VersionRecord } from "../store/index.js";
 import { errorDocumentOf, InvokeRefused, type FunctionErrorKind, type LambdaErrorDocument } from "./errors.js";
 import type { RuntimeApiServer, InvocationResult } from "./runtime-api.js";
 

@@ -15,3 +15,8 @@ export { LayoutLock } from "./layout-lock.js";
 export { mountedLayerDigests, layerDigestsOf } from "./mounted-layers.js";
 export { pruneLayout } from "./prune.js";
 export type { LayoutPruneOptions, LayoutPruneResult, Removed } from "./prune.js";
+export { adoptStagedImage } from "./adopt.js";
+export { bootstrapRootfs } from "./bootstrap.js";
+export { RUNS_LABEL } from "./catalog.js";
+export { readHostAptConfig } from "./host-apt.js";
+export { chooseLanguageImage, compareVersions, describeChoice, runtimeId } from "./language-image.js";

@@ -1,4 +1,4 @@
-import type { Endpoint } from "../sandbox/driver.js";
+import type { Endpoint } from "../sandbox/index.js";
 
 /** A ready instance lent to one request; release() when the response is done. */
 export interface Lease {

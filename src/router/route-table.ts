@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { compileSplit, type Split } from "./traffic.js";
-import type { Store } from "../store/store.js";
+import type { Store, VersionRecord } from "../store/index.js";
 import { functionOf } from "../config/index.js";
-import type { VersionRecord } from "../store/types.js";
 
 /** Serves the static part of a version; answers false when the request belongs to the app's instances. */
 export interface StaticResponder {

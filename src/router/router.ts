@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { StrataError } from "../errors.js";
 import { closeServer, listenOn } from "../system/http-server.js";
-import type { LogStore } from "../logs/log-store.js";
+import type { LogStore } from "../logs/index.js";
 import type { InstanceSource } from "./backend.js";
 import { FUNCTION_URL_LABEL, parseFunctionHost, parseHost } from "./host.js";
 import { unknownHostPage } from "./not-found.js";

@@ -1,6 +1,6 @@
-import type { BlobStore } from "../artifacts/blob-store.js";
+import type { BlobStore } from "../artifacts/index.js";
 import { readStoredSpec } from "../config/index.js";
-import type { VersionRecord } from "../store/types.js";
+import type { VersionRecord } from "../store/index.js";
 import type { SiteLoader, StaticResponder } from "./route-table.js";
 import { ByteCache, StaticSite } from "./static/index.js";
 

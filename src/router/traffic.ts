@@ -1,5 +1,5 @@
 import { createHash, randomInt } from "node:crypto";
-import type { SplitBy } from "../store/types.js";
+import type { SplitBy } from "../store/index.js";
 
 /** A compiled traffic split: cumulative upper bounds over [0, 1), in a fixed (sorted) version order. */
 export interface Split {

@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { Endpoint } from "../sandbox/driver.js";
+import type { Endpoint } from "../sandbox/index.js";
 import { endToEndHeaders, forwardedHeaders, type ForwardResult } from "./proxy.js";
 
 /** The client's side of an upgrade request: its socket, and any bytes it sent after the request's head. */

@@ -3,10 +3,10 @@
  * drivers cover exec, docker and qemu. The scheduler, router and builder branch on `capabilities`,
  * never on a driver's name.
  */
-export { DRIVER_NAMES, isDriverName, type DriverName } from "../config/driver-names.js";
-import type { DriverName } from "../config/driver-names.js";
-import type { ImageKind, ImageRef } from "../images/image-ref.js";
-export type { ImageKind, ImageRef } from "../images/image-ref.js";
+export { DRIVER_NAMES, isDriverName, type DriverName } from "../config/index.js";
+import type { DriverName } from "../config/index.js";
+import type { ImageKind, ImageRef } from "../images/index.js";
+export type { ImageKind, ImageRef } from "../images/index.js";
 
 /** How strongly a tenant is separated from the host and from other tenants. */
 export type IsolationKind =

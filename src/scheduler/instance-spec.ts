@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { functionEnv, functionOf, lambdaLimits, limitsForClass, normalizeScaling, readStoredSpec, type AppYaml, type ScalingPolicy } from "../config/index.js";
-import type { ImageRef, InstanceSpec } from "../sandbox/driver.js";
+import type { ImageRef, InstanceSpec } from "../sandbox/index.js";
 import { StrataError } from "../errors.js";
-import type { VersionRecord } from "../store/types.js";
+import type { VersionRecord } from "../store/index.js";
 
 /** The port apps listen on inside their sandbox, as App Engine and Cloud Run set it. */
 export const APP_PORT = 8080;

@@ -1,6 +1,6 @@
 import type { ScalingPolicy } from "../config/index.js";
-import type { Instance } from "../sandbox/driver.js";
-import type { VersionRecord } from "../store/types.js";
+import type { Instance } from "../sandbox/index.js";
+import type { VersionRecord } from "../store/index.js";
 import { DEFAULT_WINDOWS, type ConcurrencySample, type ScalingDecision, type ScalingTargets } from "./autoscaler.js";
 import { Signal } from "./clock.js";
 

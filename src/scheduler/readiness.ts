@@ -2,7 +2,7 @@ import http from "node:http";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../errors.js";
-import type { Capabilities, Endpoint } from "../sandbox/driver.js";
+import type { Capabilities, Endpoint } from "../sandbox/index.js";
 
 /**
  * How long an instance has to listen, by its driver's cold-start class (capabilities.coldStart): a

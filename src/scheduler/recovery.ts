@@ -1,7 +1,6 @@
 import { asStrataError } from "../errors.js";
-import type { Instance } from "../sandbox/driver.js";
-import type { Store } from "../store/store.js";
-import type { VersionRecord } from "../store/types.js";
+import type { Instance } from "../sandbox/index.js";
+import type { Store, VersionRecord } from "../store/index.js";
 import type { Clock } from "./clock.js";
 import type { VersionPool } from "./pool.js";
 import type { Readiness } from "./readiness.js";

@@ -1,10 +1,9 @@
 import { StrataError, asStrataError } from "../errors.js";
-import type { ExecIO, Instance } from "../sandbox/driver.js";
-import type { Store } from "../store/store.js";
-import type { VersionRecord } from "../store/types.js";
-import type { InstanceSource, Lease } from "../router/backend.js";
-import type { VersionRuntime } from "../deploy/version-runtime.js";
-import type { PoolSnapshot } from "../metrics/platform-metrics.js";
+import type { ExecIO, Instance } from "../sandbox/index.js";
+import type { Store, VersionRecord } from "../store/index.js";
+import type { InstanceSource, Lease } from "../router/index.js";
+import type { VersionRuntime } from "../deploy/index.js";
+import type { PoolSnapshot } from "../metrics/index.js";
 import { policyOf } from "./instance-spec.js";
 import { VersionPool } from "./pool.js";
 import { Activator } from "./activator.js";

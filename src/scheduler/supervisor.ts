@@ -1,9 +1,8 @@
 import { StrataError, asStrataError } from "../errors.js";
 import { functionOf, limitsForClass } from "../config/index.js";
-import type { LogStore } from "../logs/log-store.js";
-import type { EndedState, Instance, InstanceIO, InstanceState, Prepared, SandboxDriver } from "../sandbox/driver.js";
-import type { Store } from "../store/store.js";
-import type { VersionRecord } from "../store/types.js";
+import type { LogStore } from "../logs/index.js";
+import type { EndedState, Instance, InstanceIO, InstanceState, Prepared, SandboxDriver } from "../sandbox/index.js";
+import type { Store, VersionRecord } from "../store/index.js";
 import { within, type Clock } from "./clock.js";
 import { appYamlOf, imageOf, instanceSpecOf, newInstanceId } from "./instance-spec.js";
 import type { Slot, VersionPool } from "./pool.js";

@@ -1,6 +1,6 @@
-import type { InstanceState, SandboxDriver } from "../sandbox/driver.js";
-import type { PoolSnapshot } from "../metrics/platform-metrics.js";
-import type { VersionRecord } from "../store/types.js";
+import type { InstanceState, SandboxDriver } from "../sandbox/index.js";
+import type { PoolSnapshot } from "../metrics/index.js";
+import type { VersionRecord } from "../store/index.js";
 import { within, type Clock } from "./clock.js";
 import type { VersionPool } from "./pool.js";
 import { INSPECT_BUDGET_MS } from "./supervisor.js";

@@ -1,8 +1,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import type { Layer, ImageRuntimeConfig } from "../../images/layout.js";
-import type { ImageRef } from "../../images/image-ref.js";
+import type { ImageRef, ImageRuntimeConfig, Layer } from "../../images/index.js";
 import { appImageRef, type ImageBuildContext } from "../image-builder.js";
 import { copySource } from "./source.js";
 import { stepWorkDir } from "./work-dirs.js";

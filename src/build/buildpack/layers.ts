@@ -1,9 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { imagePaths } from "../../images/catalog.js";
-import type { Layer, OciLayout, ResolvedImage } from "../../images/layout.js";
-import { unpackLayerList } from "../../images/unpack.js";
+import { imagePaths, type Layer, type OciLayout, type ResolvedImage, unpackLayerList } from "../../images/index.js";
 import type { ImageBuildContext } from "../image-builder.js";
 import { BuildStep, type StepMount, type StepNetwork, type StepUser } from "./step.js";
 import { stepWorkDir } from "./work-dirs.js";

@@ -1,6 +1,6 @@
 import { chmod, copyFile, mkdir, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Layer, OciLayout } from "../../images/layout.js";
+import type { Layer, OciLayout } from "../../images/index.js";
 import type { BuildStep } from "./step.js";
 
 /**

@@ -1,8 +1,7 @@
 import { chmod, chown, mkdir, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { StrataError } from "../../errors.js";
-import { lineSplitter } from "../../images/progress.js";
-import { overlayToOciWhiteouts } from "../../images/whiteouts.js";
+import { lineSplitter, overlayToOciWhiteouts } from "../../images/index.js";
 import { exec, type ExecResult } from "../../system/exec.js";
 import { OutboundNetwork } from "../isolation/outbound-network.js";
 

@@ -1,8 +1,5 @@
 import { StrataError } from "../../errors.js";
-import type { ImageCatalog } from "../../images/catalog.js";
-import { canonicalImageName, importedNames, importedRef, pullImage } from "../../images/import.js";
-import type { OciLayout } from "../../images/layout.js";
-import { RECIPES } from "../../images/recipes.js";
+import { canonicalImageName, type ImageCatalog, importedNames, importedRef, type OciLayout, pullImage, RECIPES } from "../../images/index.js";
 import type { Buildah } from "./buildah.js";
 import type { BaseImageUse } from "./from-lines.js";
 

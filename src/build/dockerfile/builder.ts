@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
-import { lineSplitter } from "../../images/progress.js";
+import { lineSplitter } from "../../images/index.js";
 import { appImageRef, type ImageBuild, type ImageBuildContext, type ImageBuildResult } from "../image-builder.js";
 import { BaseImages } from "./base-images.js";
 import { Buildah, BUILD_RUNTIME } from "./buildah.js";

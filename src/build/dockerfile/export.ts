@@ -1,7 +1,5 @@
 import { rm } from "node:fs/promises";
-import { adoptStagedImage, linkKnownBlobs, stagingLayout } from "../../images/adopt.js";
-import type { ImageConfig, OciLayout } from "../../images/layout.js";
-import type { ImageRef } from "../../images/image-ref.js";
+import { adoptStagedImage, type ImageConfig, type ImageRef, linkKnownBlobs, type OciLayout, stagingLayout } from "../../images/index.js";
 import type { Buildah, DockerHealthcheck } from "./buildah.js";
 
 /**

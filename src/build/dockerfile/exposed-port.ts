@@ -1,4 +1,4 @@
-import type { ImageRuntimeConfig } from "../../images/layout.js";
+import type { ImageRuntimeConfig } from "../../images/index.js";
 
 /**
  * The port an image says it serves on: its one exposed TCP port (`EXPOSE 8080` → 8080). Undefined when it

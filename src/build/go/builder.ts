@@ -2,8 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join, normalize } from "node:path";
 import { StrataError } from "../../errors.js";
-import { imagePaths } from "../../images/catalog.js";
-import { unpackLayerList } from "../../images/unpack.js";
+import { chooseLanguageImage, describeChoice, imagePaths, RUNS_LABEL, runtimeId, unpackLayerList } from "../../images/index.js";
 import type { ImageBuild, ImageBuildContext, ImageBuildResult } from "../image-builder.js";
 import { APP_USER, writeAppImage } from "../buildpack/app-image.js";
 import { layersOf } from "../buildpack/layers.js";
@@ -11,8 +10,6 @@ import { exists, readIfExists } from "../buildpack/source.js";
 import { BuildStep } from "../buildpack/step.js";
 import { stepWorkDir } from "../buildpack/work-dirs.js";
 import { missingModules } from "./missing-modules.js";
-import { RUNS_LABEL } from "../../images/catalog.js";
-import { chooseLanguageImage, describeChoice, runtimeId } from "../../images/language-image.js";
 import { CA_BUNDLE, runImageLayer, SERVER } from "./run-image.js";
 
 

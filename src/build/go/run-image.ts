@@ -1,6 +1,6 @@
 import { chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Layer, OciLayout } from "../../images/layout.js";
+import type { Layer, OciLayout } from "../../images/index.js";
 
 /** Where the app's binary lives in the run image. */
 export const SERVER = "/app/server";

@@ -5,7 +5,7 @@ import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build as esbuild, type Message, type Plugin } from "esbuild";
 import { StrataError } from "../../errors.js";
-import { BUNDLE_MANIFEST_FILE, type BundleManifest } from "../../sandbox/isolate/bundle-manifest.js";
+import { BUNDLE_MANIFEST_FILE, type BundleManifest } from "../../sandbox/index.js";
 import { detect, isWasiCommand, type IsolateApp } from "./detect.js";
 
 export interface IsolateBuildOptions {

@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { StrataError } from "../../errors.js";
-import { readWranglerConfig, type KvNamespaceBinding, type WranglerConfig } from "./wrangler-config.js";
+import { readWranglerConfig, type KvNamespaceBinding, type WranglerConfig } from "../../config/index.js";
 
 /**
  * What the isolate builder found in a source directory. The rules, in order:

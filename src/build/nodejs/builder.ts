@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
-import type { Layer } from "../../images/layout.js";
+import type { Layer } from "../../images/index.js";
 import type { ImageBuild, ImageBuildContext, ImageBuildResult } from "../image-builder.js";
 import { mergeEnv, sourceLayer, writeBuildpackImage, type DescribedLayer } from "../buildpack/app-image.js";
 import { startCommand } from "../buildpack/entrypoint.js";

@@ -1,7 +1,7 @@
 import { chmod, copyFile, mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize } from "node:path";
 import { StrataError } from "../../errors.js";
-import type { Layer } from "../../images/layout.js";
+import type { Layer } from "../../images/index.js";
 import type { ImageBuildContext } from "../image-builder.js";
 import { cachedLayer, dependencyCacheRef, hashTree, runStepLayer, sha256, storeCachedLayer } from "../buildpack/layers.js";
 import { copySource, readSourceFile, resolveInSource } from "../buildpack/source.js";

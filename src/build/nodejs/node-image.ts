@@ -1,5 +1,5 @@
 import { StrataError } from "../../errors.js";
-import { nodeRecipes } from "../../images/recipes.js";
+import { nodeRecipes } from "../../images/index.js";
 import semver from "semver";
 
 /**

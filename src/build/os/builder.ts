@@ -2,10 +2,8 @@ import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { StrataError } from "../../errors.js";
-import { bootstrapRootfs } from "../../images/bootstrap.js";
-import { readHostAptConfig } from "../../images/host-apt.js";
+import { bootstrapRootfs, readHostAptConfig, RECIPE_VERSION } from "../../images/index.js";
 import type { DebianRecipe, Layer } from "../../images/index.js";
-import { RECIPE_VERSION } from "../../images/recipes.js";
 import { appImageRef, type ImageBuild, type ImageBuildContext, type ImageBuildResult } from "../image-builder.js";
 
 /** What `runtime: os` reads from app.yaml (structural: the validated spec from config satisfies it). */

@@ -3,8 +3,7 @@ import { mergeEnv, sourceLayer, writeBuildpackImage } from "../buildpack/app-ima
 import { startCommand } from "../buildpack/entrypoint.js";
 import { layersOf } from "../buildpack/layers.js";
 import { pythonDependencyLayer, VENV } from "./deps.js";
-import { RUNS_LABEL } from "../../images/catalog.js";
-import { chooseLanguageImage, describeChoice, runtimeId } from "../../images/language-image.js";
+import { chooseLanguageImage, describeChoice, RUNS_LABEL, runtimeId } from "../../images/index.js";
 
 /**
  * Python apps without a Dockerfile, built like App Engine Standard's python3 runtimes: the python base image

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
-import type { Layer } from "../../images/layout.js";
+import type { Layer } from "../../images/index.js";
 import type { ImageBuildContext } from "../image-builder.js";
 import { cachedLayer, dependencyCacheRef, hashTree, runStepLayer, sha256, storeCachedLayer } from "../buildpack/layers.js";
 import { readIfExists } from "../buildpack/source.js";

@@ -1,7 +1,7 @@
 import { copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
-import type { Layer } from "../../images/layout.js";
+import type { Layer } from "../../images/index.js";
 import type { ImageBuildContext } from "../image-builder.js";
 import { cachedLayer, dependencyCacheRef, hashTree, runStep, runStepLayer, sha256, storeCachedLayer, type StepLayerOptions } from "../buildpack/layers.js";
 import { sharedLibraries, type SharedLibrary } from "../buildpack/native-libs.js";

@@ -1,8 +1,7 @@
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import { join, sep } from "node:path";
 import mime from "mime";
-import type { BlobStore } from "../../artifacts/blob-store.js";
-import { etagFor, type StaticFile, type StaticTree } from "../../artifacts/static-tree.js";
+import { type BlobStore, etagFor, type StaticFile, type StaticTree } from "../../artifacts/index.js";
 import { isCompressible, MIN_PRECOMPRESS_BYTES, precompress } from "./precompress.js";
 
 /** Files at the upload root that configure the deployment and are never served. */

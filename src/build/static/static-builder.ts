@@ -1,4 +1,4 @@
-import type { BlobStore } from "../../artifacts/blob-store.js";
+import type { BlobStore } from "../../artifacts/index.js";
 import type { Builder, BuildOutput, BuildRequest } from "../builder.js";
 import { buildStaticTree } from "./build-tree.js";
 

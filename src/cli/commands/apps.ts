@@ -3,7 +3,7 @@ import { createInterface } from "node:readline/promises";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
 import { ago, percent, table } from "../render.js";
-import type { AppOut } from "../../api/schemas.js";
+import type { AppOut } from "../../api/index.js";
 
 export function register(program: Command): void {
   const apps = program

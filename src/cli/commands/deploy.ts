@@ -7,7 +7,7 @@ import { Transform } from "node:stream";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
 import { bytes } from "../render.js";
-import type { DeployProgress } from "../../api/schemas.js";
+import type { DeployProgress } from "../../api/index.js";
 
 export function register(program: Command): void {
   program
@@ -19,12 +19,10 @@ export function register(program: Command): void {
     .option("--json", "print the deployed version as JSON at the end")
     .action(async (dir: string | undefined, opts: { app?: string; version?: string; promote: boolean; json?: boolean }) => {
       // Loaded here, not at the top: every other command starts faster without zod schemas and tar.
-      const [{ parseAppYaml }, { createArchive }, { loadIgnore }, { appNameFor }, { readWranglerConfig }] = await Promise.all([
+      const [{ parseAppYaml, readWranglerConfig }, { createArchive, loadIgnore }, { appNameFor }] = await Promise.all([
         import("../../config/index.js"),
-        import("../../artifacts/archive.js"),
-        import("../../artifacts/ignore.js"),
+        import("../../artifacts/index.js"),
         import("../app-name.js"),
-        import("../../build/isolate/wrangler-config.js"),
       ]);
       const root = resolve(dir ?? ".");
       const st = await stat(root).catch(() => undefined);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ApiClient } from "../client.js";
-import type { DriverReport } from "../../sandbox/catalog.js";
+import type { DriverReport } from "../../sandbox/index.js";
 import { StrataHome } from "../../home.js";
 import { table } from "../render.js";
 
@@ -20,7 +20,7 @@ export function register(program: Command): void {
         runtimes = r.runtimes;
       } catch (err) {
         if ((err as { code?: string }).code !== "DAEMON_UNREACHABLE") throw err;
-        const { probeAll } = await import("../../sandbox/catalog.js");
+        const { probeAll } = await import("../../sandbox/index.js");
         reports = await probeAll(new StrataHome());
       }
       if (opts.json) return console.log(JSON.stringify({ drivers: reports, runtimes }, null, 2));

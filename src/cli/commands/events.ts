@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ApiClient } from "../client.js";
-import type { EventOut } from "../../api/schemas.js";
+import type { EventOut } from "../../api/index.js";
 
 function line(e: EventOut): string {
   const where = [e.app, e.version].filter(Boolean).join("/");

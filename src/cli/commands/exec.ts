@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
-import type { ExecProgress } from "../../api/schemas.js";
+import type { ExecProgress } from "../../api/index.js";
 
 export function register(program: Command): void {
   program

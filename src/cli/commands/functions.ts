@@ -6,9 +6,8 @@ import { join, resolve } from "node:path";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
 import { ago, table } from "../render.js";
-import type { DeployProgress } from "../../api/schemas.js";
-import type { FunctionOut } from "../../api/function-routes.js";
-import type { LogLine } from "../../logs/log-store.js";
+import type { DeployProgress, FunctionOut } from "../../api/index.js";
+import type { LogLine } from "../../logs/index.js";
 import { formatLogLine } from "./logs.js";
 
 interface DeployFlags {
@@ -72,10 +71,9 @@ export function register(program: Command): void {
     .option("--version <version>", "version name (default: a timestamp)")
     .option("--no-promote", "deploy without moving invocations to the new version")
     .action(async (dir: string | undefined, flags: DeployFlags) => {
-      const [{ parseFunctionYaml }, { createArchive }, { loadIgnore }, { appNameFor }] = await Promise.all([
+      const [{ parseFunctionYaml }, { createArchive, loadIgnore }, { appNameFor }] = await Promise.all([
         import("../../config/index.js"),
-        import("../../artifacts/archive.js"),
-        import("../../artifacts/ignore.js"),
+        import("../../artifacts/index.js"),
         import("../app-name.js"),
       ]);
       const root = resolve(dir ?? ".");

@@ -4,7 +4,7 @@ import { stat } from "node:fs/promises";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
 import { ago, bytes, table } from "../render.js";
-import type { ImageOut, PruneProgress } from "../../api/image-routes.js";
+import type { ImageOut, PruneProgress } from "../../api/index.js";
 
 export function register(program: Command): void {
   const images = program

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { ApiClient } from "../client.js";
 import { bytes, table } from "../render.js";
-import type { InstanceOut, ScalingOut } from "../../api/schemas.js";
+import type { InstanceOut, ScalingOut } from "../../api/index.js";
 
 export function register(program: Command): void {
   program

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ApiClient } from "../client.js";
-import type { LogLine } from "../../logs/log-store.js";
+import type { LogLine } from "../../logs/index.js";
 
 export function formatLogLine(l: LogLine): string {
   if (l.kind === "access") {

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
 import { ApiClient } from "../client.js";
 import { percent } from "../render.js";
-import type { TrafficOut } from "../../api/schemas.js";
+import type { TrafficOut } from "../../api/index.js";
 
 /** Parses `v1=0.8,v2=0.2` (shares, or percentages that add up to 100). */
 export function parseSplits(text: string): Record<string, number> {

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { ApiClient } from "../client.js";
 import { ago, bytes, percent, table } from "../render.js";
-import type { VersionOut } from "../../api/schemas.js";
+import type { VersionOut } from "../../api/index.js";
 
 export function register(program: Command): void {
   program

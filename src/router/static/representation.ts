@@ -1,6 +1,5 @@
 import type { OutgoingHttpHeaders } from "node:http";
-import type { BlobStore } from "../../artifacts/blob-store.js";
-import { etagFor, type StaticFile } from "../../artifacts/static-tree.js";
+import { type BlobStore, etagFor, type StaticFile } from "../../artifacts/index.js";
 import type { Encoding } from "./http-parts.js";
 
 /** One encoding of one file as served under one handler, with its response headers built once. */

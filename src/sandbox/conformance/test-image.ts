@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import { withFileLock } from "../../system/file-lock.js";
-import { OciLayout } from "../../images/layout.js";
+import { OciLayout } from "../../images/index.js";
 import { exec } from "../../system/exec.js";
 import type { ImageRef } from "../driver.js";
 

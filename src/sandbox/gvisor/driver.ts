@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { StrataHome } from "../../home.js";
-import type { HostNetwork } from "../../net/host-network.js";
+import type { HostNetwork } from "../../net/index.js";
 import type {
   Capabilities, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";

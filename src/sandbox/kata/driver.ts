@@ -1,5 +1,5 @@
 import type { StrataHome } from "../../home.js";
-import type { HostNetwork } from "../../net/host-network.js";
+import type { HostNetwork } from "../../net/index.js";
 import type {
   Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";

@@ -5,10 +5,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
-import { imagePaths } from "../../images/catalog.js";
-import { OciLayout } from "../../images/layout.js";
-import { unpackLayers } from "../../images/unpack.js";
-import type { HostNetwork } from "../../net/host-network.js";
+import { imagePaths, OciLayout, unpackLayers } from "../../images/index.js";
+import type { HostNetwork } from "../../net/index.js";
 import { which } from "../../system/exec.js";
 import { ignoreMissing } from "../../system/fs.js";
 import type {

@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { StrataError } from "../../errors.js";
 import { exec } from "../../system/exec.js";
-import type { HostNetwork } from "../../net/host-network.js";
+import type { HostNetwork } from "../../net/index.js";
 
 /**
  * The instance's NIC, made by HostNetwork exactly as a container's (address lease, veth on the Strata

@@ -6,10 +6,8 @@ import { StrataError } from "../../errors.js";
 import { processExists } from "../../system/process.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import type { StrataHome } from "../../home.js";
-import { imagePaths } from "../../images/catalog.js";
-import { OciLayout } from "../../images/layout.js";
-import { unpackLayers } from "../../images/unpack.js";
-import type { HostNetwork } from "../../net/host-network.js";
+import { imagePaths, OciLayout, unpackLayers } from "../../images/index.js";
+import type { HostNetwork } from "../../net/index.js";
 import { which } from "../../system/exec.js";
 import type {
   Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe,

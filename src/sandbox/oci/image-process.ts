@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
-import type { ImageRuntimeConfig } from "../../images/layout.js";
+import type { ImageRuntimeConfig } from "../../images/index.js";
 import type { InstanceSpec } from "../driver.js";
 import type { ProcessPlan } from "./bundle.js";
 

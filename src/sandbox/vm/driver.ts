@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
-import type { HostNetwork } from "../../net/host-network.js";
+import type { HostNetwork } from "../../net/index.js";
 import { exec, which } from "../../system/exec.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";

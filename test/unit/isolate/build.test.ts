@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { build, detect } from "../../../src/build/isolate/index.js";
-import { checkedCompatibilityDate, parseJsonc, parseWranglerToml, readWranglerConfig } from "../../../src/build/isolate/wrangler-config.js";
+import { checkedCompatibilityDate, parseJsonc, parseWranglerToml, readWranglerConfig } from "../../../src/config/wrangler-config.js";
 import { StrataError } from "../../../src/errors.js";
 import { FIXTURES } from "./helpers.js";
 

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseJsoncText, printParseErrorCode, type ParseError } from "jsonc-parser";
 import { parse as parseToml } from "smol-toml";
-import { StrataError } from "../../errors.js";
+import { StrataError } from "../errors.js";
 
 /** The wrangler settings Strata honours; everything else in the file is ignored. */
 export interface WranglerConfig {
