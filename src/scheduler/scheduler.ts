@@ -1,5 +1,5 @@
 import { StrataError, asStrataError } from "../errors.js";
-import type { ExecIO, Instance } from "../sandbox/index.js";
+import type { Instance } from "../sandbox/index.js";
 import type { Store, VersionRecord } from "../store/index.js";
 import type { InstanceSource, Lease } from "../router/index.js";
 import type { VersionRuntime } from "../deploy/index.js";
@@ -12,7 +12,8 @@ import { systemClock, type Clock } from "./clock.js";
 import { networkReadiness, type Readiness } from "./readiness.js";
 import { recoverInstances } from "./recovery.js";
 import { Supervisor, type DriverLookup, type LogSink } from "./supervisor.js";
-import { describeInstances, scalingOf, snapshotOf, type InstanceView, type ScalingView } from "./views.js";
+import { findExecTarget, type ExecTarget } from "./exec-target.js";
+import { describeInstances, peakMemoryAfter, scalingOf, snapshotOf, type InstanceView, type ScalingView } from "./views.js";
 
 export interface SchedulerOptions {
   store: Store;
@@ -265,29 +266,9 @@ export class Scheduler implements InstanceSource, VersionRuntime {
 
   // ---- exec ----
 
-  /**
-   * The running instance `strata exec` goes into (the one named, else the first ready one) and how to run
-   * a command there. Throws before anything runs when there is none or its driver cannot exec, so the API
-   * answers with an error rather than a stream.
-   */
-  execTarget(app: string, instanceId?: string): { instanceId: string; run(argv: readonly string[], io: ExecIO): Promise<number> } {
-    const slots = this.poolsOf(app).flatMap((pool) => [...pool.slots.values()].map((slot) => ({ pool, slot })));
-    const found = instanceId === undefined ? slots.find(({ slot }) => slot.state === "ready") : slots.find(({ slot }) => slot.id === instanceId);
-    if (!found) {
-      throw new StrataError(
-        "NOT_FOUND",
-        instanceId === undefined
-          ? `${app} has no running instance; send it a request (or set min_instances) and try again`
-          : `${app} has no instance ${instanceId} (see: strata instances ${app})`,
-      );
-    }
-    const { pool, slot } = found;
-    const instance = slot.instance;
-    if (!instance || slot.state === "starting") throw new StrataError("CONFLICT", `instance ${slot.id} is still starting; try again when it is ready`);
-    const driver = this.supervisor.driverOf(pool.version);
-    const exec = driver.capabilities.exec ? driver.exec?.bind(driver) : undefined;
-    if (!exec) throw new StrataError("SANDBOX_UNAVAILABLE", `the ${driver.name} sandbox of ${app} cannot run commands in its instances (strata exec works with sandboxes whose driver can: see strata doctor)`);
-    return { instanceId: slot.id, run: (argv, io) => exec(instance, argv, io) };
+  /** The instance `strata exec` goes into, and how to run a command there (see findExecTarget). */
+  execTarget(app: string, instanceId?: string): ExecTarget {
+    return findExecTarget(this.poolsOf(app), app, instanceId, (v) => this.supervisor.driverOf(v));
   }
 
   // ---- views ----
@@ -302,19 +283,10 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     return scalingOf(this.poolsOf(app));
   }
 
-  /**
-   * An instance's memory high-water mark from the first health check at or after `since` (every instance
-   * is inspected each tick anyway), so a caller gets the peak of work that ended at `since` without an
-   * inspect() of its own. Undefined when the driver does not tell, or the instance is gone.
-   */
-  async peakMemoryOf(app: string, instanceId: string, since: number): Promise<number | undefined> {
+  /** An instance's memory high-water mark from the first health check at or after `since` (see peakMemoryAfter). */
+  peakMemoryOf(app: string, instanceId: string, since: number): Promise<number | undefined> {
     const slot = this.poolsOf(app).map((p) => p.slots.get(instanceId)).find((s) => s !== undefined);
-    if (!slot) return undefined;
-    const deadline = since + 4 * TICK_MS;
-    while ((slot.sampledAt ?? 0) < since && slot.state === "ready" && this.clock.now() < deadline) {
-      await new Promise<void>((resolve) => this.clock.timer(TICK_MS / 5, resolve));
-    }
-    return slot.peakMemoryBytes;
+    return slot ? peakMemoryAfter(slot, since, TICK_MS, this.clock) : Promise.resolve(undefined);
   }
 
   snapshot(): PoolSnapshot[] {

@@ -2,7 +2,7 @@ import type { InstanceState, SandboxDriver } from "../sandbox/index.js";
 import type { PoolSnapshot } from "../metrics/index.js";
 import type { VersionRecord } from "../store/index.js";
 import { within, type Clock } from "./clock.js";
-import type { VersionPool } from "./pool.js";
+import type { Slot, VersionPool } from "./pool.js";
 import { INSPECT_BUDGET_MS } from "./supervisor.js";
 
 /** What the scheduler runs, as `strata instances`, the API and the metrics show it. */
@@ -75,4 +75,17 @@ export function snapshotOf(pools: Iterable<VersionPool>): PoolSnapshot[] {
     }
     return { app: p.version.app, version: p.version.version, instances, queued: p.waiters.length, inflight, ...(p.decision && { desired: p.decision.desired, mode: p.decision.mode }) };
   });
+}
+
+/**
+ * A slot's memory high-water mark from the first health check at or after `since` (every instance is
+ * inspected each tick anyway), so a caller gets the peak of work that ended at `since` without an inspect()
+ * of its own. Undefined when the driver does not tell, or the instance is gone.
+ */
+export async function peakMemoryAfter(slot: Slot, since: number, tickMs: number, clock: Clock): Promise<number | undefined> {
+  const deadline = since + 4 * tickMs;
+  while ((slot.sampledAt ?? 0) < since && slot.state === "ready" && clock.now() < deadline) {
+    await new Promise<void>((resolve) => clock.timer(tickMs / 5, resolve));
+  }
+  return slot.peakMemoryBytes;
 }
