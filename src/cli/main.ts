@@ -23,7 +23,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addHelpText(
       "after",
-      "\nEnvironment:\n  STRATA_HOME     data directory (default ~/.strata)\n  STRATA_API_URL  talk to this API instead of the one in $STRATA_HOME/daemon.json\n  STRATA_TOKEN    API token (default: $STRATA_HOME/token)",
+      "\nEnvironment:\n  STRATA_HOME     data directory (default /var/lib/strata for root, else ~/.strata)\n  STRATA_API_URL  talk to this API instead of the one in $STRATA_HOME/daemon.json\n  STRATA_TOKEN    API token (default: $STRATA_HOME/token)",
     );
   for (const m of [up, down, deploy, apps, versions, traffic, rollback, instances, exec, images, logs, events, functions, doctor]) m.register(program);
   return program;

@@ -36,6 +36,5 @@ async function needs(binaries: Record<string, string>, devices: Record<string, s
 
 
 export const HOST_PROBES = {
-  lxc: () => needs({ "lxc-start": "lxc" }),
   k8s: () => needs({ kubectl: "kubectl (and a kubeconfig for a cluster)" }),
 } as const;

@@ -1,6 +1,5 @@
 /**
- * The guest pipeline every VM-class driver shares (microvm and vm today; Kata-style, Xen and hosted functions
- * later): an OCI image as a read-only ext4 root disk, Debian's cloud kernel as a PVH vmlinux,
+ * The guest pipeline every VM-class driver shares (microvm, vm, kata, xen, and functions run in them): an OCI image as a read-only ext4 root disk, Debian's cloud kernel as a PVH vmlinux,
  * an initramfs with Strata's guest init, the run file, and the host<->guest line protocol.
  */
 export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES, GUEST_OVERHEAD_MB } from "./assets.js";
