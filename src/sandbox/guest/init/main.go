@@ -1,7 +1,8 @@
-// Strata's guest init: PID 1 of every VM-class sandbox (microvm, vm, kata, xen). It loads the kernel modules the initramfs carries, mounts the image's read-only root disk under
-// a tmpfs overlay, configures the network, starts the app from the run file as the image's user, and
-// speaks JSON lines with the host over two virtio-serial ports (protocol.go). Standard library only, built
-// static (CGO_ENABLED=0) by src/sandbox/guest/assets.ts.
+// Strata's guest init: PID 1 of every VM-class sandbox (microvm, vm, kata, xen). It loads the kernel
+// modules the initramfs carries, mounts the image's read-only root disk under a tmpfs overlay, configures
+// the network, starts the app from the run file as the image's user, and speaks JSON lines with the host
+// over two virtio-serial ports (protocol.go). Standard library only, built static (CGO_ENABLED=0) by
+// src/sandbox/guest/assets.ts.
 package main
 
 import (
