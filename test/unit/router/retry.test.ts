@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, request, type Server } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
 import { StrataError } from "../../../src/errors.js";
-import { LogStore } from "../../../src/logs/log-store.js";
 import type { InstanceSource, Lease } from "../../../src/router/backend.js";
-import { Router } from "../../../src/router/router.js";
+import { routerOver } from "./router-over.js";
 import type { Endpoint } from "../../../src/sandbox/driver.js";
 
 function listen(server: Server): Promise<number> {
@@ -36,20 +32,6 @@ class ListedInstances implements InstanceSource {
       release: (problem) => void this.releases.push({ id, ...(problem && { unreachable: problem.unreachable.message }) }),
     });
   }
-}
-
-async function routerOver(t: { after(fn: () => Promise<void>): void }, instances: InstanceSource): Promise<{ port: number; logs: LogStore }> {
-  const logDir = await mkdtemp(join(tmpdir(), "strata-retry-"));
-  const logs = new LogStore(logDir);
-  const router = new Router({ domain: "localhost", logs, instances });
-  router.setTable({ apps: new Map([["app", { split: { splitBy: "random", versions: ["v1"], bounds: [1] }, versions: new Map([["v1", { kind: "instances", version: "v1", site: undefined }]]) }]]) });
-  const port = await router.listen(0, "127.0.0.1");
-  t.after(async () => {
-    await router.close();
-    await logs.close();
-    await rm(logDir, { recursive: true, force: true });
-  });
-  return { port, logs };
 }
 
 function send(port: number, method: string, body?: string): Promise<{ status: number; text: string; requestId?: string }> {

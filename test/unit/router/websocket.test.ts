@@ -7,9 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
-import { LogStore } from "../../../src/logs/log-store.js";
 import type { InstanceSource, Lease } from "../../../src/router/backend.js";
-import { Router } from "../../../src/router/router.js";
+import { routerOver } from "./router-over.js";
 import type { Endpoint } from "../../../src/sandbox/driver.js";
 
 /**
@@ -43,20 +42,6 @@ class ListedInstances implements InstanceSource {
       },
     });
   }
-}
-
-async function routerOver(t: { after(fn: () => Promise<void>): void }, instances: InstanceSource): Promise<{ port: number; logs: LogStore }> {
-  const logDir = await mkdtemp(join(tmpdir(), "strata-ws-router-"));
-  const logs = new LogStore(logDir);
-  const router = new Router({ domain: "localhost", logs, instances });
-  router.setTable({ apps: new Map([["app", { split: { splitBy: "random", versions: ["v1"], bounds: [1] }, versions: new Map([["v1", { kind: "instances", version: "v1", site: undefined }]]) }]]) });
-  const port = await router.listen(0, "127.0.0.1");
-  t.after(async () => {
-    await router.close();
-    await logs.close();
-    await rm(logDir, { recursive: true, force: true });
-  });
-  return { port, logs };
 }
 
 /** A ws echo server on `server`, answering with the path it was reached at first. */
