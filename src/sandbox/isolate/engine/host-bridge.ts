@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, createHmac, getHashes, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import type { UrlParts } from "../prelude/host.js";
 import { FetchBodies } from "./fetch-bodies.js";
@@ -27,6 +27,7 @@ export interface BridgeHooks {
 const URL_PARTS = ["protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"] as const;
 const MAX_LOG_LINE = 16 * 1024;
 const MAX_CONCURRENT_FETCHES = 32;
+const HASHES = new Set(getHashes().map((h) => h.toLowerCase()));
 
 /** A URL as the prelude's URL class holds it (the engine parses, the isolate only reads). */
 export function urlParts(u: URL): UrlParts {
@@ -79,6 +80,16 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
     const size = Math.min(Math.max(Number(n) | 0, 0), 65536);
     const b = randomBytes(size);
     return b.buffer.slice(b.byteOffset, b.byteOffset + size);
+  }));
+  // node:crypto's createHash/createHmac (nodejs_compat): synchronous, as Node's are; the engine's
+  // OpenSSL computes, so every algorithm Node has works alike. An unknown one answers its message.
+  await g.set("__strata_hash", new ivm.Callback((alg: unknown, data: unknown, key: unknown) => {
+    const name = String(alg);
+    if (!HASHES.has(name.toLowerCase())) return `Digest method not supported`;
+    if (data === null) return null; // only asking whether the algorithm exists
+    const h = key instanceof ArrayBuffer ? createHmac(name, Buffer.from(key)) : createHash(name);
+    const out = h.update(Buffer.from(data as ArrayBuffer)).digest();
+    return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
   }));
   await g.set("__strata_url", new ivm.Callback((op: unknown, a: unknown, b: unknown, c: unknown) => {
     if (op === "parse") return urlParts(new URL(String(a), b === undefined ? undefined : String(b)));

@@ -48,6 +48,8 @@ export type HostFormValue = string | { name: string; type: string; bytes: ArrayB
 export const host = {
   log: take<(stream: "stdout" | "stderr", line: string) => void>("__strata_log"),
   randomBytes: take<(n: number) => ArrayBuffer>("__strata_random"),
+  /** node:crypto's hash or (with `key`) HMAC of `data`; null for data null when `alg` exists; a string is the refusal. */
+  hash: take<(alg: string, data: ArrayBuffer | null, key?: ArrayBuffer) => ArrayBuffer | string | null>("__strata_hash"),
   /** parse(input, base) or set(href, part, value); throws on an invalid URL. */
   url: take<(op: "parse" | "set", a: string, b?: string, c?: string) => UrlParts>("__strata_url"),
   /** Schedules (ms >= 0) or clears (ms < 0) timer `id`; the engine calls __strataFireTimer(id). */
