@@ -6,7 +6,7 @@ import { build as esbuild, type Message, type Plugin } from "esbuild";
 import { StrataError } from "../../errors.js";
 import { BUNDLE_MANIFEST_FILE, type BundleManifest } from "../../sandbox/index.js";
 import { detect, isWasiCommand, type IsolateApp } from "./detect.js";
-import { hasNodeCompat, LOWERED_FOR_ASYNC_CONTEXT, NODE_COMPAT_GLOBALS, nodeBuiltins } from "./node-compat.js";
+import { hasNodeCompat, lowerAsyncOutsideCompat, NODE_COMPAT_GLOBALS, nodeBuiltins } from "./node-compat.js";
 
 export interface IsolateBuildOptions {
   /** Where the bundle directory is written (created; should be empty). */
@@ -102,7 +102,7 @@ export async function build(dir: string, opts: IsolateBuildOptions): Promise<Iso
       await esbuild({ ...common, entryPoints: [join(resolve(dir), app.entry)] });
       if (usedCompat.has("async_hooks")) {
         log("isolate build: the worker uses AsyncLocalStorage: async functions lowered so that its context follows every await");
-        await esbuild({ ...common, entryPoints: [join(resolve(dir), app.entry)], supported: LOWERED_FOR_ASYNC_CONTEXT });
+        await esbuild({ ...common, entryPoints: [join(resolve(dir), app.entry)], plugins: [...common.plugins, lowerAsyncOutsideCompat()] });
       }
       if (usedCompat.size > 0) log(`isolate build: nodejs_compat modules bundled: ${[...usedCompat].sort().map((m) => `node:${m}`).join(", ")}`);
     }

@@ -1,14 +1,17 @@
 import { builtinModules, createRequire } from "node:module";
-import { dirname, sep } from "node:path";
+import { readFile } from "node:fs/promises";
+import { dirname, extname, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Plugin } from "esbuild";
+import { transform, type Loader, type Plugin } from "esbuild";
 
 /**
  * Node.js built-in modules in a worker. Without a compatibility flag none exists (the build fails, naming
  * the module and the flag). With `nodejs_compat` (wrangler `compatibility_flags`), the modules Workers'
  * nodejs_compat offers that npm code needs most are bundled into the worker: well-kept npm implementations
- * of Node's own (buffer, events, util, readable-stream for stream, string_decoder), and Strata's for what
- * needs the engine or the isolate's event loop (crypto, async_hooks, process). As under workerd with a
+ * of Node's own (assert, buffer, events, path-browserify, readable-stream for stream, string_decoder, util
+ * with node-inspect-extracted), Node's own code in the engine over plain values (crypto's hashes, the
+ * legacy url API: sandbox/isolate/engine/node-bridge.ts), and Strata's for what needs the isolate's event
+ * loop (async_hooks, process). Only a worker that imports one gets it: the isolate's prelude stays as is. As under workerd with a
  * compatibility date from 2024-09-23 on, bare names work as well as `node:` ones, and `Buffer` and
  * `process` are globals.
  */
@@ -27,16 +30,22 @@ function runtime(name: string): string {
 
 /** Each module nodejs_compat provides, and the file that implements it. */
 const COMPAT_MODULES: Record<string, () => string> = {
+  assert: () => runtime("assert"),
+  "assert/strict": () => runtime("assert-strict"),
+  async_hooks: () => runtime("async-hooks"),
   buffer: () => runtime("buffer"),
+  crypto: () => runtime("crypto"),
   events: () => require.resolve("events/events.js"),
-  util: () => require.resolve("util/util.js"),
+  path: () => runtime("path"),
+  "path/posix": () => runtime("path"),
+  process: () => runtime("process"),
   // readable-stream's browser entry: its Node entry re-exports Node's own stream module.
   stream: () => require.resolve("readable-stream/lib/ours/browser.js"),
   "stream/promises": () => require.resolve("readable-stream/lib/stream/promises.js"),
   string_decoder: () => runtime("string-decoder"),
-  crypto: () => runtime("crypto"),
-  async_hooks: () => runtime("async-hooks"),
-  process: () => runtime("process"),
+  url: () => runtime("url"),
+  util: () => runtime("util"),
+  "util/types": () => runtime("util-types"),
 };
 
 export const NODE_COMPAT_MODULES = Object.keys(COMPAT_MODULES).sort();
@@ -51,13 +60,15 @@ export const NODE_COMPAT_GLOBALS = runtime("globals");
  */
 const BROWSER_ENTRIES: Record<string, () => string> = {
   "abort-controller": () => require.resolve("abort-controller/browser.js"),
+  // inherits' Node entry requires Node's util, which here is node-compat/util.ts requiring inherits.
+  inherits: () => require.resolve("inherits/inherits_browser.js"),
 };
 
-/** Where the compat implementations live: their imports of built-ins always mean the compat modules. */
-const COMPAT_ROOTS = [
-  ...["buffer", "events", "util", "readable-stream", "string_decoder"].map((p) => dirname(require.resolve(`${p}/package.json`)) + sep),
-  dirname(runtime("process")) + sep,
-];
+/**
+ * Where the compat implementations live: Strata's own modules and packages (the npm implementations and
+ * their dependencies), never the app's. Their imports of built-ins always mean the compat modules.
+ */
+const COMPAT_ROOTS = [dirname(dirname(require.resolve("buffer/package.json"))) + sep, dirname(runtime("process")) + sep];
 
 const NODE_BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith("_")));
 
@@ -82,6 +93,12 @@ function notProvided(spec: string): string {
 const SKIP = Symbol("strata-builtin-check");
 
 /**
+ * npm assert's deep equality, which node-compat/util.ts takes for isDeepStrictEqual, reads only `types`
+ * from util: it gets the npm util package itself, so that node:util does not import itself through it.
+ */
+const NPM_UTIL_IMPORTERS = (): string[] => [require.resolve("assert/build/internal/util/comparisons.js")];
+
+/**
  * Resolves Node built-ins as the app's compatibility flags allow: `used` collects the compat modules the
  * bundle takes (the builder lowers async functions when async_hooks is among them). A bare name such as
  * "events" is the app's own package when it has one in node_modules, as with workerd.
@@ -93,6 +110,7 @@ export function nodeBuiltins(opts: { compat: boolean; used: Set<string> }): Plug
       b.onResolve({ filter: /^(node:)?[a-z_][a-z0-9_/-]*$/ }, async (args) => {
         if (args.pluginData === SKIP) return undefined;
         const fromCompat = COMPAT_ROOTS.some((root) => args.importer.startsWith(root));
+        if (fromCompat && bareName(args.path) === "util" && NPM_UTIL_IMPORTERS().includes(args.importer)) return { path: require.resolve("util/util.js") };
         const browser = fromCompat ? BROWSER_ENTRIES[args.path] : undefined;
         if (browser) return { path: browser() };
         if (!isNodeBuiltin(args.path)) return undefined;
@@ -105,14 +123,41 @@ export function nodeBuiltins(opts: { compat: boolean; used: Set<string> }): Plug
         const target = COMPAT_MODULES[name];
         if (!target) return { errors: [{ text: notProvided(args.path) }] };
         opts.used.add(name);
-        return { path: target() };
+        return { path: name, namespace: "strata-node" };
+      });
+      // Each compat module registers itself for process.getBuiltinModule() as it loads.
+      b.onLoad({ filter: /.*/, namespace: "strata-node" }, (args) => {
+        const target = JSON.stringify(COMPAT_MODULES[args.path]!());
+        return {
+          contents: `import m from ${target};\nimport { registerBuiltin } from ${JSON.stringify(runtime("builtins"))};\n` +
+            `registerBuiltin(${JSON.stringify(args.path)}, m);\nexport * from ${target};\nexport default m;\n`,
+          resolveDir: dirname(runtime("builtins")),
+          loader: "js",
+        };
       });
     },
   };
 }
 
+const LOWERED_FOR_ASYNC_CONTEXT = { "async-await": false, "async-generator": false, "for-await": false } as const;
+const LOADERS: Record<string, Loader> = { ".ts": "ts", ".mts": "ts", ".cts": "ts", ".tsx": "tsx", ".jsx": "jsx" };
+
 /**
- * What esbuild must lower in a bundle that uses AsyncLocalStorage: every `await` has to resume through
- * Promise.prototype.then, where node-compat/async-hooks.ts carries the context.
+ * For a bundle that uses AsyncLocalStorage: the worker's code and its packages get their async functions
+ * lowered to generators, so that every `await` resumes through Promise.prototype.then, where
+ * node-compat/async-hooks.ts carries the context. The compat modules are left as they are: Node's own
+ * code there (node-inspect-extracted's primordials) reads the prototypes of native async functions.
  */
-export const LOWERED_FOR_ASYNC_CONTEXT = { "async-await": false, "async-generator": false, "for-await": false } as const;
+export function lowerAsyncOutsideCompat(): Plugin {
+  return {
+    name: "strata-lower-async",
+    setup(b) {
+      b.onLoad({ filter: /\.[cm]?[jt]sx?$/, namespace: "file" }, async (args) => {
+        if (COMPAT_ROOTS.some((root) => args.path.startsWith(root))) return undefined;
+        const loader = LOADERS[extname(args.path)] ?? "js";
+        const out = await transform(await readFile(args.path, "utf8"), { loader, sourcefile: args.path, target: "es2022", supported: LOWERED_FOR_ASYNC_CONTEXT });
+        return { contents: out.code, loader: "js", resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}

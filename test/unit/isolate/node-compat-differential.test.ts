@@ -77,7 +77,7 @@ test("without the flag, importing a node: module fails the build, saying to add 
 
 test("with the flag, a node: module Strata does not provide fails the build, naming those it has", async (t) => {
   const err = await buildFails(t, `compatibility_flags = ["nodejs_compat"]\n`, `import { readFileSync } from "node:fs";\nexport default { fetch: () => new Response(readFileSync("/etc/passwd")) };\n`);
-  assert.match(err.message, /"node:fs", which Strata's nodejs_compat does not provide \(it has node:async_hooks, node:buffer, node:crypto, node:events, node:process, node:stream, node:stream\/promises, node:string_decoder, node:util\)/);
+  assert.match(err.message, /"node:fs", which Strata's nodejs_compat does not provide \(it has node:assert, node:assert\/strict, node:async_hooks, node:buffer, node:crypto, node:events, node:path, node:path\/posix, node:process, node:stream, node:stream\/promises, node:string_decoder, node:url, node:util, node:util\/types\)/);
 });
 
 test("a worker without AsyncLocalStorage keeps native async functions; compatibility_flags must be a list", async (t) => {

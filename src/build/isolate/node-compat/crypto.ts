@@ -5,13 +5,10 @@
  * getRandomValues, subtle and webcrypto are the Web Crypto API's; timingSafeEqual compares in constant time.
  */
 import { Buffer } from "node:buffer";
+import { engineCall } from "./engine.js";
 
 type Encoding = "hex" | "base64" | "base64url" | "latin1" | "binary" | "utf8" | "utf-8" | "ascii" | "utf16le" | "ucs2";
 type Data = string | ArrayBuffer | ArrayBufferView;
-interface Engine { hash(alg: string, data: ArrayBuffer | null, key?: ArrayBuffer): ArrayBuffer | string | null }
-
-const engine = (globalThis as unknown as Record<symbol, Engine | undefined>)[Symbol.for("strata.node-compat")];
-
 function bytesOf(data: Data, encoding?: Encoding): Buffer {
   if (typeof data === "string") return Buffer.from(data, encoding as BufferEncoding | undefined);
   if (data instanceof ArrayBuffer) return Buffer.from(data);
@@ -24,10 +21,7 @@ function arrayBuffer(b: Uint8Array): ArrayBuffer {
 }
 
 function engineHash(alg: string, data: ArrayBuffer | null, key?: ArrayBuffer): ArrayBuffer | null {
-  if (!engine) throw new Error("node:crypto hashing needs Strata's isolate engine");
-  const r = engine.hash(alg, data, key);
-  if (typeof r === "string") throw new Error(r);
-  return r;
+  return engineCall<ArrayBuffer | null>("crypto.hash", alg, data, key);
 }
 
 /** Hash and Hmac keep what they are given and have the engine digest it once, at digest(). */
@@ -96,10 +90,7 @@ export function hash(algorithm: string, data: Data, outputEncoding: Encoding | "
 }
 
 export function getHashes(): string[] {
-  // Those of the common ones this engine's OpenSSL has.
-  return ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha512-256", "sha3-256", "sha3-384", "sha3-512", "ripemd160"].filter(
-    (a) => typeof engine?.hash(a, null) !== "string",
-  );
+  return engineCall<string[]>("crypto.getHashes");
 }
 
 const MAX_RANDOM_BYTES = 2 ** 31 - 1;

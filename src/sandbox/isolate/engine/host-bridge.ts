@@ -1,10 +1,11 @@
-import { createHash, createHmac, getHashes, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import type { UrlParts } from "../prelude/host.js";
 import { FetchBodies } from "./fetch-bodies.js";
 import { outboundFetch, type OutboundRequest } from "./outbound-fetch.js";
 import { CodecBridge } from "./codec-bridge.js";
 import { htmlRewriterSource } from "./html-rewriter-source.js";
+import { nodeCall } from "./node-bridge.js";
 import { SubtleBridge } from "./subtle-bridge.js";
 
 /** What a tenant's isolate may ask of the engine; everything else (files, processes, sockets) it cannot reach. */
@@ -27,7 +28,6 @@ export interface BridgeHooks {
 const URL_PARTS = ["protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"] as const;
 const MAX_LOG_LINE = 16 * 1024;
 const MAX_CONCURRENT_FETCHES = 32;
-const HASHES = new Set(getHashes().map((h) => h.toLowerCase()));
 
 /** A URL as the prelude's URL class holds it (the engine parses, the isolate only reads). */
 export function urlParts(u: URL): UrlParts {
@@ -81,16 +81,9 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
     const b = randomBytes(size);
     return b.buffer.slice(b.byteOffset, b.byteOffset + size);
   }));
-  // node:crypto's createHash/createHmac (nodejs_compat): synchronous, as Node's are; the engine's
-  // OpenSSL computes, so every algorithm Node has works alike. An unknown one answers its message.
-  await g.set("__strata_hash", new ivm.Callback((alg: unknown, data: unknown, key: unknown) => {
-    const name = String(alg);
-    if (!HASHES.has(name.toLowerCase())) return `Digest method not supported`;
-    if (data === null) return null; // only asking whether the algorithm exists
-    const h = key instanceof ArrayBuffer ? createHmac(name, Buffer.from(key)) : createHash(name);
-    const out = h.update(Buffer.from(data as ArrayBuffer)).digest();
-    return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
-  }));
+  // Node's own code for the nodejs_compat modules bundled into a worker (node-bridge.ts): synchronous, as
+  // Node's createHash or url.parse are.
+  await g.set("__strata_node", new ivm.Callback((op: unknown, ...args: unknown[]) => nodeCall(op, args)));
   await g.set("__strata_url", new ivm.Callback((op: unknown, a: unknown, b: unknown, c: unknown) => {
     if (op === "parse") return urlParts(new URL(String(a), b === undefined ? undefined : String(b)));
     const u = new URL(String(a));

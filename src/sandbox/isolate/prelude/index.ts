@@ -46,7 +46,7 @@ for (const [name, value] of Object.entries(globals)) {
 
 // What the nodejs_compat modules bundled with a worker (build/isolate/node-compat/) need from the engine:
 // keyed by a symbol, so it is no global name (and holds nothing a worker could not compute itself).
-Object.defineProperty(globalThis, Symbol.for("strata.node-compat"), { value: Object.freeze({ hash: host.hash }) });
+Object.defineProperty(globalThis, Symbol.for("strata.node-compat"), { value: Object.freeze({ call: host.node }) });
 
 // Taken (by reference) and then deleted from the global object by the engine.
 Object.assign(globalThis, {
