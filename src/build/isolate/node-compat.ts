@@ -92,11 +92,6 @@ function notProvided(spec: string): string {
 
 const SKIP = Symbol("strata-builtin-check");
 
-/**
- * npm assert's deep equality, which node-compat/util.ts takes for isDeepStrictEqual, reads only `types`
- * from util: it gets the npm util package itself, so that node:util does not import itself through it.
- */
-const NPM_UTIL_IMPORTERS = (): string[] => [require.resolve("assert/build/internal/util/comparisons.js")];
 
 /**
  * Resolves Node built-ins as the app's compatibility flags allow: `used` collects the compat modules the
@@ -110,7 +105,6 @@ export function nodeBuiltins(opts: { compat: boolean; used: Set<string> }): Plug
       b.onResolve({ filter: /^(node:)?[a-z_][a-z0-9_/-]*$/ }, async (args) => {
         if (args.pluginData === SKIP) return undefined;
         const fromCompat = COMPAT_ROOTS.some((root) => args.importer.startsWith(root));
-        if (fromCompat && bareName(args.path) === "util" && NPM_UTIL_IMPORTERS().includes(args.importer)) return { path: require.resolve("util/util.js") };
         const browser = fromCompat ? BROWSER_ENTRIES[args.path] : undefined;
         if (browser) return { path: browser() };
         if (!isNodeBuiltin(args.path)) return undefined;

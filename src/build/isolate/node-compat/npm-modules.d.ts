@@ -8,23 +8,6 @@ declare module "string_decoder/lib/string_decoder.js" {
   }
 }
 
-/** The npm util package (Node's util for bundlers) ships no types: the parts node-compat/util.ts takes. */
-declare module "util/util.js" {
-  export function promisify<F extends (...args: never[]) => unknown>(fn: F): (...args: unknown[]) => Promise<unknown>;
-  export function callbackify(fn: (...args: never[]) => Promise<unknown>): (...args: unknown[]) => void;
-  export function inherits(ctor: unknown, superCtor: unknown): void;
-  export function deprecate<F>(fn: F, msg: string, code?: string): F;
-  export function debuglog(section: string): (...args: unknown[]) => void;
-  export function _extend(target: object, source: object): object;
-  export const types: Record<string, (value: unknown) => boolean>;
-}
-
-/** npm assert's deep equality (Node's lib/internal/util/comparisons.js for bundlers). */
-declare module "assert/build/internal/util/comparisons.js" {
-  const comparisons: { isDeepEqual(a: unknown, b: unknown): boolean; isDeepStrictEqual(a: unknown, b: unknown): boolean };
-  export default comparisons;
-}
-
 /** Node's path module for bundlers (POSIX). */
 declare module "path-browserify" {
   import type { PlatformPath } from "node:path";
