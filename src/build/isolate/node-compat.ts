@@ -35,7 +35,7 @@ const COMPAT_MODULES: Record<string, () => string> = {
   async_hooks: () => runtime("async-hooks"),
   buffer: () => runtime("buffer"),
   crypto: () => runtime("crypto"),
-  events: () => require.resolve("events/events.js"),
+  events: () => runtime("events"),
   path: () => runtime("path"),
   "path/posix": () => runtime("path"),
   process: () => runtime("process"),

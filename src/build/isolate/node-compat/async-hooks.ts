@@ -97,7 +97,8 @@ export class AsyncLocalStorage<T> {
 
 export class AsyncResource {
   readonly #frame: Frame = current;
-  constructor(readonly type: string) {}
+  // `type` names the resource for async_hooks' hooks, which workers do not have: nothing reads it.
+  constructor(_type: string) {}
 
   runInAsyncScope<R, A extends unknown[]>(fn: (this: unknown, ...args: A) => R, thisArg?: unknown, ...args: A): R {
     return withFrame(this.#frame, () => fn.apply(thisArg, args));

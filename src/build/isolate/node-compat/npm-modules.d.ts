@@ -20,3 +20,9 @@ declare module "assert/build/assert.js" {
   import assert from "node:assert";
   export default assert;
 }
+
+/** npm events (Node's EventEmitter for bundlers): its types are Node's own. */
+declare module "events/events.js" {
+  import { EventEmitter } from "node:events";
+  export default EventEmitter;
+}

@@ -1,8 +1,8 @@
 /**
  * node:util under nodejs_compat, bundled into a worker by the isolate builder. inspect and format are
  * Node's own (node-inspect-extracted: Node's lib/internal/util/inspect.js for other engines), so `%i`, `%o`
- * and every object print as Node and workerd print them; promisify, callbackify, inherits, deprecate,
- * debuglog and types are the npm `util` package's (Node's, for bundlers); isDeepStrictEqual is npm
+ * and every object print as Node and workerd print them; promisify, inherits, deprecate, debuglog
+ * and types are the npm `util` package's (Node's, for bundlers); isDeepStrictEqual is npm
  * assert's. Each is loaded on first use (esbuild keeps a required CommonJS module unevaluated until then):
  * evaluating them all costs a new isolate tens of milliseconds, and most workers that import node:util call
  * one or two of its functions, if any.
@@ -12,7 +12,6 @@ import type * as Inspect from "node-inspect-extracted";
 type Fn = (...args: never[]) => unknown;
 interface NpmUtil {
   promisify(fn: Fn): Fn;
-  callbackify(fn: Fn): Fn;
   inherits(ctor: unknown, superCtor: unknown): void;
   deprecate<F>(fn: F, msg: string, code?: string): F;
   debuglog(section: string): (...args: unknown[]) => void;
@@ -67,7 +66,28 @@ export const promisify = Object.defineProperty(
   { value: PROMISIFY_CUSTOM },
 );
 
-export const callbackify = (fn: Fn): Fn => npm().callbackify(fn);
+/**
+ * Node's callbackify (npm util's words its falsy-rejection error differently): the callback gets the
+ * rejection, or for a falsy one Node's ERR_FALSY_VALUE_REJECTION carrying it as `reason`.
+ */
+export function callbackify(original: (...args: unknown[]) => Promise<unknown>): (...args: unknown[]) => void {
+  if (typeof original !== "function") throw new TypeError('The "original" argument must be of type function');
+  function callbackified(this: unknown, ...args: unknown[]): void {
+    const cb = args.pop();
+    if (typeof cb !== "function") throw new TypeError('The last argument must be of type function');
+    const later = (f: () => void) => queueMicrotask(f);
+    original.apply(this, args).then(
+      (value) => later(() => cb(null, value)),
+      (reason: unknown) => later(() => cb(reason || Object.assign(new Error("Promise was rejected with falsy value"), { code: "ERR_FALSY_VALUE_REJECTION", reason }))),
+    );
+  }
+  // As Node's: the original's own properties, one more argument, the name marked.
+  const descriptors = Object.getOwnPropertyDescriptors(original) as Record<string, PropertyDescriptor>;
+  if (typeof descriptors["length"]?.value === "number") descriptors["length"].value++;
+  if (typeof descriptors["name"]?.value === "string") descriptors["name"].value += "Callbackified";
+  Object.defineProperties(callbackified, descriptors);
+  return callbackified;
+}
 export const inherits = (ctor: unknown, superCtor: unknown): void => npm().inherits(ctor, superCtor);
 export const deprecate = <F>(fn: F, msg: string, code?: string): F => npm().deprecate(fn, msg, code);
 export const debuglog = (section: string): ((...args: unknown[]) => void) => npm().debuglog(section);
