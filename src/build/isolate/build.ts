@@ -102,7 +102,7 @@ export async function build(dir: string, opts: IsolateBuildOptions): Promise<Iso
       await esbuild({ ...common, entryPoints: [join(resolve(dir), app.entry)] });
       if (usedCompat.has("async_hooks")) {
         log("isolate build: the worker uses AsyncLocalStorage: async functions lowered so that its context follows every await");
-        await esbuild({ ...common, entryPoints: [join(resolve(dir), app.entry)], plugins: [...common.plugins, lowerAsyncOutsideCompat()] });
+        await esbuild({ ...common, entryPoints: [join(resolve(dir), app.entry)], plugins: [...common.plugins, lowerAsyncOutsideCompat(resolve(dir))] });
       }
       if (usedCompat.size > 0) log(`isolate build: nodejs_compat modules bundled: ${[...usedCompat].sort().map((m) => `node:${m}`).join(", ")}`);
     }

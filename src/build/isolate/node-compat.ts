@@ -1,6 +1,6 @@
 import { builtinModules, createRequire } from "node:module";
 import { readFile } from "node:fs/promises";
-import { dirname, extname, sep } from "node:path";
+import { dirname, extname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { transform, type Loader, type Plugin } from "esbuild";
 
@@ -142,14 +142,22 @@ const LOADERS: Record<string, Loader> = { ".ts": "ts", ".mts": "ts", ".cts": "ts
  * node-compat/async-hooks.ts carries the context. The compat modules are left as they are: Node's own
  * code there (node-inspect-extracted's primordials) reads the prototypes of native async functions.
  */
-export function lowerAsyncOutsideCompat(): Plugin {
+export function lowerAsyncOutsideCompat(appDir: string): Plugin {
   return {
     name: "strata-lower-async",
     setup(b) {
+      // The app's tsconfig.json still decides how its TypeScript and JSX compile (jsxFactory, jsxImportSource...).
+      const tsconfig = readFile(join(appDir, "tsconfig.json"), "utf8").catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return undefined;
+        throw err;
+      });
       b.onLoad({ filter: /\.[cm]?[jt]sx?$/, namespace: "file" }, async (args) => {
         if (COMPAT_ROOTS.some((root) => args.path.startsWith(root))) return undefined;
         const loader = LOADERS[extname(args.path)] ?? "js";
-        const out = await transform(await readFile(args.path, "utf8"), { loader, sourcefile: args.path, target: "es2022", supported: LOWERED_FOR_ASYNC_CONTEXT });
+        const tsconfigRaw = await tsconfig;
+        const out = await transform(await readFile(args.path, "utf8"), {
+          loader, sourcefile: args.path, target: "es2022", supported: LOWERED_FOR_ASYNC_CONTEXT, ...(tsconfigRaw !== undefined && { tsconfigRaw }),
+        });
         return { contents: out.code, loader: "js", resolveDir: dirname(args.path) };
       });
     },

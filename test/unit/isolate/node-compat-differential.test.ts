@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -93,4 +93,23 @@ test("a worker without AsyncLocalStorage keeps native async functions; compatibi
   await writeFile(join(dir, "wrangler.json"), JSON.stringify({ name: "w", main: "index.js", compatibility_date: "2025-01-01", compatibility_flags: "nodejs_compat" }));
   const err = await build(dir, { outDir: join(dir, "out2") }).then(() => null, (e: unknown) => e);
   assert.ok(err instanceof StrataError && err.code === "INVALID_CONFIG" && /compatibility_flags must be a list/.test(err.message), String(err));
+});
+
+test("a worker using AsyncLocalStorage is lowered with its own tsconfig: JSX compiles with its jsxFactory", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "strata-node-compat-build-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, "wrangler.toml"), `name = "w"\nmain = "index.tsx"\ncompatibility_date = "2025-01-01"\ncompatibility_flags = ["nodejs_compat"]\n`);
+  await writeFile(join(dir, "tsconfig.json"), `{\n  // comments and trailing commas, as tsconfig allows\n  "compilerOptions": { "jsx": "react", "jsxFactory": "h", },\n}\n`);
+  await writeFile(join(dir, "index.tsx"), [
+    `import { AsyncLocalStorage } from "node:async_hooks";`,
+    `const als = new AsyncLocalStorage<string>();`,
+    `function h(tag: string, _props: unknown, ...children: string[]): string { return \`<\${tag}>\${children.join("")}</\${tag}>\`; }`,
+    `export default { fetch: () => als.run("x", async () => { await null; return new Response(<p>{als.getStore()}</p>); }) };`,
+  ].join("\n"));
+  const log: string[] = [];
+  const bundle = await build(dir, { outDir: join(dir, "out"), onLog: (l) => log.push(l) });
+  assert.ok(log.some((l) => l.includes("async functions lowered")), log.join("\n"));
+  const code = await readFile(join(bundle.path, "worker.js"), "utf8");
+  assert.match(code, /h\("p", null, als\.getStore\(\)\)/);
+  assert.doesNotMatch(code, /React\.createElement/);
 });
