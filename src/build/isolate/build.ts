@@ -6,7 +6,7 @@ import { build as esbuild, type Message, type Plugin } from "esbuild";
 import { StrataError } from "../../errors.js";
 import { BUNDLE_MANIFEST_FILE, type BundleManifest } from "../../sandbox/index.js";
 import { detect, isWasiCommand, type IsolateApp } from "./detect.js";
-import { hasNodeCompat, lowerAsyncOutsideCompat, NODE_COMPAT_GLOBALS, nodeBuiltins } from "./node-compat.js";
+import { hasNodeCompat, lowerAsyncOutsideCompat, NODE_COMPAT_GLOBALS, nodeBuiltins, populatesProcessEnv } from "./node-compat.js";
 
 export interface IsolateBuildOptions {
   /** Where the bundle directory is written (created; should be empty). */
@@ -76,7 +76,7 @@ export async function build(dir: string, opts: IsolateBuildOptions): Promise<Iso
     conditions: ["workerd", "worker", "browser"],
     absWorkingDir: resolve(dir),
     plugins: [nodeBuiltins({ compat, used: usedCompat }), wasmModules(opts.outDir, wasmNames)],
-    ...(compat && { inject: [NODE_COMPAT_GLOBALS] }),
+    ...(compat && { inject: [NODE_COMPAT_GLOBALS], define: { __STRATA_PROCESS_ENV__: String(populatesProcessEnv(app.compatibilityFlags, app.compatibilityDate)) } }),
     logLevel: "silent" as const,
     legalComments: "none" as const,
   };

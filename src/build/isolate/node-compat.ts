@@ -21,6 +21,17 @@ export function hasNodeCompat(flags: readonly string[] | undefined): boolean {
   return (flags ?? []).some((f) => (NODE_COMPAT_FLAGS as readonly string[]).includes(f));
 }
 
+/**
+ * Whether process.env holds the worker's text bindings, as workerd decides it: on from compatibility date
+ * 2025-04-01 (nodejs_compat_populate_process_env), unless nodejs_compat_do_not_populate_process_env.
+ */
+export function populatesProcessEnv(flags: readonly string[] | undefined, compatibilityDate: string | undefined): boolean {
+  const f = flags ?? [];
+  if (f.includes("nodejs_compat_populate_process_env")) return true;
+  if (f.includes("nodejs_compat_do_not_populate_process_env")) return false;
+  return compatibilityDate !== undefined && compatibilityDate >= "2025-04-01";
+}
+
 const require = createRequire(import.meta.url);
 const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 

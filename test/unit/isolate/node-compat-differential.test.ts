@@ -113,3 +113,26 @@ test("a worker using AsyncLocalStorage is lowered with its own tsconfig: JSX com
   assert.match(code, /h\("p", null, als\.getStore\(\)\)/);
   assert.doesNotMatch(code, /React\.createElement/);
 });
+
+test("process.env holds the worker's [vars] as text as under workerd: from compatibility date 2025-04-01, or with the flag", async (t) => {
+  const vars = { GREETING: "hello", COUNT: 3, NESTED: { a: 1 } };
+  const worker = `export default { fetch: () => Response.json({ env: process.env, greeting: process.env.GREETING ?? null, keys: Object.keys(process.env) }) };\n`;
+  for (const [date, flags] of [["2025-01-01", ["nodejs_compat"]], ["2025-05-01", ["nodejs_compat"]], ["2025-01-01", ["nodejs_compat", "nodejs_compat_populate_process_env"]], ["2025-05-01", ["nodejs_compat", "nodejs_compat_do_not_populate_process_env"]]] as const) {
+    const root = await mkdtemp(join(tmpdir(), "strata-node-compat-env-"));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const src = join(root, "src");
+    await mkdir(src);
+    await writeFile(join(src, "env.js"), worker);
+    await writeFile(join(src, "index.js"), router(["env"]));
+    await writeFile(join(src, "wrangler.toml"), `name = "env"\nmain = "index.js"\ncompatibility_date = "${date}"\ncompatibility_flags = ${JSON.stringify(flags)}\n[vars]\nGREETING = "hello"\nCOUNT = 3\nNESTED = { a = 1 }\n`);
+    const port = await startWorkerd(t, src, ["env"], flags, { compatibilityDate: date, vars });
+    const home = new StrataHome(join(root, "home"));
+    const driver = new IsolateDriver({ home, cpuMsPerRequest: 2_000 });
+    t.after(() => driver.close());
+    const bundle = await build(src, { outDir: join(home.builds, "env") });
+    const inst = await driver.start(await driver.prepare(bundle, spec("prepare")), spec("env-1"), new LogSink());
+    const oracle = await send({ port }, "/env");
+    const ours = await send({ socketPath: (inst.endpoint as { socket: string }).socket }, "/env");
+    assert.deepEqual(ours, oracle, `compatibility date ${date}, flags ${flags.join(", ")}`);
+  }
+});

@@ -68,7 +68,16 @@ export default {
 `;
 }
 
-function workerdConfig(names: string[], port: number, flags: readonly string[]): string {
+/** The worker's compatibility date (default COMPATIBILITY_DATE) and its [vars] (strings as text bindings, others as JSON). */
+export interface OracleWorker { compatibilityDate?: string; vars?: Record<string, unknown> }
+
+function bindings(vars: Record<string, unknown>): string {
+  return Object.entries(vars)
+    .map(([name, v]) => (typeof v === "string" ? `(name = ${JSON.stringify(name)}, text = ${JSON.stringify(v)})` : `(name = ${JSON.stringify(name)}, json = ${JSON.stringify(JSON.stringify(v))})`))
+    .join(", ");
+}
+
+function workerdConfig(names: string[], port: number, flags: readonly string[], worker: OracleWorker): string {
   const modules = ["index", ...names].map((n) => `(name = "${n}.js", esModule = embed "${n}.js")`).join(",\n    ");
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -79,16 +88,17 @@ const corpus :Workerd.Worker = (
   modules = [
     ${modules}
   ],
-  compatibilityDate = "${COMPATIBILITY_DATE}",
+  compatibilityDate = "${worker.compatibilityDate ?? COMPATIBILITY_DATE}",
   compatibilityFlags = [${flags.map((f) => JSON.stringify(f)).join(", ")}],
+  bindings = [${bindings(worker.vars ?? {})}],
 );
 `;
 }
 
 /** workerd serving the corpus in `dir` (index.js routes /NAME to case NAME) on a free port. */
-export async function startWorkerd(t: { after(fn: () => Promise<void>): void }, dir: string, names: string[], flags: readonly string[] = []): Promise<number> {
+export async function startWorkerd(t: { after(fn: () => Promise<void>): void }, dir: string, names: string[], flags: readonly string[] = [], worker: OracleWorker = {}): Promise<number> {
   const port = await freePort();
-  await writeFile(join(dir, "config.capnp"), workerdConfig(names, port, flags));
+  await writeFile(join(dir, "config.capnp"), workerdConfig(names, port, flags, worker));
   const p = spawn(WORKERD, ["serve", join(dir, "config.capnp")], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   p.stderr.on("data", (c: Buffer) => (stderr += c.toString()));

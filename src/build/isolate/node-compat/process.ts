@@ -2,11 +2,16 @@
  * node:process under nodejs_compat, bundled into a worker by the isolate builder (not part of the engine):
  * what workerd's has for a 2025 compatibility date (env, exit, features, getBuiltinModule, nextTick,
  * platform), no more, so that libraries that probe for Node (process.versions.node) take their Workers
- * paths, as under workerd. getBuiltinModule answers for the compat modules the bundle holds.
+ * paths, as under workerd. getBuiltinModule answers for the compat modules the bundle holds. process.env
+ * holds the worker's [vars] as text (JSON ones as their JSON) where workerd's does: from compatibility date
+ * 2025-04-01 on, or with nodejs_compat_populate_process_env (the engine sets them before the worker runs).
  */
 import { getBuiltinModule } from "./builtins.js";
 
-const env: Record<string, string> = {};
+/** Set by the builder: whether process.env holds the worker's text bindings (see node-compat.ts). */
+declare const __STRATA_PROCESS_ENV__: boolean;
+const bindings = (globalThis as unknown as Record<symbol, Record<string, string> | undefined>)[Symbol.for("strata.env")];
+const env: Record<string, string> = __STRATA_PROCESS_ENV__ && bindings ? { ...bindings } : {};
 
 function nextTick(fn: (...args: unknown[]) => void, ...args: unknown[]): void {
   queueMicrotask(() => fn(...args));
