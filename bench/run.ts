@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import type { BenchRow } from "./measure.js";
 import { benchRouter } from "./router.js";
 import { benchIsolate } from "./isolate.js";
+import { benchNodeCompat } from "./node-compat.js";
 import { benchContainer } from "./container.js";
 import { benchBuild } from "./build.js";
 import { benchDockerfile } from "./dockerfile.js";
@@ -36,6 +37,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   microvm: benchMicrovm,
   kata: benchKata,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
+  "node-compat": benchNodeCompat,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -13,6 +13,8 @@ export interface WranglerConfig {
   readonly vars: Record<string, unknown>;
   /** kv_namespaces: the env name of each binding and the namespace id it names. */
   readonly kvNamespaces: KvNamespaceBinding[];
+  /** compatibility_flags, e.g. "nodejs_compat". */
+  readonly compatibilityFlags: string[];
 }
 
 export interface KvNamespaceBinding { readonly binding: string; readonly id: string }
@@ -39,6 +41,7 @@ export async function readWranglerConfig(dir: string): Promise<WranglerConfig | 
       // A plain object: TOML tables come back without a prototype.
       vars: vars && typeof vars === "object" && !Array.isArray(vars) ? { ...(vars as Record<string, unknown>) } : {},
       kvNamespaces: kvNamespaces(raw["kv_namespaces"], file),
+      compatibilityFlags: compatibilityFlags(raw["compatibility_flags"], file),
     };
   }
   return null;
@@ -84,6 +87,15 @@ function kvNamespaces(raw: unknown, file: string): KvNamespaceBinding[] {
     }
     return { binding, id };
   });
+}
+
+/** `compatibility_flags = ["nodejs_compat"]`: a list of flag names. */
+function compatibilityFlags(raw: unknown, file: string): string[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || raw.some((f) => typeof f !== "string")) {
+    throw new StrataError("INVALID_CONFIG", `${file}: compatibility_flags must be a list of flag names, e.g. ["nodejs_compat"]`, { file });
+  }
+  return [...(raw as string[])];
 }
 
 /** JSON with // and /* comments and trailing commas (wrangler.jsonc); an error names the file, line and column. */

@@ -1,6 +1,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { cp, mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -10,7 +10,8 @@ import { REPO, TestDaemon } from "./harness.js";
  * Real Workers apps, written as their frameworks' docs write them, with the framework from npm (the
  * repo's own node_modules, as `npm install` would put it next to the app), deployed unchanged with
  * `strata deploy` and answering through the router: Hono (forms, KV, the Cache API through hono/cache,
- * waitUntil, HTMLRewriter) and itty-router (AutoRouter, JSON, KV).
+ * waitUntil, HTMLRewriter), itty-router (AutoRouter, JSON, KV), and a worker using Node's modules under
+ * the nodejs_compat compatibility flag.
  */
 const FIXTURES = join(REPO, "test", "fixtures", "apps");
 let d: TestDaemon;
@@ -125,4 +126,40 @@ test("an itty-router app answers JSON routes backed by KV through the router", a
   assert.deepEqual(JSON.parse(missing.text), { status: 404, error: "no such todo" });
   assert.equal((await d.request(host, "/nowhere")).status, 404);
   assert.equal((await d.request(host, "/boom")).status, 500);
+});
+
+test("a nodejs_compat worker serves through the router: AsyncLocalStorage per concurrent request, createHmac, streams; without the flag the deploy fails naming it", async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  const dir = join(work, "isolate-node-compat");
+  await cp(join(FIXTURES, "isolate-node-compat"), dir, { recursive: true });
+  const deployed = await d.cli(["deploy", dir, "--version", "v1"]);
+  assert.equal(deployed.code, 0, deployed.stderr);
+  assert.match(deployed.stderr + deployed.stdout, /nodejs_compat modules bundled: node:async_hooks, node:buffer, node:crypto, node:events/);
+  const host = "node-compat-app.localhost";
+
+  // Two requests in flight at once, the slower one started first: each sees its own id after its awaits.
+  const [slow, fast] = await Promise.all([
+    d.request(host, "/id?wait=150", { headers: { "x-request-id": "slow" } }),
+    d.request(host, "/id?wait=1", { headers: { "x-request-id": "fast" } }),
+  ]);
+  assert.deepEqual(JSON.parse(slow.text), { before: "slow", after: "slow", log: "[slow] done" });
+  assert.deepEqual(JSON.parse(fast.text), { before: "fast", after: "fast", log: "[fast] done" });
+
+  const login = await d.request(host, "/login?user=ada");
+  const cookie = String(login.headers["set-cookie"]).split(";")[0]!;
+  assert.match(cookie, /^user=ada\.[A-Za-z0-9_-]{43}$/);
+  const me = await d.request(host, "/me", { headers: { cookie } });
+  assert.equal(me.status, 200, me.text);
+  assert.match(me.text, /^hello ada \(\d+ visits seen\)$/);
+  assert.equal((await d.request(host, "/me", { headers: { cookie: cookie.replace("ada.", "eve.") } })).status, 401);
+  assert.equal((await d.request(host, "/shout", { method: "POST", body: "quiet words here" })).text, "QUIET WORDS HERE");
+
+  // The same app without the flag: its build fails, saying what to add; v1 keeps serving.
+  const noFlag = join(work, "isolate-node-compat-no-flag");
+  await cp(dir, noFlag, { recursive: true });
+  await writeFile(join(noFlag, "wrangler.toml"), (await readFile(join(dir, "wrangler.toml"), "utf8")).replace(/^compatibility_flags.*\n/m, ""));
+  const refused = await d.cli(["deploy", noFlag, "--version", "v2"]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr + refused.stdout, /"node:async_hooks", which needs the nodejs_compat compatibility flag: add compatibility_flags = \["nodejs_compat"\] to wrangler\.toml/);
+  assert.equal((await d.request(host, "/shout", { method: "POST", body: "still up" })).text, "STILL UP");
 });

@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { builtinModules } from "node:module";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build as esbuild, type Message, type Plugin } from "esbuild";
 import { StrataError } from "../../errors.js";
 import { BUNDLE_MANIFEST_FILE, type BundleManifest } from "../../sandbox/index.js";
 import { detect, isWasiCommand, type IsolateApp } from "./detect.js";
+import { hasNodeCompat, lowerAsyncOutsideCompat, NODE_COMPAT_GLOBALS, nodeBuiltins, populatesProcessEnv } from "./node-compat.js";
 
 export interface IsolateBuildOptions {
   /** Where the bundle directory is written (created; should be empty). */
@@ -26,31 +26,6 @@ export interface IsolateBundle {
 }
 
 const ENTRY_FILE = "worker.js";
-const NODE_BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith("_")));
-
-function isNodeBuiltin(spec: string): boolean {
-  return spec.startsWith("node:") || NODE_BUILTINS.has(spec.split("/")[0]!);
-}
-
-/**
- * A Node built-in is not there in an isolate: fail at build time, naming it. A bare name such as
- * "events" or "buffer" is fine when the app vendors a package of that name in node_modules.
- */
-const SKIP = Symbol("strata-builtin-check");
-const refuseNodeBuiltins: Plugin = {
-  name: "strata-refuse-node-builtins",
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?[a-z_][a-z0-9_/]*$/ }, async (args) => {
-      if (args.pluginData === SKIP || !isNodeBuiltin(args.path)) return undefined;
-      if (!args.path.startsWith("node:")) {
-        const vendored = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: SKIP });
-        if (vendored.errors.length === 0) return vendored;
-      }
-      return { errors: [{ text: `imports the Node built-in module "${args.path}", which the isolate runtime does not provide` }] };
-    });
-  },
-};
-
 /** `import mod from "./x.wasm"` stays an import of a file copied next to worker.js; the engine makes it a WebAssembly.Module. */
 function wasmModules(outDir: string, names: Set<string>): Plugin {
   return {
@@ -89,6 +64,8 @@ export async function build(dir: string, opts: IsolateBuildOptions): Promise<Iso
   log(`isolate build: ${app.kind} from ${app.entry} (${app.reason})`);
   await mkdir(opts.outDir, { recursive: true });
   const wasmNames = new Set<string>();
+  const compat = hasNodeCompat(app.compatibilityFlags);
+  const usedCompat = new Set<string>();
   const common = {
     bundle: true,
     format: "esm" as const,
@@ -98,7 +75,8 @@ export async function build(dir: string, opts: IsolateBuildOptions): Promise<Iso
     mainFields: ["workerd", "worker", "browser", "module", "main"],
     conditions: ["workerd", "worker", "browser"],
     absWorkingDir: resolve(dir),
-    plugins: [refuseNodeBuiltins, wasmModules(opts.outDir, wasmNames)],
+    plugins: [nodeBuiltins({ compat, used: usedCompat }), wasmModules(opts.outDir, wasmNames)],
+    ...(compat && { inject: [NODE_COMPAT_GLOBALS], define: { __STRATA_PROCESS_ENV__: String(populatesProcessEnv(app.compatibilityFlags, app.compatibilityDate)) } }),
     logLevel: "silent" as const,
     legalComments: "none" as const,
   };
@@ -122,6 +100,11 @@ export async function build(dir: string, opts: IsolateBuildOptions): Promise<Iso
       });
     } else {
       await esbuild({ ...common, entryPoints: [join(resolve(dir), app.entry)] });
+      if (usedCompat.has("async_hooks")) {
+        log("isolate build: the worker uses AsyncLocalStorage: async functions lowered so that its context follows every await");
+        await esbuild({ ...common, entryPoints: [join(resolve(dir), app.entry)], plugins: [...common.plugins, lowerAsyncOutsideCompat(resolve(dir))] });
+      }
+      if (usedCompat.size > 0) log(`isolate build: nodejs_compat modules bundled: ${[...usedCompat].sort().map((m) => `node:${m}`).join(", ")}`);
     }
   } catch (err) {
     if (err instanceof StrataError) throw err;
@@ -137,6 +120,7 @@ export async function build(dir: string, opts: IsolateBuildOptions): Promise<Iso
     ...(app.compatibilityDate !== undefined ? { compatibilityDate: app.compatibilityDate } : {}),
     vars: app.vars,
     kvNamespaces: [...(app.kvNamespaces ?? [])],
+    compatibilityFlags: [...(app.compatibilityFlags ?? [])],
     wasmModules: [...wasmNames].sort(),
   };
   await writeFile(join(opts.outDir, BUNDLE_MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");

@@ -25,6 +25,8 @@ export interface IsolateApp {
   readonly vars: Record<string, unknown>;
   /** wrangler kv_namespaces (none without a wrangler config). */
   readonly kvNamespaces?: readonly KvNamespaceBinding[];
+  /** wrangler compatibility_flags (none without a wrangler config). */
+  readonly compatibilityFlags?: readonly string[];
   /** Which rule matched, for the build log. */
   readonly reason: string;
 }
@@ -71,8 +73,8 @@ export async function isWasiCommand(file: string): Promise<boolean> {
   return exports.includes("_start") && exports.includes("memory");
 }
 
-function fromWrangler(w: WranglerConfig | null): Pick<IsolateApp, "name" | "compatibilityDate" | "vars" | "kvNamespaces"> {
-  return { name: w?.name, compatibilityDate: w?.compatibilityDate, vars: w?.vars ?? {}, kvNamespaces: w?.kvNamespaces ?? [] };
+function fromWrangler(w: WranglerConfig | null): Pick<IsolateApp, "name" | "compatibilityDate" | "vars" | "kvNamespaces" | "compatibilityFlags"> {
+  return { name: w?.name, compatibilityDate: w?.compatibilityDate, vars: w?.vars ?? {}, kvNamespaces: w?.kvNamespaces ?? [], compatibilityFlags: w?.compatibilityFlags ?? [] };
 }
 
 export async function detect(dir: string): Promise<IsolateApp | null> {

@@ -24,6 +24,8 @@ export const BundleManifestSchema = z.object({
   vars: z.record(z.string(), JsonValue),
   /** wrangler kv_namespaces: env name and namespace id; the driver keeps each namespace per app. */
   kvNamespaces: z.array(z.object({ binding: z.string(), id: z.string().regex(/^[\w.-]+$/) })).default([]),
+  /** wrangler compatibility_flags; nodejs_compat's modules are in the bundle itself. */
+  compatibilityFlags: z.array(z.string()).default([]),
   /** .wasm files next to the entry that the entry imports by "./<name>". */
   wasmModules: z.array(z.string().regex(/^[\w.-]+\.wasm$/)),
 });

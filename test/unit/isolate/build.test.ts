@@ -20,7 +20,7 @@ test("wrangler.toml: name, main, compatibility_date and [vars] are read; other t
     'name = "x" # comment\nmain = "src/a.ts"\ncompatibility_date = \'2024-01-01\'\n[vars]\nA = "1 # not a comment"\nB = 2\nC = true\n[[routes]]\npattern = "x"\n[env.prod.vars]\nA = "prod"\n',
   );
   const cfg = await readWranglerConfig(dir);
-  assert.deepEqual(cfg, { file: "wrangler.toml", name: "x", main: "src/a.ts", compatibilityDate: "2024-01-01", vars: { A: "1 # not a comment", B: 2, C: true }, kvNamespaces: [] });
+  assert.deepEqual(cfg, { file: "wrangler.toml", name: "x", main: "src/a.ts", compatibilityDate: "2024-01-01", vars: { A: "1 # not a comment", B: 2, C: true }, kvNamespaces: [], compatibilityFlags: [] });
 });
 
 test("wrangler kv_namespaces: each binding names a namespace by its id (else preview_id, else its own name)", async (t) => {
@@ -108,7 +108,7 @@ test("build: a TypeScript worker becomes one ES module with its manifest", async
   const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8"));
   assert.deepEqual(manifest, {
     format: "strata-isolate-bundle/1", entry: "worker.js", kind: "worker", name: "ts-worker",
-    compatibilityDate: "2024-09-23", vars: { GREETING: "hello", LIMIT: 3 }, kvNamespaces: [], wasmModules: [],
+    compatibilityDate: "2024-09-23", vars: { GREETING: "hello", LIMIT: 3 }, kvNamespaces: [], compatibilityFlags: [], wasmModules: [],
   });
   assert.match(await readFile(join(out, "worker.js"), "utf8"), /export\s*\{[^}]*default/);
   assert.ok(lines.some((l) => l.includes("wrangler.toml")));
@@ -131,7 +131,7 @@ test("build: importing a Node built-in fails with BUILD_FAILED naming the module
   await assert.rejects(build(join(FIXTURES, "isolate-node-builtin"), { outDir: join(await tempDir(t), "out") }), (err: unknown) => {
     assert.ok(err instanceof StrataError);
     assert.equal(err.code, "BUILD_FAILED");
-    assert.match(err.message, /Node built-in module "node:fs"/);
+    assert.match(err.message, /Node\.js built-in module "node:fs", which needs the nodejs_compat compatibility flag/);
     assert.match(err.message, /index\.js:1/);
     return true;
   });
@@ -141,7 +141,7 @@ test("build: bare built-in names are refused unless vendored; a missing module f
   const dir = await tempDir(t);
   await mkdir(join(dir, "src"));
   await writeFile(join(dir, "src", "index.ts"), 'import { join } from "path/posix";\nexport default { fetch() { return new Response(join("a", "b")); } };\n');
-  await assert.rejects(build(dir, { outDir: join(dir, "out") }), /Node built-in module "path\/posix"/);
+  await assert.rejects(build(dir, { outDir: join(dir, "out") }), /Node\.js built-in module "path\/posix", which needs the nodejs_compat compatibility flag/);
   await mkdir(join(dir, "node_modules", "events"), { recursive: true });
   await writeFile(join(dir, "node_modules", "events", "index.js"), "exports.name = 'vendored events';\n");
   await writeFile(join(dir, "src", "index.ts"), 'import { name } from "events";\nexport default { fetch() { return new Response(name); } };\n');

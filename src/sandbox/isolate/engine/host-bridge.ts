@@ -5,6 +5,7 @@ import { FetchBodies } from "./fetch-bodies.js";
 import { outboundFetch, type OutboundRequest } from "./outbound-fetch.js";
 import { CodecBridge } from "./codec-bridge.js";
 import { htmlRewriterSource } from "./html-rewriter-source.js";
+import { nodeCall } from "./node-bridge.js";
 import { SubtleBridge } from "./subtle-bridge.js";
 
 /** What a tenant's isolate may ask of the engine; everything else (files, processes, sockets) it cannot reach. */
@@ -80,6 +81,9 @@ export async function installBridge(context: ivm.Context, hooks: BridgeHooks): P
     const b = randomBytes(size);
     return b.buffer.slice(b.byteOffset, b.byteOffset + size);
   }));
+  // Node's own code for the nodejs_compat modules bundled into a worker (node-bridge.ts): synchronous, as
+  // Node's createHash or url.parse are.
+  await g.set("__strata_node", new ivm.Callback((op: unknown, ...args: unknown[]) => nodeCall(op, args)));
   await g.set("__strata_url", new ivm.Callback((op: unknown, a: unknown, b: unknown, c: unknown) => {
     if (op === "parse") return urlParts(new URL(String(a), b === undefined ? undefined : String(b)));
     const u = new URL(String(a));

@@ -75,6 +75,7 @@ const STARTUP_TIMEOUT_MS = 2_000;
 const SENT_URLS_MAX = 128;
 /** The specifier by which the boot module imports the worker's module. */
 const BOOT_IMPORT = "strata:worker";
+const ENV_IMPORT = "strata:env";
 
 /** CPU accounting window: credit from requests does not carry over further than this. */
 const CPU_WINDOW_NS = 1_000_000_000n;
@@ -83,14 +84,22 @@ const CPU_WINDOW_NS = 1_000_000_000n;
  * The boot module: takes the prelude's install() off the global object and installs the worker with its
  * env and the names of its KV bindings (binding i is KV store i of the tenant).
  */
-function bootSource(env: Readonly<Record<string, unknown>>, kv: readonly string[]): string {
+function bootSource(env: Readonly<Record<string, unknown>>, kv: readonly string[], nodeCompat: boolean): string {
   return [
+    // nodejs_compat's process.env is filled from the env before the worker's modules run (ENV_IMPORT).
+    ...(nodeCompat ? [`import ${JSON.stringify(ENV_IMPORT)};`] : []),
     `import * as worker from ${JSON.stringify(BOOT_IMPORT)};`,
     "const install = globalThis.__strataInstall;",
     "delete globalThis.__strataInstall;",
     // JSON.parse, not an object literal: a "__proto__" key stays an own property.
     `install(worker, JSON.parse(${JSON.stringify(JSON.stringify(env))}), ${JSON.stringify(kv)});`,
   ].join("\n");
+}
+
+/** The env as text (a JSON var as its JSON, as workerd gives it), where build/isolate/node-compat/process.ts reads it for process.env. */
+function envSource(env: Readonly<Record<string, unknown>>): string {
+  const text = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+  return `Object.defineProperty(globalThis, Symbol.for("strata.env"), { value: Object.freeze(JSON.parse(${JSON.stringify(JSON.stringify(text))})) });`;
 }
 
 /**
@@ -215,9 +224,11 @@ export class Tenant {
       worker = await isolate.compileModule(b.code, { filename, produceCachedData: true });
       b.codeCache = (worker as ivm.Module & ivm.CachedDataResult).cachedData;
     }
-    const boot = isolate.compileModuleSync(bootSource(this.config.env, this.config.kv.map((k) => k.binding)), { filename: "strata:boot" });
+    const nodeCompat = b.manifest.compatibilityFlags.some((f) => f.startsWith("nodejs_compat"));
+    const boot = isolate.compileModuleSync(bootSource(this.config.env, this.config.kv.map((k) => k.binding), nodeCompat), { filename: "strata:boot" });
     boot.instantiateSync(context, (specifier) => {
       if (specifier === BOOT_IMPORT) return worker;
+      if (specifier === ENV_IMPORT) return isolate.compileModuleSync(envSource(this.config.env), { filename: ENV_IMPORT });
       const name = specifier.replace(/^\.\//, "");
       if (!b.wasm.has(name)) throw new Error(`the worker imports "${specifier}", which is not in its bundle`);
       return isolate.compileModuleSync(`export default globalThis.__strataWasm[${JSON.stringify(name)}];`);

@@ -10,6 +10,7 @@ export interface UrlParts {
 /** The same shapes the engine's outbound fetch takes and gives (a type-only import: nothing crosses at run time). */
 export type { OutboundRequest as HostFetchRequest, FetchResponseHead as HostFetchResponse } from "../engine/outbound-fetch.js";
 import type { OutboundRequest as HostFetchRequest, FetchResponseHead as HostFetchResponse } from "../engine/outbound-fetch.js";
+import type { NodeAnswer } from "../engine/node-bridge.js";
 
 /** How an async engine call ends: it never rejects across the isolate boundary. */
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -48,6 +49,8 @@ export type HostFormValue = string | { name: string; type: string; bytes: ArrayB
 export const host = {
   log: take<(stream: "stdout" | "stderr", line: string) => void>("__strata_log"),
   randomBytes: take<(n: number) => ArrayBuffer>("__strata_random"),
+  /** Node's own code for the nodejs_compat modules (engine/node-bridge.ts): `{ value }` or `{ error }`. */
+  node: take<(op: string, ...args: unknown[]) => NodeAnswer>("__strata_node"),
   /** parse(input, base) or set(href, part, value); throws on an invalid URL. */
   url: take<(op: "parse" | "set", a: string, b?: string, c?: string) => UrlParts>("__strata_url"),
   /** Schedules (ms >= 0) or clears (ms < 0) timer `id`; the engine calls __strataFireTimer(id). */

@@ -13,6 +13,7 @@ import { AbortController, AbortSignal, Event, EventTarget } from "./events.js";
 import { fetch } from "./fetch.js";
 import { FormData } from "./form-data.js";
 import { Headers } from "./headers.js";
+import { host } from "./host.js";
 import { HTMLRewriter } from "./html-rewriter.js";
 import { Request, Response } from "./request-response.js";
 import {
@@ -42,6 +43,10 @@ const globals: Record<string, unknown> = {
 for (const [name, value] of Object.entries(globals)) {
   Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
 }
+
+// What the nodejs_compat modules bundled with a worker (build/isolate/node-compat/) need from the engine:
+// keyed by a symbol, so it is no global name (and holds nothing a worker could not compute itself).
+Object.defineProperty(globalThis, Symbol.for("strata.node-compat"), { value: Object.freeze({ call: host.node }) });
 
 // Taken (by reference) and then deleted from the global object by the engine.
 Object.assign(globalThis, {
