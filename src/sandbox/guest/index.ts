@@ -1,7 +1,7 @@
 /**
- * The guest pipeline every VM-class driver shares (microvm and vm today; Kata-style, Xen and hosted functions
- * later): an OCI image as a read-only ext4 root disk, Debian's cloud kernel as a PVH vmlinux,
- * an initramfs with Strata's guest init, the run file, and the host<->guest line protocol.
+ * The guest pipeline every VM-class driver shares (microvm, kata, vm, xen): an OCI image as a read-only ext4
+ * root disk, Debian's cloud kernel as a PVH vmlinux, an initramfs with Strata's guest init, the run file,
+ * the host<->guest line protocol, and the per-instance bookkeeping the drivers compose (GuestInstances).
  */
 export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES, GUEST_OVERHEAD_MB } from "./assets.js";
 export type { GuestAssets, GuestKernel } from "./assets.js";
