@@ -1,6 +1,7 @@
 /**
- * The guest pipeline every VM-class driver shares (microvm, vm, kata, xen, and functions run in them): an OCI image as a read-only ext4 root disk, Debian's cloud kernel as a PVH vmlinux,
- * an initramfs with Strata's guest init, the run file, and the host<->guest line protocol.
+ * The guest pipeline every VM-class driver shares (microvm, kata, vm, xen, and the functions that run in them): an OCI image as a read-only ext4
+ * root disk, Debian's cloud kernel as a PVH vmlinux, an initramfs with Strata's guest init, the run file,
+ * the host<->guest line protocol, and the per-instance bookkeeping the drivers compose (GuestInstances).
  */
 export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES, GUEST_OVERHEAD_MB } from "./assets.js";
 export type { GuestAssets, GuestKernel } from "./assets.js";
@@ -22,3 +23,9 @@ export type { GuestExit } from "./guest-log.js";
 export { chooseAccel } from "./accel.js";
 export type { AccelChoice, QemuAccel } from "./accel.js";
 export { hostTscKhz } from "./host-tsc.js";
+export { guestCapabilities } from "./capabilities.js";
+export { GuestInstances, guestInstance } from "./instances.js";
+export type { GuestEventFiles } from "./instances.js";
+export { GuestImages } from "./prepared.js";
+export type { GuestBoot, GuestPrepared } from "./prepared.js";
+export { quitQemu, vmmPid, VmmHandleData } from "./vmm.js";

@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { StrataError } from "../../errors.js";
+import type { ProcessPlan } from "../oci/bundle.js";
 
 /** The guest's network: its address on the Strata bridge, the gateway, and a MAC derived from the address. */
 export interface GuestNet {
@@ -9,13 +10,8 @@ export interface GuestNet {
   readonly mac: string;
 }
 
-/** What the guest init runs (init/runfile.go reads the same fields). */
-export interface RunFile {
-  readonly args: readonly string[];
-  readonly env: readonly string[];
-  readonly cwd: string;
-  readonly uid: number;
-  readonly gid: number;
+/** What the guest init runs: the image's process as a container's, and the guest's own (init/runfile.go reads the same fields). */
+export interface RunFile extends ProcessPlan {
   readonly hostname: string;
   /** The app's memory cap inside the guest (cgroup v2 memory.max); the guest's RAM adds the kernel's share. */
   readonly memoryMb: number;

@@ -1,9 +1,9 @@
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/index.js";
 import type {
-  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
-import { writeJsonDisk } from "../guest/index.js";
+import { guestCapabilities, writeJsonDisk } from "../guest/index.js";
 import { MicrovmDriver } from "../microvm/index.js";
 import { OciDriver } from "../oci/driver.js";
 import { agentRunFor } from "./agent-run.js";
@@ -19,16 +19,8 @@ export interface KataDriverOptions {
   readonly mode?: KataMode;
 }
 
-const CAPABILITIES: Capabilities = Object.freeze({
-  isolation: "vm-container",
-  imageKinds: Object.freeze(["oci"] as const),
-  ownNetns: true,
-  sharedProcess: false,
-  // Memory and pids: the container's cgroup inside the guest (and the guest's RAM); CPU: the VMM's cgroup quota.
-  limits: Object.freeze({ memory: true, cpu: true, pids: true }),
-  recoverable: true,
-  coldStart: "seconds",
-});
+// Memory and pids: the container's cgroup inside the guest (and the guest's RAM); CPU: the VMM's cgroup quota.
+const CAPABILITIES = guestCapabilities("vm-container", { cpu: true, pids: true });
 
 /** The guest init's agent mode (init/agent.go). */
 const AGENT_KERNEL_ARGS = ["strata.agent=oci"] as const;

@@ -1,19 +1,15 @@
 import type { Probe } from "../driver.js";
+import type { GuestBoot } from "../guest/index.js";
 
 /**
  * One VM as every backend sees it: the guest pipeline's kernel, initramfs and disks, the tap the NIC uses
  * inside the instance's network namespace, and the files of the host<->guest channel. A backend turns it
  * into its VMM's own terms: QEMU's argv and QMP (qemu.ts), Firecracker's API requests (firecracker/).
  */
-export interface VmSpec {
+export interface VmSpec extends GuestBoot {
   readonly id: string;
   /** The instance's directory: sockets, pid file, log and boot files live here. */
   readonly dir: string;
-  readonly kernel: string;
-  readonly initramfs: string;
-  readonly cmdline: string;
-  readonly rootDisk: string;
-  readonly runDisk: string;
   readonly memoryMb: number;
   readonly vcpus: number;
   readonly netnsPath: string;
@@ -28,7 +24,9 @@ export interface VmSpec {
 }
 
 /** The files a backend keeps in an instance's directory, by name. */
-export const VM_FILES = { pid: "vmm.pid", control: "vmm.sock", guestControl: "ctl.sock", log: "guest.log", boot: "boot.log", run: "run.img" } as const;
+export const VM_FILES = {
+  pid: "vmm.pid", control: "vmm.sock", guestControl: "ctl.sock", log: "guest.log", offset: "log.offset", boot: "boot.log", run: "run.img",
+} as const;
 
 export interface VmmBackend {
   /** For `strata instances`: "qemu-tcg", "qemu-kvm", "firecracker". */

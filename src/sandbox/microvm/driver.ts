@@ -1,27 +1,24 @@
-import { SingleFlight } from "../../system/single-flight.js";
-
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdir } from "node:fs/promises";
 import { connect, createConnection } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/index.js";
-import { ignoreMissing, pathExists } from "../../system/fs.js";
+import { pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type {
   Capabilities, DriverName, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, guestAssets, GuestLogFollower, GUEST_OVERHEAD_MB, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP, writeRunDisk,
-  type AccelChoice, type GuestAssets, type GuestControl, type GuestNet,
+  chooseAccel, encodeControl, guestAssets, guestCapabilities, GuestImages, guestInstance, GuestInstances, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
+  VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestControl, type GuestNet, type GuestPrepared,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
-import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
+import { processFor } from "../oci/image-process.js";
 import type { ProcessPlan } from "../oci/bundle.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
-import { MicrovmHandleData } from "./handle.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
 import { SnapshotStore, type Snapshot } from "./snapshots.js";
@@ -60,25 +57,9 @@ const POLL_MS = 20;
 const SNAPSHOT_READY_MS = 120_000;
 const RESTORE_ACK_MS = 10_000;
 
-const CAPABILITIES: Capabilities = Object.freeze({
-  isolation: "microvm",
-  imageKinds: Object.freeze(["oci"] as const),
-  ownNetns: true,
-  sharedProcess: false,
-  // Memory: the app's cgroup inside the guest (and the guest's RAM). CPU: the VMM's cgroup quota. Pids
-  // inside the guest are the guest's business: a fork bomb exhausts the guest, not the host.
-  limits: Object.freeze({ memory: true, cpu: true, pids: false }),
-  recoverable: true,
-  coldStart: "seconds",
-});
+const CAPABILITIES = guestCapabilities("microvm", { cpu: true, pids: false });
 
-export interface MicrovmPrepared {
-  readonly rootDisk: string;
-  readonly image: ImageProcess;
-  readonly assets: GuestAssets;
-}
-
-type ExitRecord = { code: number; reason: "exited" | "oom-killed" | "killed" | "pids-limit"; error?: string };
+export type MicrovmPrepared = GuestPrepared;
 
 /**
  * Each instance is a microVM: the image as a read-only root disk, Strata's guest init (sandbox/guest), the
@@ -92,9 +73,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
 
   private readonly backend: VmmBackend;
   private readonly cgroups: CgroupV1;
-  private readonly followers = new Map<string, GuestLogFollower>();
-  private readonly stopping = new SingleFlight<void>();
-  private readonly prepared = new Map<string, Promise<Prepared<MicrovmPrepared>>>();
+  private readonly instances: GuestInstances;
+  private readonly images: GuestImages;
   private readonly snapshots: SnapshotStore;
   /** Snapshot keys being taken now. */
   private readonly snapshotting = new Set<string>();
@@ -109,6 +89,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     this.capabilities = opts.profile?.capabilities ?? CAPABILITIES;
     this.backend = opts.backend ?? new QemuBackend(() => this.chooseAccel());
     this.cgroups = new CgroupV1(this.cgroupParent);
+    this.instances = new GuestInstances(opts.home.runtime(this.name), VM_FILES);
+    this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress), opts.onProgress);
     this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"));
   }
 
@@ -116,12 +98,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     return `strata/${this.opts.home.tag}/${this.name}`;
   }
 
-  private get dir(): string {
-    return this.opts.home.runtime(this.name);
-  }
-
   private instanceDir(id: string): string {
-    return join(this.dir, "instances", id);
+    return this.instances.dir(id);
   }
 
   /** KVM when a trial guest runs on it, else TCG; decided once (the verdict is also kept until reboot). */
@@ -135,26 +113,13 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     return probeMicrovm(this.backend);
   }
 
-  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<MicrovmPrepared>> {
-    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the ${this.name} driver runs OCI images, not ${image.kind}`);
-    const key = `${this.name}:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
-    let entry = this.prepared.get(key);
-    if (!entry) {
-      entry = (async () => {
-        const disk = await rootDisk(this.opts.home, image.path, image.ref ?? image.digest, this.opts.onProgress);
-        const assets = await guestAssets(this.opts.onProgress);
-        const proc = await imageProcess(disk.image.config.config, disk.layersTopFirst);
-        return { driver: this.name, key, data: { rootDisk: disk.path, image: proc, assets } };
-      })();
-      this.prepared.set(key, entry);
-      entry.catch(() => this.prepared.delete(key)); // retried next time
-    }
-    return entry;
+  prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<MicrovmPrepared>> {
+    return this.images.prepare(image);
   }
 
   async release(prepared: Prepared<MicrovmPrepared>): Promise<void> {
     // The root disk is shared by every version built from that image; the version's snapshots are its own.
-    this.prepared.delete(prepared.key);
+    this.images.release(prepared);
     await this.snapshots.removeVersion(prepared.key);
   }
 
@@ -209,17 +174,17 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         pid = await this.backend.launch({ ...vm, incoming: snapshot.state });
         await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
         await this.backend.resume(dir);
-        await this.follow(id, io);
+        await this.instances.follow(id, io);
         await this.tellRestored(id, net);
       } else {
         pid = await this.backend.launch(vm);
         await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
-        await this.follow(id, io);
+        await this.instances.follow(id, io);
         if (this.opts.snapshots === true) this.snapshotWhenReady(id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk);
       }
       const detail = `${await this.backend.detail()}${snapshot ? ", restored" : ""}`;
-      const data: MicrovmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
-      return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail };
+      const data: VmmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
+      return guestInstance({ id, driver: this.name, data }, { host: net.address, port: spec.port }, detail);
     } catch (err) {
       await this.cleanup(id);
       if (err instanceof StrataError) throw err;
@@ -228,7 +193,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   stop(instance: Instance, graceMs: number): Promise<void> {
-    return this.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
+    return this.instances.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
   }
 
   private async stopOnce(id: string, graceMs: number): Promise<void> {
@@ -242,95 +207,49 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     await this.cleanup(id);
   }
 
-  async inspect(instance: Instance): Promise<InstanceState> {
-    return this.stateOf(instance.id);
-  }
-
-  private async stateOf(id: string): Promise<InstanceState> {
-    const pid = await this.pidOf(id);
-    const exit = await this.exitRecord(id);
-    if (pid && !exit) return { status: "running", ...(await this.cgroups.stats(id)) };
-    if (exit) return { status: "exited", code: exit.code, reason: exit.reason };
-    if (await pathExists(this.instanceDir(id))) return { status: "exited", code: -1, reason: "killed" }; // the VMM died without a word from the guest
-    return { status: "gone" };
+  inspect(instance: Instance): Promise<InstanceState> {
+    const id = instance.id;
+    return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, () => this.cgroups.stats(id));
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
     const id = handle.id;
-    const data = MicrovmHandleData.safeParse(handle.data);
-    if (data.success && (await this.pidOf(id)) === data.data.pid && !(await this.exitRecord(id))) {
-      await this.follow(id, io);
+    const data = VmmHandleData.safeParse(handle.data);
+    if (data.success && (await this.pidOf(id)) === data.data.pid && !(await this.instances.exitRecord(id))) {
+      await this.instances.follow(id, io);
       const { address, port, detail } = data.data;
-      return { id, driver: this.name, endpoint: { host: address, port }, handle: { ...handle, data: data.data }, detail };
+      return guestInstance({ ...handle, data: data.data }, { host: address, port }, detail);
     }
     await this.cleanup(id);
     return null;
   }
 
   async sweep(keep: ReadonlySet<string>): Promise<void> {
-    const ids = new Set<string>(await this.cgroups.listIds());
-    for (const e of await readdir(join(this.dir, "instances"), { withFileTypes: true }).catch(ignoreMissing([]))) {
-      if (e.isDirectory()) ids.add(e.name);
-    }
-    for (const id of ids) if (!keep.has(id)) await this.cleanup(id);
+    await this.instances.sweep(keep, await this.cgroups.listIds(), (id) => this.cleanup(id));
   }
 
   async close(): Promise<void> {
     this.closed = true;
     for (const id of [...this.snapshotTasks.keys()]) await this.endSnapshotTask(id);
-    for (const f of this.followers.values()) await f.stop();
-    this.followers.clear();
+    await this.instances.close();
     await this.cgroups.removeParents();
   }
 
-  /** Everything an instance made, each step tolerating its absence; the first failure is thrown at the end. */
+  /** Everything an instance made: its follower, snapshot task, VMM, cgroup, network and directory. */
   private async cleanup(id: string): Promise<void> {
-    const dir = this.instanceDir(id);
-    const failures: unknown[] = [];
-    const step = async (run: () => Promise<unknown>) => {
-      await run().catch((err: unknown) => void failures.push(err));
-    };
-    const follower = this.followers.get(id);
-    this.followers.delete(id);
-    await step(async () => follower?.stop());
-    await step(() => this.endSnapshotTask(id));
-    await step(async () => {
-      const pid = await this.pidOf(id);
-      if (pid) await this.backend.kill(dir, pid);
-    });
-    await step(() => this.cgroups.remove(id));
-    await step(() => this.opts.network.detach(id));
-    if (failures.length === 0) await step(() => rm(dir, { recursive: true, force: true }));
-    if (failures.length) throw failures[0];
+    await this.instances.cleanup(id, [
+      () => this.endSnapshotTask(id),
+      async () => {
+        const pid = await this.pidOf(id);
+        if (pid) await this.backend.kill(this.instanceDir(id), pid);
+      },
+      () => this.cgroups.remove(id),
+      () => this.opts.network.detach(id),
+    ]);
   }
 
-  /** The VMM's pid while that process runs and is this instance's VMM (pids are reused). */
-  private async pidOf(id: string): Promise<number | undefined> {
-    const pid = Number(await readFile(join(this.instanceDir(id), VM_FILES.pid), "utf8").catch(ignoreMissing("")));
-    if (!(pid > 0) || !processExists(pid)) return undefined;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(ignoreMissing(""));
-    return cmdline.includes(this.instanceDir(id)) ? pid : undefined;
-  }
-
-  private async follow(id: string, io: InstanceIO): Promise<void> {
-    const dir = this.instanceDir(id);
-    const follower = new GuestLogFollower(join(dir, VM_FILES.log), join(dir, "log.offset"), (e) => {
-      if (e.t === "log") io.log(e.s, e.l);
-      else if (e.t === "exit") void this.onExit(id, e, io);
-    });
-    this.followers.set(id, follower);
-    await follower.start();
-  }
-
-  private async onExit(id: string, e: ExitRecord, io: InstanceIO): Promise<void> {
-    if (e.error) io.log("stderr", `strata guest: ${e.error}`);
-    if (this.stopping.has(id)) return;
-    io.exited?.({ status: "exited", code: e.code, reason: e.reason });
-  }
-
-  /** The guest's exit, read from the end of its event file (also when no follower runs in this process). */
-  private exitRecord(id: string): Promise<ExitRecord | undefined> {
-    return lastGuestExit(join(this.instanceDir(id), VM_FILES.log));
+  private pidOf(id: string): Promise<number | undefined> {
+    return vmmPid(join(this.instanceDir(id), VM_FILES.pid), this.instanceDir(id));
   }
 
   /**

@@ -6,9 +6,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { exec, which } from "../../system/exec.js";
-import { processExists } from "../../system/process.js";
 import type { Probe } from "../driver.js";
-import { CTL_PORT, LOG_PORT, QmpClient, type AccelChoice } from "../guest/index.js";
+import { CTL_PORT, LOG_PORT, QmpClient, quitQemu, type AccelChoice } from "../guest/index.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 
 const QEMU = "qemu-system-x86_64";
@@ -96,16 +95,8 @@ export class QemuBackend implements VmmBackend {
     return pid;
   }
 
-  async kill(dir: string, pid: number): Promise<void> {
-    if (!processExists(pid)) return;
-    const qmp = await QmpClient.connect(join(dir, VM_FILES.control), 2000).catch(() => null); // no socket: signal instead
-    if (qmp) {
-      await qmp.execute("quit", {}).catch(() => undefined); // the socket closes as QEMU quits, before or after the reply
-      qmp.close();
-    }
-    for (let i = 0; i < 100 && processExists(pid); i++) await sleep(20);
-    if (processExists(pid)) process.kill(pid, "SIGKILL");
-    for (let i = 0; i < 250 && processExists(pid); i++) await sleep(20);
+  kill(dir: string, pid: number): Promise<void> {
+    return quitQemu(join(dir, VM_FILES.control), pid);
   }
 
   async snapshot(dir: string, file: string, signal: AbortSignal): Promise<void> {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
@@ -7,20 +7,18 @@ import type { HostNetwork } from "../../net/index.js";
 import { exec, which } from "../../system/exec.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
-import { SingleFlight } from "../../system/single-flight.js";
 import type {
-  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, guestAssets, GuestLogFollower, GUEST_MODULES, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP,
-  writeRunDisk, type AccelChoice, type GuestAssets, type GuestExit,
+  chooseAccel, guestAssets, guestCapabilities, GuestImages, guestInstance, GuestInstances, GUEST_MODULES, hostTscKhz, placeVmm, plumbGuestNet, quitQemu, TAP,
+  VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
-import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
-import { VmHandleData } from "./handle.js";
+import { processFor } from "../oci/image-process.js";
 import { machineFor } from "./machine.js";
 import { probeVm, QEMU } from "./probe.js";
-import { launchVm, powerdown, quitVm, vmCmdline, VM_FILES, watchVm, type VmLaunch } from "./qemu.js";
+import { launchVm, powerdown, vmCmdline, VM_FILES, watchVm, type VmLaunch } from "./qemu.js";
 
 /**
  * The guest modules of a PC: microvm's (virtio, overlay) plus the virtio-pci transport, and the ACPI
@@ -42,23 +40,9 @@ const POLL_MS = 20;
 /** Where the scratch disk appears in the app's file system. */
 export const DATA_MOUNT = "/data";
 
-const CAPABILITIES: Capabilities = Object.freeze({
-  isolation: "vm",
-  imageKinds: Object.freeze(["oci"] as const),
-  ownNetns: true,
-  sharedProcess: false,
-  // Memory: the app's cgroup inside the guest (and the guest's RAM). CPU: the VMM's cgroup quota. Pids
-  // inside the guest are the guest's own: a fork bomb exhausts the guest, not the host.
-  limits: Object.freeze({ memory: true, cpu: true, pids: false }),
-  recoverable: true,
-  coldStart: "seconds",
-});
+const CAPABILITIES = guestCapabilities("vm", { cpu: true, pids: false });
 
-export interface VmPrepared {
-  readonly rootDisk: string;
-  readonly image: ImageProcess;
-  readonly assets: GuestAssets;
-}
+export type VmPrepared = GuestPrepared;
 
 /**
  * Each instance is a full QEMU PC (q35 by default, or i440FX `pc`): ACPI, PCI, every device virtio-pci.
@@ -73,27 +57,24 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   readonly capabilities = CAPABILITIES;
 
   private readonly cgroups: CgroupV1;
-  private readonly followers = new Map<string, GuestLogFollower>();
+  private readonly instances: GuestInstances;
+  private readonly images: GuestImages;
   /** Each running VM's QMP event monitor: it tells of a VMM that ended without the guest's word. */
   private readonly watches = new Map<string, { close(): void }>();
-  private readonly stopping = new SingleFlight<void>();
-  private readonly prepared = new Map<string, Promise<Prepared<VmPrepared>>>();
   private accel: Promise<AccelChoice> | undefined;
 
   constructor(private readonly opts: VmDriverOptions) {
     this.cgroups = new CgroupV1(this.cgroupParent);
+    this.instances = new GuestInstances(opts.home.runtime("vm"), VM_FILES);
+    this.images = new GuestImages(this.name, opts.home, () => this.assets(), opts.onProgress);
   }
 
   private get cgroupParent(): string {
     return `strata/${this.opts.home.tag}/vm`;
   }
 
-  private get dir(): string {
-    return this.opts.home.runtime("vm");
-  }
-
   private instanceDir(id: string): string {
-    return join(this.dir, "instances", id);
+    return this.instances.dir(id);
   }
 
   private assets(): Promise<GuestAssets> {
@@ -111,25 +92,12 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     return probeVm(() => this.chooseAccel());
   }
 
-  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<VmPrepared>> {
-    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the vm driver runs OCI images, not ${image.kind}`);
-    const key = `vm:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
-    let entry = this.prepared.get(key);
-    if (!entry) {
-      entry = (async () => {
-        const disk = await rootDisk(this.opts.home, image.path, image.ref ?? image.digest, this.opts.onProgress);
-        const assets = await this.assets();
-        const proc = await imageProcess(disk.image.config.config, disk.layersTopFirst);
-        return { driver: this.name, key, data: { rootDisk: disk.path, image: proc, assets } };
-      })();
-      this.prepared.set(key, entry);
-      entry.catch(() => this.prepared.delete(key)); // retried next time
-    }
-    return entry;
+  prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<VmPrepared>> {
+    return this.images.prepare(image);
   }
 
   async release(prepared: Prepared<VmPrepared>): Promise<void> {
-    this.prepared.delete(prepared.key); // the root disk is shared by every version built from that image
+    this.images.release(prepared);
   }
 
   async start(prepared: Prepared<VmPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
@@ -163,11 +131,11 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
       const accel = (await this.chooseAccel()).accel;
       const pid = await launchVm(qemu, accel, vm);
       await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
-      await this.follow(id, io);
+      await this.instances.follow(id, io);
       await this.watch(id, io);
       const detail = `qemu-${accel}`;
-      const data: VmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
-      return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail };
+      const data: VmmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
+      return guestInstance({ id, driver: this.name, data }, { host: net.address, port: spec.port }, detail);
     } catch (err) {
       await this.cleanup(id);
       if (err instanceof StrataError) throw err;
@@ -176,7 +144,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   }
 
   stop(instance: Instance, graceMs: number): Promise<void> {
-    return this.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
+    return this.instances.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
   }
 
   /**
@@ -192,88 +160,52 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     await this.cleanup(id);
   }
 
-  async inspect(instance: Instance): Promise<InstanceState> {
+  inspect(instance: Instance): Promise<InstanceState> {
     const id = instance.id;
-    const pid = await this.pidOf(id);
-    const exit = await this.exitRecord(id);
-    if (pid && !exit) return { status: "running", ...(await this.cgroups.stats(id)) };
-    if (exit) return { status: "exited", code: exit.code, reason: exit.reason };
-    if (await pathExists(this.instanceDir(id))) return { status: "exited", code: -1, reason: "killed" }; // the VMM died without a word from the guest
-    return { status: "gone" };
+    return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, () => this.cgroups.stats(id));
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
     const id = handle.id;
-    const data = VmHandleData.safeParse(handle.data);
-    if (data.success && (await this.pidOf(id)) === data.data.pid && !(await this.exitRecord(id))) {
-      await this.follow(id, io);
+    const data = VmmHandleData.safeParse(handle.data);
+    if (data.success && (await this.pidOf(id)) === data.data.pid && !(await this.instances.exitRecord(id))) {
+      await this.instances.follow(id, io);
       // Only one client per QMP monitor: another driver object still watching keeps this one out.
       await this.watch(id, io).catch((err: Error) => io.log("stderr", `strata: not watching VM ${id}'s QMP events (its health checks still find its end): ${err.message}`));
       const { address, port, detail } = data.data;
-      return { id, driver: this.name, endpoint: { host: address, port }, handle: { ...handle, data: data.data }, detail };
+      return guestInstance({ ...handle, data: data.data }, { host: address, port }, detail);
     }
     await this.cleanup(id);
     return null;
   }
 
   async sweep(keep: ReadonlySet<string>): Promise<void> {
-    const ids = new Set<string>(await this.cgroups.listIds());
-    for (const e of await readdir(join(this.dir, "instances"), { withFileTypes: true }).catch(ignoreMissing([]))) {
-      if (e.isDirectory()) ids.add(e.name);
-    }
-    for (const id of ids) if (!keep.has(id)) await this.cleanup(id);
+    await this.instances.sweep(keep, await this.cgroups.listIds(), (id) => this.cleanup(id));
   }
 
   async close(): Promise<void> {
     for (const w of this.watches.values()) w.close();
     this.watches.clear();
-    for (const f of this.followers.values()) await f.stop();
-    this.followers.clear();
+    await this.instances.close();
     await this.cgroups.removeParents();
   }
 
-  /** Everything an instance made, each step tolerating its absence; the first failure is thrown at the end. */
+  /** Everything an instance made: its QMP watch, follower, VMM, cgroup, network and directory. */
   private async cleanup(id: string): Promise<void> {
-    const dir = this.instanceDir(id);
-    const failures: unknown[] = [];
-    const step = async (run: () => Promise<unknown>) => {
-      await run().catch((err: unknown) => void failures.push(err));
-    };
     this.watches.get(id)?.close();
     this.watches.delete(id);
-    const follower = this.followers.get(id);
-    this.followers.delete(id);
-    await step(async () => follower?.stop());
-    await step(async () => {
-      const pid = await this.pidOf(id);
-      if (pid) await quitVm(dir, pid);
-    });
-    await step(() => this.cgroups.remove(id));
-    await step(() => this.opts.network.detach(id));
-    if (failures.length === 0) await step(() => rm(dir, { recursive: true, force: true }));
-    if (failures.length) throw failures[0];
+    await this.instances.cleanup(id, [
+      async () => {
+        const pid = await this.pidOf(id);
+        if (pid) await quitQemu(join(this.instanceDir(id), VM_FILES.control), pid);
+      },
+      () => this.cgroups.remove(id),
+      () => this.opts.network.detach(id),
+    ]);
   }
 
-  /** The VMM's pid while that process runs and is this instance's VMM (pids are reused). */
-  private async pidOf(id: string): Promise<number | undefined> {
-    const pid = Number(await readFile(join(this.instanceDir(id), VM_FILES.pid), "utf8").catch(ignoreMissing("")));
-    if (!(pid > 0) || !processExists(pid)) return undefined;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(ignoreMissing(""));
-    return cmdline.includes(this.instanceDir(id)) ? pid : undefined;
-  }
-
-  private exitRecord(id: string): Promise<GuestExit | undefined> {
-    return lastGuestExit(join(this.instanceDir(id), VM_FILES.log));
-  }
-
-  private async follow(id: string, io: InstanceIO): Promise<void> {
-    const dir = this.instanceDir(id);
-    const follower = new GuestLogFollower(join(dir, VM_FILES.log), join(dir, VM_FILES.offset), (e) => {
-      if (e.t === "log") io.log(e.s, e.l);
-      else if (e.t === "exit") this.onExit(id, e, io);
-    });
-    this.followers.set(id, follower);
-    await follower.start();
+  private pidOf(id: string): Promise<number | undefined> {
+    return vmmPid(join(this.instanceDir(id), VM_FILES.pid), this.instanceDir(id));
   }
 
   private async watch(id: string, io: InstanceIO): Promise<void> {
@@ -287,17 +219,11 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
    */
   private async onVmmEnd(id: string, io: InstanceIO, reason: string | undefined): Promise<void> {
     this.watches.delete(id);
-    if (this.stopping.has(id) || (await this.exitRecord(id))) return;
+    if (this.instances.stopping.has(id) || (await this.instances.exitRecord(id))) return;
     const console = (await readFile(join(this.instanceDir(id), VM_FILES.boot), "utf8").catch(ignoreMissing("")))
       .split("\n").map((l) => l.trim()).filter(Boolean).slice(-3);
     io.log("stderr", `strata: the VM ended before its app did (${reason ? `QEMU SHUTDOWN: ${reason}` : "QEMU exited without a SHUTDOWN event"})${console.length ? `; console: ${console.join(" | ")}` : ""}`);
     io.exited?.({ status: "exited", code: -1, reason: "killed" });
-  }
-
-  private onExit(id: string, e: GuestExit, io: InstanceIO): void {
-    if (e.error) io.log("stderr", `strata guest: ${e.error}`);
-    if (this.stopping.has(id)) return;
-    io.exited?.({ status: "exited", code: e.code, reason: e.reason });
   }
 }
 

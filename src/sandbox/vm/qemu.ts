@@ -1,10 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { exec } from "../../system/exec.js";
-import { processExists } from "../../system/process.js";
-import { CTL_PORT, LOG_PORT, QmpClient, type QemuAccel } from "../guest/index.js";
+import { CTL_PORT, LOG_PORT, QmpClient, type GuestBoot, type QemuAccel } from "../guest/index.js";
 import type { VmMachine } from "./machine.js";
 
 /** The files of an instance's directory, by name. */
@@ -21,14 +19,9 @@ export const VM_FILES = {
 } as const;
 
 /** One VM: the guest pipeline's kernel, initramfs and disks, the tap in the instance's netns, the machine. */
-export interface VmLaunch {
+export interface VmLaunch extends GuestBoot {
   readonly id: string;
   readonly dir: string;
-  readonly kernel: string;
-  readonly initramfs: string;
-  readonly cmdline: string;
-  readonly rootDisk: string;
-  readonly runDisk: string;
   /** The instance's scratch disk (ext4, writable), when its machine has one: the guest's vdc. */
   readonly dataDisk?: string;
   readonly machine: VmMachine;
@@ -122,19 +115,6 @@ export async function powerdown(dir: string): Promise<boolean> {
   } finally {
     qmp.close();
   }
-}
-
-/** Ends the VMM at once: QMP quit, SIGKILL if it does not go. */
-export async function quitVm(dir: string, pid: number): Promise<void> {
-  if (!processExists(pid)) return;
-  const qmp = await QmpClient.connect(join(dir, VM_FILES.control), 2000).catch(() => null); // no socket: signal instead
-  if (qmp) {
-    await qmp.execute("quit", {}).catch(() => undefined); // the socket closes as QEMU quits, before or after the reply
-    qmp.close();
-  }
-  for (let i = 0; i < 100 && processExists(pid); i++) await sleep(20);
-  if (processExists(pid)) process.kill(pid, "SIGKILL");
-  for (let i = 0; i < 250 && processExists(pid); i++) await sleep(20);
 }
 
 /**

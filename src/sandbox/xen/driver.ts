@@ -1,20 +1,18 @@
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/index.js";
 import { exec, which } from "../../system/exec.js";
-import { ignoreMissing, pathExists } from "../../system/fs.js";
-import { SingleFlight } from "../../system/single-flight.js";
+import { pathExists } from "../../system/fs.js";
 import type {
-  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  bridgeGuestNic, guestAssets, GuestLogFollower, guestNetOf, lastGuestExit, rootDisk, writeRunDisk,
-  type GuestAssets, type GuestExit,
+  bridgeGuestNic, guestAssets, guestCapabilities, GuestImages, guestInstance, GuestInstances, guestNetOf, writeRunDisk, type GuestPrepared,
 } from "../guest/index.js";
-import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
+import { processFor } from "../oci/image-process.js";
 import { machineFor, VM_GUEST_MODULES } from "../vm/index.js";
 import { ChannelPump } from "./channel.js";
 import { XenHandleData } from "./handle.js";
@@ -37,18 +35,11 @@ const FILES = { cfg: "xl.cfg", run: "run.img", log: "events.log", offset: "event
 const POLL_MS = 200;
 const WATCH_MS = 1000;
 const CHANNEL_CONNECT_MS = 10_000;
+/** How every instance runs, for `strata instances`. */
+const DETAIL = "xen-pvh";
 
-const CAPABILITIES: Capabilities = Object.freeze({
-  isolation: "vm",
-  imageKinds: Object.freeze(["oci"] as const),
-  ownNetns: true,
-  sharedProcess: false,
-  // Memory: the app's cgroup inside the guest and the domain's RAM. CPU: no cap is set on the domain's
-  // vCPUs (xl sched-credit2 -c would be it). Pids inside the guest are the guest's own.
-  limits: Object.freeze({ memory: true, cpu: false, pids: false }),
-  recoverable: true,
-  coldStart: "seconds",
-});
+// CPU: no cap is set on the domain's vCPUs (xl sched-credit2 -c would be it).
+const CAPABILITIES = guestCapabilities("vm", { cpu: false, pids: false });
 
 export interface XenDriverOptions {
   readonly home: StrataHome;
@@ -60,11 +51,7 @@ export interface XenDriverOptions {
   readonly procXen?: string;
 }
 
-export interface XenPrepared {
-  readonly rootDisk: string;
-  readonly image: ImageProcess;
-  readonly assets: GuestAssets;
-}
+export type XenPrepared = GuestPrepared;
 
 /**
  * Each instance is a Xen PVH domain on a dom0, created, watched and destroyed with xl (argv, never a
@@ -79,20 +66,18 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
   readonly name = "xen" as const;
   readonly capabilities = CAPABILITIES;
 
-  private readonly followers = new Map<string, GuestLogFollower>();
+  private readonly instances: GuestInstances;
+  private readonly images: GuestImages;
   private readonly pumps = new Map<string, ChannelPump>();
   private readonly watches = new Map<string, NodeJS.Timeout>();
-  private readonly stopping = new SingleFlight<void>();
-  private readonly prepared = new Map<string, Promise<Prepared<XenPrepared>>>();
 
-  constructor(private readonly opts: XenDriverOptions) {}
-
-  private get dir(): string {
-    return this.opts.home.runtime("xen");
+  constructor(private readonly opts: XenDriverOptions) {
+    this.instances = new GuestInstances(opts.home.runtime("xen"), FILES);
+    this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress, undefined, undefined, XEN_GUEST_MODULES), opts.onProgress);
   }
 
   private instanceDir(id: string): string {
-    return join(this.dir, "instances", id);
+    return this.instances.dir(id);
   }
 
   /** Every domain of this home starts so; the rest of the name is the instance id. */
@@ -117,25 +102,12 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
     return new Xl(bin);
   }
 
-  async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<XenPrepared>> {
-    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the xen driver runs OCI images, not ${image.kind}`);
-    const key = `xen:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
-    let entry = this.prepared.get(key);
-    if (!entry) {
-      entry = (async () => {
-        const disk = await rootDisk(this.opts.home, image.path, image.ref ?? image.digest, this.opts.onProgress);
-        const assets = await guestAssets(this.opts.onProgress, undefined, undefined, XEN_GUEST_MODULES);
-        const proc = await imageProcess(disk.image.config.config, disk.layersTopFirst);
-        return { driver: this.name, key, data: { rootDisk: disk.path, image: proc, assets } };
-      })();
-      this.prepared.set(key, entry);
-      entry.catch(() => this.prepared.delete(key)); // retried next time
-    }
-    return entry;
+  prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<XenPrepared>> {
+    return this.images.prepare(image);
   }
 
   async release(prepared: Prepared<XenPrepared>): Promise<void> {
-    this.prepared.delete(prepared.key); // the root disk is shared by every version built from that image
+    this.images.release(prepared);
   }
 
   async start(prepared: Prepared<XenPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
@@ -148,7 +120,7 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
     if ((await pathExists(dir)) || (await xl.domid(name))) await this.cleanup(id, xl); // a crashed earlier attempt with this id
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      const vifScript = join(this.dir, "vif-strata");
+      const vifScript = join(this.instances.root, "vif-strata");
       await writeVifScript(vifScript);
       const { netnsPath } = await this.opts.network.attach(id);
       const net = await guestNetOf(netnsPath);
@@ -179,8 +151,7 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
       await xl.unpause(name);
       this.watch(id, xl, io);
       const data: XenHandleData = { v: 1, address: net.address, port: spec.port, domain: name };
-      const detail = "xen-pvh";
-      return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail };
+      return guestInstance({ id, driver: this.name, data }, { host: net.address, port: spec.port }, DETAIL);
     } catch (err) {
       await this.cleanup(id, xl);
       if (err instanceof StrataError) throw err;
@@ -189,7 +160,7 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
   }
 
   stop(instance: Instance, graceMs: number): Promise<void> {
-    return this.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
+    return this.instances.stopping.run(instance.id, () => this.stopOnce(instance.id, graceMs));
   }
 
   /** `xl shutdown` (the guest init passes it to the app as SIGTERM); `xl destroy` after the grace period. */
@@ -207,81 +178,56 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
   async inspect(instance: Instance): Promise<InstanceState> {
     const id = instance.id;
     const xl = await this.xl();
-    const exit = await this.exitRecord(id);
-    if (exit) return { status: "exited", code: exit.code, reason: exit.reason };
-    if (await xl.domid(this.domain(id))) return { status: "running" };
-    if (await pathExists(this.instanceDir(id))) return { status: "exited", code: -1, reason: "killed" }; // the domain ended without a word from the guest
-    return { status: "gone" };
+    return this.instances.state(id, async () => (await xl.domid(this.domain(id))) !== undefined);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
     const id = handle.id;
     const xl = await this.xl();
     const data = XenHandleData.safeParse(handle.data);
-    if (data.success && data.data.domain === this.domain(id) && (await xl.domid(data.data.domain)) && !(await this.exitRecord(id))) {
+    if (data.success && data.data.domain === this.domain(id) && (await xl.domid(data.data.domain)) && !(await this.instances.exitRecord(id))) {
       await this.follow(id, io);
       this.watch(id, xl, io);
       const { address, port } = data.data;
-      return { id, driver: this.name, endpoint: { host: address, port }, handle: { ...handle, data: data.data }, detail: "xen-pvh" };
+      return guestInstance({ ...handle, data: data.data }, { host: address, port }, DETAIL);
     }
     await this.cleanup(id, xl);
     return null;
   }
 
   async sweep(keep: ReadonlySet<string>): Promise<void> {
-    const ids = new Set<string>();
-    for (const e of await readdir(join(this.dir, "instances"), { withFileTypes: true }).catch(ignoreMissing([]))) {
-      if (e.isDirectory()) ids.add(e.name);
-    }
     const probe = await this.probe();
     const xl = probe.available ? await this.xl() : undefined;
-    if (xl) for (const n of await xl.names()) if (n.startsWith(this.domainPrefix)) ids.add(n.slice(this.domainPrefix.length));
-    for (const id of ids) if (!keep.has(id)) await this.cleanup(id, xl);
+    const domains = xl ? (await xl.names()).filter((n) => n.startsWith(this.domainPrefix)).map((n) => n.slice(this.domainPrefix.length)) : [];
+    await this.instances.sweep(keep, domains, (id) => this.cleanup(id, xl));
   }
 
   async close(): Promise<void> {
     for (const t of this.watches.values()) clearInterval(t);
     this.watches.clear();
-    for (const f of this.followers.values()) await f.stop();
-    this.followers.clear();
+    await this.instances.close();
     for (const p of this.pumps.values()) await p.close();
     this.pumps.clear();
   }
 
-  /** Everything an instance made, each step tolerating its absence; the first failure is thrown at the end. */
+  /** Everything an instance made: its watch, follower, log channel, domain, network and directory. */
   private async cleanup(id: string, xl: Xl | undefined): Promise<void> {
-    const failures: unknown[] = [];
-    const step = async (run: () => Promise<unknown>) => {
-      await run().catch((err: unknown) => void failures.push(err));
-    };
     clearInterval(this.watches.get(id));
     this.watches.delete(id);
-    const follower = this.followers.get(id);
-    this.followers.delete(id);
     const pump = this.pumps.get(id);
     this.pumps.delete(id);
-    await step(async () => follower?.stop());
-    await step(async () => pump?.close());
-    if (xl) await step(async () => (await xl.domid(this.domain(id))) && (await xl.destroy(this.domain(id))));
-    await step(() => this.opts.network.detach(id));
-    if (failures.length === 0) await step(() => rm(this.instanceDir(id), { recursive: true, force: true }));
-    if (failures.length) throw failures[0];
-  }
-
-  private exitRecord(id: string): Promise<GuestExit | undefined> {
-    return lastGuestExit(join(this.instanceDir(id), FILES.log));
+    await this.instances.cleanup(id, [
+      async () => pump?.close(),
+      ...(xl ? [async () => (await xl.domid(this.domain(id))) && (await xl.destroy(this.domain(id)))] : []),
+      () => this.opts.network.detach(id),
+    ]);
   }
 
   /** Connects to the guest's log channel and follows the event file it fills. */
   private async follow(id: string, io: InstanceIO): Promise<void> {
     const dir = this.instanceDir(id);
     this.pumps.set(id, await ChannelPump.open(join(dir, FILES.logSocket), join(dir, FILES.log), CHANNEL_CONNECT_MS));
-    const follower = new GuestLogFollower(join(dir, FILES.log), join(dir, FILES.offset), (e) => {
-      if (e.t === "log") io.log(e.s, e.l);
-      else if (e.t === "exit") this.onExit(id, e, io);
-    });
-    this.followers.set(id, follower);
-    await follower.start();
+    await this.instances.follow(id, io);
   }
 
   /**
@@ -291,21 +237,15 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
   private watch(id: string, xl: Xl, io: InstanceIO): void {
     const timer = setInterval(() => {
       void (async () => {
-        if (this.stopping.has(id) || !this.watches.has(id) || (await xl.domid(this.domain(id)))) return;
+        if (this.instances.stopping.has(id) || !this.watches.has(id) || (await xl.domid(this.domain(id)))) return;
         clearInterval(timer);
         this.watches.delete(id);
-        if (await this.exitRecord(id)) return;
+        if (await this.instances.exitRecord(id)) return;
         io.log("stderr", `strata: the Xen domain ${this.domain(id)} ended before its app did`);
         io.exited?.({ status: "exited", code: -1, reason: "killed" });
       })().catch((err: Error) => io.log("stderr", `strata: watching Xen domain ${this.domain(id)}: ${err.message}`));
     }, WATCH_MS);
     timer.unref();
     this.watches.set(id, timer);
-  }
-
-  private onExit(id: string, e: GuestExit, io: InstanceIO): void {
-    if (e.error) io.log("stderr", `strata guest: ${e.error}`);
-    if (this.stopping.has(id)) return;
-    io.exited?.({ status: "exited", code: e.code, reason: e.reason });
   }
 }

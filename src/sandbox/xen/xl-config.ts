@@ -1,15 +1,10 @@
 import { StrataError } from "../../errors.js";
-import { CTL_PORT, LOG_PORT } from "../guest/index.js";
+import { CTL_PORT, LOG_PORT, type GuestBoot } from "../guest/index.js";
 
 /** One Xen guest as Strata would create it: the guest pipeline's kernel, initramfs and disks, as a PVH domain. */
-export interface XenGuest {
+export interface XenGuest extends GuestBoot {
   /** The domain's name: the driver's prefix and the instance id (xl finds, re-adopts and sweeps it by name). */
   readonly name: string;
-  readonly kernel: string;
-  readonly initramfs: string;
-  readonly cmdline: string;
-  readonly rootDisk: string;
-  readonly runDisk: string;
   readonly memoryMb: number;
   readonly vcpus: number;
   readonly mac: string;

@@ -1,30 +1,16 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { StrataHome } from "../../../src/home.js";
+import { readFile } from "node:fs/promises";
+import { describe, it } from "node:test";
 import { OciLayout } from "../../../src/images/layout.js";
-import { HostNetwork } from "../../../src/net/index.js";
-import { conformanceImage, leftovers, recordingIO, runConformance, waitForState } from "../../../src/sandbox/conformance/index.js";
-import type { ImageRef, InstanceSpec } from "../../../src/sandbox/driver.js";
+import { conformanceImage, runConformance } from "../../../src/sandbox/conformance/index.js";
+import type { ImageRef } from "../../../src/sandbox/driver.js";
 import { guestKernel } from "../../../src/sandbox/guest/index.js";
 import { KataDriver } from "../../../src/sandbox/kata/index.js";
+import { driverHome, runToExit, testSpec } from "../../support/driver-home.js";
 
-// Under /var/tmp like the microvm test: root disks are cached under STRATA_HOME.
-const root = await mkdtemp(join("/var/tmp", "strata-kata-"));
-const home = new StrataHome(root);
-const network = new HostNetwork(home, { bridge: "stratakt0", subnet: "10.233.44.0/24" });
-await network.ensure();
-
-after(async () => {
-  const driver = new KataDriver({ home, network });
-  try {
-    if ((await driver.probe()).available) await driver.sweep(new Set());
-  } finally {
-    await driver.close();
-    await network.teardown();
-    await rm(root, { recursive: true, force: true });
-  }
+const { home, network } = await driverHome({
+  prefix: "kata", bridge: "stratakt0", subnet: "10.233.44.0/24",
+  makeDriver: ({ home, network }) => new KataDriver({ home, network }),
 });
 
 runConformance({
@@ -46,27 +32,11 @@ async function userImage(): Promise<ImageRef> {
 
 /** Runs `script` as the instance's command and returns its stdout once it exits 0. */
 async function runOnce(driver: KataDriver, image: ImageRef, name: string, script: string): Promise<string> {
-  const spec: InstanceSpec = {
-    instanceId: `kt-${name}-${process.pid}`,
-    app: "kata",
-    version: name,
-    port: 8080,
-    env: { PORT: "8080" },
-    limits: { memoryMb: 64, cpuMillis: 1000, pids: 64 },
-    command: ["/bin/sh", "-c", script],
-  };
-  const io = recordingIO();
-  const instance = await driver.start(await driver.prepare(image, spec), spec, io);
-  try {
+  const spec = testSpec(`kt-${name}`, { version: name, command: ["/bin/sh", "-c", script] });
+  const { stdout } = await runToExit(driver, image, spec, 90_000, (instance) => {
     assert.match(instance.detail ?? "", /^qemu-(tcg|kvm) agent$/, "the instance names how it runs (strata instances)");
-    const state = await waitForState(driver, instance, (s) => s.status !== "running", 90_000);
-    await driver.stop(instance, 0); // the follower delivers the last lines as it stops
-    assert.deepEqual(state, { status: "exited", code: 0, reason: "exited" }, io.text());
-    return io.lines.filter((l) => l.stream === "stdout").map((l) => l.line).join("\n");
-  } finally {
-    await driver.stop(instance, 0);
-    assert.deepEqual(await leftovers(instance.id), []);
-  }
+  });
+  return stdout;
 }
 
 describe("kata driver (agent in a QEMU microvm guest)", () => {

@@ -1,38 +1,31 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { StrataHome } from "../../../src/home.js";
-import { HostNetwork } from "../../../src/net/index.js";
-import type { InstanceSpec } from "../../../src/sandbox/driver.js";
-import { conformanceImage, leftovers, recordingIO, waitForHttp, waitForState } from "../../../src/sandbox/conformance/index.js";
+import { describe, it, type TestContext } from "node:test";
+import { conformanceImage, leftovers, recordingIO, waitForHttp } from "../../../src/sandbox/conformance/index.js";
+import type { Instance } from "../../../src/sandbox/driver.js";
 import { GUEST_OVERHEAD_MB } from "../../../src/sandbox/guest/index.js";
 import { DATA_MOUNT, machineFor, VmDriver, vmQemuArgv, type VmLaunch } from "../../../src/sandbox/vm/index.js";
+import { driverHome, runToExit, testSpec as spec } from "../../support/driver-home.js";
 
-const root = await mkdtemp(join("/var/tmp", "strata-vm-"));
-const home = new StrataHome(root);
-const network = new HostNetwork(home, { bridge: "stratavm1", subnet: "10.233.45.0/24" });
+const { home, network } = await driverHome({
+  prefix: "vm", bridge: "stratavm1", subnet: "10.233.45.0/24", ensure: false,
+  makeDriver: ({ home, network }) => new VmDriver({ home, network }),
+});
 
-after(async () => {
+/** The conformance app (it traps TERM) on a new vm driver, once it answers HTTP; undefined where vm does not run. */
+async function serving(t: TestContext, name: string): Promise<{ driver: VmDriver; instance: Instance; io: ReturnType<typeof recordingIO> } | undefined> {
   const driver = new VmDriver({ home, network });
-  try {
-    if ((await driver.probe()).available) await driver.sweep(new Set());
-  } finally {
-    await driver.close();
-    await network.teardown();
-    await rm(root, { recursive: true, force: true });
-  }
-});
-
-const spec = (id: string, extra: Partial<InstanceSpec> = {}): InstanceSpec => ({
-  instanceId: `${id}-${process.pid}`,
-  app: "vmtest",
-  version: "v1",
-  port: 8080,
-  env: { PORT: "8080" },
-  limits: { memoryMb: 64, cpuMillis: 1000, pids: 64 },
-  ...extra,
-});
+  const probe = await driver.probe();
+  if (!probe.available) return void t.skip(`vm unavailable: ${probe.reason}`);
+  await network.ensure();
+  const s = spec(name);
+  const io = recordingIO();
+  const instance = await driver.start(await driver.prepare(await conformanceImage(), s), s, io);
+  await waitForHttp(instance.endpoint, "/", 60_000).catch(async (err: unknown) => {
+    await driver.stop(instance, 0);
+    throw err;
+  });
+  return { driver, instance, io };
+}
 
 describe("vm machine", () => {
   it("gives the guest the class's memory plus the kernel's share, unless app.yaml's vm: says otherwise", () => {
@@ -80,40 +73,25 @@ describe("vm driver", () => {
         `echo written-by-$(id -u) > ${DATA_MOUNT}/probe && echo data $(cat ${DATA_MOUNT}/probe) $(df -k ${DATA_MOUNT} | tail -1 | awk '{print $2}')`,
       ].join("; ")],
     });
-    const io = recordingIO();
-    const instance = await driver.start(await driver.prepare(image, s), s, io);
-    try {
+    const { stdout: out, log } = await runToExit(driver, image, s, 60_000, (instance) => {
       assert.match(instance.detail ?? "", /^qemu-(tcg|kvm)$/, "the instance names its accelerator (strata instances)");
-      const state = await waitForState(driver, instance, (st) => st.status !== "running", 60_000);
-      assert.deepEqual(state, { status: "exited", code: 0, reason: "exited" }, io.text());
-      await driver.stop(instance, 0); // reads the last lines
-      const out = io.lines.filter((l) => l.stream === "stdout").map((l) => l.line).join("\n");
-      assert.match(out, /^vendors .*0x1af4/m, "virtio devices (Red Hat's PCI vendor id) on the PCI bus");
-      assert.match(out, /^vendors .*0x8086/m, "Intel's i440FX chipset");
-      assert.match(out, /^cpus 2$/m);
-      const kb = Number(/^MemTotal:\s+(\d+) kB/m.exec(out)?.[1]);
-      assert.ok(kb > 200 * 1024 && kb <= 320 * 1024, `guest RAM ${kb} kB is about the 320 MiB asked for`);
-      assert.match(out, /^\/sys\/firmware\/acpi\/tables\/DSDT$/m, "the guest has ACPI tables");
-      const data = /^data written-by-(\d+) (\d+)$/m.exec(out);
-      assert.ok(data, `the app wrote to its scratch disk:\n${io.text()}`);
-      assert.ok(Number(data[2]) > 40_000 && Number(data[2]) <= 65_536, `a 64 MiB file system at ${DATA_MOUNT} (${data[2]} KiB)`);
-    } finally {
-      await driver.stop(instance, 0);
-    }
-    assert.deepEqual(await leftovers(instance.id), []);
+    });
+    assert.match(out, /^vendors .*0x1af4/m, "virtio devices (Red Hat's PCI vendor id) on the PCI bus");
+    assert.match(out, /^vendors .*0x8086/m, "Intel's i440FX chipset");
+    assert.match(out, /^cpus 2$/m);
+    const kb = Number(/^MemTotal:\s+(\d+) kB/m.exec(out)?.[1]);
+    assert.ok(kb > 200 * 1024 && kb <= 320 * 1024, `guest RAM ${kb} kB is about the 320 MiB asked for`);
+    assert.match(out, /^\/sys\/firmware\/acpi\/tables\/DSDT$/m, "the guest has ACPI tables");
+    const data = /^data written-by-(\d+) (\d+)$/m.exec(out);
+    assert.ok(data, `the app wrote to its scratch disk:\n${log}`);
+    assert.ok(Number(data[2]) > 40_000 && Number(data[2]) <= 65_536, `a 64 MiB file system at ${DATA_MOUNT} (${data[2]} KiB)`);
   });
 
   it("stops gracefully through the ACPI power button: the app gets SIGTERM, and no exit is pushed", async (t) => {
-    const driver = new VmDriver({ home, network });
-    const probe = await driver.probe();
-    if (!probe.available) return t.skip(`vm unavailable: ${probe.reason}`);
-    await network.ensure();
-    const image = await conformanceImage();
-    const s = spec("vm-acpi");
-    const io = recordingIO();
-    const instance = await driver.start(await driver.prepare(image, s), s, io);
+    const vm = await serving(t, "vm-acpi");
+    if (!vm) return;
+    const { driver, instance, io } = vm;
     try {
-      await waitForHttp(instance.endpoint, "/", 60_000);
       const started = Date.now();
       await driver.stop(instance, 60_000);
       const took = Date.now() - started;
@@ -128,16 +106,10 @@ describe("vm driver", () => {
   });
 
   it("pushes the end of a VM that ended under its app, with QEMU's SHUTDOWN reason (QMP events)", async (t) => {
-    const driver = new VmDriver({ home, network });
-    const probe = await driver.probe();
-    if (!probe.available) return t.skip(`vm unavailable: ${probe.reason}`);
-    await network.ensure();
-    const image = await conformanceImage();
-    const s = spec("vm-qmp");
-    const io = recordingIO();
-    const instance = await driver.start(await driver.prepare(image, s), s, io);
+    const vm = await serving(t, "vm-qmp");
+    if (!vm) return;
+    const { driver, instance, io } = vm;
     try {
-      await waitForHttp(instance.endpoint, "/", 60_000);
       const pid = (instance.handle.data as { pid: number }).pid;
       process.kill(pid, "SIGTERM"); // QEMU ends on SIGTERM with a SHUTDOWN event (host-signal); the guest says nothing
       const deadline = Date.now() + 20_000;

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 )
 
@@ -168,7 +167,7 @@ var namespaceFlags = map[string]uintptr{
 }
 
 // runContainer starts the container's init (this binary again, in new namespaces and the container's
-// cgroup), forwards its output and reports its exit, as runApp does for the microvm workload.
+// cgroup) and supervises it as runApp does the microvm workload (supervise, app.go).
 func runContainer(run *AgentRun) error {
 	var memMb int
 	if m := run.Spec.Linux.Resources.Memory; m != nil && m.Limit > 0 {
@@ -193,53 +192,7 @@ func runContainer(run *AgentRun) error {
 	}
 	cmd := &exec.Cmd{Path: "/init", Args: []string{"/init", containerInitArg, filepath.Join(containersDir, run.ContainerID, "config.json")}}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: clone, Setsid: true, UseCgroupFD: true, CgroupFD: cg}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = outW, errW
-	appMu.Lock()
-	err = cmd.Start()
-	if err == nil {
-		appProc = cmd.Process
-	}
-	appMu.Unlock()
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		return fmt.Errorf("starting the container: %w", err)
-	}
-	send(map[string]string{"t": "started"})
-	var pipes sync.WaitGroup
-	pipes.Add(2)
-	go forward(outR, "stdout", &pipes)
-	go forward(errR, "stderr", &pipes)
-	go reapOrphans(cmd.Process.Pid)
-	state, _ := cmd.Process.Wait()
-	code, reason := exitOf(state)
-	if reason != "oom-killed" && code != 0 && pidsLimitHits() > 0 {
-		reason = "pids-limit" // as the OCI driver says: a failed exit after forks were refused
-	}
-	_ = os.WriteFile(appCgroup+"/cgroup.kill", []byte("1"), 0)
-	pipes.Wait()
-	sendExit(code, reason, "")
-	return nil
-}
-
-// pidsLimitHits: how often the container's cgroup refused a fork (pids.events "max").
-func pidsLimitHits() int {
-	b, _ := os.ReadFile(appCgroup + "/pids.events")
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "max" {
-			n, _ := strconv.Atoi(f[1])
-			return n
-		}
-	}
-	return 0
+	return supervise(cmd, "the container", true)
 }
 
 // containerInit runs as PID 1 of the container's namespaces: mounts, root, hostname, user, exec.
@@ -297,7 +250,7 @@ func enterContainer(specPath string) error {
 			return err
 		}
 	}
-	path, err := lookPathIn("/", spec.Process.Args[0], spec.Process.Env)
+	path, err := lookPath("/", "container", spec.Process.Args[0], spec.Process.Env)
 	if err != nil {
 		return err
 	}
@@ -349,26 +302,6 @@ func mountInto(root, source, dest, fstype string, flags uintptr, data string) er
 		return fmt.Errorf("bind %s on %s: %w", source, target, err)
 	}
 	return nil
-}
-
-// lookPathIn finds a program on the process's PATH under root (lookPath does the same under newRoot).
-func lookPathIn(root, name string, env []string) (string, error) {
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "PATH=") {
-			path = kv[5:]
-		}
-	}
-	for _, dir := range filepath.SplitList(path) {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(filepath.Join(root, p)); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: not found on the container's PATH (%s)", name, path)
 }
 
 // mountFlags splits OCI/fstab mount options into mount(2) flags and the file system's own data.

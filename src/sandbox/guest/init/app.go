@@ -49,8 +49,9 @@ func appCgroupFD(memoryMb int) (int, error) {
 	return syscall.Open(appCgroup, syscall.O_DIRECTORY|syscall.O_RDONLY, 0)
 }
 
-// lookPath finds a program on the image's PATH, inside the new root.
-func lookPath(name string, env []string) (string, error) {
+// lookPath finds a program on the process's PATH (from env) as seen under root; `whose` names that PATH
+// in the error ("image": the app's, under newRoot; "container": the agent's container, under /).
+func lookPath(root, whose, name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
 	}
@@ -62,11 +63,11 @@ func lookPath(name string, env []string) (string, error) {
 	}
 	for _, dir := range filepath.SplitList(path) {
 		p := filepath.Join(dir, name)
-		if st, err := os.Stat(filepath.Join(newRoot, p)); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		if st, err := os.Stat(filepath.Join(root, p)); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s: not found on the image's PATH (%s)", name, path)
+	return "", fmt.Errorf("%s: not found on the %s's PATH (%s)", name, whose, path)
 }
 
 func forward(r io.Reader, stream string, done *sync.WaitGroup) {
@@ -83,7 +84,7 @@ func runApp(cfg *RunConfig) error {
 	if err != nil {
 		return fmt.Errorf("making the app's cgroup: %w", err)
 	}
-	path, err := lookPath(cfg.Args[0], cfg.Env)
+	path, err := lookPath(newRoot, "image", cfg.Args[0], cfg.Env)
 	if err != nil {
 		return err
 	}
@@ -95,6 +96,14 @@ func runApp(cfg *RunConfig) error {
 		UseCgroupFD: true,
 		CgroupFD:    cg,
 	}
+	return supervise(cmd, fmt.Sprint(cfg.Args), false)
+}
+
+// supervise runs the workload (the app, or the agent's container init) to its end: its stdout and stderr
+// go to the host as log lines, its orphans are reaped, and its exit is reported once its output is in.
+// `what` names it in a start failure; with `pidsLimited` a failed exit after refused forks is
+// "pids-limit", as the OCI driver reports it.
+func supervise(cmd *exec.Cmd, what string, pidsLimited bool) error {
 	// Plain pipes, not cmd.StdoutPipe: the app's leftover children may hold them after it exits.
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -114,7 +123,7 @@ func runApp(cfg *RunConfig) error {
 	outW.Close()
 	errW.Close()
 	if err != nil {
-		return fmt.Errorf("starting %v: %w", cfg.Args, err)
+		return fmt.Errorf("starting %s: %w", what, err)
 	}
 	send(map[string]string{"t": "started"})
 	var pipes sync.WaitGroup
@@ -124,6 +133,9 @@ func runApp(cfg *RunConfig) error {
 	go reapOrphans(cmd.Process.Pid)
 	state, _ := cmd.Process.Wait()
 	code, reason := exitOf(state)
+	if pidsLimited && reason != "oom-killed" && code != 0 && cgroupEvents("pids.events", "max") > 0 {
+		reason = "pids-limit" // forks were refused, and then the workload failed
+	}
 	// As when a container's init ends: what the app left behind ends with it, then its last lines are sent.
 	_ = os.WriteFile(appCgroup+"/cgroup.kill", []byte("1"), 0)
 	pipes.Wait()
@@ -136,7 +148,7 @@ func exitOf(state *os.ProcessState) (int, string) {
 		return -1, "exited"
 	}
 	ws := state.Sys().(syscall.WaitStatus)
-	if oomKills() > 0 {
+	if cgroupEvents("memory.events", "oom_kill") > 0 {
 		return 128 + int(syscall.SIGKILL), "oom-killed"
 	}
 	if ws.Signaled() {
@@ -145,10 +157,12 @@ func exitOf(state *os.ProcessState) (int, string) {
 	return ws.ExitStatus(), "exited"
 }
 
-func oomKills() int {
-	b, _ := os.ReadFile(appCgroup + "/memory.events")
+// cgroupEvents reads one counter of the app's cgroup (memory.events oom_kill: OOM kills; pids.events max:
+// forks refused at pids.max).
+func cgroupEvents(file, key string) int {
+	b, _ := os.ReadFile(appCgroup + "/" + file)
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == key {
 			n, _ := strconv.Atoi(f[1])
 			return n
 		}

@@ -1,0 +1,62 @@
+import { StrataError } from "../../errors.js";
+import type { StrataHome } from "../../home.js";
+import type { DriverName, ImageRef, Prepared } from "../driver.js";
+import { imageProcess, type ImageProcess } from "../oci/image-process.js";
+import type { GuestAssets } from "./assets.js";
+import { rootDisk } from "./root-disk.js";
+
+/** What a VM-class driver prepares for a version: the image as a root disk, its process, the kernel and initramfs. */
+export interface GuestPrepared {
+  readonly rootDisk: string;
+  readonly image: ImageProcess;
+  readonly assets: GuestAssets;
+}
+
+/** What every VM-class guest boots: the kernel, the initramfs with Strata's init, and its two disks. */
+export interface GuestBoot {
+  readonly kernel: string;
+  readonly initramfs: string;
+  readonly cmdline: string;
+  /** The image, read-only: the guest's first disk. */
+  readonly rootDisk: string;
+  /** The run file (or kata's container request): the second disk. */
+  readonly runDisk: string;
+}
+
+/**
+ * prepare() and release() of a VM-class driver: an OCI image made a read-only root disk (shared by every
+ * version built from that image), its process read from the config, and the guest assets the driver boots.
+ * Each is made once per version; a failed one is retried by the next prepare().
+ */
+export class GuestImages {
+  private readonly prepared = new Map<string, Promise<Prepared<GuestPrepared>>>();
+
+  constructor(
+    private readonly driver: DriverName,
+    private readonly home: StrataHome,
+    private readonly assets: () => Promise<GuestAssets>,
+    private readonly onProgress?: (line: string) => void,
+  ) {}
+
+  async prepare(image: ImageRef): Promise<Prepared<GuestPrepared>> {
+    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the ${this.driver} driver runs OCI images, not ${image.kind}`);
+    const key = `${this.driver}:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
+    let entry = this.prepared.get(key);
+    if (!entry) {
+      entry = (async () => {
+        const disk = await rootDisk(this.home, image.path, image.ref ?? image.digest, this.onProgress);
+        const assets = await this.assets();
+        const proc = await imageProcess(disk.image.config.config, disk.layersTopFirst);
+        return { driver: this.driver, key, data: { rootDisk: disk.path, image: proc, assets } };
+      })();
+      this.prepared.set(key, entry);
+      entry.catch(() => this.prepared.delete(key)); // retried next time
+    }
+    return entry;
+  }
+
+  /** Forgets the version (its root disk stays: other versions of the image share it). */
+  release(prepared: Prepared<GuestPrepared>): void {
+    this.prepared.delete(prepared.key);
+  }
+}
