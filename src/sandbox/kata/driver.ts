@@ -1,7 +1,8 @@
+import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/index.js";
 import type {
-  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  Capabilities, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import { writeJsonDisk } from "../guest/index.js";
 import { MicrovmDriver } from "../microvm/index.js";
@@ -28,6 +29,7 @@ const CAPABILITIES: Capabilities = Object.freeze({
   limits: Object.freeze({ memory: true, cpu: true, pids: true }),
   recoverable: true,
   coldStart: "seconds",
+  exec: true,
 });
 
 /** The guest init's agent mode (init/agent.go). */
@@ -118,6 +120,16 @@ export class KataDriver implements SandboxDriver {
 
   async inspect(instance: Instance): Promise<InstanceState> {
     return (await this.inner()).inspect(instance);
+  }
+
+  /**
+   * As Kata's ExecProcess: the agent runs argv inside the container's namespaces and cgroup, as its
+   * user, with its env (the guest init's exec port); kata-runtime's own `exec` where the host has Kata.
+   */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    const inner = await this.inner();
+    if (!inner.exec) throw new StrataError("SANDBOX_UNAVAILABLE", `kata instance ${instance.id} cannot run commands this way`, { instanceId: instance.id });
+    return inner.exec(instance, argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

@@ -28,7 +28,7 @@ export interface VmSpec {
 }
 
 /** The files a backend keeps in an instance's directory, by name. */
-export const VM_FILES = { pid: "vmm.pid", control: "vmm.sock", guestControl: "ctl.sock", log: "guest.log", boot: "boot.log", run: "run.img" } as const;
+export const VM_FILES = { pid: "vmm.pid", control: "vmm.sock", guestControl: "ctl.sock", guestExec: "exec.sock", log: "guest.log", boot: "boot.log", run: "run.img" } as const;
 
 export interface VmmBackend {
   /** For `strata instances`: "qemu-tcg", "qemu-kvm", "firecracker". */

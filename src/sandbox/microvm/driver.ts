@@ -11,10 +11,10 @@ import type { HostNetwork } from "../../net/index.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type {
-  Capabilities, DriverName, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, guestAssets, GuestLogFollower, GUEST_OVERHEAD_MB, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP, writeRunDisk,
+  chooseAccel, encodeControl, guestAssets, GuestExec, GuestLogFollower, GUEST_OVERHEAD_MB, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP, writeRunDisk,
   type AccelChoice, type GuestAssets, type GuestControl, type GuestNet,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -70,6 +70,7 @@ const CAPABILITIES: Capabilities = Object.freeze({
   limits: Object.freeze({ memory: true, cpu: true, pids: false }),
   recoverable: true,
   coldStart: "seconds",
+  exec: true,
 });
 
 export interface MicrovmPrepared {
@@ -96,6 +97,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<MicrovmPrepared>>>();
   private readonly snapshots: SnapshotStore;
+  /** `strata exec` sessions through the guest init's exec port, one at a time per instance. */
+  private readonly execs = new GuestExec();
   /** Snapshot keys being taken now. */
   private readonly snapshotting = new Set<string>();
   /** The background snapshot task of each instance: cleanup() and close() abort it and wait for its end. */
@@ -253,6 +256,17 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     if (exit) return { status: "exited", code: exit.code, reason: exit.reason };
     if (await pathExists(this.instanceDir(id))) return { status: "exited", code: -1, reason: "killed" }; // the VMM died without a word from the guest
     return { status: "gone" };
+  }
+
+  /**
+   * Through the guest init's exec port (guest/exec-channel.ts): the init runs argv as it runs the app
+   * (microvm: in the app's root, as its user, in its working dir, with its env and cgroup; kata: inside
+   * the container's namespaces, as Kata's ExecProcess).
+   */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    const id = instance.id;
+    if (!(await this.pidOf(id)) || (await this.exitRecord(id))) throw new StrataError("INSTANCE_FAILED", `instance ${id} is not running`, { instanceId: id });
+    return this.execs.run(id, join(this.instanceDir(id), VM_FILES.guestExec), argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

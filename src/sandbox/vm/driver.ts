@@ -9,10 +9,10 @@ import { ignoreMissing, pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import { SingleFlight } from "../../system/single-flight.js";
 import type {
-  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  Capabilities, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, guestAssets, GuestLogFollower, GUEST_MODULES, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP,
+  chooseAccel, guestAssets, GuestExec, GuestLogFollower, GUEST_MODULES, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP,
   writeRunDisk, type AccelChoice, type GuestAssets, type GuestExit,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -52,6 +52,7 @@ const CAPABILITIES: Capabilities = Object.freeze({
   limits: Object.freeze({ memory: true, cpu: true, pids: false }),
   recoverable: true,
   coldStart: "seconds",
+  exec: true,
 });
 
 export interface VmPrepared {
@@ -78,6 +79,8 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   private readonly watches = new Map<string, { close(): void }>();
   private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<VmPrepared>>>();
+  /** `strata exec` sessions through the guest init's exec port, one at a time per instance. */
+  private readonly execs = new GuestExec();
   private accel: Promise<AccelChoice> | undefined;
 
   constructor(private readonly opts: VmDriverOptions) {
@@ -200,6 +203,13 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     if (exit) return { status: "exited", code: exit.code, reason: exit.reason };
     if (await pathExists(this.instanceDir(id))) return { status: "exited", code: -1, reason: "killed" }; // the VMM died without a word from the guest
     return { status: "gone" };
+  }
+
+  /** Through the guest init's exec port (guest/exec-channel.ts): argv runs as the app does, in its root, as its user, with its env. */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    const id = instance.id;
+    if (!(await this.pidOf(id)) || (await this.exitRecord(id))) throw new StrataError("INSTANCE_FAILED", `instance ${id} is not running`, { instanceId: id });
+    return this.execs.run(id, join(this.instanceDir(id), VM_FILES.guestExec), argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

@@ -8,10 +8,10 @@ import { exec, which } from "../../system/exec.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import { SingleFlight } from "../../system/single-flight.js";
 import type {
-  Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  Capabilities, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  bridgeGuestNic, guestAssets, GuestLogFollower, guestNetOf, lastGuestExit, rootDisk, writeRunDisk,
+  bridgeGuestNic, guestAssets, GuestExec, GuestLogFollower, guestNetOf, lastGuestExit, rootDisk, writeRunDisk,
   type GuestAssets, type GuestExit,
 } from "../guest/index.js";
 import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
@@ -33,7 +33,7 @@ export const XEN_GUEST_MODULES = [...VM_GUEST_MODULES, "xen_blkfront", "xen_netf
 /** The kernel command line: the PV console (hvc0) carries the kernel's own messages. */
 export const XEN_CMDLINE = "console=hvc0 quiet panic=-1 rdinit=/init";
 
-const FILES = { cfg: "xl.cfg", run: "run.img", log: "events.log", offset: "events.offset", logSocket: "log.sock", ctlSocket: "ctl.sock" } as const;
+const FILES = { cfg: "xl.cfg", run: "run.img", log: "events.log", offset: "events.offset", logSocket: "log.sock", ctlSocket: "ctl.sock", execSocket: "exec.sock" } as const;
 const POLL_MS = 200;
 const WATCH_MS = 1000;
 const CHANNEL_CONNECT_MS = 10_000;
@@ -48,6 +48,7 @@ const CAPABILITIES: Capabilities = Object.freeze({
   limits: Object.freeze({ memory: true, cpu: false, pids: false }),
   recoverable: true,
   coldStart: "seconds",
+  exec: true,
 });
 
 export interface XenDriverOptions {
@@ -84,6 +85,8 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
   private readonly watches = new Map<string, NodeJS.Timeout>();
   private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<XenPrepared>>>();
+  /** `strata exec` sessions through the guest init's exec channel, one at a time per instance. */
+  private readonly execs = new GuestExec();
 
   constructor(private readonly opts: XenDriverOptions) {}
 
@@ -171,6 +174,7 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
         vifScript,
         logSocket: join(dir, FILES.logSocket),
         controlSocket: join(dir, FILES.ctlSocket),
+        execSocket: join(dir, FILES.execSocket),
       }));
       await xl.createPaused(cfg);
       await exec(["ip", "link", "set", "dev", vifName, "netns", netnsPath]);
@@ -212,6 +216,17 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
     if (await xl.domid(this.domain(id))) return { status: "running" };
     if (await pathExists(this.instanceDir(id))) return { status: "exited", code: -1, reason: "killed" }; // the domain ended without a word from the guest
     return { status: "gone" };
+  }
+
+  /**
+   * Through the guest init's exec channel, a PV channel whose dom0 end is a unix socket the channel's
+   * backend listens on, as the QEMU drivers' exec port (guest/exec-channel.ts).
+   */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    const id = instance.id;
+    const xl = await this.xl();
+    if (!(await xl.domid(this.domain(id))) || (await this.exitRecord(id))) throw new StrataError("INSTANCE_FAILED", `instance ${id} is not running`, { instanceId: id });
+    return this.execs.run(id, join(this.instanceDir(id), FILES.execSocket), argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

@@ -23,6 +23,7 @@ const guest: XenGuest = {
   vifScript: "/usr/local/lib/strata/xen/vif-netns",
   logSocket: "/var/lib/strata/run/xen/instances/i0123456789ab/log.sock",
   controlSocket: "/var/lib/strata/run/xen/instances/i0123456789ab/ctl.sock",
+  execSocket: "/var/lib/strata/run/xen/instances/i0123456789ab/exec.sock",
 };
 
 describe("xen probe", () => {
@@ -72,7 +73,7 @@ describe("xl.cfg", () => {
         'on_crash = "destroy"',
         'disk = [ "format=raw, vdev=xvda, access=ro, target=/var/lib/strata/cache/guest-disks/ab.ext4", "format=raw, vdev=xvdb, access=ro, target=/var/lib/strata/run/xen/instances/i0123456789ab/run.img" ]',
         'vif = [ "mac=02:53:0a:e0:00:05, vifname=xvi0123456789ab, script=/usr/local/lib/strata/xen/vif-netns" ]',
-        'channel = [ "name=strata.log, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/log.sock", "name=strata.ctl, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/ctl.sock" ]',
+        'channel = [ "name=strata.log, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/log.sock", "name=strata.ctl, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/ctl.sock", "name=strata.exec, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/exec.sock" ]',
         "",
       ].join("\n"),
     );
