@@ -317,6 +317,12 @@ func (c *execChannel) startCommand(argv []string) (*exec.Cmd, *os.File, *os.File
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// Opened here, in the guest's own mount namespace: the container's has its own /sys.
+	cg, err := syscall.Open(appCgroup, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("the app's cgroup: %v", err)
+	}
+	defer syscall.Close(cg)
 	type started struct {
 		cmd        *exec.Cmd
 		outR, errR *os.File
@@ -331,7 +337,7 @@ func (c *execChannel) startCommand(argv []string) (*exec.Cmd, *os.File, *os.File
 				return
 			}
 		}
-		cmd, outR, errR, err := forkCommand(t, argv)
+		cmd, outR, errR, err := forkCommand(t, argv, cg)
 		res <- started{cmd, outR, errR, err}
 	}()
 	r := <-res
@@ -376,7 +382,7 @@ func enterNamespaces(t *execTarget) error {
 	return nil
 }
 
-func forkCommand(t *execTarget, argv []string) (*exec.Cmd, *os.File, *os.File, error) {
+func forkCommand(t *execTarget, argv []string, cg int) (*exec.Cmd, *os.File, *os.File, error) {
 	var path string
 	var err error
 	if t.root != "" {
@@ -387,11 +393,6 @@ func forkCommand(t *execTarget, argv []string) (*exec.Cmd, *os.File, *os.File, e
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %v", errNotFound, err)
 	}
-	cg, err := syscall.Open(appCgroup, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("the app's cgroup: %w", err)
-	}
-	defer syscall.Close(cg)
 	groups := t.groups
 	if groups == nil {
 		groups = []uint32{}
