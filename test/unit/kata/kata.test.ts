@@ -13,7 +13,7 @@ import { KataDriver } from "../../../src/sandbox/kata/index.js";
 // Under /var/tmp like the microvm test: root disks are cached under STRATA_HOME.
 const root = await mkdtemp(join("/var/tmp", "strata-kata-"));
 const home = new StrataHome(root);
-const network = new HostNetwork(home, { bridge: "stratakt0", subnet: "10.233.44.0/24" });
+const network = new HostNetwork(home, { bridge: "stratakt0", subnet: "10.233.52.0/24" });
 await network.ensure();
 
 after(async () => {

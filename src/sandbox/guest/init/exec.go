@@ -45,7 +45,7 @@ const (
 // execTarget is how a command enters the workload: the app's root (microvm) or the container's
 // namespaces (kata), and the app's user, working directory and environment.
 type execTarget struct {
-	root       string // chroot into this ("" when the mount namespace joined has the root)
+	root       string // chroot into this (newRoot), or "" when the mount namespace joined has the root
 	nsPid      int    // join these namespaces of that process (the container's init)
 	namespaces []string
 	env        []string
@@ -244,7 +244,8 @@ func (c *execChannel) run(s *execSession, argv []string) {
 	cmd, outR, errR, err := c.startCommand(argv)
 	if err != nil {
 		code := 126
-		if errors.Is(err, errNotFound) || errors.Is(err, syscall.ENOENT) {
+		var nf notFound
+		if errors.As(err, &nf) || errors.Is(err, syscall.ENOENT) {
 			code = 127 // as a shell says it
 		}
 		_ = c.send(map[string]any{"t": "exit", "id": s.id, "code": code, "error": err.Error()})
@@ -303,7 +304,8 @@ func (c *execChannel) forward(id, stream string, r *os.File, done *sync.WaitGrou
 	}
 }
 
-var errNotFound = errors.New("not found")
+// notFound: the command is on no directory of the PATH.
+type notFound struct{ error }
 
 // startCommand forks the command into the workload. Joining a mount namespace needs a thread that
 // shares no file-system state with the others (setns(2)), so that is done on a thread of its own, locked
@@ -385,13 +387,13 @@ func enterNamespaces(t *execTarget) error {
 func forkCommand(t *execTarget, argv []string, cg int) (*exec.Cmd, *os.File, *os.File, error) {
 	var path string
 	var err error
-	if t.root != "" {
-		path, err = lookPathIn(t.root, argv[0], t.env)
+	if t.root == newRoot {
+		path, err = lookPath(argv[0], t.env)
 	} else {
 		path, err = lookPathIn("/", argv[0], t.env)
 	}
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: %v", errNotFound, err)
+		return nil, nil, nil, notFound{err}
 	}
 	groups := t.groups
 	if groups == nil {
