@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { exec, which } from "../../../src/system/exec.js";
-import { probeXen, xlConfig, type XenGuest } from "../../../src/sandbox/xen/index.js";
+import { StrataError } from "../../../src/errors.js";
+import { StrataHome } from "../../../src/home.js";
+import { HostNetwork } from "../../../src/net/index.js";
+import { probeXen, XenDriver, xlConfig, type XenGuest } from "../../../src/sandbox/xen/index.js";
 
 const dir = await mkdtemp(join(tmpdir(), "strata-xen-"));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -52,6 +55,21 @@ describe("xen probe", () => {
     const probe = await probeXen(dom0, cpuBare);
     if (await which("xl")) assert.equal(probe.available, true);
     else assert.deepEqual([probe.available, probe.reason, probe.install], [false, "this host is a Xen dom0 but xl is not installed", ["xen-utils"]]);
+  });
+});
+
+describe("xen exec", () => {
+  it("can exec (through the guest init's exec channel), and on a host that is no dom0 says why", async () => {
+    const home = new StrataHome(join(dir, "home"));
+    const driver = new XenDriver({ home, network: new HostNetwork(home, { bridge: "strataxn9", subnet: "10.233.51.0/24" }), procXen: join(dir, "no-xen") });
+    assert.equal(driver.capabilities.exec, true);
+    const instance = { id: "i0123456789ab", driver: "xen" as const, endpoint: { host: "10.233.51.2", port: 8080 }, handle: { id: "i0123456789ab", driver: "xen" as const, data: {} } };
+    await assert.rejects(driver.exec(instance, ["true"], { stdout: () => undefined, stderr: () => undefined }), (err: unknown) => {
+      assert.ok(err instanceof StrataError);
+      assert.equal(err.code, "SANDBOX_UNAVAILABLE");
+      assert.match(err.message, /^xen: this host is /);
+      return true;
+    });
   });
 });
 
