@@ -1,4 +1,3 @@
-import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/index.js";
 import type {
@@ -77,7 +76,7 @@ export class KataDriver implements SandboxDriver {
   }
 
   /** The driver that runs instances here: Strata's agent (microvm lifecycle) or the OCI driver with kata-runtime. */
-  private async inner(): Promise<SandboxDriver> {
+  private async inner(): Promise<SandboxDriver & Required<Pick<SandboxDriver, "exec">>> {
     const mode = await this.chooseMode();
     if (mode.kind === "agent") return this.agent;
     this.runtime ??= new OciDriver({
@@ -127,9 +126,7 @@ export class KataDriver implements SandboxDriver {
    * user, with its env (the guest init's exec port); kata-runtime's own `exec` where the host has Kata.
    */
   async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
-    const inner = await this.inner();
-    if (!inner.exec) throw new StrataError("SANDBOX_UNAVAILABLE", `kata instance ${instance.id} cannot run commands this way`, { instanceId: instance.id });
-    return inner.exec(instance, argv, io);
+    return (await this.inner()).exec(instance, argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {
