@@ -6,7 +6,7 @@ import type { Capabilities, IsolationKind } from "../driver.js";
  * and is re-adopted by the next one, a cold start of seconds. Memory is always limited: the app's cgroup
  * inside the guest, and the guest's RAM. `cpu`: the VMM's cgroup quota caps the vCPUs. `pids`: the guest
  * puts the app under a pids limit; without it pids inside the guest are the guest's own, and a fork bomb
- * exhausts the guest, not the host.
+ * exhausts the guest, not the host. Every such guest runs Strata's init, which serves `strata exec`.
  */
 export function guestCapabilities(isolation: IsolationKind, limits: { readonly cpu: boolean; readonly pids: boolean }): Capabilities {
   return Object.freeze({
@@ -17,5 +17,7 @@ export function guestCapabilities(isolation: IsolationKind, limits: { readonly c
     limits: Object.freeze({ memory: true, cpu: limits.cpu, pids: limits.pids }),
     recoverable: true,
     coldStart: "seconds",
+    // Through the guest init's exec port (exec-channel.ts).
+    exec: true,
   });
 }

@@ -14,6 +14,8 @@ export { writeRunDisk, writeJsonDisk, macForAddress } from "./run-file.js";
 export type { RunFile, GuestNet } from "./run-file.js";
 export { LOG_PORT, CTL_PORT, GuestEvent, parseGuestEvent, encodeControl } from "./protocol.js";
 export type { GuestControl } from "./protocol.js";
+export { EXEC_PORT, GuestExec, encodeExecRequest, parseExecEvent } from "./exec-channel.js";
+export type { ExecRequest, GuestExecOptions } from "./exec-channel.js";
 export { QmpClient } from "./qmp.js";
 export type { QmpCommands, QmpEvent } from "./qmp.js";
 export { bridgeGuestNic, guestNetOf, plumbGuestNet, TAP } from "./network.js";

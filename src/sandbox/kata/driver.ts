@@ -1,7 +1,7 @@
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/index.js";
 import type {
-  ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import { guestCapabilities, writeJsonDisk } from "../guest/index.js";
 import { MicrovmDriver } from "../microvm/index.js";
@@ -67,7 +67,7 @@ export class KataDriver implements SandboxDriver {
   }
 
   /** The driver that runs instances here: Strata's agent (microvm lifecycle) or the OCI driver with kata-runtime. */
-  private async inner(): Promise<SandboxDriver> {
+  private async inner(): Promise<SandboxDriver & Required<Pick<SandboxDriver, "exec">>> {
     const mode = await this.chooseMode();
     if (mode.kind === "agent") return this.agent;
     this.runtime ??= new OciDriver({
@@ -110,6 +110,14 @@ export class KataDriver implements SandboxDriver {
 
   async inspect(instance: Instance): Promise<InstanceState> {
     return (await this.inner()).inspect(instance);
+  }
+
+  /**
+   * As Kata's ExecProcess: the agent runs argv inside the container's namespaces and cgroup, as its
+   * user, with its env (the guest init's exec port); kata-runtime's own `exec` where the host has Kata.
+   */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    return (await this.inner()).exec(instance, argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

@@ -25,7 +25,7 @@ export interface VmSpec extends GuestBoot {
 
 /** The files a backend keeps in an instance's directory, by name. */
 export const VM_FILES = {
-  pid: "vmm.pid", control: "vmm.sock", guestControl: "ctl.sock", log: "guest.log", offset: "log.offset", boot: "boot.log", run: "run.img",
+  pid: "vmm.pid", control: "vmm.sock", guestControl: "ctl.sock", guestExec: "exec.sock", log: "guest.log", offset: "log.offset", boot: "boot.log", run: "run.img",
 } as const;
 
 export interface VmmBackend {

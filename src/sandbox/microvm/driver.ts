@@ -9,10 +9,10 @@ import type { HostNetwork } from "../../net/index.js";
 import { pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type {
-  Capabilities, DriverName, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, guestAssets, guestCapabilities, GuestImages, guestInstance, GuestInstances, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
+  chooseAccel, encodeControl, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
   VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestControl, type GuestNet, type GuestPrepared,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -76,6 +76,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly instances: GuestInstances;
   private readonly images: GuestImages;
   private readonly snapshots: SnapshotStore;
+  /** `strata exec` sessions through the guest init's exec port, one at a time per instance. */
+  private readonly execs = new GuestExec();
   /** Snapshot keys being taken now. */
   private readonly snapshotting = new Set<string>();
   /** The background snapshot task of each instance: cleanup() and close() abort it and wait for its end. */
@@ -210,6 +212,17 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   inspect(instance: Instance): Promise<InstanceState> {
     const id = instance.id;
     return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, () => this.cgroups.stats(id));
+  }
+
+  /**
+   * Through the guest init's exec port (guest/exec-channel.ts): the init runs argv as it runs the app
+   * (microvm: in the app's root, as its user, in its working dir, with its env and cgroup; kata: inside
+   * the container's namespaces, as Kata's ExecProcess).
+   */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    const id = instance.id;
+    if (!(await this.pidOf(id)) || (await this.instances.exitRecord(id))) throw new StrataError("INSTANCE_FAILED", `instance ${id} is not running`, { instanceId: id });
+    return this.execs.run(id, join(this.instanceDir(id), VM_FILES.guestExec), argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { exec, which } from "../../system/exec.js";
 import type { Probe } from "../driver.js";
-import { CTL_PORT, LOG_PORT, QmpClient, quitQemu, type AccelChoice } from "../guest/index.js";
+import { CTL_PORT, EXEC_PORT, LOG_PORT, QmpClient, quitQemu, type AccelChoice } from "../guest/index.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 
 const QEMU = "qemu-system-x86_64";
@@ -20,7 +20,7 @@ const UNCAPPED_BYTES_PER_S = 64 * 1024 ** 3;
 
 /**
  * QEMU's argv for a microvm (docs/system/i386/microvm.rst): no PCI, no firmware, no option ROMs; the
- * kernel is booted directly (PVH); disks, NIC and the two serial ports are virtio-mmio devices. The
+ * kernel is booted directly (PVH); disks, NIC and the serial ports (log, control, exec) are virtio-mmio devices. The
  * VMM daemonizes with a pid file and a QMP socket, so it outlives the daemon and is re-adopted by them.
  */
 export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec): string[] {
@@ -47,6 +47,8 @@ export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec):
     "-device", `virtserialport,chardev=log,name=${LOG_PORT}`,
     "-chardev", `socket,id=ctl,path=${f("guestControl")},server=on,wait=off`,
     "-device", `virtserialport,chardev=ctl,name=${CTL_PORT}`,
+    "-chardev", `socket,id=exec,path=${f("guestExec")},server=on,wait=off`,
+    "-device", `virtserialport,chardev=exec,name=${EXEC_PORT}`,
     "-qmp", `unix:${f("control")},server=on,wait=off`,
     "-pidfile", f("pid"),
     "-daemonize",

@@ -8,10 +8,10 @@ import { exec, which } from "../../system/exec.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type {
-  ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, guestAssets, guestCapabilities, GuestImages, guestInstance, GuestInstances, GUEST_MODULES, hostTscKhz, placeVmm, plumbGuestNet, quitQemu, TAP,
+  chooseAccel, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GUEST_MODULES, hostTscKhz, placeVmm, plumbGuestNet, quitQemu, TAP,
   VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -61,6 +61,8 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   private readonly images: GuestImages;
   /** Each running VM's QMP event monitor: it tells of a VMM that ended without the guest's word. */
   private readonly watches = new Map<string, { close(): void }>();
+  /** `strata exec` sessions through the guest init's exec port, one at a time per instance. */
+  private readonly execs = new GuestExec();
   private accel: Promise<AccelChoice> | undefined;
 
   constructor(private readonly opts: VmDriverOptions) {
@@ -163,6 +165,13 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   inspect(instance: Instance): Promise<InstanceState> {
     const id = instance.id;
     return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, () => this.cgroups.stats(id));
+  }
+
+  /** Through the guest init's exec port (guest/exec-channel.ts): argv runs as the app does, in its root, as its user, with its env. */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    const id = instance.id;
+    if (!(await this.pidOf(id)) || (await this.instances.exitRecord(id))) throw new StrataError("INSTANCE_FAILED", `instance ${id} is not running`, { instanceId: id });
+    return this.execs.run(id, join(this.instanceDir(id), VM_FILES.guestExec), argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

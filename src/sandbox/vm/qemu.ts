@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import { exec } from "../../system/exec.js";
-import { CTL_PORT, LOG_PORT, QmpClient, type GuestBoot, type QemuAccel } from "../guest/index.js";
+import { CTL_PORT, EXEC_PORT, LOG_PORT, QmpClient, type GuestBoot, type QemuAccel } from "../guest/index.js";
 import type { VmMachine } from "./machine.js";
 
 /** The files of an instance's directory, by name. */
@@ -11,6 +11,7 @@ export const VM_FILES = {
   control: "vmm.sock",
   events: "events.sock",
   guestControl: "ctl.sock",
+  guestExec: "exec.sock",
   log: "guest.log",
   boot: "boot.log",
   run: "run.img",
@@ -70,6 +71,8 @@ export function vmQemuArgv(qemu: string, accel: QemuAccel, vm: VmLaunch): string
     "-device", `virtserialport,chardev=log,name=${LOG_PORT}`,
     "-chardev", `socket,id=ctl,path=${f("guestControl")},server=on,wait=off`,
     "-device", `virtserialport,chardev=ctl,name=${CTL_PORT}`,
+    "-chardev", `socket,id=exec,path=${f("guestExec")},server=on,wait=off`,
+    "-device", `virtserialport,chardev=exec,name=${EXEC_PORT}`,
     "-qmp", `unix:${f("control")},server=on,wait=off`,
     "-qmp", `unix:${f("events")},server=on,wait=off`,
     "-pidfile", f("pid"),

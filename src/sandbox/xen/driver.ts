@@ -7,10 +7,10 @@ import type { HostNetwork } from "../../net/index.js";
 import { exec, which } from "../../system/exec.js";
 import { pathExists } from "../../system/fs.js";
 import type {
-  ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  bridgeGuestNic, guestAssets, guestCapabilities, GuestImages, guestInstance, GuestInstances, guestNetOf, writeRunDisk, type GuestPrepared,
+  bridgeGuestNic, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, guestNetOf, writeRunDisk, type GuestPrepared,
 } from "../guest/index.js";
 import { processFor } from "../oci/image-process.js";
 import { machineFor, VM_GUEST_MODULES } from "../vm/index.js";
@@ -31,7 +31,7 @@ export const XEN_GUEST_MODULES = [...VM_GUEST_MODULES, "xen_blkfront", "xen_netf
 /** The kernel command line: the PV console (hvc0) carries the kernel's own messages. */
 export const XEN_CMDLINE = "console=hvc0 quiet panic=-1 rdinit=/init";
 
-const FILES = { cfg: "xl.cfg", run: "run.img", log: "events.log", offset: "events.offset", logSocket: "log.sock", ctlSocket: "ctl.sock" } as const;
+const FILES = { cfg: "xl.cfg", run: "run.img", log: "events.log", offset: "events.offset", logSocket: "log.sock", ctlSocket: "ctl.sock", execSocket: "exec.sock" } as const;
 const POLL_MS = 200;
 const WATCH_MS = 1000;
 const CHANNEL_CONNECT_MS = 10_000;
@@ -70,6 +70,8 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
   private readonly images: GuestImages;
   private readonly pumps = new Map<string, ChannelPump>();
   private readonly watches = new Map<string, NodeJS.Timeout>();
+  /** `strata exec` sessions through the guest init's exec channel, one at a time per instance. */
+  private readonly execs = new GuestExec();
 
   constructor(private readonly opts: XenDriverOptions) {
     this.instances = new GuestInstances(opts.home.runtime("xen"), FILES);
@@ -143,6 +145,7 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
         vifScript,
         logSocket: join(dir, FILES.logSocket),
         controlSocket: join(dir, FILES.ctlSocket),
+        execSocket: join(dir, FILES.execSocket),
       }));
       await xl.createPaused(cfg);
       await exec(["ip", "link", "set", "dev", vifName, "netns", netnsPath]);
@@ -179,6 +182,17 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
     const id = instance.id;
     const xl = await this.xl();
     return this.instances.state(id, async () => (await xl.domid(this.domain(id))) !== undefined);
+  }
+
+  /**
+   * Through the guest init's exec channel, a PV channel whose dom0 end is a unix socket the channel's
+   * backend listens on, as the QEMU drivers' exec port (guest/exec-channel.ts).
+   */
+  async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
+    const id = instance.id;
+    const xl = await this.xl();
+    if (!(await xl.domid(this.domain(id))) || (await this.instances.exitRecord(id))) throw new StrataError("INSTANCE_FAILED", `instance ${id} is not running`, { instanceId: id });
+    return this.execs.run(id, join(this.instanceDir(id), FILES.execSocket), argv, io);
   }
 
   async recover(handle: InstanceHandle, io: InstanceIO): Promise<Instance | null> {

@@ -1,5 +1,5 @@
 import { StrataError } from "../../errors.js";
-import { CTL_PORT, LOG_PORT, type GuestBoot } from "../guest/index.js";
+import { CTL_PORT, EXEC_PORT, LOG_PORT, type GuestBoot } from "../guest/index.js";
 
 /** One Xen guest as Strata would create it: the guest pipeline's kernel, initramfs and disks, as a PVH domain. */
 export interface XenGuest extends GuestBoot {
@@ -12,9 +12,10 @@ export interface XenGuest extends GuestBoot {
   readonly vifName: string;
   /** The hotplug script xl runs for the vif (Strata's vif-strata, instead of vif-bridge: no bridge in dom0). */
   readonly vifScript: string;
-  /** dom0 unix sockets of the guest's log and control channels. */
+  /** dom0 unix sockets of the guest's log, control and exec channels. */
   readonly logSocket: string;
   readonly controlSocket: string;
+  readonly execSocket: string;
 }
 
 /** An xl.cfg string: double-quoted; a value that would need escaping is refused rather than escaped wrong. */
@@ -32,7 +33,7 @@ function item(key: string, value: string): string {
 /**
  * The xl.cfg (xl.cfg(5), xl-disk-configuration(5), xl-network-configuration(5)) that `xl create` reads for
  * one instance: a PVH domain booting the same vmlinux and initramfs as the QEMU drivers, the image and run
- * disks read-only, one vif, and two PV channels named as the virtio-serial ports are. Any end of the
+ * disks read-only, one vif, and three PV channels named as the virtio-serial ports are (log, control, exec). Any end of the
  * domain destroys it: the instance's end is the guest's poweroff or reboot, as with QEMU's -no-reboot.
  */
 export function xlConfig(g: XenGuest): string {
@@ -52,7 +53,7 @@ export function xlConfig(g: XenGuest): string {
     `on_crash = "destroy"`,
     `disk = [ ${disk("xvda", g.rootDisk)}, ${disk("xvdb", g.runDisk)} ]`,
     `vif = [ ${str("vif", `mac=${item("mac", g.mac)}, vifname=${item("vifname", g.vifName)}, script=${item("script", g.vifScript)}`)} ]`,
-    `channel = [ ${channel(LOG_PORT, g.logSocket)}, ${channel(CTL_PORT, g.controlSocket)} ]`,
+    `channel = [ ${channel(LOG_PORT, g.logSocket)}, ${channel(CTL_PORT, g.controlSocket)}, ${channel(EXEC_PORT, g.execSocket)} ]`,
   ];
   return `${lines.join("\n")}\n`;
 }

@@ -9,7 +9,7 @@ import { KataDriver } from "../../../src/sandbox/kata/index.js";
 import { driverHome, runToExit, testSpec } from "../../support/driver-home.js";
 
 const { home, network } = await driverHome({
-  prefix: "kata", bridge: "stratakt0", subnet: "10.233.44.0/24",
+  prefix: "kata", bridge: "stratakt0", subnet: "10.233.52.0/24",
   makeDriver: ({ home, network }) => new KataDriver({ home, network }),
 });
 

@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { exec, which } from "../../../src/system/exec.js";
-import { probeXen, xlConfig, type XenGuest } from "../../../src/sandbox/xen/index.js";
+import { StrataError } from "../../../src/errors.js";
+import { StrataHome } from "../../../src/home.js";
+import { HostNetwork } from "../../../src/net/index.js";
+import { probeXen, XenDriver, xlConfig, type XenGuest } from "../../../src/sandbox/xen/index.js";
 
 const dir = await mkdtemp(join(tmpdir(), "strata-xen-"));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -23,6 +26,7 @@ const guest: XenGuest = {
   vifScript: "/usr/local/lib/strata/xen/vif-netns",
   logSocket: "/var/lib/strata/run/xen/instances/i0123456789ab/log.sock",
   controlSocket: "/var/lib/strata/run/xen/instances/i0123456789ab/ctl.sock",
+  execSocket: "/var/lib/strata/run/xen/instances/i0123456789ab/exec.sock",
 };
 
 describe("xen probe", () => {
@@ -54,6 +58,21 @@ describe("xen probe", () => {
   });
 });
 
+describe("xen exec", () => {
+  it("can exec (through the guest init's exec channel), and on a host that is no dom0 says why", async () => {
+    const home = new StrataHome(join(dir, "home"));
+    const driver = new XenDriver({ home, network: new HostNetwork(home, { bridge: "strataxn9", subnet: "10.233.51.0/24" }), procXen: join(dir, "no-xen") });
+    assert.equal(driver.capabilities.exec, true);
+    const instance = { id: "i0123456789ab", driver: "xen" as const, endpoint: { host: "10.233.51.2", port: 8080 }, handle: { id: "i0123456789ab", driver: "xen" as const, data: {} } };
+    await assert.rejects(driver.exec(instance, ["true"], { stdout: () => undefined, stderr: () => undefined }), (err: unknown) => {
+      assert.ok(err instanceof StrataError);
+      assert.equal(err.code, "SANDBOX_UNAVAILABLE");
+      assert.match(err.message, /^xen: this host is /);
+      return true;
+    });
+  });
+});
+
 describe("xl.cfg", () => {
   it("describes a PVH guest booting the guest pipeline's kernel, initramfs and read-only disks, destroyed at any end", () => {
     assert.equal(
@@ -72,7 +91,7 @@ describe("xl.cfg", () => {
         'on_crash = "destroy"',
         'disk = [ "format=raw, vdev=xvda, access=ro, target=/var/lib/strata/cache/guest-disks/ab.ext4", "format=raw, vdev=xvdb, access=ro, target=/var/lib/strata/run/xen/instances/i0123456789ab/run.img" ]',
         'vif = [ "mac=02:53:0a:e0:00:05, vifname=xvi0123456789ab, script=/usr/local/lib/strata/xen/vif-netns" ]',
-        'channel = [ "name=strata.log, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/log.sock", "name=strata.ctl, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/ctl.sock" ]',
+        'channel = [ "name=strata.log, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/log.sock", "name=strata.ctl, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/ctl.sock", "name=strata.exec, connection=socket, path=/var/lib/strata/run/xen/instances/i0123456789ab/exec.sock" ]',
         "",
       ].join("\n"),
     );

@@ -127,6 +127,7 @@ func runAgent() error {
 		return err
 	}
 	go serveControl()
+	go serveExec(containerExecTarget(&run))
 	return runContainer(&run)
 }
 

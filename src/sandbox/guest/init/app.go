@@ -170,7 +170,8 @@ func cgroupEvents(file, key string) int {
 	return 0
 }
 
-// reapOrphans: as PID 1, init reaps every orphan the app leaves; the app itself is left to cmd.Wait.
+// reapOrphans: as PID 1, init reaps every orphan the app leaves; the app itself, and the commands of
+// strata exec (exec.go), are left to their own Wait.
 func reapOrphans(appPid int) {
 	for {
 		var ws syscall.WaitStatus
@@ -181,7 +182,7 @@ func reapOrphans(appPid int) {
 			return
 		}
 		pid := int(*(*int32)(unsafePointer(info[16:20])))
-		if pid == appPid {
+		if pid == appPid || execOwns(pid) {
 			// Let cmd.Wait reap it; then keep reaping the others it leaves.
 			waitGone(appPid)
 			continue

@@ -64,6 +64,7 @@ func run() error {
 		return err
 	}
 	go serveControl()
+	go serveExec(appExecTarget(cfg))
 	return runApp(cfg)
 }
 
