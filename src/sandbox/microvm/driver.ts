@@ -24,7 +24,7 @@ import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 import { MicrovmHandleData } from "./handle.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
-import { SnapshotStore, type Snapshot } from "./snapshots.js";
+import { DEFAULT_SNAPSHOT_DISK_MB, SnapshotStore, type Snapshot } from "./snapshots.js";
 
 export interface MicrovmDriverOptions {
   readonly home: StrataHome;
@@ -41,6 +41,8 @@ export interface MicrovmDriverOptions {
    * are its own (the guest init resets them when the host says it was restored).
    */
   readonly snapshots?: boolean;
+  /** What this driver's snapshots may take on disk, MiB (default DEFAULT_SNAPSHOT_DISK_MB); least recently used go first. */
+  readonly snapshotDiskMb?: number;
   /** For a driver built on this one (kata: an OCI container inside the guest); the microvm workload otherwise. */
   readonly profile?: MicrovmProfile;
 }
@@ -109,7 +111,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     this.capabilities = opts.profile?.capabilities ?? CAPABILITIES;
     this.backend = opts.backend ?? new QemuBackend(() => this.chooseAccel());
     this.cgroups = new CgroupV1(this.cgroupParent);
-    this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"));
+    this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"), (opts.snapshotDiskMb ?? DEFAULT_SNAPSHOT_DISK_MB) * 1024 * 1024);
   }
 
   private get cgroupParent(): string {
