@@ -120,6 +120,11 @@ test("an idle microVM version scales to zero and comes back restored from its sn
   for (const u of [firstUuid, a.uuid, b.uuid]) assert.match(u, /^[0-9a-f-]{36}$/);
   assert.equal(new Set([firstUuid, a.uuid, b.uuid]).size, 3, "instances restored from one snapshot do not share the kernel's random state");
 
+  // The snapshot goes with its version: once v2 takes the traffic, v1 is drained and released.
+  const v1State = files.find((f) => f.file.endsWith(".vmstate"))!.file;
+  assert.equal((await d.cli(["deploy", dir, "--app", "snap", "--version", "v2"])).code, 0);
+  await until("v1's snapshot to be removed with v1", async () => ((await snapshotFiles()).some((f) => f.file === v1State) ? undefined : true), 120_000);
+
   const events = (await d.cliOk(["events", "--app", "snap", "--json", "-n", "1000"])).split("\n");
   const readyMs = (id: string) => events.map((l) => new RegExp(`instance ${id} ready in (\\d+) ms`).exec(l)?.[1]).find(Boolean);
   t.diagnostic(`start → ready: booted ${readyMs(first!.id)} ms, restored ${readyMs(a.instance.id)} ms and ${readyMs(b.instance.id)} ms`);
