@@ -17,6 +17,7 @@ import { benchLxd } from "./lxd.js";
 import { benchFunctions } from "./functions.js";
 import { benchVm } from "./vm.js";
 import { benchMicrovm } from "./microvm.js";
+import { benchSnapshotUniqueness } from "./snapshot-uniqueness.js";
 import { benchKata } from "./kata.js";
 
 /**
@@ -35,6 +36,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   functions: benchFunctions,
   vm: benchVm,
   microvm: benchMicrovm,
+  "microvm-uniqueness": benchSnapshotUniqueness,
   kata: benchKata,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
   "node-compat": benchNodeCompat,

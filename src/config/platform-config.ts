@@ -37,6 +37,7 @@ export const PlatformConfigSchema = z.object({
   microvm: z
     .object({
       snapshots: z.boolean().describe("true or false: restore a version's later microVMs from a snapshot of its first").optional(),
+      "snapshot-disk-mb": z.number().int().min(64).max(1048576).describe("a whole number of MiB, 64 to 1048576").optional(),
     })
     .optional(),
 });
@@ -53,6 +54,8 @@ export interface PlatformConfig {
   readonly isolateEngines?: number;
   /** microVMs after a version's first restore from its snapshot instead of booting (off unless set). */
   readonly microvmSnapshots?: boolean;
+  /** What all microVM snapshots may take on disk, MiB (else the driver's default); least recently used go first. */
+  readonly microvmSnapshotDiskMb?: number;
 }
 
 export function parsePlatformConfig(text: string, file = "config.yaml"): PlatformConfig {
@@ -73,6 +76,7 @@ export function parsePlatformConfig(text: string, file = "config.yaml"): Platfor
     ...(bodyMb !== undefined && { isolateMaxRequestBodyBytes: bodyMb * MIB }),
     ...(parsed.data.isolate?.engines !== undefined && { isolateEngines: parsed.data.isolate.engines }),
     ...(snapshots === true && { microvmSnapshots: true }),
+    ...(parsed.data.microvm?.["snapshot-disk-mb"] !== undefined && { microvmSnapshotDiskMb: parsed.data.microvm["snapshot-disk-mb"] }),
   };
 }
 

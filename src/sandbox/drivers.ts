@@ -34,6 +34,8 @@ export interface SandboxOptions {
   isolateEngines?: number;
   /** config.yaml `microvm.snapshots`: restore a version's later microVMs from its first one's snapshot. */
   microvmSnapshots?: boolean;
+  /** config.yaml `microvm.snapshot-disk-mb`: what those snapshots may take on disk (else the driver's default). */
+  microvmSnapshotDiskMb?: number;
 }
 
 /** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
@@ -48,7 +50,10 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new LxcDriver({ home, network }),
       new LxdDriver({ home, network }),
       new VmDriver({ home, network }),
-      new MicrovmDriver({ home, network, snapshots: opts.microvmSnapshots === true }),
+      new MicrovmDriver({
+        home, network, snapshots: opts.microvmSnapshots === true,
+        ...(opts.microvmSnapshotDiskMb !== undefined && { snapshotDiskMb: opts.microvmSnapshotDiskMb }),
+      }),
       new KataDriver({ home, network }),
       new XenDriver({ home, network }),
       new IsolateDriver({

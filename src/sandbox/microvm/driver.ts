@@ -21,7 +21,7 @@ import type { ProcessPlan } from "../oci/bundle.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
-import { SnapshotStore, type Snapshot } from "./snapshots.js";
+import { DEFAULT_SNAPSHOT_DISK_MB, SnapshotStore, type Snapshot } from "./snapshots.js";
 
 export interface MicrovmDriverOptions {
   readonly home: StrataHome;
@@ -38,6 +38,8 @@ export interface MicrovmDriverOptions {
    * are its own (the guest init resets them when the host says it was restored).
    */
   readonly snapshots?: boolean;
+  /** What this driver's snapshots may take on disk, MiB (default DEFAULT_SNAPSHOT_DISK_MB); least recently used go first. */
+  readonly snapshotDiskMb?: number;
   /** For a driver built on this one (kata: an OCI container inside the guest); the microvm workload otherwise. */
   readonly profile?: MicrovmProfile;
 }
@@ -93,7 +95,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     this.cgroups = new CgroupV1(this.cgroupParent);
     this.instances = new GuestInstances(opts.home.runtime(this.name), VM_FILES);
     this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress), opts.onProgress);
-    this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"));
+    this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"), (opts.snapshotDiskMb ?? DEFAULT_SNAPSHOT_DISK_MB) * 1024 * 1024);
   }
 
   private get cgroupParent(): string {
