@@ -22,3 +22,6 @@ export type { GuestExit } from "./guest-log.js";
 export { chooseAccel } from "./accel.js";
 export type { AccelChoice, QemuAccel } from "./accel.js";
 export { hostTscKhz } from "./host-tsc.js";
+export { INCOMING_ARGS, INCOMING_FD, resumeIncoming, snapshotToFile } from "./qmp-migration.js";
+export { GuestSnapshots, tellRestored, versionEnv } from "./snapshots.js";
+export type { SnapshotFiles, SnapshotShelf } from "./snapshots.js";

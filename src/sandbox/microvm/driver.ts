@@ -1,8 +1,7 @@
 import { SingleFlight } from "../../system/single-flight.js";
 
-import { randomBytes } from "node:crypto";
 import { copyFile, mkdir, readdir, readFile, rm } from "node:fs/promises";
-import { connect, createConnection } from "node:net";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
@@ -14,8 +13,8 @@ import type {
   Capabilities, DriverName, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, guestAssets, GuestLogFollower, GUEST_OVERHEAD_MB, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP, writeRunDisk,
-  type AccelChoice, type GuestAssets, type GuestControl, type GuestNet,
+  chooseAccel, encodeControl, guestAssets, GuestLogFollower, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP,
+  tellRestored, versionEnv, writeRunDisk, type AccelChoice, type GuestAssets, type GuestControl, type GuestNet, type SnapshotFiles,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
 import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
@@ -24,7 +23,7 @@ import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 import { MicrovmHandleData } from "./handle.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
-import { SnapshotStore, type Snapshot } from "./snapshots.js";
+import { SnapshotStore } from "./snapshots.js";
 
 export interface MicrovmDriverOptions {
   readonly home: StrataHome;
@@ -56,9 +55,6 @@ export interface MicrovmProfile {
 }
 
 const POLL_MS = 20;
-/** How long a snapshot waits for the first instance to listen (its readiness budget, READY_BUDGET_MS). */
-const SNAPSHOT_READY_MS = 120_000;
-const RESTORE_ACK_MS = 10_000;
 
 const CAPABILITIES: Capabilities = Object.freeze({
   isolation: "microvm",
@@ -95,21 +91,19 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly followers = new Map<string, GuestLogFollower>();
   private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<MicrovmPrepared>>>();
-  private readonly snapshots: SnapshotStore;
-  /** Snapshot keys being taken now. */
-  private readonly snapshotting = new Set<string>();
-  /** The background snapshot task of each instance: cleanup() and close() abort it and wait for its end. */
-  private readonly snapshotTasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private readonly snapshots: GuestSnapshots;
   private accel: Promise<AccelChoice> | undefined;
-  /** Set by close(): no background snapshot starts after it (a start() still in flight may finish). */
-  private closed = false;
 
   constructor(private readonly opts: MicrovmDriverOptions) {
     this.name = opts.profile?.name ?? "microvm";
     this.capabilities = opts.profile?.capabilities ?? CAPABILITIES;
     this.backend = opts.backend ?? new QemuBackend(() => this.chooseAccel());
     this.cgroups = new CgroupV1(this.cgroupParent);
-    this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"));
+    this.snapshots = new GuestSnapshots(
+      new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots")),
+      opts.snapshots === true,
+      (line) => opts.onProgress?.(`${this.name}: ${line}`),
+    );
   }
 
   private get cgroupParent(): string {
@@ -163,21 +157,11 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
       prepared.key, prepared.data.assets.kernel.release, prepared.data.assets.initramfs, spec.limits.memoryMb, spec.app, spec.version,
       spec.command ?? null, spec.port, versionEnv(spec),
     ]);
-    const snapshot = this.opts.snapshots === true ? await this.snapshots.get(prepared.key, snapKey) : undefined;
-    if (snapshot) {
-      try {
-        return await this.launch(prepared, spec, io, snapKey, snapshot);
-      } catch (err) {
-        // A snapshot this QEMU or kernel cannot resume costs this start its speed, not the start itself.
-        io.log("stderr", `strata: restoring ${spec.instanceId} from its version's snapshot failed (${(err as Error).message}); booting it instead`);
-        await this.snapshots.remove(prepared.key, snapKey);
-      }
-    }
-    return this.launch(prepared, spec, io, snapKey, undefined);
+    return this.snapshots.start(prepared.key, snapKey, spec, io, (snapshot) => this.launch(prepared, spec, io, snapKey, snapshot));
   }
 
   /** Boots the instance's VM, or restores it from `snapshot`; on failure everything it made is removed. */
-  private async launch(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string, snapshot: Snapshot | undefined): Promise<Instance> {
+  private async launch(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string, snapshot: SnapshotFiles | undefined): Promise<Instance> {
     const id = spec.instanceId;
     const dir = this.instanceDir(id);
     const proc = processFor(prepared.data.image, spec);
@@ -210,12 +194,15 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
         await this.backend.resume(dir);
         await this.follow(id, io);
-        await this.tellRestored(id, net);
+        await tellRestored(join(dir, VM_FILES.guestControl), id, net);
       } else {
         pid = await this.backend.launch(vm);
         await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
         await this.follow(id, io);
-        if (this.opts.snapshots === true) this.snapshotWhenReady(id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk);
+        this.snapshots.whenReady(
+          id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk,
+          (file, signal) => this.backend.snapshot(dir, file, signal), async () => (await this.pidOf(id)) !== undefined,
+        );
       }
       const detail = `${await this.backend.detail()}${snapshot ? ", restored" : ""}`;
       const data: MicrovmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
@@ -276,8 +263,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    for (const id of [...this.snapshotTasks.keys()]) await this.endSnapshotTask(id);
+    await this.snapshots.close();
     for (const f of this.followers.values()) await f.stop();
     this.followers.clear();
     await this.cgroups.removeParents();
@@ -293,7 +279,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     const follower = this.followers.get(id);
     this.followers.delete(id);
     await step(async () => follower?.stop());
-    await step(() => this.endSnapshotTask(id));
+    await step(() => this.snapshots.end(id));
     await step(async () => {
       const pid = await this.pidOf(id);
       if (pid) await this.backend.kill(dir, pid);
@@ -333,94 +319,10 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     return lastGuestExit(join(this.instanceDir(id), VM_FILES.log));
   }
 
-  /**
-   * In the background: once the first instance of a version listens, snapshot it (a pause of about a
-   * second) so later starts restore. One snapshot per key at a time; a failure only costs later starts
-   * their speed, so it is logged to the instance, not thrown.
-   */
-  private snapshotWhenReady(id: string, preparedKey: string, key: string, endpoint: { host: string; port: number }, runDisk: string): void {
-    if (this.snapshotting.has(key) || this.closed) return;
-    this.snapshotting.add(key);
-    const abort = new AbortController();
-    const done = (async () => {
-      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, abort.signal))) return;
-      if ((await this.snapshots.get(preparedKey, key)) || !(await this.pidOf(id))) return;
-      await this.snapshots.put(preparedKey, key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file, abort.signal));
-    })()
-      .catch((err: Error) => {
-        if (!abort.signal.aborted) this.opts.onProgress?.(`microvm: no snapshot of ${id}: ${err.message}`);
-      })
-      .finally(() => {
-        this.snapshotting.delete(key);
-        this.snapshotTasks.delete(id);
-      });
-    this.snapshotTasks.set(id, { abort, done });
-  }
-
-  /** Cancels an instance's snapshot in progress (its VM is going away) and waits until it has let go of everything. */
-  private async endSnapshotTask(id: string): Promise<void> {
-    const task = this.snapshotTasks.get(id);
-    if (!task) return;
-    task.abort.abort(new StrataError("INSTANCE_FAILED", `microVM ${id} is stopping`));
-    await task.done;
-  }
-
-  /**
-   * Tells a restored guest its new clock, a fresh 32-byte entropy seed and its network, and waits for the
-   * init's acknowledgement: only then may requests reach the app.
-   */
-  private async tellRestored(id: string, net: GuestNet): Promise<void> {
-    const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
-    try {
-      await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
-      let timer: NodeJS.Timeout | undefined;
-      const acked = new Promise<void>((resolve, reject) => {
-        let buf = "";
-        timer = setTimeout(() => reject(new StrataError("INSTANCE_FAILED", `the restored guest ${id} did not acknowledge within ${RESTORE_ACK_MS} ms`)), RESTORE_ACK_MS);
-        sock.on("data", (chunk: Buffer) => {
-          buf += chunk.toString("utf8");
-          if (buf.includes('"of":"restored"')) resolve();
-        });
-        sock.once("error", reject);
-      });
-      sock.write(encodeControl({ t: "restored", unixNano: Date.now() * 1e6, seed: randomBytes(32).toString("base64"), hostname: id, net: { ...net } }));
-      await acked.finally(() => clearTimeout(timer));
-    } finally {
-      sock.destroy();
-    }
-  }
-
   /** Sends one control message to the guest init over its control port. */
   private async control(id: string, msg: GuestControl): Promise<void> {
     const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
     await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
     await new Promise<void>((res) => sock.end(encodeControl(msg), res));
   }
-}
-
-
-/**
- * The environment a snapshot is taken with, which its restores keep: the version's, that is without the
- * variables naming the instance (GAE_INSTANCE and the like hold the instance id), which a restored
- * process cannot be given again (as with Lambda SnapStart, the app sees its first instance's there).
- */
-function versionEnv(spec: InstanceSpec): Array<[string, string]> {
-  return Object.entries(spec.env).filter(([, v]) => !v.includes(spec.instanceId)).sort(([a], [b]) => a.localeCompare(b));
-}
-
-/** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `signal` aborts (false). */
-async function waitListening(endpoint: { host: string; port: number }, ms: number, signal: AbortSignal): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline && !signal.aborted) {
-    const open = await new Promise<boolean>((resolve) => {
-      const c = connect(endpoint.port, endpoint.host);
-      c.setTimeout(1000);
-      c.once("connect", () => (c.destroy(), resolve(true)));
-      c.once("error", () => resolve(false)); // not listening yet
-      c.once("timeout", () => (c.destroy(), resolve(false)));
-    });
-    if (open) return true;
-    await sleep(100);
-  }
-  return false;
 }
