@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
@@ -12,9 +12,10 @@ import type {
   Capabilities, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, guestAssets, GuestLogFollower, GUEST_MODULES, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, rootDisk, TAP,
-  writeRunDisk, type AccelChoice, type GuestAssets, type GuestExit,
+  chooseAccel, guestAssets, GuestLogFollower, GuestSnapshots, GUEST_MODULES, hostTscKhz, lastGuestExit, placeVmm, plumbGuestNet, resumeIncoming, rootDisk,
+  snapshotToFile, TAP, tellRestored, versionEnv, writeRunDisk, type AccelChoice, type GuestAssets, type GuestExit, type SnapshotFiles,
 } from "../guest/index.js";
+import { SnapshotStore } from "../microvm/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
 import { imageProcess, processFor, type ImageProcess } from "../oci/image-process.js";
 import { VmHandleData } from "./handle.js";
@@ -36,6 +37,12 @@ export interface VmDriverOptions {
   readonly onProgress?: (line: string) => void;
   /** The initramfs's modules (default VM_GUEST_MODULES); the xen tests boot the Xen guest's initramfs so. */
   readonly guestModules?: readonly string[];
+  /**
+   * Snapshot a version's first ready VM and restore later ones from it instead of booting (config.yaml
+   * `vm.snapshots`; default false), as the microvm driver does. A VM with a data disk always boots: its
+   * disk is its own, and a snapshot's guest has its first instance's file system mounted.
+   */
+  readonly snapshots?: boolean;
 }
 
 const POLL_MS = 20;
@@ -78,10 +85,16 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   private readonly watches = new Map<string, { close(): void }>();
   private readonly stopping = new SingleFlight<void>();
   private readonly prepared = new Map<string, Promise<Prepared<VmPrepared>>>();
+  private readonly snapshots: GuestSnapshots;
   private accel: Promise<AccelChoice> | undefined;
 
   constructor(private readonly opts: VmDriverOptions) {
     this.cgroups = new CgroupV1(this.cgroupParent);
+    this.snapshots = new GuestSnapshots(
+      new SnapshotStore(join(opts.home.root, "cache", "vm-snapshots")),
+      opts.snapshots === true,
+      (line) => opts.onProgress?.(`vm: ${line}`),
+    );
   }
 
   private get cgroupParent(): string {
@@ -129,10 +142,26 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   }
 
   async release(prepared: Prepared<VmPrepared>): Promise<void> {
-    this.prepared.delete(prepared.key); // the root disk is shared by every version built from that image
+    // The root disk is shared by every version built from that image; the version's snapshots are its own.
+    this.prepared.delete(prepared.key);
+    await this.snapshots.removeVersion(prepared.key);
   }
 
   async start(prepared: Prepared<VmPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const machine = machineFor(spec);
+    if (machine.dataDiskMb) return this.launch(prepared, spec, io, undefined, undefined);
+    const snapKey = SnapshotStore.key([
+      prepared.key, prepared.data.assets.kernel.release, prepared.data.assets.initramfs, machine, spec.app, spec.version,
+      spec.command ?? null, spec.port, versionEnv(spec),
+    ]);
+    return this.snapshots.start(prepared.key, snapKey, spec, io, (snapshot) => this.launch(prepared, spec, io, snapKey, snapshot));
+  }
+
+  /**
+   * Boots the instance's VM, or restores it from `snapshot`; on failure everything it made is removed. A
+   * booted VM with a `snapKey` is snapshotted once it listens (when snapshots are on).
+   */
+  private async launch(prepared: Prepared<VmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string | undefined, snapshot: SnapshotFiles | undefined): Promise<Instance> {
     const id = spec.instanceId;
     const dir = this.instanceDir(id);
     const proc = processFor(prepared.data.image, spec);
@@ -161,11 +190,21 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
         netnsPath, tap: TAP, mac: net.mac,
       };
       const accel = (await this.chooseAccel()).accel;
-      const pid = await launchVm(qemu, accel, vm);
+      if (snapshot) await copyFile(snapshot.runDisk, vm.runDisk); // the disk the snapshotted guest knows
+      const pid = await launchVm(qemu, accel, { ...vm, ...(snapshot && { incoming: snapshot.state }) });
       await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
+      if (snapshot) await resumeIncoming(join(dir, VM_FILES.control));
       await this.follow(id, io);
       await this.watch(id, io);
-      const detail = `qemu-${accel}`;
+      if (snapshot) await tellRestored(join(dir, VM_FILES.guestControl), id, net);
+      else if (snapKey) {
+        this.snapshots.whenReady(
+          id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk,
+          (file, signal) => snapshotToFile(join(dir, VM_FILES.control), join(dir, VM_FILES.outgoing), file, signal),
+          async () => (await this.pidOf(id)) !== undefined,
+        );
+      }
+      const detail = `qemu-${accel}${snapshot ? ", restored" : ""}`;
       const data: VmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
       return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail };
     } catch (err) {
@@ -225,6 +264,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   }
 
   async close(): Promise<void> {
+    await this.snapshots.close();
     for (const w of this.watches.values()) w.close();
     this.watches.clear();
     for (const f of this.followers.values()) await f.stop();
@@ -244,6 +284,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     const follower = this.followers.get(id);
     this.followers.delete(id);
     await step(async () => follower?.stop());
+    await step(() => this.snapshots.end(id));
     await step(async () => {
       const pid = await this.pidOf(id);
       if (pid) await quitVm(dir, pid);
