@@ -57,6 +57,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       ...(config.isolateMaxRequestBodyBytes !== undefined && { isolateMaxRequestBodyBytes: config.isolateMaxRequestBodyBytes }),
       ...(config.isolateEngines !== undefined && { isolateEngines: config.isolateEngines }),
       ...(config.microvmSnapshots && { microvmSnapshots: true }),
+      ...(config.vmSnapshots && { vmSnapshots: true }),
     }),
   );
 

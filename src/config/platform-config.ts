@@ -39,6 +39,11 @@ export const PlatformConfigSchema = z.object({
       snapshots: z.boolean().describe("true or false: restore a version's later microVMs from a snapshot of its first").optional(),
     })
     .optional(),
+  vm: z
+    .object({
+      snapshots: z.boolean().describe("true or false: restore a version's later VMs from a snapshot of its first").optional(),
+    })
+    .optional(),
 });
 
 /** What the daemon reads from config.yaml, defaults applied. */
@@ -51,8 +56,10 @@ export interface PlatformConfig {
   readonly isolateMaxRequestBodyBytes?: number;
   /** Engine processes V8-isolate tenants are spread over (else the driver's default). */
   readonly isolateEngines?: number;
-  /** microVMs after a version's first restore from its snapshot instead of booting (off unless set). */
+  /** microVMs (and kata's sandbox VMs) after a version's first restore from its snapshot instead of booting (off unless set). */
   readonly microvmSnapshots?: boolean;
+  /** Full VMs (the vm driver) after a version's first restore from its snapshot instead of booting (off unless set). */
+  readonly vmSnapshots?: boolean;
 }
 
 export function parsePlatformConfig(text: string, file = "config.yaml"): PlatformConfig {
@@ -73,6 +80,7 @@ export function parsePlatformConfig(text: string, file = "config.yaml"): Platfor
     ...(bodyMb !== undefined && { isolateMaxRequestBodyBytes: bodyMb * MIB }),
     ...(parsed.data.isolate?.engines !== undefined && { isolateEngines: parsed.data.isolate.engines }),
     ...(snapshots === true && { microvmSnapshots: true }),
+    ...(parsed.data.vm?.snapshots === true && { vmSnapshots: true }),
   };
 }
 

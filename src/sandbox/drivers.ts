@@ -32,8 +32,10 @@ export interface SandboxOptions {
   isolateMaxRequestBodyBytes?: number;
   /** config.yaml `isolate.engines` (else the isolate driver's default). */
   isolateEngines?: number;
-  /** config.yaml `microvm.snapshots`: restore a version's later microVMs from its first one's snapshot. */
+  /** config.yaml `microvm.snapshots`: restore a version's later microVMs (and kata sandbox VMs) from its first one's snapshot. */
   microvmSnapshots?: boolean;
+  /** config.yaml `vm.snapshots`: the same for the vm driver's full VMs. */
+  vmSnapshots?: boolean;
 }
 
 /** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
@@ -47,9 +49,9 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new GvisorDriver({ home, network }),
       new LxcDriver({ home, network }),
       new LxdDriver({ home, network }),
-      new VmDriver({ home, network }),
+      new VmDriver({ home, network, snapshots: opts.vmSnapshots === true }),
       new MicrovmDriver({ home, network, snapshots: opts.microvmSnapshots === true }),
-      new KataDriver({ home, network }),
+      new KataDriver({ home, network, snapshots: opts.microvmSnapshots === true }),
       new XenDriver({ home, network }),
       new IsolateDriver({
         home,
