@@ -17,6 +17,7 @@ import { benchFunctions } from "./functions.js";
 import { benchVm } from "./vm.js";
 import { benchMicrovm } from "./microvm.js";
 import { benchKata } from "./kata.js";
+import { benchJavaVm } from "./java-vm.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -35,6 +36,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   vm: benchVm,
   microvm: benchMicrovm,
   kata: benchKata,
+  "java-vm": benchJavaVm,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
 };
 

@@ -7,7 +7,7 @@ import { HostNetwork } from "../../../src/net/index.js";
 import { conformanceImage, httpGet, leftovers, recordingIO, waitForHttp } from "../../../src/sandbox/conformance/index.js";
 import type { Instance, InstanceSpec } from "../../../src/sandbox/driver.js";
 import { VmDriver } from "../../../src/sandbox/vm/index.js";
-import { assertDistinctRestores, SNAPSHOT_PROBE_APP, snapshotStates, waitForSnapshot } from "../../support/snapshot-app.js";
+import { assertDistinctRestores, assertHostsNameIt, SNAPSHOT_PROBE_APP, snapshotStates, waitForSnapshot } from "../../support/snapshot-app.js";
 
 const root = await mkdtemp(join("/var/tmp", "strata-vm-snap-"));
 const home = new StrataHome(root);
@@ -59,6 +59,7 @@ describe("vm snapshots", () => {
     const b = await driver.start(prepared, spec("b"), recordingIO());
     started.push(b);
     await assertDistinctRestores(a, b);
+    for (const i of [a, b]) await assertHostsNameIt(i);
     t.diagnostic(`restore: start() returned after ${restoreMs} ms`);
     assert.equal((await httpGet(a.endpoint, "/")).body, "ok\n");
     // The restored guest still hears the ACPI power button: a graceful stop ends it through the app.
