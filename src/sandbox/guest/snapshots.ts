@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { connect, createConnection } from "node:net";
+import { request } from "node:http";
+import { createConnection } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import type { InstanceIO, InstanceSpec } from "../driver.js";
@@ -20,14 +21,16 @@ export interface SnapshotShelf {
   removeVersion(version: string): Promise<void>;
 }
 
-/** How long a snapshot waits for the first instance to listen (its readiness budget, READY_BUDGET_MS). */
+/** How long a snapshot waits for the first instance to answer (its readiness budget, READY_BUDGET_MS). */
 const SNAPSHOT_READY_MS = 120_000;
 const RESTORE_ACK_MS = 10_000;
 
 /**
  * The snapshot lifecycle every VM-class driver on QEMU shares (microvm, kata through it, vm): a start
  * restores from the version's snapshot when there is one (and boots when that fails, dropping it); the
- * version's first booted instance is snapshotted in the background once it listens. The driver supplies
+ * version's first booted instance is snapshotted in the background once it has answered a first request
+ * (as Lambda SnapStart and CRaC snapshot after warm-up: a JVM has then loaded the request path's classes,
+ * which Spring's dispatcher servlet initialises only at the first request). The driver supplies
  * how its VMM launches, takes a snapshot and resumes one; this keeps the tasks, one per instance, that
  * cleanup() and close() abort and wait for, so no socket or timer outlives a stopped instance.
  */
@@ -64,7 +67,7 @@ export class GuestSnapshots {
   }
 
   /**
-   * In the background: once instance `id` listens, snapshot it through `take` (a pause of about a second)
+   * In the background: once instance `id` has answered an HTTP request for /, snapshot it through `take` (a pause of about a second)
    * so later starts restore. One snapshot per key at a time; none when one exists or `running()` says the
    * VMM is gone. A failure only costs later starts their speed, so it is reported, not thrown.
    */
@@ -76,7 +79,7 @@ export class GuestSnapshots {
     this.taking.add(key);
     const abort = new AbortController();
     const done = (async () => {
-      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, abort.signal))) return;
+      if (!(await waitAnswered(endpoint, SNAPSHOT_READY_MS, abort.signal))) return;
       if ((await this.shelf.get(version, key)) || !(await running())) return;
       await this.shelf.put(version, key, runDisk, (file) => take(file, abort.signal));
     })()
@@ -143,18 +146,24 @@ export function versionEnv(spec: InstanceSpec): Array<[string, string]> {
   return Object.entries(spec.env).filter(([, v]) => !v.includes(spec.instanceId)).sort(([a], [b]) => a.localeCompare(b));
 }
 
-/** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `signal` aborts (false). */
-async function waitListening(endpoint: { host: string; port: number }, ms: number, signal: AbortSignal): Promise<boolean> {
+/**
+ * Polls `GET /` until the app answers with any HTTP status (true), the deadline passes or `signal` aborts
+ * (false). The answer is the app's first request: what it warms up belongs in the snapshot.
+ */
+async function waitAnswered(endpoint: { host: string; port: number }, ms: number, signal: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline && !signal.aborted) {
-    const open = await new Promise<boolean>((resolve) => {
-      const c = connect(endpoint.port, endpoint.host);
-      c.setTimeout(1000);
-      c.once("connect", () => (c.destroy(), resolve(true)));
-      c.once("error", () => resolve(false)); // not listening yet
-      c.once("timeout", () => (c.destroy(), resolve(false)));
+    const answered = await new Promise<boolean>((resolve) => {
+      const req = request({ host: endpoint.host, port: endpoint.port, path: "/", timeout: 30_000, signal, headers: { connection: "close" } }, (res) => {
+        res.resume();
+        res.once("end", () => resolve(true));
+        res.once("error", () => resolve(true)); // it answered; the body's end does not matter
+      });
+      req.once("timeout", () => req.destroy());
+      req.once("error", () => resolve(false)); // not listening yet, or aborted
+      req.end();
     });
-    if (open) return true;
+    if (answered) return true;
     await sleep(100);
   }
   return false;

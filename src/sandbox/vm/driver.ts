@@ -159,7 +159,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
 
   /**
    * Boots the instance's VM, or restores it from `snapshot`; on failure everything it made is removed. A
-   * booted VM with a `snapKey` is snapshotted once it listens (when snapshots are on).
+   * booted VM with a `snapKey` is snapshotted once it has answered a first request (when snapshots are on).
    */
   private async launch(prepared: Prepared<VmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string | undefined, snapshot: SnapshotFiles | undefined): Promise<Instance> {
     const id = spec.instanceId;
