@@ -21,8 +21,13 @@ export interface SnapshotShelf {
   removeVersion(version: string): Promise<void>;
 }
 
-/** How long a snapshot waits for the first instance to answer (its readiness budget, READY_BUDGET_MS). */
-const SNAPSHOT_READY_MS = 120_000;
+/**
+ * How long a snapshot waits for the first instance to answer. Longer than the scheduler's readiness budget
+ * (READY_BUDGET_MS, 120 s for VMs) on purpose: an instance the scheduler gives up on is stopped, and its
+ * cleanup ends this wait; one kept longer (a JVM under TCG took ~225 s on a loaded host) is still worth a
+ * snapshot, since its restores skip that start.
+ */
+const SNAPSHOT_READY_MS = 600_000;
 const RESTORE_ACK_MS = 10_000;
 
 /**
