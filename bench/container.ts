@@ -43,14 +43,14 @@ export function ok200(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** Polls every 2 ms (bounded to 30 s) so polling adds little to what is measured. */
-export async function firstOk(host: string, port: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
+/** Polls every 2 ms (bounded, by default to 30 s) so polling adds little to what is measured. */
+export async function firstOk(host: string, port: number, withinMs = 30_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
   while (Date.now() < deadline) {
     if (await ok200(host, port)) return;
     await sleep(2);
   }
-  throw new Error(`no HTTP 200 from ${host}:${port} within 30 s`);
+  throw new Error(`no HTTP 200 from ${host}:${port} within ${withinMs / 1000} s`);
 }
 
 /** Proportional set size (shared library pages split between their users) of each matching process. */

@@ -19,6 +19,7 @@ import { benchVm } from "./vm.js";
 import { benchMicrovm } from "./microvm.js";
 import { benchSnapshotUniqueness } from "./snapshot-uniqueness.js";
 import { benchKata } from "./kata.js";
+import { benchJavaVm } from "./java-vm.js";
 
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (all, or those named), prints a table and writes it to
@@ -38,6 +39,7 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   microvm: benchMicrovm,
   "microvm-uniqueness": benchSnapshotUniqueness,
   kata: benchKata,
+  "java-vm": benchJavaVm,
   isolate: async () => [...(await benchIsolate()), ...(await benchWorkerd())],
   "node-compat": benchNodeCompat,
 };

@@ -2,10 +2,13 @@
  * Full-VM benchmark: cold start (start() called → first HTTP 200) of the vm driver (a QEMU q35 PC) beside
  * the microvm driver (QEMU microvm), alternated start by start in the same run: the same conformance image,
  * guest kernel and init, host network and limits, and the same accelerator (KVM only where the trial runs a
- * guest, else TCG). Also one pc (i440FX) start, and the graceful stop (ACPI power button → app exit).
+ * guest, else TCG). Also one pc (i440FX) start, and the graceful stop (ACPI power button → app exit). Then,
+ * with snapshots on, each driver's restore (start() called → first 200 of a VM restored from the snapshot
+ * of its version's first instance), alternated between the two.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { StrataHome } from "../src/home.js";
 import { HostNetwork } from "../src/net/index.js";
 import { conformanceImage } from "../src/sandbox/conformance/index.js";
@@ -16,6 +19,7 @@ import { firstOk } from "./container.js";
 import { median, percentile, type BenchRow } from "./measure.js";
 
 const COLD_STARTS = 5;
+const RESTORES = 5;
 
 function spec(id: string, vm?: InstanceSpec["vm"]): InstanceSpec {
   return {
@@ -36,6 +40,34 @@ async function coldStart(driver: SandboxDriver, prepared: Prepared, s: InstanceS
   return { start, stop: performance.now() - t1 };
 }
 
+/** Starts the version's first instance, waits (bounded) for its snapshot under `snapDir`, and stops it. */
+async function firstSnapshot(driver: SandboxDriver, prepared: Prepared, s: InstanceSpec, snapDir: string): Promise<void> {
+  const instance = await driver.start(prepared, s, { log: () => undefined });
+  try {
+    const ep = instance.endpoint as { host: string; port: number };
+    await firstOk(ep.host, ep.port);
+    const has = async () => (await readdir(snapDir, { recursive: true }).catch(() => [] as string[])).some((f) => f.endsWith(".vmstate"));
+    for (let i = 0; i < 600 && !(await has()); i++) await sleep(100);
+    if (!(await has())) throw new Error(`${driver.name}: no snapshot of the first instance within 60 s`);
+  } finally {
+    await driver.stop(instance, 0);
+  }
+}
+
+/** Start → first 200 of an instance that must come from the snapshot. */
+async function restoreStart(driver: SandboxDriver, prepared: Prepared, s: InstanceSpec): Promise<number> {
+  const t0 = performance.now();
+  const instance = await driver.start(prepared, s, { log: () => undefined });
+  try {
+    if (!instance.detail?.includes("restored")) throw new Error(`${driver.name} booted ${s.instanceId} instead of restoring it`);
+    const ep = instance.endpoint as { host: string; port: number };
+    await firstOk(ep.host, ep.port);
+    return performance.now() - t0;
+  } finally {
+    await driver.stop(instance, 0);
+  }
+}
+
 export async function benchVm(): Promise<BenchRow[]> {
   const root = await mkdtemp(join("/var/tmp", "strata-bench-vm-"));
   const home = new StrataHome(root);
@@ -43,6 +75,8 @@ export async function benchVm(): Promise<BenchRow[]> {
   await network.ensure();
   const vm = new VmDriver({ home, network });
   const microvm = new MicrovmDriver({ home, network });
+  const vmSnap = new VmDriver({ home, network, snapshots: true });
+  const microvmSnap = new MicrovmDriver({ home, network, snapshots: true });
   try {
     for (const d of [vm, microvm]) {
       const probe = await d.probe();
@@ -62,18 +96,32 @@ export async function benchVm(): Promise<BenchRow[]> {
       mvTimes.push((await coldStart(microvm, mvPrepared, spec(`bench-mv-cold-${i}`))).start);
     }
     const pc = await coldStart(vm, vmPrepared, spec("bench-vm-pc", { machine: "pc" }));
+
+    const vmSnapPrepared = await vmSnap.prepare(image, spec("bench-prep"));
+    const mvSnapPrepared = await microvmSnap.prepare(image, spec("bench-prep"));
+    await firstSnapshot(vmSnap, vmSnapPrepared, spec("bench-vm-first"), join(root, "cache", "vm-snapshots"));
+    await firstSnapshot(microvmSnap, mvSnapPrepared, spec("bench-mv-first"), join(root, "cache", "microvm-snapshots"));
+    const vmRestores: number[] = [];
+    const mvRestores: number[] = [];
+    for (let i = 0; i < RESTORES; i++) {
+      vmRestores.push(await restoreStart(vmSnap, vmSnapPrepared, spec(`bench-vm-restore-${i}`)));
+      mvRestores.push(await restoreStart(microvmSnap, mvSnapPrepared, spec(`bench-mv-restore-${i}`)));
+    }
+    await vmSnap.release(vmSnapPrepared);
+    await microvmSnap.release(mvSnapPrepared);
     return [
       { name: `vm cold start, q35 (start → first 200), median of ${COLD_STARTS}`, value: Math.round(median(vmTimes)), unit: "ms", peer: `microvm in the same run: ${Math.round(median(mvTimes))} ms (${backend})` },
       { name: "vm cold start, q35, p99", value: Math.round(percentile(vmTimes, 99)), unit: "ms", peer: `microvm: ${Math.round(percentile(mvTimes, 99))} ms` },
       { name: "microvm cold start (same run, alternated), median", value: Math.round(median(mvTimes)), unit: "ms" },
       { name: "vm cold start, pc (i440FX), one start", value: Math.round(pc.start), unit: "ms" },
       { name: "vm graceful stop (ACPI power button → app exits → VM gone), median", value: Math.round(median(stops)), unit: "ms" },
+      { name: `vm restore from snapshot, q35 (start → first 200), median of ${RESTORES}`, value: Math.round(median(vmRestores)), unit: "ms", peer: `microvm restore in the same run: ${Math.round(median(mvRestores))} ms; vm cold ${Math.round(median(vmTimes))} ms` },
+      { name: "vm restore from snapshot, q35, p99", value: Math.round(percentile(vmRestores, 99)), unit: "ms", peer: `microvm: ${Math.round(percentile(mvRestores, 99))} ms` },
+      { name: "microvm restore from snapshot (same run, alternated), median", value: Math.round(median(mvRestores)), unit: "ms", peer: `microvm cold ${Math.round(median(mvTimes))} ms` },
     ];
   } finally {
-    await vm.sweep(new Set());
-    await microvm.sweep(new Set());
-    await vm.close();
-    await microvm.close();
+    for (const d of [vm, microvm, vmSnap, microvmSnap]) await d.sweep(new Set());
+    for (const d of [vm, microvm, vmSnap, microvmSnap]) await d.close();
     await network.teardown();
     await rm(root, { recursive: true, force: true });
   }

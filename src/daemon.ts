@@ -58,6 +58,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
       ...(config.isolateEngines !== undefined && { isolateEngines: config.isolateEngines }),
       ...(config.microvmSnapshots && { microvmSnapshots: true }),
       ...(config.microvmSnapshotDiskMb !== undefined && { microvmSnapshotDiskMb: config.microvmSnapshotDiskMb }),
+      ...(config.vmSnapshots && { vmSnapshots: true }),
     }),
   );
 

@@ -40,6 +40,11 @@ export const PlatformConfigSchema = z.object({
       "snapshot-disk-mb": z.number().int().min(64).max(1048576).describe("a whole number of MiB, 64 to 1048576").optional(),
     })
     .optional(),
+  vm: z
+    .object({
+      snapshots: z.boolean().describe("true or false: restore a version's later VMs from a snapshot of its first").optional(),
+    })
+    .optional(),
 });
 
 /** What the daemon reads from config.yaml, defaults applied. */
@@ -52,10 +57,12 @@ export interface PlatformConfig {
   readonly isolateMaxRequestBodyBytes?: number;
   /** Engine processes V8-isolate tenants are spread over (else the driver's default). */
   readonly isolateEngines?: number;
-  /** microVMs after a version's first restore from its snapshot instead of booting (off unless set). */
+  /** microVMs (and kata's sandbox VMs) after a version's first restore from its snapshot instead of booting (off unless set). */
   readonly microvmSnapshots?: boolean;
   /** What all microVM snapshots may take on disk, MiB (else the driver's default); least recently used go first. */
   readonly microvmSnapshotDiskMb?: number;
+  /** Full VMs (the vm driver) after a version's first restore from its snapshot instead of booting (off unless set). */
+  readonly vmSnapshots?: boolean;
 }
 
 export function parsePlatformConfig(text: string, file = "config.yaml"): PlatformConfig {
@@ -77,6 +84,7 @@ export function parsePlatformConfig(text: string, file = "config.yaml"): Platfor
     ...(parsed.data.isolate?.engines !== undefined && { isolateEngines: parsed.data.isolate.engines }),
     ...(snapshots === true && { microvmSnapshots: true }),
     ...(parsed.data.microvm?.["snapshot-disk-mb"] !== undefined && { microvmSnapshotDiskMb: parsed.data.microvm["snapshot-disk-mb"] }),
+    ...(parsed.data.vm?.snapshots === true && { vmSnapshots: true }),
   };
 }
 

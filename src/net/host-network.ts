@@ -312,7 +312,12 @@ export class HostNetwork {
     const ns = this.netnsName(address);
     if (await pathExists(`/run/netns/${ns}`)) await exec(["ip", "netns", "delete", ns]);
     const veth = this.vethName(address);
-    if (await linkExists(veth)) await exec(["ip", "link", "delete", veth], { okCodes: [0, 1] });
+    if (!(await linkExists(veth))) return;
+    // The kernel removes a deleted namespace's devices in its own time (cleanup_net is deferred), so the
+    // host end may vanish between the check and the delete ("No such device", exit 2): gone is what we want.
+    await exec(["ip", "link", "delete", veth], { okCodes: [0, 1] }).catch(async (err: unknown) => {
+      if (await linkExists(veth)) throw err;
+    });
   }
 }
 

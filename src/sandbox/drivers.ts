@@ -32,10 +32,12 @@ export interface SandboxOptions {
   isolateMaxRequestBodyBytes?: number;
   /** config.yaml `isolate.engines` (else the isolate driver's default). */
   isolateEngines?: number;
-  /** config.yaml `microvm.snapshots`: restore a version's later microVMs from its first one's snapshot. */
+  /** config.yaml `microvm.snapshots`: restore a version's later microVMs (and kata sandbox VMs) from its first one's snapshot. */
   microvmSnapshots?: boolean;
   /** config.yaml `microvm.snapshot-disk-mb`: what those snapshots may take on disk (else the driver's default). */
   microvmSnapshotDiskMb?: number;
+  /** config.yaml `vm.snapshots`: the same for the vm driver's full VMs. */
+  vmSnapshots?: boolean;
 }
 
 /** Constructs the drivers. Constructors do no I/O; the network is set up on first use. */
@@ -49,12 +51,12 @@ export function createSandboxes(home: StrataHome, opts: SandboxOptions = {}): Sa
       new GvisorDriver({ home, network }),
       new LxcDriver({ home, network }),
       new LxdDriver({ home, network }),
-      new VmDriver({ home, network }),
+      new VmDriver({ home, network, snapshots: opts.vmSnapshots === true }),
       new MicrovmDriver({
         home, network, snapshots: opts.microvmSnapshots === true,
         ...(opts.microvmSnapshotDiskMb !== undefined && { snapshotDiskMb: opts.microvmSnapshotDiskMb }),
       }),
-      new KataDriver({ home, network }),
+      new KataDriver({ home, network, snapshots: opts.microvmSnapshots === true }),
       new XenDriver({ home, network }),
       new IsolateDriver({
         home,

@@ -17,6 +17,13 @@ export interface KataDriverOptions {
   readonly onProgress?: (line: string) => void;
   /** Use this way instead of choosing one (tests). */
   readonly mode?: KataMode;
+  /**
+   * Snapshot a version's first ready sandbox VM (container started, app listening) and restore later
+   * ones from it instead of booting: the microvm driver's snapshots (config.yaml `microvm.snapshots`, which
+   * kata follows). The agent gives a restored container its own hostname and /etc/hosts; the guest init
+   * resets clock, entropy and network. Strata's agent only: kata-runtime has no snapshots here.
+   */
+  readonly snapshots?: boolean;
 }
 
 // Memory and pids: the container's cgroup inside the guest (and the guest's RAM); CPU: the VMM's cgroup quota.
@@ -50,6 +57,7 @@ export class KataDriver implements SandboxDriver {
       home: opts.home,
       network: opts.network,
       ...(opts.onProgress && { onProgress: opts.onProgress }),
+      snapshots: opts.snapshots === true,
       profile: {
         name: this.name,
         capabilities: CAPABILITIES,
@@ -95,11 +103,12 @@ export class KataDriver implements SandboxDriver {
     return (await this.inner()).prepare(image, spec);
   }
 
-  /** The instance names how it runs, for `strata instances`: `qemu-tcg agent`, `qemu-kvm agent`, `kata-runtime`. */
+  /** The instance names how it runs, for `strata instances`: `qemu-tcg agent` (`, restored`), `qemu-kvm agent`, `kata-runtime`. */
   async start(prepared: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
     const mode = await this.chooseMode();
     const instance = await (await this.inner()).start(prepared, spec, io);
-    const detail = mode.kind === "agent" ? `${instance.detail ?? "qemu"} agent` : "kata-runtime";
+    const [vmm, ...more] = (instance.detail ?? "qemu").split(", ");
+    const detail = mode.kind === "agent" ? [`${vmm} agent`, ...more].join(", ") : "kata-runtime";
     const data = { ...(instance.handle.data as Record<string, unknown>), detail };
     return { ...instance, detail, handle: { ...instance.handle, data } };
   }

@@ -1,6 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { copyFile, mkdir } from "node:fs/promises";
-import { connect, createConnection } from "node:net";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
@@ -12,8 +11,8 @@ import type {
   Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
-  VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestControl, type GuestNet, type GuestPrepared,
+  chooseAccel, encodeControl, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
+  tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestControl, type GuestNet, type GuestPrepared, type SnapshotFiles,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
 import { processFor } from "../oci/image-process.js";
@@ -21,7 +20,7 @@ import type { ProcessPlan } from "../oci/bundle.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
-import { DEFAULT_SNAPSHOT_DISK_MB, SnapshotStore, type Snapshot } from "./snapshots.js";
+import { DEFAULT_SNAPSHOT_DISK_MB, SnapshotStore } from "./snapshots.js";
 
 export interface MicrovmDriverOptions {
   readonly home: StrataHome;
@@ -55,9 +54,6 @@ export interface MicrovmProfile {
 }
 
 const POLL_MS = 20;
-/** How long a snapshot waits for the first instance to listen (its readiness budget, READY_BUDGET_MS). */
-const SNAPSHOT_READY_MS = 120_000;
-const RESTORE_ACK_MS = 10_000;
 
 const CAPABILITIES = guestCapabilities("microvm", { cpu: true, pids: false });
 
@@ -77,16 +73,10 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly cgroups: CgroupV1;
   private readonly instances: GuestInstances;
   private readonly images: GuestImages;
-  private readonly snapshots: SnapshotStore;
+  private readonly snapshots: GuestSnapshots;
   /** `strata exec` sessions through the guest init's exec port, one at a time per instance. */
   private readonly execs = new GuestExec();
-  /** Snapshot keys being taken now. */
-  private readonly snapshotting = new Set<string>();
-  /** The background snapshot task of each instance: cleanup() and close() abort it and wait for its end. */
-  private readonly snapshotTasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private accel: Promise<AccelChoice> | undefined;
-  /** Set by close(): no background snapshot starts after it (a start() still in flight may finish). */
-  private closed = false;
 
   constructor(private readonly opts: MicrovmDriverOptions) {
     this.name = opts.profile?.name ?? "microvm";
@@ -95,7 +85,11 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     this.cgroups = new CgroupV1(this.cgroupParent);
     this.instances = new GuestInstances(opts.home.runtime(this.name), VM_FILES);
     this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress), opts.onProgress);
-    this.snapshots = new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"), (opts.snapshotDiskMb ?? DEFAULT_SNAPSHOT_DISK_MB) * 1024 * 1024);
+    this.snapshots = new GuestSnapshots(
+      new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"), (opts.snapshotDiskMb ?? DEFAULT_SNAPSHOT_DISK_MB) * 1024 * 1024),
+      opts.snapshots === true,
+      (line) => opts.onProgress?.(`${this.name}: ${line}`),
+    );
   }
 
   private get cgroupParent(): string {
@@ -132,21 +126,11 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
       prepared.key, prepared.data.assets.kernel.release, prepared.data.assets.initramfs, spec.limits.memoryMb, spec.app, spec.version,
       spec.command ?? null, spec.port, versionEnv(spec),
     ]);
-    const snapshot = this.opts.snapshots === true ? await this.snapshots.get(prepared.key, snapKey) : undefined;
-    if (snapshot) {
-      try {
-        return await this.launch(prepared, spec, io, snapKey, snapshot);
-      } catch (err) {
-        // A snapshot this QEMU or kernel cannot resume costs this start its speed, not the start itself.
-        io.log("stderr", `strata: restoring ${spec.instanceId} from its version's snapshot failed (${(err as Error).message}); booting it instead`);
-        await this.snapshots.remove(prepared.key, snapKey);
-      }
-    }
-    return this.launch(prepared, spec, io, snapKey, undefined);
+    return this.snapshots.start(prepared.key, snapKey, spec, io, (snapshot) => this.launch(prepared, spec, io, snapKey, snapshot));
   }
 
   /** Boots the instance's VM, or restores it from `snapshot`; on failure everything it made is removed. */
-  private async launch(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string, snapshot: Snapshot | undefined): Promise<Instance> {
+  private async launch(prepared: Prepared<MicrovmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string, snapshot: SnapshotFiles | undefined): Promise<Instance> {
     const id = spec.instanceId;
     const dir = this.instanceDir(id);
     const proc = processFor(prepared.data.image, spec);
@@ -179,12 +163,15 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
         await this.backend.resume(dir);
         await this.instances.follow(id, io);
-        await this.tellRestored(id, net);
+        await tellRestored(join(dir, VM_FILES.guestControl), id, net);
       } else {
         pid = await this.backend.launch(vm);
         await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
         await this.instances.follow(id, io);
-        if (this.opts.snapshots === true) this.snapshotWhenReady(id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk);
+        this.snapshots.whenReady(
+          id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk,
+          (file, signal) => this.backend.snapshot(dir, file, signal), async () => (await this.pidOf(id)) !== undefined,
+        );
       }
       const detail = `${await this.backend.detail()}${snapshot ? ", restored" : ""}`;
       const data: VmmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
@@ -244,8 +231,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    for (const id of [...this.snapshotTasks.keys()]) await this.endSnapshotTask(id);
+    await this.snapshots.close();
     await this.instances.close();
     await this.cgroups.removeParents();
   }
@@ -253,7 +239,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   /** Everything an instance made: its follower, snapshot task, VMM, cgroup, network and directory. */
   private async cleanup(id: string): Promise<void> {
     await this.instances.cleanup(id, [
-      () => this.endSnapshotTask(id),
+      () => this.snapshots.end(id),
       async () => {
         const pid = await this.pidOf(id);
         if (pid) await this.backend.kill(this.instanceDir(id), pid);
@@ -267,94 +253,10 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     return vmmPid(join(this.instanceDir(id), VM_FILES.pid), this.instanceDir(id));
   }
 
-  /**
-   * In the background: once the first instance of a version listens, snapshot it (a pause of about a
-   * second) so later starts restore. One snapshot per key at a time; a failure only costs later starts
-   * their speed, so it is logged to the instance, not thrown.
-   */
-  private snapshotWhenReady(id: string, preparedKey: string, key: string, endpoint: { host: string; port: number }, runDisk: string): void {
-    if (this.snapshotting.has(key) || this.closed) return;
-    this.snapshotting.add(key);
-    const abort = new AbortController();
-    const done = (async () => {
-      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, abort.signal))) return;
-      if ((await this.snapshots.get(preparedKey, key)) || !(await this.pidOf(id))) return;
-      await this.snapshots.put(preparedKey, key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file, abort.signal));
-    })()
-      .catch((err: Error) => {
-        if (!abort.signal.aborted) this.opts.onProgress?.(`microvm: no snapshot of ${id}: ${err.message}`);
-      })
-      .finally(() => {
-        this.snapshotting.delete(key);
-        this.snapshotTasks.delete(id);
-      });
-    this.snapshotTasks.set(id, { abort, done });
-  }
-
-  /** Cancels an instance's snapshot in progress (its VM is going away) and waits until it has let go of everything. */
-  private async endSnapshotTask(id: string): Promise<void> {
-    const task = this.snapshotTasks.get(id);
-    if (!task) return;
-    task.abort.abort(new StrataError("INSTANCE_FAILED", `microVM ${id} is stopping`));
-    await task.done;
-  }
-
-  /**
-   * Tells a restored guest its new clock, a fresh 32-byte entropy seed and its network, and waits for the
-   * init's acknowledgement: only then may requests reach the app.
-   */
-  private async tellRestored(id: string, net: GuestNet): Promise<void> {
-    const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
-    try {
-      await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
-      let timer: NodeJS.Timeout | undefined;
-      const acked = new Promise<void>((resolve, reject) => {
-        let buf = "";
-        timer = setTimeout(() => reject(new StrataError("INSTANCE_FAILED", `the restored guest ${id} did not acknowledge within ${RESTORE_ACK_MS} ms`)), RESTORE_ACK_MS);
-        sock.on("data", (chunk: Buffer) => {
-          buf += chunk.toString("utf8");
-          if (buf.includes('"of":"restored"')) resolve();
-        });
-        sock.once("error", reject);
-      });
-      sock.write(encodeControl({ t: "restored", unixNano: Date.now() * 1e6, seed: randomBytes(32).toString("base64"), hostname: id, net: { ...net } }));
-      await acked.finally(() => clearTimeout(timer));
-    } finally {
-      sock.destroy();
-    }
-  }
-
   /** Sends one control message to the guest init over its control port. */
   private async control(id: string, msg: GuestControl): Promise<void> {
     const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
     await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
     await new Promise<void>((res) => sock.end(encodeControl(msg), res));
   }
-}
-
-
-/**
- * The environment a snapshot is taken with, which its restores keep: the version's, that is without the
- * variables naming the instance (GAE_INSTANCE and the like hold the instance id), which a restored
- * process cannot be given again (as with Lambda SnapStart, the app sees its first instance's there).
- */
-function versionEnv(spec: InstanceSpec): Array<[string, string]> {
-  return Object.entries(spec.env).filter(([, v]) => !v.includes(spec.instanceId)).sort(([a], [b]) => a.localeCompare(b));
-}
-
-/** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `signal` aborts (false). */
-async function waitListening(endpoint: { host: string; port: number }, ms: number, signal: AbortSignal): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline && !signal.aborted) {
-    const open = await new Promise<boolean>((resolve) => {
-      const c = connect(endpoint.port, endpoint.host);
-      c.setTimeout(1000);
-      c.once("connect", () => (c.destroy(), resolve(true)));
-      c.once("error", () => resolve(false)); // not listening yet
-      c.once("timeout", () => (c.destroy(), resolve(false)));
-    });
-    if (open) return true;
-    await sleep(100);
-  }
-  return false;
 }

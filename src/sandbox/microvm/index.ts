@@ -5,3 +5,4 @@ export type { VmmBackend, VmSpec } from "./backend.js";
 export { VM_FILES } from "./backend.js";
 export { QemuBackend, qemuArgv, guestCmdline } from "./qemu.js";
 export { probeMicrovm, firecrackerMissing } from "./probe.js";
+export { SnapshotStore } from "./snapshots.js";

@@ -1,22 +1,14 @@
-import { createWriteStream } from "node:fs";
-import { open, readFile, rm } from "node:fs/promises";
-import { createServer, type Server, type Socket } from "node:net";
-import { pipeline } from "node:stream/promises";
+import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { exec, which } from "../../system/exec.js";
 import type { Probe } from "../driver.js";
-import { CTL_PORT, EXEC_PORT, LOG_PORT, QmpClient, quitQemu, type AccelChoice } from "../guest/index.js";
+import { CTL_PORT, EXEC_PORT, INCOMING_ARGS, LOG_PORT, QmpClient, quitQemu, resumeIncoming, snapshotToFile, type AccelChoice } from "../guest/index.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 
 const QEMU = "qemu-system-x86_64";
 const LAUNCH_WAIT_MS = 10_000;
-const MIGRATE_WAIT_MS = 60_000;
-/** The fd a restoring QEMU reads its snapshot from: the first one passed after stdio. */
-const INCOMING_FD = 3;
-/** A migration bandwidth cap no local disk reaches (bytes/s). */
-const UNCAPPED_BYTES_PER_S = 64 * 1024 ** 3;
 
 /**
  * QEMU's argv for a microvm (docs/system/i386/microvm.rst): no PCI, no firmware, no option ROMs; the
@@ -53,7 +45,7 @@ export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec):
     "-pidfile", f("pid"),
     "-daemonize",
     // A restore reads the snapshot file from fd 3 (passed by launch()) and stays paused (-S) until resume().
-    ...(vm.incoming ? ["-S", "-incoming", `fd:${INCOMING_FD}`] : []),
+    ...(vm.incoming ? INCOMING_ARGS : []),
   ];
 }
 
@@ -101,102 +93,11 @@ export class QemuBackend implements VmmBackend {
     return quitQemu(join(dir, VM_FILES.control), pid);
   }
 
-  async snapshot(dir: string, file: string, signal: AbortSignal): Promise<void> {
-    const qmp = await QmpClient.connect(join(dir, VM_FILES.control));
-    const sock = join(dir, "outgoing.sock");
-    // QEMU 7.2 has no file: migration URI; it connects to a socket of ours, which writes the file.
-    const receiver = await FileReceiver.listen(sock, file).catch((err: unknown) => {
-      qmp.close();
-      throw err;
-    });
-    try {
-      // QEMU's default cap (32 MiB/s, meant for live migration over a network) made the guest's pause
-      // about 2 s for its ~70 MiB; into a local file it need not be capped.
-      await qmp.execute("migrate-set-parameters", { "max-bandwidth": UNCAPPED_BYTES_PER_S });
-      await qmp.execute("stop", {});
-      await qmp.execute("migrate", { uri: `unix:${sock}` });
-      await waitMigration(qmp, "completed", signal);
-      await receiver.done(signal);
-      await qmp.execute("cont", {}); // the source guest runs on
-    } catch (err) {
-      // A VMM still running must not stay paused or keep migrating into a socket nobody reads.
-      await qmp.execute("migrate_cancel", {}).catch(() => undefined); // QEMU gone or nothing to cancel
-      await qmp.execute("cont", {}).catch(() => undefined);
-      throw err;
-    } finally {
-      receiver.close();
-      qmp.close();
-      await rm(sock, { force: true });
-    }
+  snapshot(dir: string, file: string, signal: AbortSignal): Promise<void> {
+    return snapshotToFile(join(dir, VM_FILES.control), join(dir, "outgoing.sock"), file, signal);
   }
 
-  async resume(dir: string): Promise<void> {
-    const qmp = await QmpClient.connect(join(dir, VM_FILES.control)).catch((err: Error) => {
-      // QEMU exits when the stream does not load (a snapshot cut short, or from another QEMU or kernel).
-      throw new StrataError("INSTANCE_FAILED", `QEMU ended while loading the snapshot (${err.message})`, undefined, { cause: err });
-    });
-    try {
-      await waitMigration(qmp, "completed");
-      await qmp.execute("cont", {});
-    } finally {
-      qmp.close();
-    }
-  }
-}
-
-async function waitMigration(qmp: QmpClient, want: string, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + MIGRATE_WAIT_MS;
-  for (;;) {
-    signal?.throwIfAborted();
-    const status = await qmp.execute("query-migrate", {});
-    if (status.status === want) return;
-    if (status.status === "failed") throw new StrataError("INSTANCE_FAILED", `snapshot migration failed: ${status["error-desc"] ?? "no reason given"}`);
-    if (Date.now() > deadline) throw new StrataError("INSTANCE_FAILED", `snapshot migration still ${status.status ?? "not started"} after ${MIGRATE_WAIT_MS / 1000} s`);
-    await sleep(20);
-  }
-}
-
-/**
- * Listens on `sock` for one connection (QEMU's outgoing migration) and writes what arrives to `file`.
- * close() ends the server and any connection, so nothing is left when the migration never comes.
- */
-class FileReceiver {
-  private conn: Socket | undefined;
-
-  private constructor(
-    private readonly server: Server,
-    private readonly written: Promise<void>,
-  ) {}
-
-  static async listen(sock: string, file: string): Promise<FileReceiver> {
-    await rm(sock, { force: true });
-    const server = createServer();
-    let receiver!: FileReceiver;
-    const written = new Promise<void>((resolve, reject) => {
-      server.once("connection", (conn) => {
-        receiver.conn = conn;
-        server.close(); // one stream only
-        pipeline(conn, createWriteStream(file)).then(resolve, reject);
-      });
-    });
-    written.catch(() => undefined); // observed by done(); a receiver closed before done() must not leave an unhandled rejection
-    receiver = new FileReceiver(server, written);
-    await new Promise<void>((res, rej) => server.listen(sock, res).once("error", rej));
-    return receiver;
-  }
-
-  /** Resolves when the whole stream is in the file; rejects when `signal` aborts first. */
-  done(signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted();
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(signal.reason as Error);
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.written.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-    });
-  }
-
-  close(): void {
-    this.server.close();
-    this.conn?.destroy();
+  resume(dir: string): Promise<void> {
+    return resumeIncoming(join(dir, VM_FILES.control));
   }
 }

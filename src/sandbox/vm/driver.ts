@@ -1,4 +1,4 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
@@ -11,9 +11,10 @@ import type {
   ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GUEST_MODULES, hostTscKhz, placeVmm, plumbGuestNet, quitQemu, TAP,
-  VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared,
+  chooseAccel, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_MODULES, hostTscKhz, placeVmm, plumbGuestNet, quitQemu,
+  resumeIncoming, snapshotToFile, TAP, tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared, type SnapshotFiles,
 } from "../guest/index.js";
+import { SnapshotStore } from "../microvm/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
 import { processFor } from "../oci/image-process.js";
 import { machineFor } from "./machine.js";
@@ -34,6 +35,12 @@ export interface VmDriverOptions {
   readonly onProgress?: (line: string) => void;
   /** The initramfs's modules (default VM_GUEST_MODULES); the xen tests boot the Xen guest's initramfs so. */
   readonly guestModules?: readonly string[];
+  /**
+   * Snapshot a version's first ready VM and restore later ones from it instead of booting (config.yaml
+   * `vm.snapshots`; default false), as the microvm driver does. A VM with a data disk always boots: its
+   * disk is its own, and a snapshot's guest has its first instance's file system mounted.
+   */
+  readonly snapshots?: boolean;
 }
 
 const POLL_MS = 20;
@@ -63,12 +70,18 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   private readonly watches = new Map<string, { close(): void }>();
   /** `strata exec` sessions through the guest init's exec port, one at a time per instance. */
   private readonly execs = new GuestExec();
+  private readonly snapshots: GuestSnapshots;
   private accel: Promise<AccelChoice> | undefined;
 
   constructor(private readonly opts: VmDriverOptions) {
     this.cgroups = new CgroupV1(this.cgroupParent);
     this.instances = new GuestInstances(opts.home.runtime("vm"), VM_FILES);
     this.images = new GuestImages(this.name, opts.home, () => this.assets(), opts.onProgress);
+    this.snapshots = new GuestSnapshots(
+      new SnapshotStore(join(opts.home.root, "cache", "vm-snapshots")),
+      opts.snapshots === true,
+      (line) => opts.onProgress?.(`vm: ${line}`),
+    );
   }
 
   private get cgroupParent(): string {
@@ -99,10 +112,26 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   }
 
   async release(prepared: Prepared<VmPrepared>): Promise<void> {
+    // The root disk is shared by every version built from that image; the version's snapshots are its own.
     this.images.release(prepared);
+    await this.snapshots.removeVersion(prepared.key);
   }
 
   async start(prepared: Prepared<VmPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
+    const machine = machineFor(spec);
+    if (machine.dataDiskMb) return this.launch(prepared, spec, io, undefined, undefined);
+    const snapKey = SnapshotStore.key([
+      prepared.key, prepared.data.assets.kernel.release, prepared.data.assets.initramfs, machine, spec.app, spec.version,
+      spec.command ?? null, spec.port, versionEnv(spec),
+    ]);
+    return this.snapshots.start(prepared.key, snapKey, spec, io, (snapshot) => this.launch(prepared, spec, io, snapKey, snapshot));
+  }
+
+  /**
+   * Boots the instance's VM, or restores it from `snapshot`; on failure everything it made is removed. A
+   * booted VM with a `snapKey` is snapshotted once it has answered a first request (when snapshots are on).
+   */
+  private async launch(prepared: Prepared<VmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string | undefined, snapshot: SnapshotFiles | undefined): Promise<Instance> {
     const id = spec.instanceId;
     const dir = this.instanceDir(id);
     const proc = processFor(prepared.data.image, spec);
@@ -131,11 +160,21 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
         netnsPath, tap: TAP, mac: net.mac,
       };
       const accel = (await this.chooseAccel()).accel;
-      const pid = await launchVm(qemu, accel, vm);
+      if (snapshot) await copyFile(snapshot.runDisk, vm.runDisk); // the disk the snapshotted guest knows
+      const pid = await launchVm(qemu, accel, { ...vm, ...(snapshot && { incoming: snapshot.state }) });
       await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
+      if (snapshot) await resumeIncoming(join(dir, VM_FILES.control));
       await this.instances.follow(id, io);
       await this.watch(id, io);
-      const detail = `qemu-${accel}`;
+      if (snapshot) await tellRestored(join(dir, VM_FILES.guestControl), id, net);
+      else if (snapKey) {
+        this.snapshots.whenReady(
+          id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk,
+          (file, signal) => snapshotToFile(join(dir, VM_FILES.control), join(dir, VM_FILES.outgoing), file, signal),
+          async () => (await this.pidOf(id)) !== undefined,
+        );
+      }
+      const detail = `qemu-${accel}${snapshot ? ", restored" : ""}`;
       const data: VmmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
       return guestInstance({ id, driver: this.name, data }, { host: net.address, port: spec.port }, detail);
     } catch (err) {
@@ -193,6 +232,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   }
 
   async close(): Promise<void> {
+    await this.snapshots.close();
     for (const w of this.watches.values()) w.close();
     this.watches.clear();
     await this.instances.close();
@@ -204,6 +244,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     this.watches.get(id)?.close();
     this.watches.delete(id);
     await this.instances.cleanup(id, [
+      () => this.snapshots.end(id),
       async () => {
         const pid = await this.pidOf(id);
         if (pid) await quitQemu(join(this.instanceDir(id), VM_FILES.control), pid);

@@ -1,8 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import { exec } from "../../system/exec.js";
-import { CTL_PORT, EXEC_PORT, LOG_PORT, QmpClient, type GuestBoot, type QemuAccel } from "../guest/index.js";
+import { CTL_PORT, EXEC_PORT, INCOMING_ARGS, LOG_PORT, QmpClient, type GuestBoot, type QemuAccel } from "../guest/index.js";
 import type { VmMachine } from "./machine.js";
 
 /** The files of an instance's directory, by name. */
@@ -17,6 +17,7 @@ export const VM_FILES = {
   run: "run.img",
   data: "data.img",
   offset: "log.offset",
+  outgoing: "outgoing.sock",
 } as const;
 
 /** One VM: the guest pipeline's kernel, initramfs and disks, the tap in the instance's netns, the machine. */
@@ -29,6 +30,8 @@ export interface VmLaunch extends GuestBoot {
   readonly netnsPath: string;
   readonly tap: string;
   readonly mac: string;
+  /** A snapshot to restore instead of booting (the guest stays paused until resumeIncoming()). */
+  readonly incoming?: string;
 }
 
 const LAUNCH_WAIT_MS = 10_000;
@@ -77,6 +80,7 @@ export function vmQemuArgv(qemu: string, accel: QemuAccel, vm: VmLaunch): string
     "-qmp", `unix:${f("events")},server=on,wait=off`,
     "-pidfile", f("pid"),
     "-daemonize",
+    ...(vm.incoming ? INCOMING_ARGS : []),
   ];
 }
 
@@ -89,16 +93,22 @@ export function vmCmdline(tscKhz: number | undefined): string {
 
 /**
  * Starts QEMU detached inside the instance's network namespace (where its tap is) and returns its pid once
- * QMP answers and `query-status` says the guest runs.
+ * QMP answers and `query-status` says the guest runs (or, restoring, that it waits for the snapshot).
  */
 export async function launchVm(qemu: string, accel: QemuAccel, vm: VmLaunch): Promise<number> {
-  await exec(["nsenter", `--net=${vm.netnsPath}`, "--", ...vmQemuArgv(qemu, accel, vm)], { timeoutMs: LAUNCH_WAIT_MS });
+  // A restore hands QEMU the snapshot file itself: it reads the stream at its own pace.
+  const incoming = vm.incoming ? await open(vm.incoming, "r") : undefined;
+  try {
+    await exec(["nsenter", `--net=${vm.netnsPath}`, "--", ...vmQemuArgv(qemu, accel, vm)], { timeoutMs: LAUNCH_WAIT_MS, passFds: incoming ? [incoming.fd] : [] });
+  } finally {
+    await incoming?.close();
+  }
   const pid = Number((await readFile(join(vm.dir, VM_FILES.pid), "utf8")).trim());
   if (!(pid > 0)) throw new StrataError("INSTANCE_FAILED", `QEMU wrote no pid for ${vm.id}`);
   const qmp = await QmpClient.connect(join(vm.dir, VM_FILES.control));
   try {
     const status = await qmp.execute("query-status", {});
-    if (!status.running) throw new StrataError("INSTANCE_FAILED", `QEMU started ${vm.id} but its guest is ${status.status}, not running`);
+    if (!status.running && !vm.incoming) throw new StrataError("INSTANCE_FAILED", `QEMU started ${vm.id} but its guest is ${status.status}, not running`);
   } finally {
     qmp.close();
   }

@@ -24,6 +24,7 @@ test("config.yaml: every setting is optional, an empty file or none gives the de
   assert.deepEqual(parsePlatformConfig("microvm:\n  snapshots: true\n"), { ...DEFAULTS, microvmSnapshots: true });
   assert.deepEqual(parsePlatformConfig("microvm:\n  snapshots: false\n"), DEFAULTS);
   assert.deepEqual(parsePlatformConfig("microvm:\n  snapshots: true\n  snapshot-disk-mb: 512\n"), { ...DEFAULTS, microvmSnapshots: true, microvmSnapshotDiskMb: 512 });
+  assert.deepEqual(parsePlatformConfig("vm:\n  snapshots: true\n"), { ...DEFAULTS, vmSnapshots: true });
   assert.deepEqual(parsePlatformConfig("pip:\n  index-url: \"off\"\ngo:\n  proxy: \"off\"\n"), {}, "off: builds use only what the app vendors");
   const dir = await mkdtemp(join(tmpdir(), "strata-cfg-"));
   t.after(() => rm(dir, { recursive: true, force: true }));

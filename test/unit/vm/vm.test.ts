@@ -54,6 +54,9 @@ describe("vm machine", () => {
     assert.ok(!argv.some((a) => a.includes("virtio-mmio") || a.includes("-device,") || a === "microvm"));
     const withData = vmQemuArgv("/usr/bin/qemu-system-x86_64", "tcg", { ...vm, dataDisk: "/run/x/data.img" });
     assert.ok(withData.includes("id=data,file=/run/x/data.img,format=raw,if=none") && withData.includes("virtio-blk-pci,drive=data,addr=7"), "the data disk after the run disk: vdc");
+    assert.ok(!argv.includes("-incoming"), "a boot reads no snapshot");
+    const restore = vmQemuArgv("/usr/bin/qemu-system-x86_64", "tcg", { ...vm, incoming: "/snap.vmstate" });
+    assert.deepEqual(restore.slice(-3), ["-S", "-incoming", "fd:3"], "a restore reads the snapshot from fd 3 and waits paused for cont");
   });
 });
 

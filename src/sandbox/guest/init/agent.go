@@ -126,6 +126,7 @@ func runAgent() error {
 	if err := setupNetwork(run.Net); err != nil {
 		return err
 	}
+	identity = func(hostname, address string) error { return containerIdentity(&run, hostname, address) }
 	go serveControl()
 	go serveExec(containerExecTarget(&run))
 	return runContainer(&run)

@@ -134,7 +134,7 @@ func handleControl(line []byte) {
 // restored runs after a snapshot restore, before the app gets the host's go-ahead: the clock jumps to
 // the host's time, the kernel's random pool takes fresh host entropy and reseeds (siblings restored from
 // one snapshot must not share random state), eth0 takes this instance's MAC and address, and the guest
-// its hostname.
+// its hostname (in agent mode: the container's).
 func restored(c control) error {
 	tv := syscall.NsecToTimeval(c.UnixNano)
 	if err := syscall.Settimeofday(&tv); err != nil {
@@ -150,8 +150,12 @@ func restored(c control) error {
 	if err := setupNetwork(c.Net); err != nil {
 		return err
 	}
-	return setIdentity(c.Hostname, c.Net.Address)
+	return identity(c.Hostname, c.Net.Address)
 }
+
+// identity renames the guest after a restore: setIdentity for the app mode; the agent mode names its
+// container instead (agent_restore.go).
+var identity = setIdentity
 
 // addEntropy credits the seed to the pool (RNDADDENTROPY) and forces a reseed (RNDRESEEDCRNG).
 func addEntropy(seed []byte) error {
