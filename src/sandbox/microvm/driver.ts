@@ -25,6 +25,7 @@ import { MicrovmHandleData } from "./handle.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
 import { SnapshotStore, type Snapshot } from "./snapshots.js";
+import { ReadyCalls } from "./ready-calls.js";
 
 export interface MicrovmDriverOptions {
   readonly home: StrataHome;
@@ -59,6 +60,8 @@ const POLL_MS = 20;
 /** How long a snapshot waits for the first instance to listen (its readiness budget, READY_BUDGET_MS). */
 const SNAPSHOT_READY_MS = 120_000;
 const RESTORE_ACK_MS = 10_000;
+/** Where a function's runtime finds the Runtime API inside the guest (Lambda's own value), relayed to the daemon's. */
+const GUEST_RUNTIME_API = "127.0.0.1:9001";
 
 const CAPABILITIES: Capabilities = Object.freeze({
   isolation: "microvm",
@@ -100,6 +103,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly snapshotting = new Set<string>();
   /** The background snapshot task of each instance: cleanup() and close() abort it and wait for its end. */
   private readonly snapshotTasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  /** Function instances whose snapshot waits for the scheduler's ready() (their runtime listens on nothing). */
+  private readonly readyCalls = new ReadyCalls();
   private accel: Promise<AccelChoice> | undefined;
   /** Set by close(): no background snapshot starts after it (a start() still in flight may finish). */
   private closed = false;
@@ -188,7 +193,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
       const net = await plumbGuestNet(netnsPath);
       if (this.opts.profile) await this.opts.profile.writeRunDisk(join(dir, VM_FILES.run), { proc, spec, net });
       else await writeRunDisk(join(dir, VM_FILES.run), {
-        args: proc.args, env: proc.env, cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: spec.limits.memoryMb, net,
+        args: proc.args, env: relayedEnv(proc.env, spec), cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: spec.limits.memoryMb, net,
+        ...(spec.runtimeApi !== undefined && { runtimeApi: { listen: GUEST_RUNTIME_API, upstream: spec.runtimeApi } }),
       });
       const vm: VmSpec = {
         id, dir,
@@ -215,11 +221,19 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         pid = await this.backend.launch(vm);
         await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
         await this.follow(id, io);
-        if (this.opts.snapshots === true) this.snapshotWhenReady(id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk);
+        if (this.opts.snapshots === true) {
+          const endpoint = { host: net.address, port: spec.port };
+          // An app is snapshotted once it listens; a function (which listens on nothing) once the scheduler
+          // reports its runtime waiting for work, before it gets any (ready()).
+          const ready = spec.runtimeApi === undefined || this.opts.profile
+            ? (signal: AbortSignal) => waitListening(endpoint, SNAPSHOT_READY_MS, signal)
+            : (signal: AbortSignal) => this.readyCalls.wait(id, signal);
+          this.snapshotWhenReady(id, prepared.key, snapKey, ready, vm.runDisk);
+        }
       }
       const detail = `${await this.backend.detail()}${snapshot ? ", restored" : ""}`;
       const data: MicrovmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
-      return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail };
+      return { id, driver: this.name, endpoint: { host: net.address, port: spec.port }, handle: { id, driver: this.name, data }, detail, ...(snapshot && { restored: true }) };
     } catch (err) {
       await this.cleanup(id);
       if (err instanceof StrataError) throw err;
@@ -338,12 +352,12 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
    * second) so later starts restore. One snapshot per key at a time; a failure only costs later starts
    * their speed, so it is logged to the instance, not thrown.
    */
-  private snapshotWhenReady(id: string, preparedKey: string, key: string, endpoint: { host: string; port: number }, runDisk: string): void {
+  private snapshotWhenReady(id: string, preparedKey: string, key: string, ready: (signal: AbortSignal) => Promise<boolean>, runDisk: string): void {
     if (this.snapshotting.has(key) || this.closed) return;
     this.snapshotting.add(key);
     const abort = new AbortController();
     const done = (async () => {
-      if (!(await waitListening(endpoint, SNAPSHOT_READY_MS, abort.signal))) return;
+      if (!(await ready(abort.signal))) return;
       if ((await this.snapshots.get(preparedKey, key)) || !(await this.pidOf(id))) return;
       await this.snapshots.put(preparedKey, key, runDisk, (file) => this.backend.snapshot(this.instanceDir(id), file, abort.signal));
     })()
@@ -355,6 +369,15 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         this.snapshotTasks.delete(id);
       });
     this.snapshotTasks.set(id, { abort, done });
+  }
+
+  /**
+   * The scheduler found the instance ready: a function instance whose snapshot waits for this is
+   * snapshotted now, before its first invocation (the guest pauses for the migration), and this returns
+   * once the snapshot is written or has failed.
+   */
+  async ready(instance: Instance): Promise<void> {
+    if (this.readyCalls.ready(instance.id)) await this.snapshotTasks.get(instance.id)?.done;
   }
 
   /** Cancels an instance's snapshot in progress (its VM is going away) and waits until it has let go of everything. */
@@ -406,6 +429,15 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
  */
 function versionEnv(spec: InstanceSpec): Array<[string, string]> {
   return Object.entries(spec.env).filter(([, v]) => !v.includes(spec.instanceId)).sort(([a], [b]) => a.localeCompare(b));
+}
+
+/**
+ * A function's environment as its runtime sees it in the guest: AWS_LAMBDA_RUNTIME_API names the init's
+ * relay (127.0.0.1:9001, as in Lambda), whose connection survives a snapshot restore and a daemon restart.
+ */
+function relayedEnv(env: readonly string[], spec: InstanceSpec): string[] {
+  if (spec.runtimeApi === undefined) return [...env];
+  return env.map((kv) => (kv.startsWith("AWS_LAMBDA_RUNTIME_API=") ? `AWS_LAMBDA_RUNTIME_API=${GUEST_RUNTIME_API}` : kv));
 }
 
 /** Polls until a TCP connection to the endpoint succeeds (true), the deadline passes or `signal` aborts (false). */

@@ -134,7 +134,7 @@ func handleControl(line []byte) {
 // restored runs after a snapshot restore, before the app gets the host's go-ahead: the clock jumps to
 // the host's time, the kernel's random pool takes fresh host entropy and reseeds (siblings restored from
 // one snapshot must not share random state), eth0 takes this instance's MAC and address, and the guest
-// its hostname.
+// its hostname; a function's Runtime API relay re-issues its requests on new connections.
 func restored(c control) error {
 	tv := syscall.NsecToTimeval(c.UnixNano)
 	if err := syscall.Settimeofday(&tv); err != nil {
@@ -149,6 +149,9 @@ func restored(c control) error {
 	}
 	if err := setupNetwork(c.Net); err != nil {
 		return err
+	}
+	if relay != nil {
+		relay.reset() // the runtime's pending request goes out again, from this guest's address
 	}
 	return setIdentity(c.Hostname, c.Net.Address)
 }

@@ -20,6 +20,8 @@ type RunConfig struct {
 	Net      NetConfig `json:"net"`
 	// DataMount: where the writable data disk (vdc) is mounted in the app's root; empty when there is none.
 	DataMount string `json:"dataMount,omitempty"`
+	// RuntimeAPI: a function instance's Runtime API relay (runtime_relay.go); nil for an app.
+	RuntimeAPI *RuntimeAPIRelay `json:"runtimeApi,omitempty"`
 }
 
 type NetConfig struct {
