@@ -64,13 +64,30 @@ async function deployToZero(d: TestDaemon, name: string, dir: string): Promise<v
   await scaledToZero(d, name);
 }
 
+/**
+ * One invocation from zero, asked again while the activator's wait (30 s) runs out before the instance is
+ * ready (a microVM booting under TCG on a loaded host can take longer): the time is until the first answer.
+ */
+async function invokeUntilServed(d: TestDaemon, name: string): Promise<{ ms: number; requestId: string; tries: number }> {
+  const t0 = performance.now();
+  for (let tries = 1; ; tries++) {
+    try {
+      const r = await invokeTimed(d, name);
+      return { ms: performance.now() - t0, requestId: r.requestId, tries };
+    } catch (err) {
+      if (tries >= 5 || !/became ready within/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 /** Cold invocations from zero, each with its REPORT's cold-start field (Init Duration, or Restore Duration). */
 async function coldWithReport(d: TestDaemon, name: string, n: number, field: string): Promise<{ ms: number[]; field: number[] }> {
   const ms: number[] = [];
   const fields: number[] = [];
   for (let i = 0; i < n; i++) {
     await scaledToZero(d, name);
-    const r = await invokeTimed(d, name);
+    const r = await invokeUntilServed(d, name);
+    if (r.tries > 1) console.error(`${name}: the cold invocation was asked ${r.tries} times (the activator's wait ran out)`);
     ms.push(r.ms);
     fields.push(await reportField(d, name, r.requestId, field));
   }
@@ -84,7 +101,7 @@ async function microvmBootRows(d: TestDaemon, name: string, dir: string, label: 
   const boots = await coldWithReport(d, name, VM_BOOTS, "Init Duration");
   await d.cliOk(["functions", "delete", name]);
   return [
-    { name: `cold invoke from zero, ${label}, microvm booting: median of ${VM_BOOTS}`, value: round(median(boots.ms)), unit: "ms", peer: `cold invoke from zero, ${label}, runc` },
+    { name: `cold invoke from zero, ${label}, microvm booting (asked again while the activator's 30 s wait runs out): median of ${VM_BOOTS}`, value: round(median(boots.ms)), unit: "ms", peer: `cold invoke from zero, ${label}, runc` },
     { name: `  its REPORT Init Duration: median of ${VM_BOOTS}`, value: round(median(boots.field)), unit: "ms" },
   ];
 }
