@@ -17,6 +17,8 @@ export interface FunctionLease {
   release(): void;
   /** The instance must not serve again (it timed out mid-invocation): it is stopped. */
   retire(reason: string): void;
+  /** Start → ready, ms, of an instance restored from a snapshot (its first REPORT shows Restore Duration, as SnapStart's). */
+  readonly restoreMs?: number;
 }
 
 /** Where function instances come from: the scheduler, with a concurrency target of 1 per instance. */
@@ -45,8 +47,10 @@ export interface InvokeResult {
   /** Set when the function failed: the payload is then Lambda's error document. */
   functionError?: FunctionErrorKind;
   durationMs: number;
-  /** Set on the invocation that started its instance (a cold start). */
+  /** Set on the invocation that started its instance (a cold start that booted and ran the init). */
   initDurationMs?: number;
+  /** Set instead on the first invocation of an instance restored from its version's snapshot. */
+  restoreDurationMs?: number;
 }
 
 /**
@@ -98,7 +102,9 @@ export class Invoker {
     }
     const address = "socket" in lease.endpoint ? lease.endpoint.socket : lease.endpoint.host;
     const channel = this.deps.runtimeApi.channel(address);
-    const initDurationMs = channel.invocations === 0 && channel.initializedAt !== undefined ? channel.initializedAt - channel.createdAt : undefined;
+    const first = channel.invocations === 0;
+    const restoreDurationMs = first ? lease.restoreMs : undefined;
+    const initDurationMs = first && restoreDurationMs === undefined && channel.initializedAt !== undefined ? channel.initializedAt - channel.createdAt : undefined;
     this.log(v, lease.instanceId, `START RequestId: ${requestId} Version: ${v.version}`);
     const started = performance.now();
     const deadlineMs = Date.now() + timeoutS * 1000;
@@ -151,14 +157,21 @@ export class Invoker {
     }
     this.log(v, lease.instanceId, `END RequestId: ${requestId}`);
     // REPORT follows once the instance's next health-check sample gives its memory peak (within a second).
-    this.report(v, lease.instanceId, requestId, durationMs, memoryMb, initDurationMs, errorType).catch((err: unknown) =>
+    const coldStart = restoreDurationMs !== undefined ? `Restore Duration: ${restoreDurationMs.toFixed(2)} ms` : initDurationMs !== undefined ? `Init Duration: ${initDurationMs.toFixed(2)} ms` : undefined;
+    this.report(v, lease.instanceId, requestId, durationMs, memoryMb, coldStart, errorType).catch((err: unknown) =>
       this.log(v, lease.instanceId, `REPORT RequestId: ${requestId}\tDuration: ${durationMs.toFixed(2)} ms\t(memory unknown: ${(err as Error).message})`),
     );
-    return { requestId, version: v.version, payload: body, ...(functionError && { functionError }), durationMs, ...(initDurationMs !== undefined && { initDurationMs }) };
+    return {
+      requestId, version: v.version, payload: body, ...(functionError && { functionError }), durationMs,
+      ...(initDurationMs !== undefined && { initDurationMs }), ...(restoreDurationMs !== undefined && { restoreDurationMs }),
+    };
   }
 
-  /** REPORT as Lambda writes it: duration, billed duration (the duration in whole ms, rounded up), memory size, peak memory, init duration. */
-  private async report(v: VersionRecord, instanceId: string, requestId: string, durationMs: number, memoryMb: number, initMs: number | undefined, errorType: string | undefined): Promise<void> {
+  /**
+   * REPORT as Lambda writes it: duration, billed duration (the duration in whole ms, rounded up), memory
+   * size, peak memory, and on a cold start `Init Duration`, or `Restore Duration` after a snapshot restore.
+   */
+  private async report(v: VersionRecord, instanceId: string, requestId: string, durationMs: number, memoryMb: number, coldStart: string | undefined, errorType: string | undefined): Promise<void> {
     const peak = await this.deps.peakMemoryOf(v.app, instanceId, Date.now());
     const fields = [
       `REPORT RequestId: ${requestId}`,
@@ -166,7 +179,7 @@ export class Invoker {
       `Billed Duration: ${Math.ceil(durationMs)} ms`,
       `Memory Size: ${memoryMb} MB`,
       `Max Memory Used: ${peak === undefined ? "unknown" : `${Math.ceil(peak / 1048576)} MB`}`,
-      ...(initMs !== undefined ? [`Init Duration: ${initMs.toFixed(2)} ms`] : []),
+      ...(coldStart !== undefined ? [coldStart] : []),
       ...(errorType ? ["Status: error", `Error Type: ${errorType}`] : []),
     ];
     this.log(v, instanceId, fields.join("\t"));

@@ -65,6 +65,11 @@ export interface InstanceSpec {
   readonly command?: readonly string[];
   /** app.yaml `vm:`: the machine a full-VM driver boots (vCPUs, guest RAM, model, scratch disk); others ignore it. */
   readonly vm?: { readonly vcpus?: number; readonly memoryMb?: number; readonly machine?: "q35" | "pc"; readonly dataDiskMb?: number };
+  /**
+   * A function instance's Lambda Runtime API, host:port (also in env as AWS_LAMBDA_RUNTIME_API). A function
+   * listens on no port; a VM-class driver may serve the API inside the guest and relay it here (microvm).
+   */
+  readonly runtimeApi?: string;
 }
 
 export interface InstanceIO {
@@ -107,6 +112,8 @@ export interface Instance {
   readonly handle: InstanceHandle;
   /** How it runs, where a driver has more than one way (gVisor: platform and network stack), for `strata instances`. */
   readonly detail?: string;
+  /** Started from a snapshot of an earlier instance rather than booted (a function's REPORT says Restore Duration). */
+  readonly restored?: boolean;
 }
 
 export type ExitReason = "exited" | "oom-killed" | "killed" | "pids-limit";
@@ -165,4 +172,10 @@ export interface SandboxDriver<P = unknown> {
   release?(prepared: Prepared<P>): Promise<void>;
   /** Ends what the driver runs for all instances (an engine process); called at daemon shutdown. */
   close?(): Promise<void>;
+  /**
+   * The scheduler found the instance ready and has given it no work yet; awaited before it serves. A
+   * driver that snapshots instances at that point (microvm, for a function: its runtime waits in
+   * GET /runtime/invocation/next, as Lambda SnapStart snapshots after init) takes the snapshot here.
+   */
+  ready?(instance: Instance): Promise<void>;
 }

@@ -18,7 +18,10 @@ export const DEFAULT_SANDBOX: Readonly<Record<string, readonly DriverName[]>> = 
   java: ["runc"],
   elixir: ["microvm", "runc"],
   os: ["lxd"],
-  // Hosted functions (Lambda's model). Runs in runc until the microvm driver lands; then "microvm" goes first.
+  // Hosted functions (Lambda's model). Not microvm by default while it runs under TCG, as here (bench/results
+  // 2026-12-06 functions, load ~9): a microVM's cold boot took 37-63 s (past the activator's 30 s wait),
+  // a restore from its snapshot 7-11 s to the answer, and a warm invoke 60-90x runc's. Snapshots make
+  // microvm cold starts bearable only where it runs on KVM, which no host here has measured yet.
   function: ["runc", "crun", "gvisor"],
   rust: ["vm", "runc"],
   c: ["xen", "vm", "runc"],

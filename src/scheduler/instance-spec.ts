@@ -35,7 +35,7 @@ export function instanceSpecOf(v: VersionRecord, instanceId: string, policy: Sca
   if (fn) {
     // A function's instance listens on nothing: it asks the Runtime API for work (port is unused).
     if (!runtimeApi) throw new StrataError("INSTANCE_FAILED", "Lambda's Runtime API is not running in this daemon, so no function instance can start (see the daemon's log)");
-    return { instanceId, app: v.app, version: v.version, port: APP_PORT, env: functionEnv(v.app, v.version, fn, instanceId, runtimeApi), limits: lambdaLimits(fn.memoryMb) };
+    return { instanceId, app: v.app, version: v.version, port: APP_PORT, env: functionEnv(v.app, v.version, fn, instanceId, runtimeApi), limits: lambdaLimits(fn.memoryMb), runtimeApi };
   }
   const spec = appYamlOf(v);
   const limits = limitsForClass(policy.instanceClass);

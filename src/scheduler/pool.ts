@@ -23,6 +23,8 @@ export interface Slot {
   /** The instance's memory high-water mark at the last health check, and when that was (clock ms). */
   peakMemoryBytes?: number;
   sampledAt?: number;
+  /** Start → ready, ms, of an instance restored from a snapshot (a function's REPORT shows it as Restore Duration). */
+  restoreMs?: number;
 }
 
 export interface Waiter {

@@ -1,4 +1,5 @@
 import { asStrataError } from "../errors.js";
+import { functionOf } from "../config/index.js";
 import type { Instance } from "../sandbox/index.js";
 import type { Store, VersionRecord } from "../store/index.js";
 import type { Clock } from "./clock.js";
@@ -17,6 +18,11 @@ export interface RecoveryDeps {
 
 /** How long a re-adopted instance has to answer GET / before it is stopped. */
 const RECOVERED_ANSWER_MS = 2_000;
+/**
+ * How long a re-adopted function instance has to ask the new daemon's Runtime API for work: its runtime
+ * (or, in a microVM, the guest's relay) finds the old connection closed and asks again, backing off to 1 s.
+ */
+const RECOVERED_FUNCTION_MS = 10_000;
 
 /**
  * After a daemon restart: re-adopts the instances that survived it, on drivers whose capabilities say
@@ -43,7 +49,13 @@ export async function recoverInstances(deps: RecoveryDeps): Promise<void> {
       store.deleteInstance(rec.id);
       continue;
     }
-    if (!(await deps.readiness.answers(instance.endpoint, RECOVERED_ANSWER_MS))) {
+    // A function listens on no port: it serves again when its runtime waits for an invocation.
+    const serves = functionOf(v.spec)
+      ? await deps.readiness
+          .ready(instance.endpoint, { via: "runtime-api", timeoutMs: RECOVERED_FUNCTION_MS, stillRunning: async () => (await driver.inspect(instance)).status === "running" })
+          .then(() => true, () => false) // not back in time, or exited: stopped below like an app that does not answer
+      : await deps.readiness.answers(instance.endpoint, RECOVERED_ANSWER_MS);
+    if (!serves) {
       await driver.stop(instance, 1000);
       store.deleteInstance(rec.id);
       continue;

@@ -41,6 +41,8 @@ export interface SchedulerOptions {
 export interface RetirableLease extends Lease {
   /** Releases the lease and stops the instance (drained of nothing: the lease was its one request). */
   retire(reason: string): void;
+  /** Start → ready of the instance, ms, when it was restored from a snapshot rather than booted. */
+  readonly restoreMs?: number;
 }
 
 const TICK_MS = 500;
@@ -110,6 +112,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     return {
       instanceId: s.id,
       endpoint: s.instance!.endpoint,
+      ...(s.restoreMs !== undefined && { restoreMs: s.restoreMs }),
       release: (problem) => {
         if (!end()) return;
         if (problem) this.supervisor.unreachable(pool, s, problem.unreachable);

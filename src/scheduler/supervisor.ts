@@ -112,12 +112,14 @@ export class Supervisor {
         ...(functionOf(v.spec) && { via: "runtime-api" as const }),
         stillRunning: async () => (await driver.inspect(instance)).status === "running",
       });
+      await driver.ready?.(instance);
       if (slot.state === "draining") throw new StrataError("INSTANCE_FAILED", "the version stopped serving while the instance started");
       const ms = clock.now() - slot.startedAt;
       slot.state = "ready";
       slot.lastActive = clock.now();
       this.opts.onColdStart?.(v.app, v.version, driver.name, ms);
-      store.addEvent({ type: "instance.ready", app: v.app, version: v.version, message: `instance ${id} ready in ${ms} ms`, data: { coldStartMs: ms } });
+      if (instance.restored) slot.restoreMs = ms;
+      store.addEvent({ type: "instance.ready", app: v.app, version: v.version, message: `instance ${id} ready in ${ms} ms${instance.restored ? " (restored from a snapshot)" : ""}`, data: { coldStartMs: ms, ...(instance.restored && { restored: true }) } });
       this.opts.onChange(pool);
       return slot;
     } catch (err) {

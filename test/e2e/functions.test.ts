@@ -248,7 +248,10 @@ test("a Node.js handler with `--sandbox microvm` runs on the guest's own kernel 
   assert.equal(r.body.functionName, "vmhello");
   assert.notEqual(r.body.kernel, release(), "the handler runs on the microVM's kernel, not the host's");
   const probe = await invoke("vmhello", { connect: [] });
-  const api = String(probe.body.runtimeApi);
+  // In the guest, the runtime finds the API where Lambda's does, at the init's relay (127.0.0.1:9001);
+  // the daemon's own address on the bridge is what the runc function "hello" is given.
+  assert.equal(probe.body.runtimeApi, "127.0.0.1:9001");
+  const api = String((await invoke("hello", { connect: [] })).body.runtimeApi);
   const [host] = api.split(":");
   const reached = await invoke("vmhello", { connect: [api, `${host}:${d.info.routerPort}`, `${host}:${new URL(d.info.apiUrl).port}`] });
   assert.deepEqual(reached.body.results, ["connected", "ECONNREFUSED", "ECONNREFUSED"], JSON.stringify(reached.body));

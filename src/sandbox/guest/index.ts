@@ -32,5 +32,5 @@ export { GuestImages } from "./prepared.js";
 export type { GuestBoot, GuestPrepared } from "./prepared.js";
 export { quitQemu, vmmPid, VmmHandleData } from "./vmm.js";
 export { INCOMING_ARGS, INCOMING_FD, resumeIncoming, snapshotToFile } from "./qmp-migration.js";
-export { GuestSnapshots, tellRestored, versionEnv } from "./snapshots.js";
+export { firstAnswer, GuestSnapshots, tellRestored, versionEnv } from "./snapshots.js";
 export type { SnapshotFiles, SnapshotShelf } from "./snapshots.js";

@@ -18,6 +18,8 @@ export interface RunFile extends ProcessPlan {
   readonly net: GuestNet;
   /** Where the init mounts the writable data disk (the third disk, vdc), when the VM has one. */
   readonly dataMount?: string;
+  /** A function instance: the init serves Lambda's Runtime API at `listen` and relays it to `upstream` (init/runtime_relay.go). */
+  readonly runtimeApi?: { readonly listen: string; readonly upstream: string };
 }
 
 const SECTOR = 512;

@@ -72,19 +72,20 @@ export class GuestSnapshots {
   }
 
   /**
-   * In the background: once instance `id` has answered an HTTP request for /, snapshot it through `take` (a pause of about a second)
-   * so later starts restore. One snapshot per key at a time; none when one exists or `running()` says the
+   * In the background: once `warmedUp` says instance `id` is ready to be copied (an app: `firstAnswer()`;
+   * a function: its runtime waiting for work), snapshot it through `take` (a pause of about a second) so
+   * later starts restore. One snapshot per key at a time; none when one exists or `running()` says the
    * VMM is gone. A failure only costs later starts their speed, so it is reported, not thrown.
    */
   whenReady(
-    id: string, version: string, key: string, endpoint: { host: string; port: number }, runDisk: string,
+    id: string, version: string, key: string, warmedUp: (signal: AbortSignal) => Promise<boolean>, runDisk: string,
     take: (stateFile: string, signal: AbortSignal) => Promise<void>, running: () => Promise<boolean>,
   ): void {
     if (!this.enabled || this.taking.has(key) || this.closed) return;
     this.taking.add(key);
     const abort = new AbortController();
     const done = (async () => {
-      if (!(await waitAnswered(endpoint, SNAPSHOT_READY_MS, abort.signal))) return;
+      if (!(await warmedUp(abort.signal))) return;
       if ((await this.shelf.get(version, key)) || !(await running())) return;
       await this.shelf.put(version, key, runDisk, (file) => take(file, abort.signal));
     })()
@@ -96,6 +97,11 @@ export class GuestSnapshots {
         this.tasks.delete(id);
       });
     this.tasks.set(id, { abort, done });
+  }
+
+  /** Resolves once instance `id`'s snapshot task (if any) has written its snapshot or given up. */
+  settled(id: string): Promise<void> {
+    return this.tasks.get(id)?.done ?? Promise.resolve();
   }
 
   /** Cancels an instance's snapshot in progress (its VM is going away) and waits until it has let go of everything. */
@@ -115,6 +121,11 @@ export class GuestSnapshots {
     this.closed = true;
     for (const id of [...this.tasks.keys()]) await this.end(id);
   }
+}
+
+/** An app's warm-up: it has answered an HTTP request for / at `endpoint` (within SNAPSHOT_READY_MS). */
+export function firstAnswer(endpoint: { host: string; port: number }): (signal: AbortSignal) => Promise<boolean> {
+  return (signal) => waitAnswered(endpoint, SNAPSHOT_READY_MS, signal);
 }
 
 /**

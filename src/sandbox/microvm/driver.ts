@@ -11,7 +11,7 @@ import type {
   Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
+  chooseAccel, encodeControl, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
   tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestControl, type GuestNet, type GuestPrepared, type SnapshotFiles,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -21,6 +21,7 @@ import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
 import { DEFAULT_SNAPSHOT_DISK_MB, SnapshotStore } from "./snapshots.js";
+import { ReadyCalls } from "./ready-calls.js";
 
 export interface MicrovmDriverOptions {
   readonly home: StrataHome;
@@ -54,6 +55,8 @@ export interface MicrovmProfile {
 }
 
 const POLL_MS = 20;
+/** Where a function's runtime finds the Runtime API inside the guest (Lambda's own value), relayed to the daemon's. */
+const GUEST_RUNTIME_API = "127.0.0.1:9001";
 
 const CAPABILITIES = guestCapabilities("microvm", { cpu: true, pids: false });
 
@@ -76,6 +79,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   private readonly snapshots: GuestSnapshots;
   /** `strata exec` sessions through the guest init's exec port, one at a time per instance. */
   private readonly execs = new GuestExec();
+  /** Function instances whose snapshot waits for the scheduler's ready() (their runtime listens on nothing). */
+  private readonly readyCalls = new ReadyCalls();
   private accel: Promise<AccelChoice> | undefined;
 
   constructor(private readonly opts: MicrovmDriverOptions) {
@@ -141,7 +146,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
       const net = await plumbGuestNet(netnsPath);
       if (this.opts.profile) await this.opts.profile.writeRunDisk(join(dir, VM_FILES.run), { proc, spec, net });
       else await writeRunDisk(join(dir, VM_FILES.run), {
-        args: proc.args, env: proc.env, cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: spec.limits.memoryMb, net,
+        args: proc.args, env: relayedEnv(proc.env, spec), cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: spec.limits.memoryMb, net,
+        ...(spec.runtimeApi !== undefined && { runtimeApi: { listen: GUEST_RUNTIME_API, upstream: spec.runtimeApi } }),
       });
       const vm: VmSpec = {
         id, dir,
@@ -168,14 +174,18 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         pid = await this.backend.launch(vm);
         await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
         await this.instances.follow(id, io);
+        // An app is snapshotted once it has answered a first request; a function (which listens on nothing)
+        // once the scheduler reports its runtime waiting for work, before it gets any (ready()).
+        const endpoint = { host: net.address, port: spec.port };
+        const warmedUp = spec.runtimeApi === undefined || this.opts.profile ? firstAnswer(endpoint) : (signal: AbortSignal) => this.readyCalls.wait(id, signal);
         this.snapshots.whenReady(
-          id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk,
+          id, prepared.key, snapKey, warmedUp, vm.runDisk,
           (file, signal) => this.backend.snapshot(dir, file, signal), async () => (await this.pidOf(id)) !== undefined,
         );
       }
       const detail = `${await this.backend.detail()}${snapshot ? ", restored" : ""}`;
       const data: VmmHandleData = { v: 1, address: net.address, port: spec.port, pid, detail };
-      return guestInstance({ id, driver: this.name, data }, { host: net.address, port: spec.port }, detail);
+      return { ...guestInstance({ id, driver: this.name, data }, { host: net.address, port: spec.port }, detail), ...(snapshot && { restored: true }) };
     } catch (err) {
       await this.cleanup(id);
       if (err instanceof StrataError) throw err;
@@ -253,10 +263,28 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     return vmmPid(join(this.instanceDir(id), VM_FILES.pid), this.instanceDir(id));
   }
 
+  /**
+   * The scheduler found the instance ready: a function instance whose snapshot waits for this is
+   * snapshotted now, before its first invocation (the guest pauses for the migration), and this returns
+   * once the snapshot is written or has failed.
+   */
+  async ready(instance: Instance): Promise<void> {
+    if (this.readyCalls.ready(instance.id)) await this.snapshots.settled(instance.id);
+  }
+
   /** Sends one control message to the guest init over its control port. */
   private async control(id: string, msg: GuestControl): Promise<void> {
     const sock = createConnection(join(this.instanceDir(id), VM_FILES.guestControl));
     await new Promise<void>((res, rej) => sock.once("connect", res).once("error", rej));
     await new Promise<void>((res) => sock.end(encodeControl(msg), res));
   }
+}
+
+/**
+ * A function's environment as its runtime sees it in the guest: AWS_LAMBDA_RUNTIME_API names the init's
+ * relay (127.0.0.1:9001, as in Lambda), whose connection survives a snapshot restore and a daemon restart.
+ */
+function relayedEnv(env: readonly string[], spec: InstanceSpec): string[] {
+  if (spec.runtimeApi === undefined) return [...env];
+  return env.map((kv) => (kv.startsWith("AWS_LAMBDA_RUNTIME_API=") ? `AWS_LAMBDA_RUNTIME_API=${GUEST_RUNTIME_API}` : kv));
 }

@@ -11,7 +11,7 @@ import type {
   ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
 } from "../driver.js";
 import {
-  chooseAccel, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_MODULES, hostTscKhz, placeVmm, plumbGuestNet, quitQemu,
+  chooseAccel, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_MODULES, hostTscKhz, placeVmm, plumbGuestNet, quitQemu,
   resumeIncoming, snapshotToFile, TAP, tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared, type SnapshotFiles,
 } from "../guest/index.js";
 import { SnapshotStore } from "../microvm/index.js";
@@ -169,7 +169,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
       if (snapshot) await tellRestored(join(dir, VM_FILES.guestControl), id, net);
       else if (snapKey) {
         this.snapshots.whenReady(
-          id, prepared.key, snapKey, { host: net.address, port: spec.port }, vm.runDisk,
+          id, prepared.key, snapKey, firstAnswer({ host: net.address, port: spec.port }), vm.runDisk,
           (file, signal) => snapshotToFile(join(dir, VM_FILES.control), join(dir, VM_FILES.outgoing), file, signal),
           async () => (await this.pidOf(id)) !== undefined,
         );

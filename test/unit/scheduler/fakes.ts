@@ -4,12 +4,13 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { AppYamlSchema, storedSpec } from "../../../src/config/index.js";
 import type { Clock } from "../../../src/scheduler/clock.js";
-import type { Readiness } from "../../../src/scheduler/readiness.js";
+import type { Readiness, ReadinessOptions } from "../../../src/scheduler/readiness.js";
 import type { LogSink } from "../../../src/scheduler/supervisor.js";
 import type {
   Capabilities,
   DriverName,
   EndedState,
+  Endpoint,
   ImageRef,
   Instance,
   InstanceHandle,
@@ -85,6 +86,10 @@ export class FakeDriver implements SandboxDriver {
   /** The key of each prepare() and release(), in order ("app/version"). */
   readonly preparedKeys: string[] = [];
   readonly releasedKeys: string[] = [];
+  /** Each ready() call: the instance id (the scheduler found it ready). */
+  readonly readied: string[] = [];
+  /** Called by ready(), before it returns (what a test looks at while the driver is told). */
+  onReady: ((id: string) => void) | undefined;
 
   constructor(private readonly opts: FakeDriverOptions = {}) {
     this.name = opts.name ?? "runc";
@@ -141,6 +146,11 @@ export class FakeDriver implements SandboxDriver {
 
   async sweep(): Promise<void> {}
 
+  async ready(instance: Instance): Promise<void> {
+    this.readied.push(instance.id);
+    this.onReady?.(instance.id);
+  }
+
   /** The instance ends on its own; `push`: the driver reports it (InstanceIO.exited), else only inspect() shows it. */
   exit(id: string, state: EndedState, push = true): void {
     this.states.set(id, state);
@@ -158,7 +168,10 @@ export class FakeReadiness implements Readiness {
   answering = true;
   /** While set, ready() waits for it: a start held between the driver's start() and readiness. */
   gate: Promise<void> | undefined;
-  async ready(): Promise<void> {
+  /** How each ready() was asked to learn readiness (`via`: port or runtime-api). */
+  readonly asked: Array<string | undefined> = [];
+  async ready(_endpoint: Endpoint, opts: ReadinessOptions): Promise<void> {
+    this.asked.push(opts.via);
     await this.gate;
     if (this.fail) throw new Error(this.fail);
   }

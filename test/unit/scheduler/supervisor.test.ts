@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
+import { functionVersionSpec, parseFunctionYaml, storedSpec } from "../../../src/config/index.js";
 import { policyOf } from "../../../src/scheduler/instance-spec.js";
 import { VersionPool } from "../../../src/scheduler/pool.js";
 import { recoverInstances } from "../../../src/scheduler/recovery.js";
@@ -22,6 +23,15 @@ async function harness(t: TestContext, driverOpts: FakeDriverOptions = {}) {
 }
 
 type H = Awaited<ReturnType<typeof harness>>;
+
+/** Version v1 of function "fn" on the harness's driver, with a stored instance `id` of it. */
+function functionWithInstance({ store, driver }: H, id: string) {
+  const base = readyVersion(store, "fn", driver.name);
+  const v = { ...base, spec: storedSpec(functionVersionSpec(parseFunctionYaml("runtime: nodejs20.x\nhandler: index.handler\n"))) };
+  store.putVersion(v);
+  store.putInstance({ id, app: "fn", version: "v1", driver: driver.name, endpoint: { host: "10.0.0.9", port: 8080 }, handle: { id, driver: driver.name, data: {} }, createdAt: new Date().toISOString() });
+  return v;
+}
 
 const cases: Array<{ name: string; driver?: FakeDriverOptions; run: (h: H) => Promise<void> }> = [
   {
@@ -169,6 +179,43 @@ const cases: Array<{ name: string; driver?: FakeDriverOptions; run: (h: H) => Pr
       await recoverInstances({ store, drivers, supervisor: sup, readiness, clock, poolFor: (v) => new VersionPool(v, policyOf(v)) });
       assert.deepEqual(driver.stopped, ["ialive"]);
       assert.deepEqual(store.listInstances(), []);
+    },
+  },
+  {
+    name: "the driver is told an instance is ready (ready()) before it serves",
+    async run({ sup, pool, driver }) {
+      const states: string[] = [];
+      driver.onReady = (id) => states.push(pool.slots.get(id)?.state ?? "none");
+      const slot = await sup.start(pool);
+      assert.deepEqual(driver.readied, [slot.id]);
+      assert.deepEqual(states, ["starting"], "nothing is handed to it until ready() has returned (a snapshot is taken there)");
+      assert.equal(slot.state, "ready");
+    },
+  },
+  {
+    name: "recovery re-adopts a function instance once its runtime asks the Runtime API, though it answers no GET /",
+    driver: { alive: ["ifn"] },
+    async run(h) {
+      const { store, sup, drivers, readiness, clock, driver } = h;
+      readiness.answering = false;
+      const v = functionWithInstance(h, "ifn");
+      const pool = new VersionPool(v, policyOf(v));
+      await recoverInstances({ store, drivers, supervisor: sup, readiness, clock, poolFor: () => pool });
+      assert.deepEqual(readiness.asked, ["runtime-api"]);
+      assert.deepEqual([...pool.slots.keys()], ["ifn"]);
+      assert.deepEqual(driver.stopped, []);
+    },
+  },
+  {
+    name: "recovery stops a re-adopted function instance whose runtime does not ask the Runtime API again",
+    driver: { alive: ["ifn"] },
+    async run(h) {
+      const { store, sup, drivers, readiness, clock, driver } = h;
+      readiness.fail = "the function's runtime did not ask the Runtime API for an invocation";
+      const v = functionWithInstance(h, "ifn");
+      await recoverInstances({ store, drivers, supervisor: sup, readiness, clock, poolFor: () => new VersionPool(v, policyOf(v)) });
+      assert.deepEqual(driver.stopped, ["ifn"]);
+      assert.deepEqual(store.listInstances().filter((r) => r.app === "fn"), []);
     },
   },
   {

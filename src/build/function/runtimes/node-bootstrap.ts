@@ -9,6 +9,7 @@
 import http from "node:http";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { format } from "node:util";
 import { pathToFileURL } from "node:url";
 
@@ -43,6 +44,26 @@ function call(method: string, path: string, body?: string, headers: Record<strin
     req.on("error", reject);
     req.end(body);
   });
+}
+
+const CONNECTION_ERRORS = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH"]);
+/** How long the runtime keeps asking for work while the Runtime API is away (a daemon restart). */
+const API_AWAY_MS = 300_000;
+
+/**
+ * GET invocation/next. A connection the Runtime API closed or refuses (the daemon restarting) is asked
+ * again, backing off to 1 s, so the instance outlives a daemon restart and is re-adopted; other errors end it.
+ */
+async function nextInvocation(): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const deadline = Date.now() + API_AWAY_MS;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await call("GET", "/invocation/next");
+    } catch (err) {
+      if (!CONNECTION_ERRORS.has((err as NodeJS.ErrnoException).code ?? "") || Date.now() > deadline) throw err;
+      await sleep(delay);
+    }
+  }
 }
 
 function errorShape(err: unknown): { errorType: string; errorMessage: string; stackTrace: string[] } {
@@ -117,7 +138,7 @@ async function main(): Promise<void> {
   }
   const env = process.env;
   for (;;) {
-    const next = await call("GET", "/invocation/next");
+    const next = await nextInvocation();
     if (next.status !== 200) throw new Error(`invocation/next answered ${next.status}: ${next.body}`);
     const requestId = String(next.headers["lambda-runtime-aws-request-id"]);
     const deadline = Number(next.headers["lambda-runtime-deadline-ms"]);

@@ -78,8 +78,23 @@ rescue Exception => e
   exit 1
 end
 
+# GET invocation/next. A connection the Runtime API closed or refuses (the daemon restarting) is asked
+# again, backing off to 1 s for up to 5 minutes, so the instance outlives a daemon restart.
+def next_invocation
+  delay = 0.05
+  deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 300
+  begin
+    HTTP.get(BASE + "/invocation/next")
+  rescue SystemCallError, IOError => e
+    raise e if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    sleep(delay)
+    delay = [delay * 2, 1.0].min
+    retry
+  end
+end
+
 loop do
-  res = HTTP.get(BASE + "/invocation/next")
+  res = next_invocation
   raise "invocation/next answered #{res.code}: #{res.body}" unless res.code == "200"
   headers = res.each_header.to_h
   context = LambdaContext.new(headers)

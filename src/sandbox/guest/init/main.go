@@ -63,6 +63,11 @@ func run() error {
 	if err := setupNetwork(cfg.Net); err != nil {
 		return err
 	}
+	if cfg.RuntimeAPI != nil {
+		if err := startRuntimeRelay(*cfg.RuntimeAPI); err != nil {
+			return fmt.Errorf("the Runtime API relay: %w", err)
+		}
+	}
 	go serveControl()
 	go serveExec(appExecTarget(cfg))
 	return runApp(cfg)

@@ -16,10 +16,11 @@ import (
 )
 
 // Two virtio-serial ports (names shared with src/sandbox/guest/protocol.ts):
-//   strata.log  guest -> host: {"t":"log","s":"stdout"|"stderr","l":line}, {"t":"started"},
-//               {"t":"exit","code":n,"reason":r,"error":e}; the host keeps it in a file, so it outlives the daemon.
-//   strata.ctl  host -> guest: {"t":"signal","sig":n}, {"t":"restored","unixNano":n,"seed":b64,"hostname":h,"net":{...}};
-//               guest -> host: {"t":"ack","of":"restored"}.
+//
+//	strata.log  guest -> host: {"t":"log","s":"stdout"|"stderr","l":line}, {"t":"started"},
+//	            {"t":"exit","code":n,"reason":r,"error":e}; the host keeps it in a file, so it outlives the daemon.
+//	strata.ctl  host -> guest: {"t":"signal","sig":n}, {"t":"restored","unixNano":n,"seed":b64,"hostname":h,"net":{...}};
+//	            guest -> host: {"t":"ack","of":"restored"}.
 const (
 	logPortName = "strata.log"
 	ctlPortName = "strata.ctl"
@@ -134,7 +135,8 @@ func handleControl(line []byte) {
 // restored runs after a snapshot restore, before the app gets the host's go-ahead: the clock jumps to
 // the host's time, the kernel's random pool takes fresh host entropy and reseeds (siblings restored from
 // one snapshot must not share random state), eth0 takes this instance's MAC and address, and the guest
-// its hostname (in agent mode: the container's).
+// its hostname (in agent mode: the container's); a function's Runtime API relay re-issues its requests on
+// new connections.
 func restored(c control) error {
 	tv := syscall.NsecToTimeval(c.UnixNano)
 	if err := syscall.Settimeofday(&tv); err != nil {
@@ -149,6 +151,9 @@ func restored(c control) error {
 	}
 	if err := setupNetwork(c.Net); err != nil {
 		return err
+	}
+	if relay != nil {
+		relay.reset() // the runtime's pending request goes out again, from this guest's address
 	}
 	return identity(c.Hostname, c.Net.Address)
 }

@@ -10,16 +10,18 @@ import (
 // RunConfig is the run file the host writes to the second disk (src/sandbox/guest/run-file.ts): JSON,
 // padded with NUL bytes to a whole number of sectors.
 type RunConfig struct {
-	Args     []string `json:"args"`
-	Env      []string `json:"env"`
-	Cwd      string   `json:"cwd"`
-	UID      uint32   `json:"uid"`
-	GID      uint32   `json:"gid"`
-	Hostname string   `json:"hostname"`
-	MemoryMb int      `json:"memoryMb"`
+	Args     []string  `json:"args"`
+	Env      []string  `json:"env"`
+	Cwd      string    `json:"cwd"`
+	UID      uint32    `json:"uid"`
+	GID      uint32    `json:"gid"`
+	Hostname string    `json:"hostname"`
+	MemoryMb int       `json:"memoryMb"`
 	Net      NetConfig `json:"net"`
 	// DataMount: where the writable data disk (vdc) is mounted in the app's root; empty when there is none.
 	DataMount string `json:"dataMount,omitempty"`
+	// RuntimeAPI: a function instance's Runtime API relay (runtime_relay.go); nil for an app.
+	RuntimeAPI *RuntimeAPIRelay `json:"runtimeApi,omitempty"`
 }
 
 type NetConfig struct {
