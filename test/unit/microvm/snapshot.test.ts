@@ -8,6 +8,7 @@ import { HostNetwork } from "../../../src/net/index.js";
 import { conformanceImage, httpGet, leftovers, recordingIO, waitForHttp } from "../../../src/sandbox/conformance/index.js";
 import type { Instance, InstanceSpec } from "../../../src/sandbox/driver.js";
 import { MicrovmDriver } from "../../../src/sandbox/microvm/index.js";
+import { assertDistinctRestores, SNAPSHOT_PROBE_APP } from "../../support/snapshot-app.js";
 
 const root = await mkdtemp(join("/var/tmp", "strata-microvm-snap-"));
 const home = new StrataHome(root);
@@ -27,19 +28,6 @@ after(async () => {
   }
 });
 
-// busybox httpd with a CGI that answers 16 fresh random bytes, the guest's clock and its hostname.
-const APP = [
-  "/bin/sh", "-c",
-  [
-    "mkdir -p /tmp/www/cgi-bin",
-    `printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n"\\nhead -c 16 /dev/urandom | od -An -tx1 | tr -d " \\\\n"; echo; date +%%s\\nhostname\\n' > /tmp/www/cgi-bin/rand`,
-    "chmod +x /tmp/www/cgi-bin/rand",
-    "echo ok > /tmp/www/index.html",
-    "echo serving",
-    "exec httpd -f -p 8080 -h /tmp/www",
-  ].join("; "),
-];
-
 const spec = (name: string): InstanceSpec => ({
   instanceId: `mvs-${process.pid}-${name}`,
   app: "snap",
@@ -47,7 +35,7 @@ const spec = (name: string): InstanceSpec => ({
   port: 8080,
   env: { PORT: "8080" },
   limits: { memoryMb: 64, cpuMillis: 1000, pids: 64 },
-  command: APP,
+  command: SNAPSHOT_PROBE_APP,
 });
 
 describe("microvm snapshots", () => {
@@ -73,16 +61,7 @@ describe("microvm snapshots", () => {
     const restoreMs = Date.now() - t0;
     const b = await driver.start(prepared, spec("b"), ios[1]!);
     started.push(b);
-    assert.match(a.detail ?? "", /restored/);
-    assert.match(b.detail ?? "", /restored/);
-    assert.notDeepEqual(a.endpoint, b.endpoint);
-    const [ra, rb] = [(await waitForHttp(a.endpoint, "/cgi-bin/rand", 30_000)).body, (await waitForHttp(b.endpoint, "/cgi-bin/rand", 30_000)).body];
-    const [tokenA, clockA, hostA] = ra.trim().split("\n");
-    const [tokenB, clockB, hostB] = rb.trim().split("\n");
-    assert.match(tokenA ?? "", /^[0-9a-f]{32}$/);
-    assert.notEqual(tokenA, tokenB, "two instances restored from one snapshot draw different random bytes");
-    for (const clock of [clockA, clockB]) assert.ok(Math.abs(Number(clock) - Date.now() / 1000) < 10, `the restored guest's clock is the host's (got ${clock})`);
-    assert.deepEqual([hostA, hostB], [a.id, b.id], "each restored guest is named after its own instance");
+    await assertDistinctRestores(a, b);
     t.diagnostic(`restore: start() returned after ${restoreMs} ms`);
     assert.equal((await httpGet(a.endpoint, "/")).body, "ok\n");
     for (const i of [a, b]) await driver.stop(i, 0);
