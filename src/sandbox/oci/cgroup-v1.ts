@@ -68,13 +68,7 @@ export class CgroupV1 {
     for (let i = 0; i < 50; i++) {
       const pids = await procsIn(join(ROOT, "pids", this.parent, instanceId));
       if (pids.length === 0) break;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err; // already gone is what we want
-        }
-      }
+      for (const pid of pids) killIfThere(pid);
       await sleep(20);
     }
     for (const controller of await this.controllers()) await removeTree(join(ROOT, controller, this.parent, instanceId));
@@ -128,10 +122,37 @@ async function procsIn(dir: string): Promise<number[]> {
   return pids;
 }
 
-/** Removes a cgroup and the child cgroups a runtime made inside it (LXC's `lxc.pivot`), deepest first. */
+/**
+ * Removes a cgroup and the child cgroups a runtime made inside it (LXC's `lxc.pivot`), deepest first. A
+ * cgroup stays busy while a task in it is still exiting, or when a task sits in this controller's tree
+ * but not where the pids controller showed it: such tasks are killed and the rmdir tried again, for up to
+ * REMOVE_BUSY_MS.
+ */
 async function removeTree(dir: string): Promise<void> {
   for (const e of await readdir(dir, { withFileTypes: true }).catch(ignoreMissing([]))) {
     if (e.isDirectory()) await removeTree(join(dir, e.name));
   }
-  await rmdir(dir).catch(ignoreMissing(undefined));
+  const deadline = Date.now() + REMOVE_BUSY_MS;
+  for (;;) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      if (code !== "EBUSY" || Date.now() > deadline) throw err;
+    }
+    for (const pid of await procsIn(dir)) killIfThere(pid);
+    await sleep(20);
+  }
+}
+
+const REMOVE_BUSY_MS = 2000;
+
+function killIfThere(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err; // already gone is what we want
+  }
 }
