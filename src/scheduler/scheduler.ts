@@ -306,5 +306,6 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     if (this.timer) clearInterval(this.timer);
     await this.supervisor.close(this.pools.values());
     await Promise.all([...this.pools.values()].map((p) => this.drain(p.version.app, p.version.version)));
+    await this.supervisor.stopsSettled(); // an idle instance's stop began before the shutdown and is not in a pool
   }
 }

@@ -55,6 +55,8 @@ export class Supervisor {
   private readonly prepared = new Map<VersionPool, Promise<Prepared>>();
   /** Starts under way and their pools, so shutdown and release can wait for them (each cleans up after itself once draining). */
   private readonly starting = new Map<Promise<unknown>, VersionPool>();
+  /** Stops under way: an instance leaves its pool before its driver has stopped it, so shutdown waits here. */
+  private readonly stops = new Set<Promise<void>>();
   private closing = false;
 
   constructor(private readonly opts: SupervisorOptions) {}
@@ -153,7 +155,12 @@ export class Supervisor {
       pool.changed.notify();
       return Promise.resolve();
     }
-    slot.stopped ??= this.stopOnce(pool, slot, slot.instance, why);
+    if (!slot.stopped) {
+      const stopping = this.stopOnce(pool, slot, slot.instance, why);
+      this.stops.add(stopping);
+      void stopping.finally(() => this.stops.delete(stopping)).catch(() => undefined /* the caller of stop() is told */);
+      slot.stopped = stopping;
+    }
     return slot.stopped;
   }
 
@@ -263,6 +270,11 @@ export class Supervisor {
     } catch (err) {
       this.opts.store.addEvent({ type: "daemon.warning", app: v.app, version: v.version, message: `releasing what ${v.driver} prepared for ${pool.key} failed: ${asStrataError(err).message}` });
     }
+  }
+
+  /** Waits for every stop under way, including those of instances already out of their pool (scale-down, idle). */
+  async stopsSettled(): Promise<void> {
+    await Promise.allSettled([...this.stops]);
   }
 
   /** No new start from now on; waits for the starts under way (each stops its instance once it sees "draining"). */

@@ -124,6 +124,22 @@ const cases: Array<{ name: string; driver?: FakeDriverOptions; run: (h: H) => Pr
     },
   },
   {
+    name: "stopsSettled waits for a stop whose instance already left its pool (an idle stop under way at shutdown)",
+    async run({ sup, pool, driver, clock }) {
+      const slot = await sup.start(pool);
+      slot.inflight = 1;
+      void sup.stop(pool, slot, "idle for 20 s");
+      let settled = false;
+      const waiting = sup.stopsSettled().then(() => (settled = true));
+      await clock.advance(5_000);
+      assert.equal(settled, false, "still draining its in-flight request");
+      slot.inflight = 0;
+      pool.changed.notify();
+      await waiting;
+      assert.deepEqual(driver.stopped, [slot.id], "settled only once the driver has stopped it");
+    },
+  },
+  {
     name: "the health check retires an instance whose exit was not pushed",
     async run({ sup, pool, driver, events }) {
       const slot = await sup.start(pool);
