@@ -15,7 +15,8 @@ test("a plain output file is followed line by line and emptied in place past its
     const tail = new LogTail(file, join(dir, "stdout.offset"), { log: (stream, line) => lines.push(`${stream}: ${line}`) }, "stdout", 64);
     await tail.start();
     for (let i = 0; i < 10; i++) await writer.write(`line ${i} ${"x".repeat(20)}\n`);
-    for (let i = 0; i < 50 && lines.length < 10; i++) await sleep(50);
+    // The lines are handed on before the file is emptied: wait (bounded) for both.
+    for (let i = 0; i < 50 && (lines.length < 10 || (await stat(file)).size !== 0); i++) await sleep(50);
     assert.equal(lines.length, 10);
     assert.equal((await stat(file)).size, 0, "emptied once read past 64 bytes");
     await writer.write("after the cap\n");
