@@ -126,10 +126,11 @@ func serveExec(target func() (*execTarget, error)) {
 	c.serve()
 }
 
-// waitPort finds a named port, which may appear a moment after the others.
+// waitPort finds a named port, which may appear a while after the others: under TCG on a loaded host,
+// virtio-serial-pci's third port was seen later than 2 s. It waits in the background, so up to a minute.
 func waitPort(name string) (string, error) {
 	var err error
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 6000; i++ {
 		var p string
 		if p, err = findPort(name); err == nil {
 			return p, nil
