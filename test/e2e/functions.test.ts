@@ -251,7 +251,9 @@ test("a Node.js handler with `--sandbox microvm` runs on the guest's own kernel 
   // In the guest, the runtime finds the API where Lambda's does, at the init's relay (127.0.0.1:9001);
   // the daemon's own address on the bridge is what the runc function "hello" is given.
   assert.equal(probe.body.runtimeApi, "127.0.0.1:9001");
-  const api = String((await invoke("hello", { connect: [] })).body.runtimeApi);
+  const asked = await invoke("hello", { connect: [] });
+  assert.equal(asked.functionError, undefined, `the runc function tells its Runtime API address: ${JSON.stringify(asked.body)}`);
+  const api = String(asked.body.runtimeApi);
   const [host] = api.split(":");
   const reached = await invoke("vmhello", { connect: [api, `${host}:${d.info.routerPort}`, `${host}:${new URL(d.info.apiUrl).port}`] });
   assert.deepEqual(reached.body.results, ["connected", "ECONNREFUSED", "ECONNREFUSED"], JSON.stringify(reached.body));
