@@ -1,31 +1,18 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { StrataHome } from "../../../src/home.js";
-import { HostNetwork } from "../../../src/net/index.js";
+import { describe, it } from "node:test";
 import { conformanceImage, httpGet, leftovers, recordingIO, waitForHttp } from "../../../src/sandbox/conformance/index.js";
-import type { Instance, InstanceSpec } from "../../../src/sandbox/driver.js";
+import type { InstanceSpec } from "../../../src/sandbox/driver.js";
 import { KataDriver } from "../../../src/sandbox/kata/index.js";
+import { driverHome } from "../../support/driver-home.js";
 import { assertDistinctRestores, assertHostsNameIt, SNAPSHOT_PROBE_APP, snapshotStates, waitForSnapshot } from "../../support/snapshot-app.js";
 
-const root = await mkdtemp(join("/var/tmp", "strata-kata-snap-"));
-const home = new StrataHome(root);
-const network = new HostNetwork(home, { bridge: "stratakts1", subnet: "10.233.48.0/24" });
-await network.ensure();
-const driver = new KataDriver({ home, network, snapshots: true });
-const started: Instance[] = [];
-
-after(async () => {
-  try {
-    for (const i of started) await driver.stop(i, 0);
-    if ((await driver.probe()).available) await driver.sweep(new Set());
-  } finally {
-    await driver.close();
-    await network.teardown();
-    await rm(root, { recursive: true, force: true });
-  }
+// driverHome's clean-up sweeps (stops) every instance this driver started, then closes it.
+const { home, network } = await driverHome({
+  prefix: "kata-snap", bridge: "stratakts1", subnet: "10.233.48.0/24",
+  makeDriver: () => driver,
 });
+const driver = new KataDriver({ home, network, snapshots: true });
 
 const spec = (name: string): InstanceSpec => ({
   instanceId: `kts-${process.pid}-${name}`,
@@ -45,20 +32,17 @@ describe("kata snapshots (Strata's agent)", () => {
     const image = await conformanceImage();
     const prepared = await driver.prepare(image, spec("first"));
     const first = await driver.start(prepared, spec("first"), recordingIO());
-    started.push(first);
     assert.match(first.detail ?? "", /^qemu-(tcg|kvm) agent$/);
     await waitForHttp(first.endpoint, "/", 90_000);
     await assertHostsNameIt(first);
-    const snapDir = join(root, "cache", "microvm-snapshots");
+    const snapDir = join(home.root, "cache", "microvm-snapshots");
     await waitForSnapshot(snapDir, 60_000);
     await driver.stop(first, 0); // scale to zero: the next starts have only the snapshot
 
     const t0 = Date.now();
     const a = await driver.start(prepared, spec("a"), recordingIO());
-    started.push(a);
     const restoreMs = Date.now() - t0;
     const b = await driver.start(prepared, spec("b"), recordingIO());
-    started.push(b);
     assert.match(a.detail ?? "", /^qemu-(tcg|kvm) agent, restored$/);
     await assertDistinctRestores(a, b);
     for (const i of [a, b]) await assertHostsNameIt(i);

@@ -1,32 +1,20 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, truncate } from "node:fs/promises";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { readdir, truncate } from "node:fs/promises";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { StrataHome } from "../../../src/home.js";
-import { HostNetwork } from "../../../src/net/index.js";
 import { conformanceImage, httpGet, leftovers, recordingIO, waitForHttp } from "../../../src/sandbox/conformance/index.js";
-import type { Instance, InstanceSpec } from "../../../src/sandbox/driver.js";
+import type { InstanceSpec } from "../../../src/sandbox/driver.js";
 import { MicrovmDriver } from "../../../src/sandbox/microvm/index.js";
+import { driverHome } from "../../support/driver-home.js";
 import { assertDistinctRestores, SNAPSHOT_PROBE_APP } from "../../support/snapshot-app.js";
 
-const root = await mkdtemp(join("/var/tmp", "strata-microvm-snap-"));
-const home = new StrataHome(root);
-const network = new HostNetwork(home, { bridge: "stratamv1", subnet: "10.233.41.0/24" });
-await network.ensure();
-const driver = new MicrovmDriver({ home, network, snapshots: true });
-const started: Instance[] = [];
-
-after(async () => {
-  try {
-    for (const i of started) await driver.stop(i, 0);
-    if ((await driver.probe()).available) await driver.sweep(new Set());
-  } finally {
-    await driver.close();
-    await network.teardown();
-    await rm(root, { recursive: true, force: true });
-  }
+// driverHome's clean-up sweeps (stops) every instance this driver started, then closes it.
+const { home, network } = await driverHome({
+  prefix: "microvm-snap", bridge: "stratamv1", subnet: "10.233.41.0/24",
+  makeDriver: () => driver,
 });
+const driver = new MicrovmDriver({ home, network, snapshots: true });
 
 const spec = (name: string): InstanceSpec => ({
   instanceId: `mvs-${process.pid}-${name}`,
@@ -45,10 +33,9 @@ describe("microvm snapshots", () => {
     const image = await conformanceImage();
     const prepared = await driver.prepare(image, spec("first"));
     const first = await driver.start(prepared, spec("first"), recordingIO());
-    started.push(first);
     assert.doesNotMatch(first.detail ?? "", /restored/);
     await waitForHttp(first.endpoint, "/", 60_000);
-    const snapDir = join(root, "cache", "microvm-snapshots");
+    const snapDir = join(home.root, "cache", "microvm-snapshots");
     const states = async () => (await readdir(snapDir, { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith(".vmstate"));
     for (let i = 0; i < 600 && (await states()).length === 0; i++) await sleep(100);
     assert.equal((await states()).length, 1, "a snapshot was taken once the first instance listened");
@@ -57,10 +44,8 @@ describe("microvm snapshots", () => {
     const ios = [recordingIO(), recordingIO()];
     const t0 = Date.now();
     const a = await driver.start(prepared, spec("a"), ios[0]!);
-    started.push(a);
     const restoreMs = Date.now() - t0;
     const b = await driver.start(prepared, spec("b"), ios[1]!);
-    started.push(b);
     await assertDistinctRestores(a, b);
     t.diagnostic(`restore: start() returned after ${restoreMs} ms`);
     assert.equal((await httpGet(a.endpoint, "/")).body, "ok\n");
@@ -70,7 +55,6 @@ describe("microvm snapshots", () => {
     await truncate(join(snapDir, (await states())[0]!), 4096);
     const ioC = recordingIO();
     const c = await driver.start(prepared, spec("c"), ioC);
-    started.push(c);
     assert.doesNotMatch(c.detail ?? "", /restored/);
     assert.equal((await waitForHttp(c.endpoint, "/", 60_000)).body, "ok\n");
     assert.match(ioC.text(), /restoring .* failed .*booting it instead/, "the failed restore is in the instance's log");

@@ -1,31 +1,18 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { StrataHome } from "../../../src/home.js";
-import { HostNetwork } from "../../../src/net/index.js";
+import { describe, it } from "node:test";
 import { conformanceImage, httpGet, leftovers, recordingIO, waitForHttp } from "../../../src/sandbox/conformance/index.js";
-import type { Instance, InstanceSpec } from "../../../src/sandbox/driver.js";
+import type { InstanceSpec } from "../../../src/sandbox/driver.js";
 import { VmDriver } from "../../../src/sandbox/vm/index.js";
+import { driverHome } from "../../support/driver-home.js";
 import { assertDistinctRestores, assertHostsNameIt, SNAPSHOT_PROBE_APP, snapshotStates, waitForSnapshot } from "../../support/snapshot-app.js";
 
-const root = await mkdtemp(join("/var/tmp", "strata-vm-snap-"));
-const home = new StrataHome(root);
-const network = new HostNetwork(home, { bridge: "stratavms1", subnet: "10.233.47.0/24" });
-await network.ensure();
-const driver = new VmDriver({ home, network, snapshots: true });
-const started: Instance[] = [];
-
-after(async () => {
-  try {
-    for (const i of started) await driver.stop(i, 0);
-    if ((await driver.probe()).available) await driver.sweep(new Set());
-  } finally {
-    await driver.close();
-    await network.teardown();
-    await rm(root, { recursive: true, force: true });
-  }
+// driverHome's clean-up sweeps (stops) every instance this driver started, then closes it.
+const { home, network } = await driverHome({
+  prefix: "vm-snap", bridge: "stratavms1", subnet: "10.233.47.0/24",
+  makeDriver: () => driver,
 });
+const driver = new VmDriver({ home, network, snapshots: true });
 
 const spec = (name: string, extra: Partial<InstanceSpec> = {}): InstanceSpec => ({
   instanceId: `vms-${process.pid}-${name}`,
@@ -45,19 +32,16 @@ describe("vm snapshots", () => {
     const image = await conformanceImage();
     const prepared = await driver.prepare(image, spec("first"));
     const first = await driver.start(prepared, spec("first"), recordingIO());
-    started.push(first);
     assert.doesNotMatch(first.detail ?? "", /restored/);
     await waitForHttp(first.endpoint, "/", 90_000);
-    const snapDir = join(root, "cache", "vm-snapshots");
+    const snapDir = join(home.root, "cache", "vm-snapshots");
     await waitForSnapshot(snapDir, 60_000);
     await driver.stop(first, 0); // scale to zero: the next starts have only the snapshot
 
     const t0 = Date.now();
     const a = await driver.start(prepared, spec("a"), recordingIO());
-    started.push(a);
     const restoreMs = Date.now() - t0;
     const b = await driver.start(prepared, spec("b"), recordingIO());
-    started.push(b);
     await assertDistinctRestores(a, b);
     for (const i of [a, b]) await assertHostsNameIt(i);
     t.diagnostic(`restore: start() returned after ${restoreMs} ms`);
