@@ -1,6 +1,6 @@
-import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
 import type { DriverName, ImageRef, Prepared } from "../driver.js";
+import { PreparedCache, requireOciImage } from "../prepared-cache.js";
 import { imageProcess, type ImageProcess } from "../oci/image-process.js";
 import type { GuestAssets } from "./assets.js";
 import { rootDisk } from "./root-disk.js";
@@ -29,7 +29,7 @@ export interface GuestBoot {
  * Each is made once per version; a failed one is retried by the next prepare().
  */
 export class GuestImages {
-  private readonly prepared = new Map<string, Promise<Prepared<GuestPrepared>>>();
+  private readonly prepared = new PreparedCache<GuestPrepared>();
 
   constructor(
     private readonly driver: DriverName,
@@ -39,24 +39,18 @@ export class GuestImages {
   ) {}
 
   async prepare(image: ImageRef): Promise<Prepared<GuestPrepared>> {
-    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the ${this.driver} driver runs OCI images, not ${image.kind}`);
+    requireOciImage(this.driver, image);
     const key = `${this.driver}:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
-    let entry = this.prepared.get(key);
-    if (!entry) {
-      entry = (async () => {
-        const disk = await rootDisk(this.home, image.path, image.ref ?? image.digest, this.onProgress);
-        const assets = await this.assets();
-        const proc = await imageProcess(disk.image.config.config, disk.layersTopFirst);
-        return { driver: this.driver, key, data: { rootDisk: disk.path, image: proc, assets } };
-      })();
-      this.prepared.set(key, entry);
-      entry.catch(() => this.prepared.delete(key)); // retried next time
-    }
-    return entry;
+    return this.prepared.get(key, async () => {
+      const disk = await rootDisk(this.home, image.path, image.ref ?? image.digest, this.onProgress);
+      const assets = await this.assets();
+      const proc = await imageProcess(disk.image.config.config, disk.layersTopFirst);
+      return { driver: this.driver, key, data: { rootDisk: disk.path, image: proc, assets } };
+    });
   }
 
   /** Forgets the version (its root disk stays: other versions of the image share it). */
   release(prepared: Prepared<GuestPrepared>): void {
-    this.prepared.delete(prepared.key);
+    this.prepared.forget(prepared.key);
   }
 }

@@ -17,6 +17,8 @@ import type { IdMap } from "../oci/bundle.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
 import { watchExit } from "../oci/exit-watch.js";
 import { OciHandleData, ociHandleData, type OciPrepared } from "../oci/handle.js";
+import { layersPresent } from "../oci/driver.js";
+import { PreparedCache, requireOciImage } from "../prepared-cache.js";
 import { imageProcess, processFor } from "../oci/image-process.js";
 import { LogTail } from "../oci/log-tail.js";
 import { mountOverlay, mountsUnder, unmount } from "../oci/rootfs.js";
@@ -72,7 +74,7 @@ export class LxcDriver implements SandboxDriver<OciPrepared> {
   private readonly tails = new Map<string, LogTail[]>();
   private readonly exitWatches = new Map<string, () => void>();
   private readonly stopping = new SingleFlight<void>();
-  private readonly prepared = new Map<string, Promise<Prepared<OciPrepared>>>();
+  private readonly prepared = new PreparedCache<OciPrepared>(layersPresent);
   private holder: Promise<HolderFiles> | undefined;
 
   constructor(private readonly opts: LxcDriverOptions) {
@@ -112,24 +114,13 @@ export class LxcDriver implements SandboxDriver<OciPrepared> {
   }
 
   async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<OciPrepared>> {
-    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the lxc driver runs OCI images, not ${image.kind}`);
+    requireOciImage(NAME, image);
     const key = `${NAME}:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
-    let entry = this.prepared.get(key);
-    // The image GC removes layers no image uses: a remembered preparation whose layers went is made again.
-    if (entry && !(await layersPresent(entry))) {
-      this.prepared.delete(key);
-      entry = undefined;
-    }
-    if (!entry) {
-      entry = this.prepareImage(image, key);
-      this.prepared.set(key, entry);
-      entry.catch(() => this.prepared.delete(key)); // a failed prepare is retried next time
-    }
-    return entry;
+    return this.prepared.get(key, () => this.prepareImage(image, key));
   }
 
   async release(prepared: Prepared<OciPrepared>): Promise<void> {
-    this.prepared.delete(prepared.key); // the shifted layers are shared with other versions
+    this.prepared.forget(prepared.key); // the shifted layers are shared with other versions
   }
 
   async start(prepared: Prepared<OciPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
@@ -377,9 +368,3 @@ export class LxcDriver implements SandboxDriver<OciPrepared> {
   }
 }
 
-async function layersPresent(entry: Promise<Prepared<OciPrepared>>): Promise<boolean> {
-  const prepared = await entry.catch(() => null);
-  if (!prepared) return true; // a failed preparation is dropped by its own catch
-  for (const layer of prepared.data.layers) if (!(await pathExists(layer))) return false;
-  return true;
-}

@@ -21,6 +21,7 @@ import { ensureImage } from "./image.js";
 import { hostOwner, IN_INSTANCE, installLauncher, LAUNCHER_INIT_CMD, readExit, writeInvocation } from "./launcher.js";
 import { LauncherWatch } from "./launcher-watch.js";
 import { addressConfig, attachNic } from "./network.js";
+import { PreparedCache, requireOciImage } from "../prepared-cache.js";
 
 export interface LxdDriverOptions {
   readonly home: StrataHome;
@@ -81,7 +82,7 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
   private readonly tails = new Map<string, ConsoleTail | LauncherWatch>();
   private launcher: Promise<string> | undefined;
   private readonly stopping = new SingleFlight<void>();
-  private readonly prepared = new Map<string, Promise<Prepared<LxdPrepared>>>();
+  private readonly prepared = new PreparedCache<LxdPrepared>();
 
   constructor(private readonly opts: LxdDriverOptions) {
     this.daemon = new LxdDaemon(opts.home.runtime("lxd"), [opts.home.root, join(opts.home.root, "run")]);
@@ -107,15 +108,9 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
   }
 
   prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<LxdPrepared>> {
-    if (image.kind !== "oci") throw new StrataError("INVALID_ARGUMENT", `the lxd driver runs OCI images, not ${image.kind}`);
+    requireOciImage(this.name, image);
     const key = `lxd:${image.path}:${image.digest}`;
-    let entry = this.prepared.get(key);
-    if (!entry) {
-      entry = this.prepareImage(image, key);
-      this.prepared.set(key, entry);
-      entry.catch(() => this.prepared.delete(key));
-    }
-    return entry;
+    return this.prepared.get(key, () => this.prepareImage(image, key));
   }
 
   private async prepareImage(image: ImageRef, key: string): Promise<Prepared<LxdPrepared>> {
@@ -131,7 +126,7 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
   }
 
   async release(prepared: Prepared<LxdPrepared>): Promise<void> {
-    this.prepared.delete(prepared.key);
+    this.prepared.forget(prepared.key);
   }
 
   async start(prepared: Prepared<LxdPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {

@@ -20,6 +20,7 @@ import { startThroughExecFifo } from "./exec-fifo.js";
 import { imageProcess, processFor, type ImageProcess } from "./image-process.js";
 import { LogTail } from "./log-tail.js";
 import { OciHandleData, ociHandleData, type OciPrepared } from "./handle.js";
+import { PreparedCache, requireOciImage } from "../prepared-cache.js";
 import { watchExit } from "./exit-watch.js";
 import { probeOci } from "./probe.js";
 import { mountOverlay, mountsUnder, unmount } from "./rootfs.js";
@@ -101,7 +102,7 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
   private readonly exitWatches = new Map<string, () => void>();
   /** Stops under way: a second stop of the same instance (a drain racing an idle scale-down) joins the first. */
   private readonly stopping = new SingleFlight<void>();
-  private readonly prepared = new Map<string, Promise<Prepared<OciPrepared>>>();
+  private readonly prepared = new PreparedCache<OciPrepared>(layersPresent);
   private cli: RuntimeCli | undefined;
   private conmon: string | undefined;
   private dirsReady: Promise<void> | undefined;
@@ -142,27 +143,13 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
   }
 
   async prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<OciPrepared>> {
-    if (image.kind !== "oci") {
-      throw new StrataError("INVALID_ARGUMENT", `the ${this.name} driver runs OCI images, not ${image.kind}`);
-    }
+    requireOciImage(this.name, image);
     const key = `${this.name}:${image.path}:${image.ref ?? image.digest}:${image.digest}`;
-    let entry = this.prepared.get(key);
-    // The image GC removes layers no image uses: a remembered preparation whose layers went is made again.
-    if (entry && !(await this.layersPresent(entry))) {
-      this.prepared.delete(key);
-      entry = undefined;
-    }
-    if (!entry) {
-      entry = this.prepareImage(image, key);
-      this.prepared.set(key, entry);
-      entry.catch(() => this.prepared.delete(key)); // a failed prepare is retried next time
-    }
-    return entry;
+    return this.prepared.get(key, () => this.prepareImage(image, key));
   }
 
   async release(prepared: Prepared<OciPrepared>): Promise<void> {
-    // The shifted layers are shared by other versions; only the in-memory entry belongs to this one.
-    this.prepared.delete(prepared.key);
+    this.prepared.forget(prepared.key); // the shifted layers are shared by other versions
   }
 
   async start(prepared: Prepared<OciPrepared>, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
@@ -370,14 +357,6 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
     }
   }
 
-  private async layersPresent(entry: Promise<Prepared<OciPrepared>>): Promise<boolean> {
-    const prepared = await entry.catch(() => null);
-    if (!prepared) return true; // a failed preparation is dropped by its own catch
-    const { layers } = prepared.data;
-    for (const layer of layers) if (!(await pathExists(layer))) return false;
-    return true;
-  }
-
   private async prepareImage(image: ImageRef, key: string): Promise<Prepared<OciPrepared>> {
     const layout = new OciLayout(image.path);
     const resolved = await layout.resolve(image.ref ?? image.digest);
@@ -422,4 +401,10 @@ export class OciDriver implements SandboxDriver<OciPrepared> {
     const home = this.opts.home.root;
     for (const d of [home, join(home, "run"), this.dir, join(this.dir, "instances")]) await chmod(d, 0o711);
   }
+}
+
+/** The image GC removes layers no image uses: a remembered preparation whose layers went is made again. */
+export async function layersPresent(prepared: Prepared<OciPrepared>): Promise<boolean> {
+  for (const layer of prepared.data.layers) if (!(await pathExists(layer))) return false;
+  return true;
 }
