@@ -6,7 +6,7 @@
  * reports it (inspect()), plus the per-instance holder's PSS (LXD: its `[lxc monitor]` process; runc: conmon).
  * The LXD daemon itself (one per host) is not counted per instance.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataHome } from "../src/home.js";
@@ -16,7 +16,7 @@ import { waitForHttp } from "../src/sandbox/conformance/helpers.js";
 import type { Instance, InstanceSpec, SandboxDriver } from "../src/sandbox/driver.js";
 import { LxdDriver } from "../src/sandbox/lxd/index.js";
 import { OciDriver } from "../src/sandbox/oci/index.js";
-import { exec } from "../src/system/exec.js";
+import { pssOf } from "./container.js";
 import { median, percentile, type BenchRow } from "./measure.js";
 
 const COLD_STARTS = 10;
@@ -26,16 +26,6 @@ function spec(id: string): InstanceSpec {
   return { instanceId: id, app: "bench", version: "v1", port: 8080, env: { PORT: "8080" }, limits: { memoryMb: 128, cpuMillis: 1000, pids: 128 } };
 }
 
-async function pssOf(pattern: string): Promise<number[]> {
-  const out = await exec(["pgrep", "-f", pattern], { okCodes: [0, 1] });
-  const pss: number[] = [];
-  for (const pid of out.stdout.split("\n").filter(Boolean)) {
-    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, "utf8").catch(() => ""); // exited meanwhile
-    const kb = /^Pss:\s+(\d+) kB/m.exec(rollup)?.[1];
-    if (kb) pss.push(Number(kb) * 1024);
-  }
-  return pss;
-}
 
 async function measure(name: string, driver: SandboxDriver, holder: (prefix: string) => string): Promise<BenchRow[]> {
   const io = { log: () => undefined };
