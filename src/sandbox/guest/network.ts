@@ -1,5 +1,6 @@
 import { exec, type ExecOptions } from "../../system/exec.js";
-import { macForAddress, type GuestNet } from "./run-file.js";
+import { macForAddress } from "../../net/index.js";
+import type { GuestNet } from "./run-file.js";
 
 /** The guest NIC's tap, inside the instance's own network namespace. */
 export const TAP = "tap0";
