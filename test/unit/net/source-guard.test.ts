@@ -19,8 +19,8 @@ const ids = ["guard-vm", "guard-ct"];
  * tap by name (the TUNSETIFF ioctl, which Node cannot make) and AF_PACKET sockets. Modes:
  * - `tap NAME` / `packet IFACE`: writes the hex frames read from stdin, one a line, as the guest on the
  *   tap (run inside the instance's namespace), or out of the interface;
- * - `capture IFACE SECONDS`: prints `ready`, then for SECONDS what the host receives on IFACE: each frame
- *   carrying a marker (`marker <text>`), and each ARP packet (`arp <sender ip> <sender mac>`).
+ * - `capture IFACE SECONDS`: prints `ready`, then what the host receives on IFACE until its stdin closes (at
+ *   most SECONDS): each frame carrying a marker (`marker <text>`), and each ARP packet (`arp <sender ip> <sender mac>`).
  */
 const FRAMES_PY = `
 import fcntl, os, select, socket, struct, sys, time
@@ -31,7 +31,10 @@ if mode == "capture":
     print("ready", flush=True)
     end = time.time() + float(sys.argv[3])
     while time.time() < end:
-        if not select.select([s], [], [], 0.1)[0]:
+        ready = select.select([s, sys.stdin], [], [], 0.1)[0]
+        if sys.stdin in ready and not sys.stdin.buffer.read1(1):
+            break
+        if s not in ready:
             continue
         frame, addr = s.recvfrom(65535)
         if addr[2] == socket.PACKET_OUTGOING:
@@ -132,7 +135,7 @@ describe("the source-address guard on every instance's bridge port", () => {
 
   /** Sends `frames` the way `how` says while capturing on the bridge; returns what the host received. */
   async function sendAndCapture(how: { netnsPath: string; mode: "tap" | "packet"; dev: string }, frames: Buffer[]): Promise<string[]> {
-    const capture = spawn("python3", ["-c", FRAMES_PY, "capture", BRIDGE, "3"], { stdio: ["ignore", "pipe", "pipe"] });
+    const capture = spawn("python3", ["-c", FRAMES_PY, "capture", BRIDGE, "30"], { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     let err = "";
     capture.stdout.on("data", (c: Buffer) => (out += c.toString()));
@@ -145,6 +148,8 @@ describe("the source-address guard on every instance's bridge port", () => {
         input: frames.map((f) => f.toString("hex")).join("\n") + "\n",
         timeoutMs: 10_000,
       });
+      await new Promise((r) => setTimeout(r, 300)); // what was sent has crossed the bridge
+      capture.stdin.end();
       assert.equal(await exited, 0, err);
     } finally {
       capture.kill("SIGKILL");
