@@ -17,6 +17,7 @@ PACKAGES=(
   clang lld wasi-libc
   wrk caddy nginx-light
   qemu-system-x86 e2fsprogs lz4 # microvm driver: the VMM, mkfs.ext4 -d for root disks, the guest kernel's payload
+  python3 # tests only: raw frames through a tap and AF_PACKET (source-guard), a real zombie
 )
 
 missing=()

@@ -23,7 +23,7 @@ export const VETH_PREFIX = "sv-";
 /**
  * A service the host offers instances on its bridge address (Lambda's Runtime API): the one exception
  * to "no host port", and only at that address and port; the service itself tells instances apart by
- * their source address, which an instance cannot change in a namespace it does not own.
+ * their source address, which source-guard.ts keeps each instance to.
  */
 export interface HostService {
   address: string;

@@ -6,7 +6,8 @@ import { exec } from "../system/exec.js";
 import { applyFirewall, removeFirewall, VETH_PREFIX, type HostService } from "./firewall.js";
 import { IpAllocator } from "./ip-allocator.js";
 import { isSpareKey, SparePool } from "./spare-pool.js";
-import { intToIp, ipToInt, parseSubnet, type Subnet } from "./subnet.js";
+import { allowSource, applySourceGuard, forgetSource, removeSourceGuard, type GuardedPort } from "./source-guard.js";
+import { intToIp, ipToInt, macForAddress, parseSubnet, type Subnet } from "./subnet.js";
 
 export interface HostNetworkOptions {
   /** Instance subnet (default: a /20 of 10.224.0.0/11 chosen by the home's tag); the host takes its first address. */
@@ -97,6 +98,8 @@ export class HostNetwork {
     }
     await exec(["ip", "link", "set", this.bridge, "up"]);
     await applyFirewall(this.bridge, this.services());
+    // The held addresses again, in case the guard's table went (its elements survive a daemon restart).
+    await applySourceGuard(this.bridge, this.vethPrefix, Object.values(await this.allocator.leases()).map((a) => this.port(a)));
     this.spares.reopen();
   }
 
@@ -192,6 +195,7 @@ export class HostNetwork {
   async teardown(): Promise<void> {
     await this.removeSpares();
     await removeFirewall(this.bridge);
+    await removeSourceGuard(this.bridge);
     if (await linkExists(this.bridge)) await exec(["ip", "link", "delete", this.bridge]);
   }
 
@@ -229,6 +233,11 @@ export class HostNetwork {
     return n >= this.subnet.first && n <= this.subnet.last ? intToIp(n) : null;
   }
 
+  /** The address's bridge port, with the only MAC and address source-guard.ts lets it send from. */
+  private port(address: string): GuardedPort {
+    return { veth: this.vethName(address), mac: macForAddress(address), address };
+  }
+
   private attachment(address: string): Attachment {
     return { netnsPath: `/run/netns/${this.netnsName(address)}`, address };
   }
@@ -263,14 +272,15 @@ export class HostNetwork {
     }
   }
 
-  /** Two `ip -batch` runs instead of ~10 ip invocations. */
+  /** Two `ip -batch` runs instead of ~10 ip invocations, and the port's element in the source guard. */
   private async plumb(address: string, alias: string): Promise<void> {
     const ns = this.netnsName(address);
-    const veth = this.vethName(address);
+    const port = this.port(address);
+    const veth = port.veth;
     await exec(["ip", "-batch", "-"], {
       input: [
         `netns add ${ns}`,
-        `link add ${veth} type veth peer name eth0 netns ${ns}`,
+        `link add ${veth} type veth peer name eth0 address ${port.mac} netns ${ns}`,
         `link set dev ${veth} alias ${alias}`,
         `link set dev ${veth} master ${this.bridge}`,
         `link set dev ${veth} type bridge_slave isolated on`,
@@ -287,6 +297,7 @@ export class HostNetwork {
         "",
       ].join("\n"),
     });
+    await allowSource(this.bridge, port);
   }
 
   /** Removes the namespace, veth and lease held by an instance id or a spare key; idempotent. */
@@ -294,6 +305,7 @@ export class HostNetwork {
     const leased = (await this.allocator.leases())[key];
     if (!leased) return;
     await this.removeLinks(leased);
+    await forgetSource(this.bridge, this.port(leased));
     // The address may be leased again later to a veth with another MAC: forget the old neighbour now.
     // Not fatal (exit 1/2): the bridge may already be gone, and then so is its neighbour table.
     await exec(["ip", "neigh", "flush", "to", leased, "dev", this.bridge], { okCodes: [0, 1, 2] });

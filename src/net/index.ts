@@ -2,6 +2,6 @@
 export { HostNetwork } from "./host-network.js";
 export type { Attachment, HostNetworkOptions } from "./host-network.js";
 export { IpAllocator } from "./ip-allocator.js";
-export { parseSubnet, ipToInt, intToIp } from "./subnet.js";
+export { parseSubnet, ipToInt, intToIp, macForAddress } from "./subnet.js";
 export type { Subnet } from "./subnet.js";
 export { rulesetFor, VETH_PREFIX } from "./firewall.js";

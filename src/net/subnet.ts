@@ -51,3 +51,12 @@ export function contains(subnet: Subnet, ip: string): boolean {
   const n = ipToInt(ip);
   return n >= subnet.first && n <= subnet.last;
 }
+
+/**
+ * An instance's MAC, a function of its address as its veth and guard element are: locally administered
+ * unicast (02), then 53 and the four octets. Its veth's inner end has it, and so does a VM guest's NIC.
+ */
+export function macForAddress(address: string): string {
+  const octets = address.split(".").map((o) => Number(o).toString(16).padStart(2, "0"));
+  return ["02", "53", ...octets].join(":");
+}

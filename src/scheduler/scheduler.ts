@@ -226,14 +226,16 @@ export class Scheduler implements InstanceSource, VersionRuntime {
 
   /**
    * Stops idle instances: one idle past the version's idle timeout goes while more than min_instances
-   * run (so an idle version reaches zero); one above the autoscaler's count goes after a short delay.
+   * run (so an idle version reaches zero); one above the autoscaler's count goes after a short delay, but
+   * never the last: the autoscaler wants none once its window holds no load (an invocation shorter than a
+   * tick leaves none), and going to zero is the idle timeout's decision, not that window's.
    */
   private scaleDown(pool: VersionPool, desired: number, now: number): void {
     const idle = [...pool.slots.values()].filter((s) => s.state === "ready" && s.inflight === 0).sort((a, b) => a.lastActive - b.lastActive);
     for (const slot of idle) {
       const idleFor = now - slot.lastActive;
       const pastTimeout = pool.policy.idleTimeoutMs !== null && idleFor > pool.policy.idleTimeoutMs && pool.count() > pool.targets.minInstances;
-      const surplus = pool.count() > Math.max(desired, pool.targets.minInstances) && idleFor > SCALE_DOWN_DELAY_MS;
+      const surplus = pool.count() > Math.max(desired, pool.targets.minInstances, 1) && idleFor > SCALE_DOWN_DELAY_MS;
       if (!pastTimeout && !surplus) continue;
       this.supervisor.stop(pool, slot, `idle for ${Math.round(idleFor / 1000)} s`).catch((err: unknown) => {
         this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} could not be stopped: ${asStrataError(err).message}` });

@@ -10,7 +10,7 @@ export type { CpioEntry } from "./cpio.js";
 export { modinfo, moduleClosure } from "./modinfo.js";
 export { rootDisk, rootDiskDir } from "./root-disk.js";
 export type { RootDisk } from "./root-disk.js";
-export { writeRunDisk, writeJsonDisk, macForAddress } from "./run-file.js";
+export { writeRunDisk, writeJsonDisk } from "./run-file.js";
 export type { RunFile, GuestNet } from "./run-file.js";
 export { LOG_PORT, CTL_PORT, GuestEvent, parseGuestEvent, encodeControl } from "./protocol.js";
 export type { GuestControl } from "./protocol.js";

@@ -1,5 +1,6 @@
 import { exec, type ExecOptions } from "../../system/exec.js";
-import { macForAddress, type GuestNet } from "./run-file.js";
+import { macForAddress } from "../../net/index.js";
+import type { GuestNet } from "./run-file.js";
 
 /** The guest NIC's tap, inside the instance's own network namespace. */
 export const TAP = "tap0";
@@ -9,7 +10,8 @@ export const TAP = "tap0";
  * instance's address and default route) over to a guest: the address moves from eth0 to the guest, a tap
  * is made, and every frame is passed between eth0 and the tap by tc mirred redirects (as Kata's tcfilter
  * mode does), so the guest is on the bridge with the instance's address, behind the same veth, the same
- * bridge isolation and the same firewall rules as a container. Returns the guest's network settings.
+ * bridge isolation, firewall rules and source guard (net/source-guard.ts: only its own MAC and address
+ * pass) as a container. Returns the guest's network settings.
  */
 export async function plumbGuestNet(netnsPath: string): Promise<GuestNet> {
   const net = await guestNetOf(netnsPath);

@@ -43,8 +43,3 @@ export async function writeJsonDisk(path: string, value: unknown): Promise<void>
   await writeFile(path, buf, { mode: 0o600 });
 }
 
-/** A locally administered unicast MAC for an IPv4 address (52:54:00 is QEMU's prefix; 02 marks it local). */
-export function macForAddress(address: string): string {
-  const octets = address.split(".").map((o) => Number(o).toString(16).padStart(2, "0"));
-  return ["02", "53", ...octets].join(":");
-}

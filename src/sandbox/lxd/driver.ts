@@ -6,7 +6,7 @@ import { z } from "zod";
 import { StrataError } from "../../errors.js";
 import type { StrataHome } from "../../home.js";
 import { imagePaths, OciLayout, unpackLayers } from "../../images/index.js";
-import type { HostNetwork } from "../../net/index.js";
+import { macForAddress, type HostNetwork } from "../../net/index.js";
 import { which } from "../../system/exec.js";
 import { ignoreMissing } from "../../system/fs.js";
 import type {
@@ -138,7 +138,8 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
     try {
       const { address, parent } = await attachNic(this.opts.network, id);
       const { prefix, gateway } = this.opts.network.subnet;
-      const devices: Record<string, Record<string, string>> = { eth0: { type: "nic", nictype: "physical", parent, name: "eth0" } };
+      // The MAC the veth was made with, said again so LXD keeps it: the bridge port passes only that one (net/source-guard.ts).
+      const devices: Record<string, Record<string, string>> = { eth0: { type: "nic", nictype: "physical", parent, name: "eth0", hwaddr: macForAddress(address) } };
       let init = "";
       if (output === "files") {
         await mkdir(this.instanceDir(id), { recursive: true, mode: 0o711 });

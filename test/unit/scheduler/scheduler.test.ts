@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { decide } from "../../../src/scheduler/autoscaler.js";
 import { Scheduler } from "../../../src/scheduler/scheduler.js";
 import type { Lease } from "../../../src/router/backend.js";
-import { FakeDriver, FakeReadiness, nullLogs, readyVersion, tempStore } from "./fakes.js";
+import { FakeClock, FakeDriver, FakeReadiness, nullLogs, readyVersion, tempStore } from "./fakes.js";
 
 test("a driver whose inspect() hangs 10 s does not delay another app's scale-up", { timeout: 30_000 }, async (t) => {
   const store = await tempStore(t);
@@ -113,3 +113,29 @@ for (const c of demandCases) {
     assert.ok(d.reason.length > 0);
   });
 }
+
+test("an idle version keeps its last instance until its idle timeout, though the autoscaler's window wants none after a short request", { timeout: 30_000 }, async (t) => {
+  const store = await tempStore(t);
+  const driver = new FakeDriver();
+  const drivers = { get: (n: string) => (n === driver.name ? driver : undefined), sweep: async () => undefined };
+  const clock = new FakeClock();
+  const scheduler = new Scheduler({ store, drivers, logs: nullLogs, readiness: new FakeReadiness(), drainGraceMs: 0, clock });
+  /** Moves the clock, then lets the real 500 ms ticks see the new time. */
+  const after = async (ms: number) => {
+    await clock.advance(ms);
+    await sleep(1_200);
+  };
+  try {
+    readyVersion(store, "quiet", "runc", { automatic_scaling: { min_instances: 0, idle_timeout: "5m" } });
+    scheduler.start();
+    // A request shorter than a tick: no sample sees it, so the window's average is 0 and the autoscaler wants 0.
+    (await scheduler.acquire("quiet", "v1")).release();
+    await after(70_000); // past the 60 s window and the 10 s scale-down delay
+    assert.equal(scheduler.scaling("quiet")[0]?.desired, 0);
+    assert.deepEqual(driver.stopped, [], "the last instance stays for the idle timeout");
+    await after(240_000); // 5 min 10 s idle
+    assert.equal(driver.stopped.length, 1, "past its idle timeout the version goes to zero");
+  } finally {
+    await scheduler.shutdown();
+  }
+});
