@@ -13,6 +13,8 @@ import { FirecrackerApi } from "../../../src/sandbox/microvm/firecracker/api.js"
 import { configure, FirecrackerBackend, restore } from "../../../src/sandbox/microvm/firecracker/backend.js";
 import { connectVsock, VSOCK_PORTS } from "../../../src/sandbox/microvm/firecracker/vsock.js";
 import { firecrackerMissing } from "../../../src/sandbox/microvm/probe.js";
+import { QemuBackend } from "../../../src/sandbox/microvm/qemu.js";
+import { ChosenBackend } from "../../../src/sandbox/microvm/select.js";
 
 /**
  * Firecracker needs KVM, so it cannot run here: its API is played by a server that takes each request as
@@ -297,5 +299,12 @@ describe("firecracker probe on this host", () => {
     assert.ok(missing.length > 0, "no host here runs Firecracker: no KVM that runs guests");
     assert.equal(probe.reason, `firecracker needs ${missing.join(" and ")}`);
     assert.match(probe.reason ?? "", /\/dev\/kvm/);
+  });
+
+  it("the driver's backend here is QEMU, and it says why not Firecracker", async () => {
+    const firecracker = new FirecrackerBackend(async () => false);
+    const chosen = new ChosenBackend(firecracker, new QemuBackend(async () => ({ accel: "tcg", why: "no KVM that runs guests" })));
+    assert.equal(await chosen.detail(), "qemu-tcg");
+    assert.match((await firecracker.probe()).reason ?? "", /^firecracker needs .*\/dev\/kvm/);
   });
 });
