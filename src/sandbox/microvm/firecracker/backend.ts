@@ -11,7 +11,7 @@ import { VM_FILES, type VmmBackend, type VmSpec } from "../backend.js";
 import { firecrackerMissing } from "../probe.js";
 import { FirecrackerApi } from "./api.js";
 import { packSnapshot, unpackState } from "./snapshot-file.js";
-import { GUEST_CID, VSOCK_UDS } from "./vsock.js";
+import { GUEST_CID, VSOCK_KERNEL_ARG, VSOCK_UDS } from "./vsock.js";
 
 const FIRECRACKER = "firecracker";
 const LAUNCH_WAIT_MS = 10_000;
@@ -24,11 +24,12 @@ const RUN_DISK = VM_FILES.run;
  * The VM's configuration as Firecracker's API takes it, in the order its getting-started guide uses: all
  * before InstanceStart. Drives: vda the image's root (read-only, shared by every instance of the image),
  * vdb the run file; neither is Firecracker's "root device" (that would add root= to the command line: the
- * guest init mounts the root itself). Firecracker adds the virtio-mmio devices to the command line.
+ * guest init mounts the root itself). Firecracker adds the virtio-mmio devices to the command line; Strata
+ * adds VSOCK_KERNEL_ARG, so the guest init serves its channels on vsock ports.
  */
 export async function configure(api: FirecrackerApi, vm: VmSpec): Promise<void> {
   await api.machineConfig({ vcpu_count: vm.vcpus, mem_size_mib: vm.memoryMb });
-  await api.bootSource({ kernel_image_path: vm.kernel, initrd_path: vm.initramfs, boot_args: vm.cmdline });
+  await api.bootSource({ kernel_image_path: vm.kernel, initrd_path: vm.initramfs, boot_args: `${vm.cmdline} ${VSOCK_KERNEL_ARG}` });
   await api.drive({ drive_id: "root", path_on_host: vm.rootDisk, is_root_device: false, is_read_only: true });
   await api.drive({ drive_id: "run", path_on_host: RUN_DISK, is_root_device: false, is_read_only: true });
   await api.networkInterface({ iface_id: "eth0", host_dev_name: vm.tap, guest_mac: vm.mac });

@@ -3,12 +3,14 @@ import { StrataError } from "../../../errors.js";
 
 /**
  * Firecracker has no virtio-serial: the host<->guest channels are vsock ports (docs/vsock.md, "hybrid
- * vsock"). The guest init uses these when it finds no virtio-serial port (src/sandbox/guest/init/vsock.go):
- *   log   guest -> host: the guest connects to the host (CID 2) on this port; Firecracker forwards it to
- *         the host's unix socket `<uds_path>_1024`, where the host appends the lines to guest.log;
- *   ctl   host -> guest: the guest listens; the host connects through `uds_path` with `CONNECT 1025\n`;
- *   exec  host -> guest: the same on port 1026.
+ * vsock"), on which the guest init listens when the kernel command line carries VSOCK_KERNEL_ARG
+ * (src/sandbox/guest/init/vsock.go). The host reaches each by a host-initiated connection through the
+ * vsock device's unix socket (connectVsock): log (guest -> host: the lines QEMU appends to guest.log; the
+ * guest holds them while no host reader is connected), ctl (host -> guest messages) and exec (`strata exec`).
+ * All three are host-initiated, so the host keeps no listening socket that would have to outlive the daemon.
  */
+export const VSOCK_KERNEL_ARG = "strata.channels=vsock";
+/** Shared with vsock.go. */
 export const VSOCK_PORTS = { log: 1024, ctl: 1025, exec: 1026 } as const;
 /** The vsock device's host socket, relative to Firecracker's working directory (the instance's): a snapshot keeps it, so it must not name one instance's directory. */
 export const VSOCK_UDS = "v.sock";
