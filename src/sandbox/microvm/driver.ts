@@ -92,7 +92,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     this.backend = opts.backend ?? new ChosenBackend(new FirecrackerBackend(kvmRuns), new QemuBackend(() => this.chooseAccel()));
     this.cgroups = new CgroupV1(this.cgroupParent);
     this.instances = new GuestInstances(opts.home.runtime(this.name), VM_FILES);
-    this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress), opts.onProgress);
+    this.images = new GuestImages(this.name, opts.home, async () => guestAssets(opts.onProgress, undefined, undefined, await this.backend.guestModules?.()), opts.onProgress);
     this.snapshots = new GuestSnapshots(
       new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"), (opts.snapshotDiskMb ?? DEFAULT_SNAPSHOT_DISK_MB) * 1024 * 1024),
       opts.snapshots === true,
@@ -231,6 +231,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     const id = handle.id;
     const data = VmmHandleData.safeParse(handle.data);
     if (data.success && (await this.pidOf(id)) === data.data.pid && !(await this.instances.exitRecord(id))) {
+      await this.backend.adopt?.(this.instanceDir(id), data.data.pid);
       await this.instances.follow(id, io);
       const { address, port, detail } = data.data;
       return guestInstance({ ...handle, data: data.data }, { host: address, port }, detail);
@@ -245,6 +246,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
 
   async close(): Promise<void> {
     await this.snapshots.close();
+    await this.backend.close?.();
     await this.instances.close();
     await this.cgroups.removeParents();
   }

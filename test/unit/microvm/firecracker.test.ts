@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import { createServer as createNetServer } from "node:net";
+import { createConnection, createServer as createNetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -11,7 +11,8 @@ import { parse } from "yaml";
 import { VM_FILES, type VmSpec } from "../../../src/sandbox/microvm/backend.js";
 import { FirecrackerApi } from "../../../src/sandbox/microvm/firecracker/api.js";
 import { configure, FirecrackerBackend, restore } from "../../../src/sandbox/microvm/firecracker/backend.js";
-import { connectVsock, VSOCK_PORTS } from "../../../src/sandbox/microvm/firecracker/vsock.js";
+import { VsockBridge } from "../../../src/sandbox/microvm/firecracker/channels.js";
+import { connectVsock, VSOCK_PORTS, VSOCK_UDS } from "../../../src/sandbox/microvm/firecracker/vsock.js";
 import { firecrackerMissing } from "../../../src/sandbox/microvm/probe.js";
 import { QemuBackend } from "../../../src/sandbox/microvm/qemu.js";
 import { ChosenBackend } from "../../../src/sandbox/microvm/select.js";
@@ -207,7 +208,10 @@ describe("firecracker backend against Firecracker's OpenAPI description", () => 
       const api = new FirecrackerApi(join(dir, VM_FILES.control), 5000);
       server.seen.length = 0;
       await restore(api, target, file);
+      await writeFile(join(dir, VM_FILES.pid), String(process.pid)); // launch() writes the VMM's; this process stands in as alive
       await backend.resume(dir);
+      await new Promise<void>((res, rej) => { const c = createConnection(join(dir, VM_FILES.guestControl)).once("connect", () => { c.destroy(); res(); }).once("error", rej); });
+      await backend.close(); // resume() opened the guest's channels (ctl.sock answers); close() lets go of them
       assert.deepEqual(server.violations, []);
       assert.deepEqual(server.seen.map((s) => `${s.method} ${s.path}`), ["PUT /snapshot/load", "PATCH /vm"]);
       const load = server.seen[0]!.body;
@@ -289,6 +293,84 @@ describe("firecracker's hybrid vsock (docs/vsock.md)", () => {
     } finally {
       await dev.close();
     }
+  });
+});
+
+describe("the host end of a Firecracker guest's channels (VsockBridge)", () => {
+  /**
+   * A vsock device with a guest behind it, as docs/vsock.md describes the host side: the guest's log port
+   * sends `lines` to each connection and then closes it (as a snapshot's vsock reset does); its control
+   * port answers each line with "ack <line>".
+   */
+  async function guestBehindVsock(vdir: string, lines: string[][]) {
+    const conns: Socket[] = [];
+    let logConnections = 0;
+    const srv = createNetServer((sock) => {
+      conns.push(sock);
+      sock.once("data", (c: Buffer) => {
+        const port = Number(/^CONNECT (\d+)\n/.exec(c.toString())?.[1]);
+        if (port === VSOCK_PORTS.log && logConnections < lines.length) {
+          sock.end(`OK 1073741824\n${lines[logConnections++]!.join("")}`);
+        } else if (port === VSOCK_PORTS.ctl) {
+          sock.write("OK 1073741825\n");
+          sock.on("data", (d: Buffer) => sock.write(`ack ${d.toString()}`));
+        } else {
+          sock.destroy(); // nothing listens on that port
+        }
+      });
+    });
+    await new Promise<void>((r) => srv.listen(join(vdir, VSOCK_UDS), r));
+    return { close: () => new Promise<void>((r) => { conns.forEach((c) => c.destroy()); srv.close(() => r()); }) };
+  }
+
+  async function until(what: string, test: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 300; i++) {
+      if (await test()) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.fail(`not within 3 s: ${what}`);
+  }
+
+  it("appends the guest's log port to guest.log across reconnections, and carries ctl.sock to the guest's control port", async () => {
+    const vdir = await mkdtemp(join(tmpdir(), "strata-fc-bridge-"));
+    made.push(vdir);
+    const guest = await guestBehindVsock(vdir, [['{"t":"started"}\n', '{"t":"log","s":"stdout","l":"one"}\n'], ['{"t":"log","s":"stdout","l":"two"}\n']]);
+    let closed = false;
+    const bridge = await VsockBridge.open(vdir, () => true, () => (closed = true));
+    try {
+      const log = () => readFile(join(vdir, VM_FILES.log), "utf8").catch(() => "");
+      await until("both connections' lines are in guest.log", async () => (await log()).includes('"two"'));
+      assert.equal(await log(), '{"t":"started"}\n{"t":"log","s":"stdout","l":"one"}\n{"t":"log","s":"stdout","l":"two"}\n');
+
+      const ctl = createConnection(join(vdir, VM_FILES.guestControl));
+      let answer = "";
+      ctl.on("data", (d: Buffer) => (answer += d.toString()));
+      ctl.write('{"t":"signal","sig":15}\n');
+      await until("the guest's answer comes back", async () => answer.includes("\n"));
+      assert.equal(answer, 'ack {"t":"signal","sig":15}\n');
+      ctl.destroy();
+
+      // exec.sock: nothing listens on the guest's exec port, so the connection just closes (as QEMU's would hang up).
+      const exec = createConnection(join(vdir, VM_FILES.guestExec));
+      await new Promise<void>((r) => exec.once("close", () => r()).on("error", () => undefined));
+    } finally {
+      await bridge.close();
+      await bridge.ended();
+      await guest.close();
+    }
+    assert.equal(closed, true, "the bridge tells its owner it has closed");
+    await assert.rejects(new Promise((res, rej) => createConnection(join(vdir, VM_FILES.guestControl)).once("connect", res).once("error", rej)), "ctl.sock is gone after close()");
+  });
+
+  it("closes itself once the VMM is gone", async () => {
+    const vdir = await mkdtemp(join(tmpdir(), "strata-fc-bridge-"));
+    made.push(vdir);
+    let alive = true;
+    let closed = false;
+    const bridge = await VsockBridge.open(vdir, () => alive, () => (closed = true)); // no v.sock: the pump keeps retrying
+    alive = false;
+    await bridge.ended();
+    await until("onClosed ran", async () => closed);
   });
 });
 

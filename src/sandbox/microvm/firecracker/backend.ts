@@ -1,16 +1,18 @@
 import { spawn } from "node:child_process";
-import { open, rm, writeFile } from "node:fs/promises";
+import { open, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../../errors.js";
-import { which } from "../../../system/exec.js";
+import { exec, which } from "../../../system/exec.js";
 import { processExists } from "../../../system/process.js";
 import type { Probe } from "../../driver.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "../backend.js";
 import { firecrackerMissing } from "../probe.js";
 import { FirecrackerApi } from "./api.js";
 import { packSnapshot, unpackState } from "./snapshot-file.js";
+import { GUEST_MODULES } from "../../guest/index.js";
+import { VsockBridge } from "./channels.js";
 import { GUEST_CID, VSOCK_KERNEL_ARG, VSOCK_UDS } from "./vsock.js";
 
 const FIRECRACKER = "firecracker";
@@ -53,6 +55,9 @@ export async function restore(api: FirecrackerApi, dir: string, snapshot: string
  * kernel messages) is its stdout, kept as the boot log. The guest channels are vsock ports (vsock.ts).
  */
 export class FirecrackerBackend implements VmmBackend {
+  /** Each running VM's channel bridge, by instance directory. */
+  private readonly bridges = new Map<string, VsockBridge>();
+
   /** `kvmRuns`: a /dev/kvm on which a trial guest ran (guest/accel.ts: some hosts' /dev/kvm stalls guests). */
   constructor(private readonly kvmRuns: () => Promise<boolean>) {}
 
@@ -63,9 +68,13 @@ export class FirecrackerBackend implements VmmBackend {
   async probe(): Promise<Probe> {
     const missing = await firecrackerMissing(await this.kvmRuns());
     if (missing.length) return { available: false, reason: `firecracker needs ${missing.join(" and ")}`, install: ["firecracker (a release binary from its GitHub releases, on PATH)"] };
-    // Everything Firecracker needs is here, but the driver still reaches the guest's log, control and exec
-    // channels by QEMU's socket files: the vsock side (vsock.ts, guest init vsock.go) is not wired into it.
-    return { available: false, reason: `firecracker could run here, but the microvm driver does not yet carry the guest's log, control and exec over vsock (${VSOCK_UDS}); QEMU is used` };
+    const bin = (await which(FIRECRACKER))!;
+    return { available: true, details: { firecracker: `${bin} (${(await exec([bin, "--version"])).stdout.split("\n")[0] ?? ""})` } };
+  }
+
+  /** The vsock transport besides the usual devices (the guest's channels are vsock ports). */
+  async guestModules(): Promise<readonly string[]> {
+    return [...GUEST_MODULES, "vmw_vsock_virtio_transport"];
   }
 
   async launch(vm: VmSpec): Promise<number> {
@@ -82,12 +91,35 @@ export class FirecrackerBackend implements VmmBackend {
     } else {
       await configure(api, vm);
       await api.action("InstanceStart");
+      await this.bridge(vm.dir, pid);
     }
     return pid;
   }
 
-  async kill(_dir: string, pid: number): Promise<void> {
+  /** The host end of the guest's channels (channels.ts), until the VMM is gone or kill()/close(). */
+  private async bridge(dir: string, pid: number): Promise<void> {
+    await this.bridges.get(dir)?.close();
+    const bridge = await VsockBridge.open(dir, () => processExists(pid), () => {
+      if (this.bridges.get(dir) === bridge) this.bridges.delete(dir);
+    });
+    this.bridges.set(dir, bridge);
+  }
+
+  async adopt(dir: string, pid: number): Promise<void> {
+    await this.bridge(dir, pid);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.bridges.values()];
+    this.bridges.clear();
+    await Promise.all(all.map(async (b) => { await b.close(); await b.ended(); }));
+  }
+
+  async kill(dir: string, pid: number): Promise<void> {
     // The guest had its grace period; Firecracker holds nothing that needs an orderly end.
+    const bridge = this.bridges.get(dir);
+    this.bridges.delete(dir);
+    await bridge?.close();
     if (!processExists(pid)) return;
     process.kill(pid, "SIGKILL");
     for (let i = 0; i * POLL_MS < KILL_WAIT_MS && processExists(pid); i++) await sleep(POLL_MS);
@@ -110,8 +142,9 @@ export class FirecrackerBackend implements VmmBackend {
     }
   }
 
-  resume(dir: string): Promise<void> {
-    return new FirecrackerApi(join(dir, VM_FILES.control)).vmState("Resumed");
+  async resume(dir: string): Promise<void> {
+    await new FirecrackerApi(join(dir, VM_FILES.control)).vmState("Resumed");
+    await this.bridge(dir, Number(await readFile(join(dir, VM_FILES.pid), "utf8")));
   }
 }
 
