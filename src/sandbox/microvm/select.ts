@@ -18,13 +18,25 @@ export class ChosenBackend implements VmmBackend {
     return this.choice;
   }
 
-  async detail(): Promise<string> { return (await this.chosen()).detail() }
-  async probe(): Promise<Probe> { return (await this.chosen()).probe() }
-  async launch(vm: VmSpec): Promise<number> { return (await this.chosen()).launch(vm) }
-  async kill(dir: string, pid: number): Promise<void> { return (await this.chosen()).kill(dir, pid) }
-  async snapshot(dir: string, file: string, signal: AbortSignal): Promise<void> { return (await this.chosen()).snapshot(dir, file, signal) }
-  async resume(dir: string): Promise<void> { return (await this.chosen()).resume(dir) }
-  async guestModules(): Promise<readonly string[]> { const b = await this.chosen(); return b.guestModules ? b.guestModules() : GUEST_MODULES }
-  async adopt(dir: string, pid: number): Promise<void> { const b = await this.chosen(); await b.adopt?.(dir, pid) }
-  async close(): Promise<void> { if (this.choice) await (await this.choice.catch(() => undefined))?.close?.() }
+  async detail(): Promise<string> { return (await this.chosen()).detail(); }
+  async probe(): Promise<Probe> { return (await this.chosen()).probe(); }
+  async launch(vm: VmSpec): Promise<number> { return (await this.chosen()).launch(vm); }
+  async kill(dir: string, pid: number): Promise<void> { return (await this.chosen()).kill(dir, pid); }
+  async snapshot(dir: string, file: string, signal: AbortSignal): Promise<void> { return (await this.chosen()).snapshot(dir, file, signal); }
+  async resume(dir: string): Promise<void> { return (await this.chosen()).resume(dir); }
+
+  async guestModules(): Promise<readonly string[]> {
+    const b = await this.chosen();
+    return b.guestModules ? b.guestModules() : GUEST_MODULES;
+  }
+
+  async adopt(dir: string, pid: number): Promise<void> {
+    await (await this.chosen()).adopt?.(dir, pid);
+  }
+
+  /** Only a backend already chosen holds anything; a choice that failed holds nothing. */
+  async close(): Promise<void> {
+    const chosen = await this.choice?.catch(() => undefined);
+    await chosen?.close?.();
+  }
 }

@@ -31,15 +31,15 @@ const TIMEOUT_MS = 30_000;
 export class FirecrackerApi {
   constructor(private readonly socket: string, private readonly timeoutMs = TIMEOUT_MS) {}
 
-  machineConfig(c: MachineConfig): Promise<void> { return this.call("PUT", "/machine-config", c) }
-  bootSource(b: BootSource): Promise<void> { return this.call("PUT", "/boot-source", b) }
-  drive(d: Drive): Promise<void> { return this.call("PUT", `/drives/${encodeURIComponent(d.drive_id)}`, d) }
-  networkInterface(n: NetworkInterface): Promise<void> { return this.call("PUT", `/network-interfaces/${encodeURIComponent(n.iface_id)}`, n) }
-  vsock(v: Vsock): Promise<void> { return this.call("PUT", "/vsock", v) }
-  action(action_type: "InstanceStart"): Promise<void> { return this.call("PUT", "/actions", { action_type }) }
-  vmState(state: "Paused" | "Resumed"): Promise<void> { return this.call("PATCH", "/vm", { state }) }
-  snapshotCreate(s: SnapshotCreate, signal?: AbortSignal): Promise<void> { return this.call("PUT", "/snapshot/create", s, signal) }
-  snapshotLoad(s: SnapshotLoad): Promise<void> { return this.call("PUT", "/snapshot/load", s) }
+  machineConfig(c: MachineConfig): Promise<void> { return this.call("PUT", "/machine-config", c); }
+  bootSource(b: BootSource): Promise<void> { return this.call("PUT", "/boot-source", b); }
+  drive(d: Drive): Promise<void> { return this.call("PUT", `/drives/${encodeURIComponent(d.drive_id)}`, d); }
+  networkInterface(n: NetworkInterface): Promise<void> { return this.call("PUT", `/network-interfaces/${encodeURIComponent(n.iface_id)}`, n); }
+  vsock(v: Vsock): Promise<void> { return this.call("PUT", "/vsock", v); }
+  action(action_type: "InstanceStart"): Promise<void> { return this.call("PUT", "/actions", { action_type }); }
+  vmState(state: "Paused" | "Resumed"): Promise<void> { return this.call("PATCH", "/vm", { state }); }
+  snapshotCreate(s: SnapshotCreate, signal?: AbortSignal): Promise<void> { return this.call("PUT", "/snapshot/create", s, signal); }
+  snapshotLoad(s: SnapshotLoad): Promise<void> { return this.call("PUT", "/snapshot/load", s); }
 
   /** One request; anything but 2xx becomes a StrataError naming the operation and Firecracker's fault_message. */
   private call(method: "PUT" | "PATCH", path: string, body: object, signal?: AbortSignal): Promise<void> {

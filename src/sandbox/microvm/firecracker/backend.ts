@@ -129,7 +129,7 @@ export class FirecrackerBackend implements VmmBackend {
   /** Pause, Full snapshot (state + memory), resume: the guest runs on whether or not the snapshot was written. */
   async snapshot(dir: string, file: string, signal: AbortSignal): Promise<void> {
     const api = new FirecrackerApi(join(dir, VM_FILES.control));
-    const state = `${file}.vmstate`;
+    const state = join(dir, "snapshot.vmstate"); // in the instance's directory: the store holds only its one file
     signal.throwIfAborted();
     await api.vmState("Paused");
     try {
