@@ -161,7 +161,7 @@ describe("firecracker backend against Firecracker's OpenAPI description", () => 
     assert.ok(drives.every((d) => d.is_read_only === true && d.is_root_device === false), "both disks read-only, no root= added");
     assert.equal(drives[1]!.path_on_host, VM_FILES.run, "the run disk relative to the instance's directory, so a snapshot restores into another");
     assert.equal(server.seen[4]!.body.host_dev_name, "tap0");
-    assert.equal(server.seen[1]!.body.boot_args, "console=ttyS0 quiet rdinit=/init strata.channels=vsock", "the guest init serves its channels on vsock");
+    assert.equal(server.seen[1]!.body.boot_args, "console=ttyS0 quiet rdinit=/init reboot=k strata.channels=vsock", "Firecracker's reboot, and the guest's channels on vsock");
   });
 
   it("the checking server refuses what Firecracker would (out-of-range values, unknown fields)", async () => {

@@ -19,6 +19,12 @@ const FIRECRACKER = "firecracker";
 const LAUNCH_WAIT_MS = 10_000;
 const KILL_WAIT_MS = 2_000;
 const POLL_MS = 10;
+/**
+ * Added to the driver's command line (the last `reboot=` wins): the guest init powers off by rebooting, and
+ * Firecracker exits on the keyboard controller's reset (`reboot=k`, as its default command line has it); a
+ * triple fault (`reboot=t`, what QEMU's microvm gets) is a KVM exit Firecracker does not handle.
+ */
+const FIRECRACKER_ARGS = `reboot=k ${VSOCK_KERNEL_ARG}`;
 /** The run disk as Firecracker's working directory (the instance's) names it: a snapshot restored into another instance's directory finds that instance's copy. */
 const RUN_DISK = VM_FILES.run;
 
@@ -27,11 +33,11 @@ const RUN_DISK = VM_FILES.run;
  * before InstanceStart. Drives: vda the image's root (read-only, shared by every instance of the image),
  * vdb the run file; neither is Firecracker's "root device" (that would add root= to the command line: the
  * guest init mounts the root itself). Firecracker adds the virtio-mmio devices to the command line; Strata
- * adds VSOCK_KERNEL_ARG, so the guest init serves its channels on vsock ports.
+ * adds FIRECRACKER_ARGS (the guest init then serves its channels on vsock ports).
  */
 export async function configure(api: FirecrackerApi, vm: VmSpec): Promise<void> {
   await api.machineConfig({ vcpu_count: vm.vcpus, mem_size_mib: vm.memoryMb });
-  await api.bootSource({ kernel_image_path: vm.kernel, initrd_path: vm.initramfs, boot_args: `${vm.cmdline} ${VSOCK_KERNEL_ARG}` });
+  await api.bootSource({ kernel_image_path: vm.kernel, initrd_path: vm.initramfs, boot_args: `${vm.cmdline} ${FIRECRACKER_ARGS}` });
   await api.drive({ drive_id: "root", path_on_host: vm.rootDisk, is_root_device: false, is_read_only: true });
   await api.drive({ drive_id: "run", path_on_host: RUN_DISK, is_root_device: false, is_read_only: true });
   await api.networkInterface({ iface_id: "eth0", host_dev_name: vm.tap, guest_mac: vm.mac });
