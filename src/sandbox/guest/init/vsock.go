@@ -199,6 +199,33 @@ func (l *vsockLog) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// drain hands the host what was written before the VM powers off: it ends the write side of the host's
+// connection and waits, up to d, for the host to close its end, which it does once it has read it all.
+func (l *vsockLog) drain(d time.Duration) {
+	l.mu.Lock()
+	c := l.conn
+	l.conn = nil
+	l.mu.Unlock()
+	f, ok := c.(*os.File)
+	if !ok {
+		return // no host reader: what is held is lost with the VM
+	}
+	defer f.Close()
+	if raw, err := f.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_WR) })
+	}
+	_ = f.SetReadDeadline(time.Now().Add(d))
+	_, _ = io.Copy(io.Discard, f)
+}
+
+// drainVsockLog is poweroff's first step on a Firecracker guest (vsock writes are delivered after the
+// guest's write returns, so powering off at once could lose the exit line).
+func drainVsockLog() {
+	if l, ok := logPort.(*vsockLog); ok {
+		l.drain(time.Second)
+	}
+}
+
 // openVsockPorts listens on the log and control ports (exec: serveExec); the host connects when it reads.
 func openVsockPorts() error {
 	acceptLog, err := listenVsock(vsockLogPort)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // socketPair is a connected pair of stream sockets: the guest end (as accept returns it) and the host end.
@@ -101,5 +102,26 @@ func TestListenVsock(t *testing.T) {
 	}
 	if err != nil || accept == nil {
 		t.Fatalf("listening on a vsock port: %v", err)
+	}
+}
+
+func TestVsockLogDrainsBeforePoweroff(t *testing.T) {
+	l := &vsockLog{}
+	g, h := socketPair(t)
+	l.attach(g)
+	l.Write([]byte("{\"t\":\"exit\",\"code\":0}\n"))
+	got := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(h) // the host reads to the guest's end of writing, then closes
+		h.Close()
+		got <- string(b)
+	}()
+	start := time.Now()
+	l.drain(5 * time.Second)
+	if s := <-got; s != "{\"t\":\"exit\",\"code\":0}\n" {
+		t.Fatalf("host read %q", s)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatalf("drain waited %v though the host closed at once", time.Since(start))
 	}
 }
