@@ -5,7 +5,7 @@ import { guestKernel } from "../guest/index.js";
 import type { VmmBackend } from "./backend.js";
 import { ChosenBackend } from "./select.js";
 
-/** What Firecracker would need here, for `strata doctor` (the backend this host runs is QEMU's). */
+/** What Firecracker needs that this host lacks (its probe, and `strata doctor` for any other backend). */
 export async function firecrackerMissing(kvmRuns: boolean): Promise<string[]> {
   const missing: string[] = [];
   const kvm = await access("/dev/kvm", constants.R_OK | constants.W_OK).then(() => true, () => false);
