@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:http";
 import { createConnection, createServer as createNetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Ajv, type ValidateFunction } from "ajv";
@@ -371,6 +372,26 @@ describe("the host end of a Firecracker guest's channels (VsockBridge)", () => {
     alive = false;
     await bridge.ended();
     await until("onClosed ran", async () => closed);
+  });
+});
+
+describe("FirecrackerBackend: adopt and kill", () => {
+  it("adopt() serves the channels of a running VM again; kill() ends the VMM and lets go of them", async () => {
+    const vdir = await mkdtemp(join(tmpdir(), "strata-fc-kill-"));
+    made.push(vdir);
+    const vmm = spawn("sleep", ["30"], { stdio: "ignore" }); // stands in for a running firecracker: kill() SIGKILLs it
+    const exited = new Promise<NodeJS.Signals | null>((r) => vmm.once("exit", (_code, sig) => r(sig)));
+    const backend = new FirecrackerBackend(async () => false);
+    try {
+      await backend.adopt(vdir, vmm.pid!);
+      await new Promise<void>((res, rej) => { const c = createConnection(join(vdir, VM_FILES.guestExec)).once("connect", () => { c.destroy(); res(); }).once("error", rej); });
+      await backend.kill(vdir, vmm.pid!);
+      assert.equal(await exited, "SIGKILL");
+      await assert.rejects(new Promise((res, rej) => createConnection(join(vdir, VM_FILES.guestExec)).once("connect", res).once("error", rej)), "exec.sock is gone with the VM");
+    } finally {
+      vmm.kill("SIGKILL");
+      await backend.close();
+    }
   });
 });
 
