@@ -47,7 +47,8 @@ export class FirecrackerApi {
     const what = `firecracker ${method} ${path}`;
     return new Promise<void>((resolve, reject) => {
       const req = request({
-        socketPath: this.socket, method, path, timeout: this.timeoutMs, ...(signal && { signal }),
+        // A connection per request (no pooled keep-alive socket outliving a killed VMM or a closed test server).
+        socketPath: this.socket, method, path, agent: false, timeout: this.timeoutMs, ...(signal && { signal }),
         headers: { "Content-Type": "application/json", Accept: "application/json", "Content-Length": Buffer.byteLength(payload) },
       }, (res) => {
         const chunks: Buffer[] = [];
