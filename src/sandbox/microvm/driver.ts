@@ -20,6 +20,8 @@ import type { ProcessPlan } from "../oci/bundle.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 import { guestCmdline, QemuBackend } from "./qemu.js";
 import { probeMicrovm } from "./probe.js";
+import { ChosenBackend } from "./select.js";
+import { FirecrackerBackend } from "./firecracker/backend.js";
 import { DEFAULT_SNAPSHOT_DISK_MB, SnapshotStore } from "./snapshots.js";
 import { ReadyCalls } from "./ready-calls.js";
 
@@ -27,7 +29,7 @@ export interface MicrovmDriverOptions {
   readonly home: StrataHome;
   /** The one HostNetwork every driver shares: each VM's tap lives in its instance's namespace on the bridge. */
   readonly network: HostNetwork;
-  /** The VMM (default: QEMU microvm, on KVM when it works here, else TCG). */
+  /** The VMM (default: Firecracker when it runs here, else QEMU microvm, on KVM when it works here, else TCG). */
   readonly backend?: VmmBackend;
   /** Streams long first-use work (building the init, making a root disk). */
   readonly onProgress?: (line: string) => void;
@@ -86,10 +88,11 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
   constructor(private readonly opts: MicrovmDriverOptions) {
     this.name = opts.profile?.name ?? "microvm";
     this.capabilities = opts.profile?.capabilities ?? CAPABILITIES;
-    this.backend = opts.backend ?? new QemuBackend(() => this.chooseAccel());
+    const kvmRuns = async () => (await this.chooseAccel()).accel === "kvm";
+    this.backend = opts.backend ?? new ChosenBackend(new FirecrackerBackend(kvmRuns), new QemuBackend(() => this.chooseAccel()));
     this.cgroups = new CgroupV1(this.cgroupParent);
     this.instances = new GuestInstances(opts.home.runtime(this.name), VM_FILES);
-    this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress), opts.onProgress);
+    this.images = new GuestImages(this.name, opts.home, async () => guestAssets(opts.onProgress, undefined, undefined, await this.backend.guestModules?.()), opts.onProgress);
     this.snapshots = new GuestSnapshots(
       new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"), (opts.snapshotDiskMb ?? DEFAULT_SNAPSHOT_DISK_MB) * 1024 * 1024),
       opts.snapshots === true,
@@ -228,6 +231,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     const id = handle.id;
     const data = VmmHandleData.safeParse(handle.data);
     if (data.success && (await this.pidOf(id)) === data.data.pid && !(await this.instances.exitRecord(id))) {
+      await this.backend.adopt?.(this.instanceDir(id), data.data.pid);
       await this.instances.follow(id, io);
       const { address, port, detail } = data.data;
       return guestInstance({ ...handle, data: data.data }, { host: address, port }, detail);
@@ -242,6 +246,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
 
   async close(): Promise<void> {
     await this.snapshots.close();
+    await this.backend.close?.();
     await this.instances.close();
     await this.cgroups.removeParents();
   }

@@ -1,4 +1,4 @@
-/** microVMs: QEMU's microvm machine (KVM when it works, else TCG) behind a backend interface Firecracker fits. */
+/** microVMs: Firecracker where KVM runs guests and the binary is here, else QEMU's microvm machine (KVM when it works, else TCG). */
 export { MicrovmDriver } from "./driver.js";
 export type { MicrovmDriverOptions, MicrovmPrepared, MicrovmProfile } from "./driver.js";
 export type { VmmBackend, VmSpec } from "./backend.js";

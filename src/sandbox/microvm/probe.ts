@@ -3,8 +3,9 @@ import { which } from "../../system/exec.js";
 import type { Probe } from "../driver.js";
 import { guestKernel } from "../guest/index.js";
 import type { VmmBackend } from "./backend.js";
+import { ChosenBackend } from "./select.js";
 
-/** What Firecracker would need here, for `strata doctor` (the backend this host runs is QEMU's). */
+/** What Firecracker needs that this host lacks (its probe, and `strata doctor` for any other backend). */
 export async function firecrackerMissing(kvmRuns: boolean): Promise<string[]> {
   const missing: string[] = [];
   const kvm = await access("/dev/kvm", constants.R_OK | constants.W_OK).then(() => true, () => false);
@@ -12,6 +13,13 @@ export async function firecrackerMissing(kvmRuns: boolean): Promise<string[]> {
   else if (!kvmRuns) missing.push("a /dev/kvm that runs guests (this one stalls them)");
   if (!(await which("firecracker"))) missing.push("the firecracker binary");
   return missing;
+}
+
+/** Why Firecracker is not the backend: what it needs, in its own probe's words when the driver chose between them. */
+async function firecrackerWhyNot(backend: VmmBackend, detail: string): Promise<string> {
+  if (backend instanceof ChosenBackend) return (await backend.firecracker.probe()).reason ?? "firecracker is not used";
+  const fc = await firecrackerMissing(detail.endsWith("-kvm"));
+  return fc.length ? `firecracker needs ${fc.join(" and ")}` : "firecracker is not used (another backend was given)";
 }
 
 /**
@@ -29,8 +37,7 @@ export async function probeMicrovm(backend: VmmBackend): Promise<Probe> {
     }
     const probe = await backend.probe();
     const detail = await backend.detail();
-    const fc = await firecrackerMissing(detail.endsWith("-kvm"));
-    const summary = `${detail} here; firecracker ${fc.length ? `needs ${fc.join(" and ")}` : "could run here (its backend is not built in yet)"}`;
+    const summary = detail === "firecracker" ? "firecracker here" : `${detail} here; ${await firecrackerWhyNot(backend, detail)}`;
     return { ...probe, details: { ...probe.details, backend: summary, kernel: `${kernel.release} (${kernel.vmlinux})` } };
   } catch (err) {
     return { available: false, reason: `probing microvm failed: ${(err as Error).message}` };

@@ -96,8 +96,14 @@ func (s *execSession) started(pid int) {
 	}
 }
 
+// execPort is the exec channel: a virtio-serial port or Xen channel (*os.File), or a vsockPort.
+type execPort interface {
+	io.ReadWriter
+	SetWriteDeadline(time.Time) error
+}
+
 type execChannel struct {
-	port    *os.File
+	port    execPort
 	target  func() (*execTarget, error)
 	writeMu sync.Mutex
 	mu      sync.Mutex
@@ -108,6 +114,15 @@ type execChannel struct {
 // serveExec serves the exec port for the VM's whole life; target says, per command, how it enters the
 // workload (an error: not yet, e.g. before the app has started).
 func serveExec(target func() (*execTarget, error)) {
+	if vsockChannels() {
+		accept, err := listenVsock(vsockExecPort)
+		if err != nil {
+			logf("strata-guest-init: strata exec cannot reach this guest: %v", err)
+			return
+		}
+		(&execChannel{port: &vsockPort{accept: accept}, target: target}).serve()
+		return
+	}
 	path, err := waitPort(execPortName)
 	if err != nil {
 		logf("strata-guest-init: strata exec cannot reach this guest: %v", err)

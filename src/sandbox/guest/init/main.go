@@ -75,6 +75,7 @@ func run() error {
 
 // poweroff ends the VM: the VMM runs with -no-reboot (QEMU) or exits on reboot (Firecracker).
 func poweroff() {
+	drainVsockLog()
 	syscall.Sync()
 	_ = syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
 	select {}

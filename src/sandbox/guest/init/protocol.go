@@ -27,8 +27,8 @@ const (
 )
 
 var (
-	logPort *os.File
-	ctlPort *os.File
+	logPort io.Writer     // a virtio-serial port or Xen channel (*os.File), or the vsock log (vsock.go)
+	ctlPort io.ReadWriter // the same, or a vsockPort
 	logMu   sync.Mutex
 )
 
@@ -44,6 +44,9 @@ func portByName(name string) (string, error) {
 }
 
 func openPorts() error {
+	if vsockChannels() {
+		return openVsockPorts()
+	}
 	var err error
 	// The ports appear once virtio_console has probed; give it a moment.
 	for i := 0; i < 200; i++ {
