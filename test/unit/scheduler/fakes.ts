@@ -170,8 +170,11 @@ export class FakeReadiness implements Readiness {
   gate: Promise<void> | undefined;
   /** How each ready() was asked to learn readiness (`via`: port or runtime-api). */
   readonly asked: Array<string | undefined> = [];
+  /** Each ready()'s budget and the hint it would give on a timeout. */
+  readonly budgets: Array<{ timeoutMs: number; hint?: string }> = [];
   async ready(_endpoint: Endpoint, opts: ReadinessOptions): Promise<void> {
     this.asked.push(opts.via);
+    this.budgets.push({ timeoutMs: opts.timeoutMs, ...(opts.timeoutHint !== undefined && { hint: opts.timeoutHint }) });
     await this.gate;
     if (this.fail) throw new Error(this.fail);
   }
