@@ -5,12 +5,13 @@ import type { InstanceSource, Lease } from "../router/index.js";
 import type { VersionRuntime } from "../deploy/index.js";
 import type { PoolSnapshot } from "../metrics/index.js";
 import { policyOf } from "./instance-spec.js";
-import { VersionPool } from "./pool.js";
+import { VersionPool, type Slot } from "./pool.js";
 import { Activator } from "./activator.js";
 import { decide } from "./autoscaler.js";
 import { systemClock, type Clock } from "./clock.js";
 import { networkReadiness, type Readiness } from "./readiness.js";
 import { recoverInstances } from "./recovery.js";
+import { awaitSnapshot, PROGRESS_EVERY_MS, sayEvery } from "./warm-up.js";
 import { Supervisor, type DriverLookup, type LogSink } from "./supervisor.js";
 import { findExecTarget, type ExecTarget } from "./exec-target.js";
 import { describeInstances, peakMemoryAfter, scalingOf, snapshotOf, type InstanceView, type ScalingView } from "./views.js";
@@ -130,20 +131,32 @@ export class Scheduler implements InstanceSource, VersionRuntime {
 
   // ---- the deploy path's port ----
 
+  /**
+   * Brings the version to serving strength before traffic moves: its min_instances (at least one), each
+   * within its start budget (app.yaml readiness_check.app_start_timeout_sec), saying so while it waits.
+   * On a driver that snapshots, waits for the first instance's snapshot too (awaitSnapshot).
+   */
   async warm(v: VersionRecord, log: (line: string) => void): Promise<void> {
     const pool = this.poolFor(v.app, v.version, v);
     if (pool.count("ready") > 0) return;
     const n = Math.max(1, pool.targets.minInstances);
-    log(`starting ${n} instance${n > 1 ? "s" : ""} of ${pool.key}`);
+    const driver = this.supervisor.driverOf(v);
+    const budget = this.supervisor.startBudgetOf(v);
+    log(`starting ${n} instance${n > 1 ? "s" : ""} of ${pool.key} (${driver.name}; up to ${budget.ms / 1000} s to listen: ${budget.from})`);
     const started = this.clock.now();
+    const quiet = sayEvery(this.clock, PROGRESS_EVERY_MS, (ms) => log(`still starting (${Math.round(ms / 1000)} s of ${budget.ms / 1000} s)`));
+    let slots: Slot[];
     try {
-      await Promise.all(Array.from({ length: n - pool.count() }, () => this.supervisor.start(pool)));
+      slots = await Promise.all(Array.from({ length: n - pool.count() }, () => this.supervisor.start(pool)));
     } catch (err) {
       // A version that cannot start takes no traffic and must not be restarted by the tick.
       await this.drain(v.app, v.version);
       throw err;
+    } finally {
+      quiet();
     }
     log(`ready in ${this.clock.now() - started} ms`);
+    await awaitSnapshot(driver, slots.flatMap((s) => (s.instance ? [s.instance] : [])), budget, this.clock, log);
   }
 
   async drain(app: string, version: string): Promise<void> {
