@@ -1,4 +1,5 @@
 import { StrataError, asStrataError } from "../errors.js";
+import { functionOf } from "../config/index.js";
 import type { Instance } from "../sandbox/index.js";
 import type { Store, VersionRecord } from "../store/index.js";
 import type { InstanceSource, Lease } from "../router/index.js";
@@ -156,7 +157,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       quiet();
     }
     log(`ready in ${this.clock.now() - started} ms`);
-    await awaitSnapshot(driver, slots.flatMap((s) => (s.instance ? [s.instance] : [])), budget, this.clock, log);
+    await awaitSnapshot(driver, slots.flatMap((s) => (s.instance ? [s.instance] : [])), budget, this.clock, log, functionOf(v.spec) ? "function" : "app");
   }
 
   async drain(app: string, version: string): Promise<void> {

@@ -28,21 +28,27 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
  * of it, so the deploy ends with the snapshot a scale from zero restores. Nothing when no snapshot is
  * being taken (snapshots off, a driver without them).
  */
-export async function awaitSnapshot(driver: SandboxDriver, instances: readonly Instance[], budget: StartBudget, clock: Clock, log: (line: string) => void): Promise<void> {
+export async function awaitSnapshot(
+  driver: SandboxDriver, instances: readonly Instance[], budget: StartBudget, clock: Clock, log: (line: string) => void,
+  /** What the instance does before its snapshot: an app answers its first request; a function's runtime asks for work. */
+  kind: "app" | "function" = "app",
+): Promise<void> {
   for (const instance of instances) {
     const outcome = driver.snapshotted?.(instance);
     if (!outcome) continue;
-    log(`snapshot: sending ${instance.id} its first request, then snapshotting it so later starts restore instead of booting`);
+    log(kind === "app"
+      ? `snapshot: sending ${instance.id} its first request, then snapshotting it so later starts restore instead of booting`
+      : `snapshot: ${instance.id} is snapshotted before its first invocation, so later starts restore instead of booting`);
     const stop = sayEvery(clock, PROGRESS_EVERY_MS, (ms) => log(`snapshot: still under way (${Math.round(ms / 1000)} s)`));
     const found = await within<SnapshotOutcome | undefined>(clock, budget.ms, outcome, () => undefined).finally(stop);
-    log(describe(found, budget));
+    log(describe(found, budget, kind === "app" ? "answered its first request" : "asked for its first invocation"));
     return;
   }
 }
 
-function describe(o: SnapshotOutcome | undefined, budget: StartBudget): string {
+function describe(o: SnapshotOutcome | undefined, budget: StartBudget, warmedUp: string): string {
   if (!o) return `snapshot: not written within ${budget.ms / 1000} s; it goes on in the background (strata events says when a start restores it)`;
   if (o.kind === "exists") return "snapshot: this version already has one; later starts restore it";
   if (o.kind === "none") return `snapshot: none taken (${o.reason}); later starts boot`;
-  return `snapshot: answered its first request ${seconds(o.answeredMs)} after it started; snapshot taken in ${seconds(o.tookMs)} (${Math.round(o.bytes / 1024 / 1024)} MiB): a scale from zero restores it`;
+  return `snapshot: ${warmedUp} ${seconds(o.answeredMs)} after it started; snapshot taken in ${seconds(o.tookMs)} (${Math.round(o.bytes / 1024 / 1024)} MiB): a scale from zero restores it`;
 }
