@@ -157,7 +157,17 @@ export class Scheduler implements InstanceSource, VersionRuntime {
       quiet();
     }
     log(`ready in ${this.clock.now() - started} ms`);
-    await awaitSnapshot(driver, slots.flatMap((s) => (s.instance ? [s.instance] : [])), budget, this.clock, log, functionOf(v.spec) ? "function" : "app");
+    const hold = (instance: Instance): (() => void) => {
+      const slot = slots.find((s) => s.instance === instance)!;
+      slot.inflight++;
+      return () => {
+        slot.inflight--;
+        slot.lastActive = this.clock.now();
+        pool.changed.notify();
+        this.activator.dispatch(pool);
+      };
+    };
+    await awaitSnapshot(driver, slots.flatMap((s) => (s.instance ? [s.instance] : [])), budget, this.clock, log, functionOf(v.spec) ? "function" : "app", hold);
   }
 
   async drain(app: string, version: string): Promise<void> {

@@ -31,16 +31,25 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 export async function awaitSnapshot(
   driver: SandboxDriver, instances: readonly Instance[], budget: StartBudget, clock: Clock, log: (line: string) => void,
   /** What the instance does before its snapshot: an app answers its first request; a function's runtime asks for work. */
-  kind: "app" | "function" = "app",
+  kind: "app" | "function",
+  /**
+   * Counts the driver's first request as in flight on the instance until the snapshot settles, so that
+   * no scale-down (a short idle_timeout) stops it mid-way; returns the release.
+   */
+  hold: (instance: Instance) => () => void,
 ): Promise<void> {
   for (const instance of instances) {
     const outcome = driver.snapshotted?.(instance);
     if (!outcome) continue;
+    const release = hold(instance);
     log(kind === "app"
       ? `snapshot: sending ${instance.id} its first request, then snapshotting it so later starts restore instead of booting`
       : `snapshot: ${instance.id} is snapshotted before its first invocation, so later starts restore instead of booting`);
     const stop = sayEvery(clock, PROGRESS_EVERY_MS, (ms) => log(`snapshot: still under way (${Math.round(ms / 1000)} s)`));
-    const found = await within<SnapshotOutcome | undefined>(clock, budget.ms, outcome, () => undefined).finally(stop);
+    const found = await within<SnapshotOutcome | undefined>(clock, budget.ms, outcome, () => undefined).finally(() => {
+      stop();
+      release();
+    });
     log(describe(found, budget, kind === "app" ? "answered its first request" : "asked for its first invocation"));
     return;
   }

@@ -125,14 +125,14 @@ test("a slow starter: a request queued longer than the activator's wait gets the
 });
 
 /** A scheduler on a fake clock whose one driver's start is held at readiness until the test opens it. */
-async function warmHarness(t: import("node:test").TestContext, driverOpts: { snapshots?: boolean }) {
+async function warmHarness(t: import("node:test").TestContext, driverOpts: { snapshots?: boolean }, scaling: Record<string, unknown> = {}) {
   const store = await tempStore(t);
   const clock = new FakeClock();
   const driver = new FakeDriver({ name: "kata", ...driverOpts });
   const readiness = new FakeReadiness();
   const drivers = { get: (n: string) => (n === driver.name ? driver : undefined), sweep: async () => undefined };
   const scheduler = new Scheduler({ store, drivers, logs: nullLogs, readiness, clock, drainGraceMs: 0 });
-  const v = readyVersion(store, "java", "kata", { readiness_check: { app_start_timeout_sec: 600 } });
+  const v = readyVersion(store, "java", "kata", { readiness_check: { app_start_timeout_sec: 600 }, ...scaling });
   let open!: () => void;
   readiness.gate = new Promise<void>((r) => (open = r));
   const lines: string[] = [];
@@ -142,7 +142,7 @@ async function warmHarness(t: import("node:test").TestContext, driverOpts: { sna
   return { scheduler, clock, driver, lines, open, warming, done: () => done };
 }
 
-const warmCases: Array<{ name: string; snapshots: boolean; run: (h: Awaited<ReturnType<typeof warmHarness>>) => Promise<void> }> = [
+const warmCases: Array<{ name: string; snapshots: boolean; scaling?: Record<string, unknown>; run: (h: Awaited<ReturnType<typeof warmHarness>>) => Promise<void> }> = [
   {
     name: "a slow start streams progress within the app's budget; with snapshots on, the deploy waits for the snapshot and says what it took",
     snapshots: true,
@@ -172,6 +172,25 @@ const warmCases: Array<{ name: string; snapshots: boolean; run: (h: Awaited<Retu
     },
   },
   {
+    name: "the instance being snapshotted is not idled out under a short idle_timeout: its first request is in flight",
+    snapshots: true,
+    scaling: { automatic_scaling: { min_instances: 0, idle_timeout: "1s" } },
+    async run({ scheduler, clock, driver, open, warming }) {
+      open();
+      await settle();
+      scheduler.start();
+      await clock.advance(10_000);
+      await sleep(1_200); // two ticks of the reconciler (real time), each at the fake clock's 10 s idle
+      assert.deepEqual(driver.stopped, [], "kept while its snapshot is under way");
+      driver.snapshot({ kind: "taken", answeredMs: 1_000, tookMs: 500, bytes: 1 });
+      await warming;
+      await clock.advance(10_000);
+      const began = Date.now();
+      while (driver.stopped.length === 0 && Date.now() - began < 5_000) await sleep(50);
+      assert.equal(driver.stopped.length, 1, "idled out once the snapshot was taken");
+    },
+  },
+  {
     name: "a snapshot that failed is said, and the deploy goes on",
     snapshots: true,
     async run({ driver, lines, open, warming }) {
@@ -196,7 +215,7 @@ const warmCases: Array<{ name: string; snapshots: boolean; run: (h: Awaited<Retu
 
 for (const c of warmCases) {
   test(`deploy warm-up: ${c.name}`, async (t) => {
-    const h = await warmHarness(t, { snapshots: c.snapshots });
+    const h = await warmHarness(t, { snapshots: c.snapshots }, c.scaling);
     try {
       await c.run(h);
     } finally {
