@@ -23,12 +23,11 @@ export interface SnapshotShelf {
 }
 
 /**
- * How long a snapshot waits for the first instance to answer. Longer than the scheduler's readiness budget
- * (READY_BUDGET_MS, 120 s for VMs) on purpose: an instance the scheduler gives up on is stopped, and its
- * cleanup ends this wait; one kept longer (a JVM under TCG took ~225 s on a loaded host) is still worth a
- * snapshot, since its restores skip that start.
+ * How long a snapshot waits for the first instance to answer: past the longest start budget an app may ask
+ * for (app.yaml readiness_check.app_start_timeout_sec, up to 1800 s) on purpose. An instance the scheduler
+ * gives up on is stopped, and its cleanup ends this wait sooner.
  */
-const SNAPSHOT_READY_MS = 600_000;
+const SNAPSHOT_READY_MS = 1_900_000;
 const RESTORE_ACK_MS = 10_000;
 
 /**
