@@ -148,7 +148,11 @@ export class Scheduler implements InstanceSource, VersionRuntime {
     const quiet = sayEvery(this.clock, PROGRESS_EVERY_MS, (ms) => log(`still starting (${Math.round(ms / 1000)} s of ${budget.ms / 1000} s)`));
     let slots: Slot[];
     try {
-      slots = await Promise.all(Array.from({ length: n - pool.count() }, () => this.supervisor.start(pool)));
+      await Promise.all(Array.from({ length: n - pool.count() }, () => this.supervisor.start(pool)));
+      // A start already under way (a request at the version's own URL) counts: wait for it too, within the budget.
+      await pool.changed.until(() => pool.count("ready") > 0 || pool.count("starting") === 0, started + budget.ms, this.clock);
+      slots = [...pool.slots.values()].filter((s) => s.state === "ready");
+      if (slots.length === 0) throw new StrataError("INSTANCE_FAILED", `no instance of ${pool.key} became ready${pool.lastError ? `: ${pool.lastError}` : ""}`);
     } catch (err) {
       // A version that cannot start takes no traffic and must not be restarted by the tick.
       await this.drain(v.app, v.version);
@@ -207,6 +211,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
 
   /** The supervisor's news: queued requests go to a newly ready slot; a failing version's queue is told why. */
   private changed(pool: VersionPool, failedStart?: string): void {
+    pool.changed.notify(); // a slot became ready or failed: a deploy's warm() may be waiting on it
     this.activator.dispatch(pool);
     if (failedStart && pool.count() === 0 && pool.waiters.length > 0 && pool.crashLooping(this.clock.now())) {
       this.activator.refuseAll(pool, new StrataError("INSTANCE_FAILED", failedStart, { retryAfterS: 10 }));

@@ -124,6 +124,32 @@ test("a slow starter: a request queued longer than the activator's wait gets the
   }
 });
 
+test("a deploy's warm-up waits for a start already under way (a request at the version's own URL began it) instead of calling the version ready", async (t) => {
+  const store = await tempStore(t);
+  const clock = new FakeClock();
+  const driver = new FakeDriver();
+  const readiness = new FakeReadiness();
+  const drivers = { get: (n: string) => (n === driver.name ? driver : undefined), sweep: async () => undefined };
+  const scheduler = new Scheduler({ store, drivers, logs: nullLogs, readiness, clock, drainGraceMs: 0 });
+  try {
+    const v = readyVersion(store, "early", "runc", { readiness_check: { app_start_timeout_sec: 300 } });
+    let open!: () => void;
+    readiness.gate = new Promise<void>((r) => (open = r));
+    const request = scheduler.acquire("early", "v1");
+    await settle();
+    let warmed = false;
+    const warming = scheduler.warm(v, () => undefined).then(() => void (warmed = true));
+    await clock.advance(20_000); // within the request's 30 s in the activator
+    assert.equal(warmed, false, "not ready while its one instance still starts");
+    assert.equal(driver.states.size, 1, "no second instance for the deploy");
+    open();
+    await warming;
+    (await request).release();
+  } finally {
+    await scheduler.shutdown();
+  }
+});
+
 /** A scheduler on a fake clock whose one driver's start is held at readiness until the test opens it. */
 async function warmHarness(t: import("node:test").TestContext, driverOpts: { snapshots?: boolean }, scaling: Record<string, unknown> = {}) {
   const store = await tempStore(t);
