@@ -1,7 +1,7 @@
 /**
  * The Java example (Spring Boot, examples/java-app) in a VM-isolated container (kata: Strata's agent in a
  * QEMU microvm guest) beside the same jar under runc, in the same run: kata's cold start (VM boot, then the
- * JVM and Spring in the guest; start() called → first 200, checked against the 120 s readiness budget) and
+ * JVM and Spring in the guest; start() called → first 200, checked against the 120 s default readiness budget) and
  * kata's restore from the snapshot taken once the first instance listened (config.yaml
  * `microvm.snapshots`): the scale from zero issue 18 asks for, with the JVM already started.
  */
@@ -23,7 +23,7 @@ import { jvmColdStart } from "./jvm-start.js";
 import { median, percentile, type BenchRow } from "./measure.js";
 
 const EXAMPLE = fileURLToPath(new URL("../examples/java-app/", import.meta.url));
-/** The scheduler's readiness budget (READY_BUDGET_MS): a cold start past it never serves. */
+/** The scheduler's default readiness budget for VMs (READY_BUDGET_MS): a cold start past it needs app.yaml readiness_check.app_start_timeout_sec. */
 const READY_BUDGET_MS = 120_000;
 /** How long this bench waits for a cold JVM in the guest: past the budget, to measure it anyway. */
 const COLD_WAIT_MS = 600_000;

@@ -69,6 +69,7 @@ export async function startDaemon(home: StrataHome, opts: DaemonOptions): Promis
     store,
     drivers,
     logs,
+    ...(config.appStartTimeoutMs !== undefined && { readyTimeoutMs: config.appStartTimeoutMs }),
     onEndpointGone: (i) => {
       router?.forgetEndpoint(i.endpoint);
       functions?.instanceGone(i.endpoint);

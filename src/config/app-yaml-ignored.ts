@@ -32,7 +32,6 @@ export const IGNORED_APP_ENGINE_KEYS: Readonly<Record<string, Readonly<Record<st
     env: "Strata runs every app the way App Engine standard does",
     flexible_runtime_settings: "a flexible-environment setting",
     liveness_check: "a flexible-environment setting; Strata checks that the app answers on $PORT",
-    readiness_check: "a flexible-environment setting; Strata checks that the app answers on $PORT",
     resources: "a flexible-environment setting; instance_class sets memory and CPU",
     network: "a flexible-environment setting",
     vpc_access_connector: "instances reach the network through Strata's own bridge",
@@ -51,6 +50,13 @@ export const IGNORED_APP_ENGINE_KEYS: Readonly<Record<string, Readonly<Record<st
     require_matching_file: "a first-generation runtime setting",
     position: "a first-generation runtime setting",
     api_endpoint: "Cloud Endpoints are not provided",
+  },
+  readiness_check: {
+    path: "Strata checks that the app listens on $PORT (and answers /_ah/warmup with inbound_services: [warmup])",
+    check_interval_sec: "a flexible-environment setting",
+    timeout_sec: "a flexible-environment setting",
+    failure_threshold: "a flexible-environment setting",
+    success_threshold: "a flexible-environment setting",
   },
   automatic_scaling: {
     min_num_instances: "a flexible-environment setting; use min_instances",

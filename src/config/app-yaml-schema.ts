@@ -217,6 +217,25 @@ const VmSchema = z
   })
   .describe("a mapping with vcpus, memory_mb, machine (q35 or pc) and data_disk_mb, for sandbox: vm");
 
+/** App Engine flexible's bounds on readiness_check.app_start_timeout_sec (its default there is 300). */
+export const APP_START_TIMEOUT_SEC = { min: 1, max: 1800 } as const;
+
+/**
+ * App Engine flexible's `readiness_check`: Strata acts on `app_start_timeout_sec`, how long each instance
+ * of the app may take to listen on its port (a slow starter, such as a JVM in a VM under emulation, needs
+ * more than its sandbox's default). Its other keys are accepted with a warning (app-yaml-ignored.ts).
+ */
+const ReadinessCheckSchema = z
+  .strictObject({
+    app_start_timeout_sec: z
+      .int()
+      .min(APP_START_TIMEOUT_SEC.min)
+      .max(APP_START_TIMEOUT_SEC.max)
+      .describe(`a whole number of seconds from ${APP_START_TIMEOUT_SEC.min} to ${APP_START_TIMEOUT_SEC.max}: how long an instance may take to listen on its port`)
+      .optional(),
+  })
+  .describe("a mapping with app_start_timeout_sec");
+
 export const AppYamlSchema = z
   .strictObject({
     runtime: z
@@ -260,6 +279,7 @@ export const AppYamlSchema = z
     os: OsSchema.optional(),
     vm: VmSchema.optional(),
     port: z.int().min(1).max(65535).describe("the TCP port the app's service listens on").optional(),
+    readiness_check: ReadinessCheckSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     for (const problem of scalingProblems(spec)) {

@@ -4,6 +4,7 @@
  */
 export { parseAppYaml, type ParsedAppYaml } from "./app-yaml.js";
 export {
+  APP_START_TIMEOUT_SEC,
   AppYamlSchema,
   handlerUrlRegExp,
   INBOUND_SERVICES,

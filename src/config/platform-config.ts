@@ -45,6 +45,17 @@ export const PlatformConfigSchema = z.object({
       snapshots: z.boolean().describe("true or false: restore a version's later VMs from a snapshot of its first").optional(),
     })
     .optional(),
+  scheduler: z
+    .object({
+      "app-start-timeout-sec": z
+        .number()
+        .int()
+        .min(1)
+        .max(1800)
+        .describe("a whole number of seconds, 1 to 1800: how long an instance may take to listen unless its app.yaml readiness_check.app_start_timeout_sec says")
+        .optional(),
+    })
+    .optional(),
 });
 
 /** What the daemon reads from config.yaml, defaults applied. */
@@ -63,6 +74,8 @@ export interface PlatformConfig {
   readonly microvmSnapshotDiskMb?: number;
   /** Full VMs (the vm driver) after a version's first restore from its snapshot instead of booting (off unless set). */
   readonly vmSnapshots?: boolean;
+  /** How long an instance may take to listen, ms, for apps whose app.yaml sets no app_start_timeout_sec (else by sandbox). */
+  readonly appStartTimeoutMs?: number;
 }
 
 export function parsePlatformConfig(text: string, file = "config.yaml"): PlatformConfig {
@@ -85,6 +98,7 @@ export function parsePlatformConfig(text: string, file = "config.yaml"): Platfor
     ...(snapshots === true && { microvmSnapshots: true }),
     ...(parsed.data.microvm?.["snapshot-disk-mb"] !== undefined && { microvmSnapshotDiskMb: parsed.data.microvm["snapshot-disk-mb"] }),
     ...(parsed.data.vm?.snapshots === true && { vmSnapshots: true }),
+    ...(parsed.data.scheduler?.["app-start-timeout-sec"] !== undefined && { appStartTimeoutMs: parsed.data.scheduler["app-start-timeout-sec"] * 1000 }),
   };
 }
 

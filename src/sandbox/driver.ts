@@ -178,4 +178,18 @@ export interface SandboxDriver<P = unknown> {
    * GET /runtime/invocation/next, as Lambda SnapStart snapshots after init) takes the snapshot here.
    */
   ready?(instance: Instance): Promise<void>;
+  /**
+   * A driver that snapshots a version's first booted instance (microvm, vm, kata with snapshots on): what
+   * became of this instance's snapshot, once it is written, found already there, or given up; undefined
+   * when none is being taken of it (snapshots off, a restored instance, another instance's under way).
+   */
+  snapshotted?(instance: Instance): Promise<SnapshotOutcome> | undefined;
 }
+
+/** What became of the snapshot of an instance that answered its first request (SandboxDriver.snapshotted). */
+export type SnapshotOutcome =
+  /** Written: `answeredMs` from the start to its first answer, `tookMs` for the snapshot itself, `bytes` on disk. */
+  | { readonly kind: "taken"; readonly answeredMs: number; readonly tookMs: number; readonly bytes: number }
+  /** The version already had one (from an earlier instance). */
+  | { readonly kind: "exists" }
+  | { readonly kind: "none"; readonly reason: string };

@@ -37,7 +37,9 @@ export class Activator {
           const i = pool.waiters.indexOf(waiter);
           if (i >= 0) pool.waiters.splice(i, 1);
           pool.changed.notify();
-          reject(new StrataError("INSTANCE_FAILED", `no instance of ${pool.key} became ready within ${waitMs} ms${pool.lastError ? `: ${pool.lastError}` : ""}`, { retryAfterS: 2 }));
+          // A slow starter (app.yaml readiness_check.app_start_timeout_sec past this wait) goes on starting: say so.
+          const why = pool.count("starting") > 0 ? "; an instance is still starting, try again shortly" : pool.lastError ? `: ${pool.lastError}` : "";
+          reject(new StrataError("INSTANCE_FAILED", `no instance of ${pool.key} became ready within ${waitMs} ms${why}`, { retryAfterS: 2 }));
         }),
       };
       pool.waiters.push(waiter);

@@ -2,6 +2,7 @@ import http from "node:http";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../errors.js";
+import { APP_START_TIMEOUT_SEC, type AppYaml } from "../config/index.js";
 import type { Capabilities, Endpoint } from "../sandbox/index.js";
 
 /**
@@ -10,8 +11,32 @@ import type { Capabilities, Endpoint } from "../sandbox/index.js";
  */
 export const READY_BUDGET_MS: Readonly<Record<Capabilities["coldStart"], number>> = { ms: 15_000, "sub-second": 30_000, seconds: 120_000 };
 
+/** How long an instance has to listen, and where that figure comes from (for the message when it does not). */
+export interface StartBudget {
+  readonly ms: number;
+  readonly from: string;
+}
+
+/**
+ * An instance's start budget: its app.yaml's `readiness_check.app_start_timeout_sec` (App Engine flexible's
+ * key), else the daemon's (config.yaml `scheduler.app-start-timeout-sec`), else its driver's cold-start class.
+ */
+export function startBudget(spec: AppYaml, driver: { name: string; capabilities: Pick<Capabilities, "coldStart"> }, daemonMs?: number): StartBudget {
+  const own = spec.readiness_check?.app_start_timeout_sec;
+  if (own !== undefined) return { ms: own * 1000, from: "app.yaml readiness_check.app_start_timeout_sec" };
+  if (daemonMs !== undefined) return { ms: daemonMs, from: "config.yaml scheduler.app-start-timeout-sec" };
+  return { ms: READY_BUDGET_MS[driver.capabilities.coldStart], from: `the ${driver.name} default` };
+}
+
+/** What a user can do when an instance missed its start budget. */
+export function budgetHint(b: StartBudget): string {
+  return `${b.ms / 1000} s, ${b.from}; an app that needs longer sets readiness_check: { app_start_timeout_sec: N } in app.yaml (${APP_START_TIMEOUT_SEC.min} to ${APP_START_TIMEOUT_SEC.max})`;
+}
+
 export interface ReadinessOptions {
   timeoutMs: number;
+  /** Said after the timeout when the instance does not listen in time: where the budget comes from, and how to change it. */
+  timeoutHint?: string;
   /** After TCP accepts: GET this path and expect a non-5xx answer (e.g. /_ah/warmup). */
   httpPath?: string;
   /** Polled between attempts: a sandbox that died will never become ready. */
@@ -66,7 +91,7 @@ export async function waitReady(endpoint: Endpoint, opts: ReadinessOptions): Pro
   let livenessCheckedAt = Date.now();
   for (;;) {
     if (await tryConnect(endpoint)) break;
-    if (Date.now() > deadline) throw new StrataError("INSTANCE_FAILED", `the app did not listen on its port within ${opts.timeoutMs} ms`);
+    if (Date.now() > deadline) throw new StrataError("INSTANCE_FAILED", `the app did not listen on its port within ${opts.timeoutMs} ms${opts.timeoutHint ? ` (${opts.timeoutHint})` : ""}`);
     if (Date.now() - livenessCheckedAt >= LIVENESS_EVERY_MS) {
       if (!(await opts.stillRunning())) throw new StrataError("INSTANCE_FAILED", "the app exited before it listened on its port");
       livenessCheckedAt = Date.now();

@@ -1,16 +1,18 @@
 import { StrataError, asStrataError } from "../errors.js";
+import { functionOf } from "../config/index.js";
 import type { Instance } from "../sandbox/index.js";
 import type { Store, VersionRecord } from "../store/index.js";
 import type { InstanceSource, Lease } from "../router/index.js";
 import type { VersionRuntime } from "../deploy/index.js";
 import type { PoolSnapshot } from "../metrics/index.js";
 import { policyOf } from "./instance-spec.js";
-import { VersionPool } from "./pool.js";
+import { VersionPool, type Slot } from "./pool.js";
 import { Activator } from "./activator.js";
 import { decide } from "./autoscaler.js";
 import { systemClock, type Clock } from "./clock.js";
 import { networkReadiness, type Readiness } from "./readiness.js";
 import { recoverInstances } from "./recovery.js";
+import { awaitSnapshot, PROGRESS_EVERY_MS, sayEvery } from "./warm-up.js";
 import { Supervisor, type DriverLookup, type LogSink } from "./supervisor.js";
 import { findExecTarget, type ExecTarget } from "./exec-target.js";
 import { describeInstances, peakMemoryAfter, scalingOf, snapshotOf, type InstanceView, type ScalingView } from "./views.js";
@@ -130,20 +132,46 @@ export class Scheduler implements InstanceSource, VersionRuntime {
 
   // ---- the deploy path's port ----
 
+  /**
+   * Brings the version to serving strength before traffic moves: its min_instances (at least one), each
+   * within its start budget (app.yaml readiness_check.app_start_timeout_sec), saying so while it waits.
+   * On a driver that snapshots, waits for the first instance's snapshot too (awaitSnapshot).
+   */
   async warm(v: VersionRecord, log: (line: string) => void): Promise<void> {
     const pool = this.poolFor(v.app, v.version, v);
     if (pool.count("ready") > 0) return;
     const n = Math.max(1, pool.targets.minInstances);
-    log(`starting ${n} instance${n > 1 ? "s" : ""} of ${pool.key}`);
+    const driver = this.supervisor.driverOf(v);
+    const budget = this.supervisor.startBudgetOf(v);
+    log(`starting ${n} instance${n > 1 ? "s" : ""} of ${pool.key} (${driver.name}; up to ${budget.ms / 1000} s to listen: ${budget.from})`);
     const started = this.clock.now();
+    const quiet = sayEvery(this.clock, PROGRESS_EVERY_MS, (ms) => log(`still starting (${Math.round(ms / 1000)} s of ${budget.ms / 1000} s)`));
+    let slots: Slot[];
     try {
       await Promise.all(Array.from({ length: n - pool.count() }, () => this.supervisor.start(pool)));
+      // A start already under way (a request at the version's own URL) counts: wait for it too, within the budget.
+      await pool.changed.until(() => pool.count("ready") > 0 || pool.count("starting") === 0, started + budget.ms, this.clock);
+      slots = [...pool.slots.values()].filter((s) => s.state === "ready");
+      if (slots.length === 0) throw new StrataError("INSTANCE_FAILED", `no instance of ${pool.key} became ready${pool.lastError ? `: ${pool.lastError}` : ""}`);
     } catch (err) {
       // A version that cannot start takes no traffic and must not be restarted by the tick.
       await this.drain(v.app, v.version);
       throw err;
+    } finally {
+      quiet();
     }
     log(`ready in ${this.clock.now() - started} ms`);
+    const hold = (instance: Instance): (() => void) => {
+      const slot = slots.find((s) => s.instance === instance)!;
+      slot.inflight++;
+      return () => {
+        slot.inflight--;
+        slot.lastActive = this.clock.now();
+        pool.changed.notify();
+        this.activator.dispatch(pool);
+      };
+    };
+    await awaitSnapshot(driver, slots.flatMap((s) => (s.instance ? [s.instance] : [])), budget, this.clock, log, functionOf(v.spec) ? "function" : "app", hold);
   }
 
   async drain(app: string, version: string): Promise<void> {
@@ -183,6 +211,7 @@ export class Scheduler implements InstanceSource, VersionRuntime {
 
   /** The supervisor's news: queued requests go to a newly ready slot; a failing version's queue is told why. */
   private changed(pool: VersionPool, failedStart?: string): void {
+    pool.changed.notify(); // a slot became ready or failed: a deploy's warm() may be waiting on it
     this.activator.dispatch(pool);
     if (failedStart && pool.count() === 0 && pool.waiters.length > 0 && pool.crashLooping(this.clock.now())) {
       this.activator.refuseAll(pool, new StrataError("INSTANCE_FAILED", failedStart, { retryAfterS: 10 }));

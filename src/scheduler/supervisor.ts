@@ -6,7 +6,7 @@ import type { Store, VersionRecord } from "../store/index.js";
 import { within, type Clock } from "./clock.js";
 import { appYamlOf, imageOf, instanceSpecOf, newInstanceId } from "./instance-spec.js";
 import type { Slot, VersionPool } from "./pool.js";
-import { READY_BUDGET_MS, type Readiness } from "./readiness.js";
+import { budgetHint, startBudget, type Readiness, type StartBudget } from "./readiness.js";
 
 /** The drivers by name, and the clean-up of what no instance owns (DriverCatalog, or a fake in tests). */
 export interface DriverLookup {
@@ -22,7 +22,7 @@ export interface SupervisorOptions {
   logs: LogSink;
   clock: Clock;
   readiness: Readiness;
-  /** How long an instance has to listen; by default its driver's coldStart decides (READY_BUDGET_MS). */
+  /** How long an instance has to listen unless its app.yaml says; by default its driver's coldStart decides (READY_BUDGET_MS). */
   readyTimeoutMs?: number;
   /** How long a draining instance may finish in-flight requests. */
   drainGraceMs: number;
@@ -79,6 +79,11 @@ export class Supervisor {
     };
   }
 
+  /** How long an instance of `v` has to listen (see startBudget). */
+  startBudgetOf(v: VersionRecord): StartBudget {
+    return startBudget(appYamlOf(v), this.driverOf(v), this.opts.readyTimeoutMs);
+  }
+
   start(pool: VersionPool): Promise<Slot> {
     if (this.closing) return Promise.reject(new StrataError("INSTANCE_FAILED", "the daemon is shutting down", { retryAfterS: 5 }));
     const p = this.startOnce(pool);
@@ -108,8 +113,10 @@ export class Supervisor {
       store.putInstance({ id, app: v.app, version: v.version, driver: driver.name, endpoint: instance.endpoint, handle: instance.handle, createdAt: new Date().toISOString() });
       store.addEvent({ type: "instance.started", app: v.app, version: v.version, message: `instance ${id} started (${driver.name})` });
       const warmup = (appYamlOf(v).inbound_services ?? []).includes("warmup");
+      const budget = this.startBudgetOf(v);
       await this.opts.readiness.ready(instance.endpoint, {
-        timeoutMs: this.opts.readyTimeoutMs ?? READY_BUDGET_MS[driver.capabilities.coldStart],
+        timeoutMs: budget.ms,
+        timeoutHint: budgetHint(budget),
         ...(warmup && { httpPath: "/_ah/warmup" }),
         ...(functionOf(v.spec) && { via: "runtime-api" as const }),
         stillRunning: async () => (await driver.inspect(instance)).status === "running",

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
+import { stat } from "node:fs/promises";
 import { request } from "node:http";
 import { createConnection } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
-import type { InstanceIO, InstanceSpec } from "../driver.js";
+import type { InstanceIO, InstanceSpec, SnapshotOutcome } from "../driver.js";
 import { encodeControl } from "./protocol.js";
 import type { GuestNet } from "./run-file.js";
 
@@ -22,12 +23,11 @@ export interface SnapshotShelf {
 }
 
 /**
- * How long a snapshot waits for the first instance to answer. Longer than the scheduler's readiness budget
- * (READY_BUDGET_MS, 120 s for VMs) on purpose: an instance the scheduler gives up on is stopped, and its
- * cleanup ends this wait; one kept longer (a JVM under TCG took ~225 s on a loaded host) is still worth a
- * snapshot, since its restores skip that start.
+ * How long a snapshot waits for the first instance to answer: past the longest start budget an app may ask
+ * for (app.yaml readiness_check.app_start_timeout_sec, up to 1800 s) on purpose. An instance the scheduler
+ * gives up on is stopped, and its cleanup ends this wait sooner.
  */
-const SNAPSHOT_READY_MS = 600_000;
+const SNAPSHOT_READY_MS = 1_900_000;
 const RESTORE_ACK_MS = 10_000;
 
 /**
@@ -42,7 +42,9 @@ const RESTORE_ACK_MS = 10_000;
 export class GuestSnapshots {
   /** Snapshot keys being taken now. */
   private readonly taking = new Set<string>();
-  private readonly tasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private readonly tasks = new Map<string, { abort: AbortController; done: Promise<SnapshotOutcome> }>();
+  /** Each snapshotted instance's outcome, kept until the instance ends (end()), for SandboxDriver.snapshotted. */
+  private readonly outcomes = new Map<string, Promise<SnapshotOutcome>>();
   /** Set by close(): no background snapshot starts after it (a start() still in flight may finish). */
   private closed = false;
 
@@ -84,28 +86,46 @@ export class GuestSnapshots {
     if (!this.enabled || this.taking.has(key) || this.closed) return;
     this.taking.add(key);
     const abort = new AbortController();
-    const done = (async () => {
-      if (!(await warmedUp(abort.signal))) return;
-      if ((await this.shelf.get(version, key)) || !(await running())) return;
+    const began = Date.now();
+    const done = (async (): Promise<SnapshotOutcome> => {
+      if (!(await warmedUp(abort.signal))) {
+        return { kind: "none", reason: abort.signal.aborted ? "the instance stopped before it answered a first request" : `it did not answer GET / within ${SNAPSHOT_READY_MS / 1000} s` };
+      }
+      const answeredMs = Date.now() - began;
+      if (await this.shelf.get(version, key)) return { kind: "exists" };
+      if (!(await running())) return { kind: "none", reason: "its VM ended before the snapshot" };
+      const taking = Date.now();
       await this.shelf.put(version, key, runDisk, (file) => take(file, abort.signal));
+      const tookMs = Date.now() - taking;
+      const files = await this.shelf.get(version, key);
+      if (!files) return { kind: "none", reason: "it was written but did not fit the snapshots' disk budget (config.yaml microvm.snapshot-disk-mb)" };
+      return { kind: "taken", answeredMs, tookMs, bytes: (await stat(files.state)).size };
     })()
-      .catch((err: Error) => {
+      .catch((err: Error): SnapshotOutcome => {
         if (!abort.signal.aborted) this.onProgress?.(`no snapshot of ${id}: ${err.message}`);
+        return { kind: "none", reason: err.message };
       })
       .finally(() => {
         this.taking.delete(key);
         this.tasks.delete(id);
       });
     this.tasks.set(id, { abort, done });
+    this.outcomes.set(id, done);
+  }
+
+  /** What became of instance `id`'s snapshot once settled; undefined when none is being taken of it. */
+  outcome(id: string): Promise<SnapshotOutcome> | undefined {
+    return this.outcomes.get(id);
   }
 
   /** Resolves once instance `id`'s snapshot task (if any) has written its snapshot or given up. */
-  settled(id: string): Promise<void> {
-    return this.tasks.get(id)?.done ?? Promise.resolve();
+  async settled(id: string): Promise<void> {
+    await this.tasks.get(id)?.done;
   }
 
   /** Cancels an instance's snapshot in progress (its VM is going away) and waits until it has let go of everything. */
   async end(id: string): Promise<void> {
+    this.outcomes.delete(id);
     const task = this.tasks.get(id);
     if (!task) return;
     task.abort.abort(new StrataError("INSTANCE_FAILED", `VM ${id} is stopping`));

@@ -1,7 +1,7 @@
 import type { StrataHome } from "../../home.js";
 import type { HostNetwork } from "../../net/index.js";
 import type {
-  ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import { guestCapabilities, writeJsonDisk } from "../guest/index.js";
 import { MicrovmDriver } from "../microvm/index.js";
@@ -141,6 +141,11 @@ export class KataDriver implements SandboxDriver {
 
   async release(prepared: Prepared): Promise<void> {
     await (await this.inner()).release?.(prepared);
+  }
+
+  /** The sandbox VM's snapshot (Strata's agent, as the microvm driver takes it); kata-runtime's instances have none. */
+  snapshotted(instance: Instance): Promise<SnapshotOutcome> | undefined {
+    return this.agent.snapshotted(instance);
   }
 
   async close(): Promise<void> {

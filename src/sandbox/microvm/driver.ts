@@ -8,7 +8,7 @@ import type { HostNetwork } from "../../net/index.js";
 import { pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type {
-  Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import {
   chooseAccel, encodeControl, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
@@ -242,6 +242,11 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
 
   async sweep(keep: ReadonlySet<string>): Promise<void> {
     await this.instances.sweep(keep, await this.cgroups.listIds(), (id) => this.cleanup(id));
+  }
+
+  /** What became of this instance's snapshot (taken once it answered its first request), if one is being taken. */
+  snapshotted(instance: Instance): Promise<SnapshotOutcome> | undefined {
+    return this.snapshots.outcome(instance.id);
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { exec, which } from "../../system/exec.js";
 import { ignoreMissing, pathExists } from "../../system/fs.js";
 import { processExists } from "../../system/process.js";
 import type {
-  ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver,
+  ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import {
   chooseAccel, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_MODULES, hostTscKhz, placeVmm, plumbGuestNet, quitQemu,
@@ -229,6 +229,11 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
 
   async sweep(keep: ReadonlySet<string>): Promise<void> {
     await this.instances.sweep(keep, await this.cgroups.listIds(), (id) => this.cleanup(id));
+  }
+
+  /** What became of this instance's snapshot (taken once it answered its first request), if one is being taken. */
+  snapshotted(instance: Instance): Promise<SnapshotOutcome> | undefined {
+    return this.snapshots.outcome(instance.id);
   }
 
   async close(): Promise<void> {

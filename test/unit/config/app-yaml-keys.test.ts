@@ -105,7 +105,7 @@ describe("parseAppYaml: keys that are not in the schema", () => {
     const keys = [
       "vpc_access_connector", "app_engine_apis", "includes", "error_handlers", "skip_files", "libraries",
       "api_version", "threadsafe", "beta_settings", "network", "build_env_variables", "env", "liveness_check",
-      "readiness_check", "resources", "service_account", "runtime_config",
+      "resources", "service_account", "runtime_config",
     ];
     const text = `runtime: python312\n${keys.map((k) => `${k}: x`).join("\n")}\n`;
     const { warnings } = parseAppYaml(text);

@@ -25,6 +25,7 @@ test("config.yaml: every setting is optional, an empty file or none gives the de
   assert.deepEqual(parsePlatformConfig("microvm:\n  snapshots: false\n"), DEFAULTS);
   assert.deepEqual(parsePlatformConfig("microvm:\n  snapshots: true\n  snapshot-disk-mb: 512\n"), { ...DEFAULTS, microvmSnapshots: true, microvmSnapshotDiskMb: 512 });
   assert.deepEqual(parsePlatformConfig("vm:\n  snapshots: true\n"), { ...DEFAULTS, vmSnapshots: true });
+  assert.deepEqual(parsePlatformConfig("scheduler:\n  app-start-timeout-sec: 300\n"), { ...DEFAULTS, appStartTimeoutMs: 300_000 });
   assert.deepEqual(parsePlatformConfig("pip:\n  index-url: \"off\"\ngo:\n  proxy: \"off\"\n"), {}, "off: builds use only what the app vendors");
   const dir = await mkdtemp(join(tmpdir(), "strata-cfg-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -42,6 +43,7 @@ test("config.yaml: a misspelt key, a wrong value or a wrong shape is refused wit
   refused("isolate:\n  engines: 0\n", /config\.yaml:2:\d+.*at least 1/);
   refused("microvm:\n  snapshots: yes please\n", /config\.yaml:2:\d+.*true or false/);
   refused("microvm:\n  snapshot-disk-mb: 10\n", /config\.yaml:2:\d+.*at least 64/);
+  refused("scheduler:\n  app-start-timeout-sec: 0\n", /config\.yaml:2:\d+.*at least 1/);
   refused("- pip\n", /top level must be a mapping/);
   refused("pip: [\n", /YAML syntax error/);
 });

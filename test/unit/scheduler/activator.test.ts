@@ -49,6 +49,15 @@ const cases: Array<{ name: string; run: (h: H) => Promise<void> }> = [
     },
   },
   {
+    name: "a request that waits past maxWait while an instance is still starting (a slow starter) is told so",
+    async run({ hold, outcomes, pool, clock }) {
+      pool.slots.set("i2", { id: "i2", state: "starting", instance: undefined, inflight: 0, lastActive: 0, startedAt: 0, oomKills: 0 });
+      void hold();
+      await clock.advance(30_000);
+      assert.deepEqual(outcomes, ["no instance of app/v1 became ready within 30000 ms; an instance is still starting, try again shortly"]);
+    },
+  },
+  {
     name: "dispatch hands queued requests out oldest first, up to each instance's concurrency",
     async run({ hold, outcomes, pool, activator, ready }) {
       for (let i = 0; i < 3; i++) void hold();

@@ -20,6 +20,7 @@ import type {
   Prepared,
   Probe,
   SandboxDriver,
+  SnapshotOutcome,
 } from "../../../src/sandbox/driver.js";
 import { SqliteStore } from "../../../src/store/sqlite-store.js";
 import type { VersionRecord } from "../../../src/store/types.js";
@@ -73,6 +74,8 @@ export interface FakeDriverOptions {
   inspectDelayMs?: number;
   /** recover() re-adopts these instance ids. */
   alive?: readonly string[];
+  /** The driver snapshots its first started instance (as microvm with snapshots on); the test settles it with snapshot(). */
+  snapshots?: boolean;
 }
 
 /** A driver with no sandbox: instances are records; the test ends them with exit(). */
@@ -90,6 +93,8 @@ export class FakeDriver implements SandboxDriver {
   readonly readied: string[] = [];
   /** Called by ready(), before it returns (what a test looks at while the driver is told). */
   onReady: ((id: string) => void) | undefined;
+  /** The first instance's snapshot under way (with `snapshots`), and how the test settles it. */
+  private snapshotting: { id: string; outcome: Promise<SnapshotOutcome>; settle: (o: SnapshotOutcome) => void } | undefined;
 
   constructor(private readonly opts: FakeDriverOptions = {}) {
     this.name = opts.name ?? "runc";
@@ -121,6 +126,11 @@ export class FakeDriver implements SandboxDriver {
 
   async start(_p: Prepared, spec: InstanceSpec, io: InstanceIO): Promise<Instance> {
     if (this.opts.startError) throw new Error(this.opts.startError);
+    if (this.opts.snapshots && !this.snapshotting) {
+      let settle!: (o: SnapshotOutcome) => void;
+      const outcome = new Promise<SnapshotOutcome>((r) => (settle = r));
+      this.snapshotting = { id: spec.instanceId, outcome, settle };
+    }
     this.states.set(spec.instanceId, { status: "running" });
     this.ios.set(spec.instanceId, io);
     return this.instance(spec.instanceId);
@@ -151,6 +161,15 @@ export class FakeDriver implements SandboxDriver {
     this.onReady?.(instance.id);
   }
 
+  snapshotted(instance: Instance): Promise<SnapshotOutcome> | undefined {
+    return this.snapshotting?.id === instance.id ? this.snapshotting.outcome : undefined;
+  }
+
+  /** What became of the first instance's snapshot (with `snapshots`). */
+  snapshot(outcome: SnapshotOutcome): void {
+    this.snapshotting?.settle(outcome);
+  }
+
   /** The instance ends on its own; `push`: the driver reports it (InstanceIO.exited), else only inspect() shows it. */
   exit(id: string, state: EndedState, push = true): void {
     this.states.set(id, state);
@@ -170,8 +189,11 @@ export class FakeReadiness implements Readiness {
   gate: Promise<void> | undefined;
   /** How each ready() was asked to learn readiness (`via`: port or runtime-api). */
   readonly asked: Array<string | undefined> = [];
+  /** Each ready()'s budget and the hint it would give on a timeout. */
+  readonly budgets: Array<{ timeoutMs: number; hint?: string }> = [];
   async ready(_endpoint: Endpoint, opts: ReadinessOptions): Promise<void> {
     this.asked.push(opts.via);
+    this.budgets.push({ timeoutMs: opts.timeoutMs, ...(opts.timeoutHint !== undefined && { hint: opts.timeoutHint }) });
     await this.gate;
     if (this.fail) throw new Error(this.fail);
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { test } from "node:test";
-import { waitReady } from "../../../src/scheduler/readiness.js";
+import { budgetHint, startBudget, waitReady } from "../../../src/scheduler/readiness.js";
 
 function listen(server: Server, port = 0): Promise<number> {
   return new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve((server.address() as { port: number }).port)));
@@ -44,7 +44,13 @@ test("an app that never listens fails after the timeout; a 5xx warm-up fails too
   const port = await freePort();
   await assert.rejects(
     waitReady({ host: "127.0.0.1", port }, { timeoutMs: 100, stillRunning: async () => true }),
-    /did not listen on its port within 100 ms/,
+    /did not listen on its port within 100 ms$/,
+  );
+  // With the budget's hint: where the figure came from and what to set.
+  const hint = budgetHint(startBudget({ runtime: "java17" }, { name: "kata", capabilities: { coldStart: "seconds" } }));
+  await assert.rejects(
+    waitReady({ host: "127.0.0.1", port }, { timeoutMs: 100, timeoutHint: hint, stillRunning: async () => true }),
+    /within 100 ms \(120 s, the kata default; an app that needs longer sets readiness_check: \{ app_start_timeout_sec: N \} in app\.yaml \(1 to 1800\)\)$/,
   );
   const failing = createServer((_req, res) => res.writeHead(503).end());
   t.after(() => failing.close());
@@ -54,3 +60,17 @@ test("an app that never listens fails after the timeout; a 5xx warm-up fails too
     /GET \/_ah\/warmup answered 503/,
   );
 });
+
+const budgetCases = [
+  { name: "the driver's cold-start class when nothing says otherwise", spec: {}, daemonMs: undefined, ms: 120_000, from: "the kata default" },
+  { name: "the daemon's config.yaml setting over the class", spec: {}, daemonMs: 3_000, ms: 3_000, from: "config.yaml scheduler.app-start-timeout-sec" },
+  { name: "the app's own readiness_check over both", spec: { readiness_check: { app_start_timeout_sec: 600 } }, daemonMs: 3_000, ms: 600_000, from: "app.yaml readiness_check.app_start_timeout_sec" },
+  { name: "a readiness_check without app_start_timeout_sec changes nothing", spec: { readiness_check: {} }, daemonMs: undefined, ms: 120_000, from: "the kata default" },
+] as const;
+
+for (const c of budgetCases) {
+  test(`start budget: ${c.name}`, () => {
+    const b = startBudget({ runtime: "java17", ...c.spec }, { name: "kata", capabilities: { coldStart: "seconds" } }, c.daemonMs);
+    assert.deepEqual(b, { ms: c.ms, from: c.from });
+  });
+}

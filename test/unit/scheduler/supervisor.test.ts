@@ -7,7 +7,7 @@ import { recoverInstances } from "../../../src/scheduler/recovery.js";
 import { INSPECT_BUDGET_MS, Supervisor } from "../../../src/scheduler/supervisor.js";
 import { FakeClock, FakeDriver, FakeReadiness, nullLogs, readyVersion, settle, tempStore, type FakeDriverOptions } from "./fakes.js";
 
-async function harness(t: TestContext, driverOpts: FakeDriverOptions = {}) {
+async function harness(t: TestContext, driverOpts: FakeDriverOptions = {}, extra: { spec?: Record<string, unknown>; readyTimeoutMs?: number } = {}) {
   const clock = new FakeClock();
   const store = await tempStore(t);
   const driver = new FakeDriver(driverOpts);
@@ -15,8 +15,11 @@ async function harness(t: TestContext, driverOpts: FakeDriverOptions = {}) {
   const failedStarts: string[] = [];
   let swept: ReadonlySet<string> | undefined;
   const drivers = { get: (n: string) => (n === driver.name ? driver : undefined), sweep: async (keep: ReadonlySet<string>) => void (swept = keep) };
-  const sup = new Supervisor({ store, drivers, logs: nullLogs, clock, readiness, drainGraceMs: 30_000, onChange: (_p, failed) => void (failed && failedStarts.push(failed)) });
-  const v = readyVersion(store, "app", driver.name);
+  const sup = new Supervisor({
+    store, drivers, logs: nullLogs, clock, readiness, drainGraceMs: 30_000, onChange: (_p, failed) => void (failed && failedStarts.push(failed)),
+    ...(extra.readyTimeoutMs !== undefined && { readyTimeoutMs: extra.readyTimeoutMs }),
+  });
+  const v = readyVersion(store, "app", driver.name, extra.spec);
   const pool = new VersionPool(v, policyOf(v));
   const events = (type?: string) => store.listEvents({ app: "app" }).filter((e) => !type || e.type === type);
   return { clock, store, driver, readiness, sup, pool, failedStarts, events, drivers, swept: () => swept };
@@ -33,7 +36,34 @@ function functionWithInstance({ store, driver }: H, id: string) {
   return v;
 }
 
-const cases: Array<{ name: string; driver?: FakeDriverOptions; run: (h: H) => Promise<void> }> = [
+const cases: Array<{ name: string; driver?: FakeDriverOptions; spec?: Record<string, unknown>; readyTimeoutMs?: number; run: (h: H) => Promise<void> }> = [
+  {
+    name: "start budget: an app without readiness_check gets its driver's cold-start class, and the hint says how to change it",
+    async run({ sup, pool, readiness }) {
+      await sup.start(pool);
+      assert.equal(readiness.budgets[0]?.timeoutMs, 30_000);
+      assert.match(readiness.budgets[0]?.hint ?? "", /^30 s, the runc default; an app that needs longer sets readiness_check: \{ app_start_timeout_sec: N \} in app\.yaml/);
+    },
+  },
+  {
+    name: "start budget: the daemon's default (config.yaml) replaces the class",
+    readyTimeoutMs: 2_000,
+    async run({ sup, pool, readiness }) {
+      await sup.start(pool);
+      assert.equal(readiness.budgets[0]?.timeoutMs, 2_000);
+    },
+  },
+  {
+    name: "start budget: app.yaml readiness_check.app_start_timeout_sec wins over the daemon's default, for every start of the app",
+    spec: { readiness_check: { app_start_timeout_sec: 900 } },
+    readyTimeoutMs: 2_000,
+    async run({ sup, pool, readiness }) {
+      await sup.start(pool);
+      await sup.start(pool);
+      assert.deepEqual(readiness.budgets.map((b) => b.timeoutMs), [900_000, 900_000]);
+      assert.match(readiness.budgets[0]?.hint ?? "", /^900 s, app\.yaml readiness_check\.app_start_timeout_sec/);
+    },
+  },
   {
     name: "a start the driver refuses leaves no slot, records the crash and tells the reconciler why",
     driver: { startError: "no such image" },
@@ -281,5 +311,5 @@ const cases: Array<{ name: string; driver?: FakeDriverOptions; run: (h: H) => Pr
 ];
 
 for (const c of cases) {
-  test(`supervisor: ${c.name}`, async (t) => c.run(await harness(t, c.driver)));
+  test(`supervisor: ${c.name}`, async (t) => c.run(await harness(t, c.driver, { ...(c.spec && { spec: c.spec }), ...(c.readyTimeoutMs !== undefined && { readyTimeoutMs: c.readyTimeoutMs }) })));
 }

@@ -1,0 +1,69 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ensureBaseImages } from "../support/base-images.js";
+import { exec } from "../../src/system/exec.js";
+import { REPO, TestDaemon } from "./harness.js";
+import { leftoversOf } from "./leftovers.js";
+
+/**
+ * The deploy-time warm-up on kata with snapshots on (config.yaml microvm.snapshots), with a small Go image
+ * (a Java one takes minutes under TCG: measured by hand, see README): the deploy itself ends with the
+ * version's snapshot taken, so the first scale from zero restores instead of booting.
+ */
+let d: TestDaemon;
+let work: string;
+let unavailableReason: string | undefined;
+let agentOnly: string | undefined;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "strata-kata-warmup-"));
+  d = await TestDaemon.start({ configYaml: "microvm:\n  snapshots: true\n" });
+  unavailableReason = await d.driverUnavailable("kata");
+  if (unavailableReason) return;
+  const doctor = JSON.parse(await d.cliOk(["doctor", "--json"])) as { drivers: Array<{ driver: string; details?: Record<string, string> }> };
+  const uses = doctor.drivers.find((x) => x.driver === "kata")?.details?.uses ?? "";
+  if (!/^Strata's agent/.test(uses)) agentOnly = "this host runs kata-runtime, which has no snapshots here";
+  else await ensureBaseImages(["golang", "debian"]);
+});
+
+after(async () => {
+  const ids = d ? (await d.cliOk(["events", "--json", "-n", "10000"]).catch(() => "")).split("\n").flatMap((l) => /instance (i[0-9a-f]{12})/.exec(l)?.[1] ?? []) : [];
+  await d?.stop();
+  await rm(work, { recursive: true, force: true });
+  if (!d) return;
+  assert.deepEqual(await leftoversOf(d.home, ids), [], "the test left resources behind");
+  const vmms = await exec(["pgrep", "-f", `strata-vm-(${ids.join("|") || "none"})`], { okCodes: [0, 1] });
+  assert.equal(vmms.stdout.trim(), "", "no VMM outlives the daemon's stop");
+});
+
+test("a kata deploy with snapshots on ends with the snapshot taken, and the scale from zero restores it", { timeout: 900_000 }, async (t) => {
+  if (unavailableReason) return t.skip(unavailableReason);
+  if (agentOnly) return t.skip(agentOnly);
+  const dir = join(work, "app");
+  await cp(join(REPO, "test", "fixtures", "apps", "docker-multistage"), dir, { recursive: true });
+  await writeFile(join(dir, "app.yaml"), "runtime: custom\nsandbox: kata\nreadiness_check:\n  app_start_timeout_sec: 600\nautomatic_scaling:\n  min_instances: 0\n  idle_timeout: 2s\n");
+  const r = await d.cli(["deploy", dir, "--app", "kwarm", "--version", "v1"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /starting 1 instance of kwarm\/v1 \(kata; up to 600 s to listen: app\.yaml readiness_check\.app_start_timeout_sec\)/);
+  assert.match(r.stderr, /snapshot: sending i[0-9a-f]{12} its first request/);
+  const taken = /snapshot: answered its first request ([\d.]+) s after it started; snapshot taken in ([\d.]+) s \((\d+) MiB\)/.exec(r.stderr);
+  assert.ok(taken, `the deploy says the snapshot was taken:\n${r.stderr}`);
+  t.diagnostic(`first answer ${taken[1]} s after start, snapshot ${taken[2]} s, ${taken[3]} MiB`);
+
+  // The deploy's instance idles out; the next request restores the snapshot the deploy took.
+  const deadline = Date.now() + 120_000;
+  while ((JSON.parse(await d.cliOk(["instances", "kwarm", "--json"])) as unknown[]).length > 0) {
+    assert.ok(Date.now() < deadline, "the idle instance did not stop");
+    await sleep(250);
+  }
+  const began = Date.now();
+  const res = await d.request("kwarm.localhost", "/");
+  assert.equal(res.status, 200, res.text);
+  t.diagnostic(`scale from zero → 200 in ${Date.now() - began} ms`);
+  const list = JSON.parse(await d.cliOk(["instances", "kwarm", "--json"])) as Array<{ detail?: string }>;
+  assert.match(list[0]?.detail ?? "", /^qemu-(tcg|kvm) agent, restored$/, "the scale from zero restored the deploy's snapshot");
+});
