@@ -5,20 +5,15 @@
  * (4 connections, 5 s) and the instance cgroup's CPU time per request under it; and the memory cgroup
  * charge of one idle instance. gVisor runs on the platform the
  * driver picks and, where that is not ptrace, on ptrace too for comparison; each with its own network stack
- * (the default) and the host's. Each gVisor row is compared with runc running the app with the same
- * environment: GOMAXPROCS as the scheduler sets it for a Go app of this quota (1), or, for the row that
- * shows what that is worth, unset (Go then sizes itself to the host's CPUs). Targets (issue 20): cold
- * start <= 300 ms, p50 request latency <= 2x runc's, throughput >= 0.3x runc's. Base images come from the
- * store shared with the tests
+ * (the default) and the host's. Targets (issue 20): cold start <= 300 ms, p50 request latency <= 2x runc's,
+ * throughput >= 0.3x runc's. Base images come from the store shared with the tests
  * (STRATA_BENCH_IMAGES, default /var/tmp/strata-test-images).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
-import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GoBuilder } from "../src/build/go/builder.js";
-import { goMaxProcs } from "../src/config/index.js";
 import { StrataHome } from "../src/home.js";
 import { ImageCatalog, imagePaths } from "../src/images/catalog.js";
 import { OciLayout } from "../src/images/layout.js";
@@ -33,14 +28,10 @@ const BATCHES = 20;
 const BATCH_REQUESTS = 100;
 const EXAMPLE = new URL("../examples/go-app/", import.meta.url).pathname;
 
-const LIMITS = { memoryMb: 256, cpuMillis: 1000, pids: 128 };
-/** What the scheduler gives a Go app with this quota (scheduler/instance-spec.ts): GOMAXPROCS=1 here. */
-const SCHEDULER_GO_ENV = { GOMAXPROCS: String(goMaxProcs(LIMITS, availableParallelism())) };
-
-function spec(id: string, env: Record<string, string>): InstanceSpec {
+function spec(id: string): InstanceSpec {
   return {
-    instanceId: id, app: "bench-go", version: "v1", port: 8080, env: { PORT: "8080", GAE_SERVICE: "default", GAE_VERSION: "v1", ...env },
-    limits: LIMITS,
+    instanceId: id, app: "bench-go", version: "v1", port: 8080, env: { PORT: "8080", GAE_SERVICE: "default", GAE_VERSION: "v1" },
+    limits: { memoryMb: 256, cpuMillis: 1000, pids: 128 },
   };
 }
 
@@ -75,13 +66,13 @@ interface DriverFigures {
   idleBytes: number;
 }
 
-async function measure(driver: SandboxDriver, image: ImageRef, tag: string, env: Record<string, string>): Promise<DriverFigures> {
+async function measure(driver: SandboxDriver, image: ImageRef, tag: string): Promise<DriverFigures> {
   const io = { log: () => undefined };
-  const prepared = await driver.prepare(image, spec(`bench-${tag}-prep`, env));
+  const prepared = await driver.prepare(image, spec(`bench-${tag}-prep`));
   const cold: number[] = [];
   for (let i = 0; i < COLD_STARTS; i++) {
     const t0 = performance.now();
-    const instance = await driver.start(prepared, spec(`bench-${tag}-cold-${i}`, env), io);
+    const instance = await driver.start(prepared, spec(`bench-${tag}-cold-${i}`), io);
     try {
       const ep = instance.endpoint as { host: string; port: number };
       await firstOk(ep.host, ep.port);
@@ -90,7 +81,7 @@ async function measure(driver: SandboxDriver, image: ImageRef, tag: string, env:
       await driver.stop(instance, 0);
     }
   }
-  const instance = await driver.start(prepared, spec(`bench-${tag}-warm`, env), io);
+  const instance = await driver.start(prepared, spec(`bench-${tag}-warm`), io);
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     const { host, port } = instance.endpoint as { host: string; port: number };
@@ -137,33 +128,24 @@ export async function benchGvisor(): Promise<BenchRow[]> {
   const root = await mkdtemp(join("/var/tmp", "strata-bench-gvisor-"));
   const home = new StrataHome(root);
   const network = new HostNetwork(home, { bridge: "stratabenchgv0", subnet: "10.233.10.0/24" });
-  // One driver per platform and network stack, measured in the same run beside runc. Each gVisor row is
-  // compared with runc running the app with the same environment: GOMAXPROCS as the scheduler sets it for a
-  // Go app (the default path), or unset (Go sizes itself to the host's CPUs) for the rows before that.
-  const gmp = `GOMAXPROCS=${SCHEDULER_GO_ENV.GOMAXPROCS}`;
-  const bases: Record<"sched" | "unset", { label: string; env: Record<string, string>; tag: string }> = {
-    sched: { label: `runc (${gmp})`, env: SCHEDULER_GO_ENV, tag: "rc" },
-    unset: { label: "runc (GOMAXPROCS unset)", env: {}, tag: "ru" },
-  };
+  // One driver per platform and network stack, measured in the same run beside runc.
   const gvisor = new GvisorDriver({ home, network, netStack: "netstack" });
   const choice = await gvisor.platform();
-  const hostStack = new GvisorDriver({ home, network, platform: choice.platform, netStack: "host" });
-  const variants: Array<{ label: string; driver: GvisorDriver; tag: string; base: keyof typeof bases }> = [
-    { label: `gVisor ${choice.platform} (host stack, ${gmp})`, driver: hostStack, tag: "gh", base: "sched" },
-    { label: `gVisor ${choice.platform} (host stack, GOMAXPROCS unset)`, driver: hostStack, tag: "gu", base: "unset" },
-    { label: `gVisor ${choice.platform} (netstack, ${gmp})`, driver: gvisor, tag: "gv", base: "sched" },
+  const variants: Array<{ label: string; driver: GvisorDriver; tag: string }> = [
+    { label: `gVisor ${choice.platform} (host stack)`, driver: new GvisorDriver({ home, network, platform: choice.platform, netStack: "host" }), tag: "gh" },
+    { label: `gVisor ${choice.platform} (netstack)`, driver: gvisor, tag: "gv" },
   ];
   if (choice.platform === "systrap") {
     // The driver turns systrap's spinning fast path off (driver.ts); this row shows what that is worth.
     variants.push({
-      label: `gVisor systrap (host stack, fast path on, ${gmp})`, tag: "gf", base: "sched",
+      label: "gVisor systrap (host stack, fast path on)", tag: "gf",
       driver: new GvisorDriver({ home, network, platform: "systrap", netStack: "host", systrapFastPath: true }),
     });
   }
   if (choice.platform !== "ptrace") {
     variants.push(
-      { label: `gVisor ptrace (netstack, ${gmp})`, driver: new GvisorDriver({ home, network, platform: "ptrace" }), tag: "gp", base: "sched" },
-      { label: `gVisor ptrace (host stack, ${gmp})`, driver: new GvisorDriver({ home, network, platform: "ptrace", netStack: "host" }), tag: "gq", base: "sched" },
+      { label: "gVisor ptrace (netstack)", driver: new GvisorDriver({ home, network, platform: "ptrace" }), tag: "gp" },
+      { label: "gVisor ptrace (host stack)", driver: new GvisorDriver({ home, network, platform: "ptrace", netStack: "host" }), tag: "gq" },
     );
   }
   const runc = new OciDriver({ home, runtime: "runc", network });
@@ -171,36 +153,30 @@ export async function benchGvisor(): Promise<BenchRow[]> {
     const probe = await gvisor.probe();
     if (!probe.available) throw new Error(`gvisor unavailable: ${probe.reason}`);
     await network.ensure();
+    const r = await measure(runc, built.image, "rc");
     const us = (x: number) => Math.round(x * 1000);
     const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
     const ratio = (x: number) => Math.round(x * 100) / 100;
-    const rows: BenchRow[] = [{ name: `runsc ${probe.details?.version ?? "?"} (${probe.details?.runsc ?? "?"})`, value: 0, unit: "-" }];
-    const runcFigures = new Map<keyof typeof bases, DriverFigures>();
-    for (const [key, b] of Object.entries(bases) as Array<[keyof typeof bases, (typeof bases)[keyof typeof bases]]>) {
-      const r = await measure(runc, built.image, b.tag, b.env);
-      runcFigures.set(key, r);
-      rows.push(
-        { name: `${b.label} cold start (start → first 200), median`, value: Math.round(median(r.cold)), unit: "ms" },
-        { name: `${b.label} cold start, p99`, value: Math.round(percentile(r.cold, 99)), unit: "ms" },
-        { name: `${b.label} request latency p50 (keep-alive, sequential)`, value: us(r.latencyMs), unit: "µs" },
-        { name: `${b.label} throughput (wrk, 4 connections, 5 s)`, value: Math.round(r.rps), unit: "req/s" },
-        { name: `${b.label} instance CPU per request under wrk (cgroup, quota 1 CPU)`, value: Math.round(r.cpuUsPerRequest), unit: "µs" },
-        { name: `${b.label} idle instance, memory cgroup working set`, value: mib(r.idleBytes), unit: "MiB" },
-      );
-    }
+    const rows: BenchRow[] = [
+      { name: `runsc ${probe.details?.version ?? "?"} (${probe.details?.runsc ?? "?"})`, value: 0, unit: "-" },
+      { name: "runc cold start (start → first 200), median", value: Math.round(median(r.cold)), unit: "ms" },
+      { name: "runc cold start, p99", value: Math.round(percentile(r.cold, 99)), unit: "ms" },
+      { name: "runc request latency p50 (keep-alive, sequential)", value: us(r.latencyMs), unit: "µs" },
+      { name: "runc throughput (wrk, 4 connections, 5 s)", value: Math.round(r.rps), unit: "req/s" },
+      { name: "runc instance CPU per request under wrk (cgroup, quota 1 CPU)", value: Math.round(r.cpuUsPerRequest), unit: "µs" },
+      { name: "runc idle instance, memory cgroup working set", value: mib(r.idleBytes), unit: "MiB" },
+    ];
     for (const v of variants) {
-      const g = await measure(v.driver, built.image, v.tag, bases[v.base].env);
-      const r = runcFigures.get(v.base)!;
-      const peer = bases[v.base].label;
+      const g = await measure(v.driver, built.image, v.tag);
       rows.push(
-        { name: `${v.label} cold start (start → first 200), median [target <= 300 ms]`, value: Math.round(median(g.cold)), unit: "ms", peer: `${peer} ${Math.round(median(r.cold))} ms` },
-        { name: `${v.label} cold start, p99`, value: Math.round(percentile(g.cold, 99)), unit: "ms", peer: `${peer} ${Math.round(percentile(r.cold, 99))} ms` },
-        { name: `${v.label} request latency p50 (keep-alive, sequential)`, value: us(g.latencyMs), unit: "µs", peer: `${peer} ${us(r.latencyMs)} µs` },
+        { name: `${v.label} cold start (start → first 200), median [target <= 300 ms]`, value: Math.round(median(g.cold)), unit: "ms", peer: `runc ${Math.round(median(r.cold))} ms` },
+        { name: `${v.label} cold start, p99`, value: Math.round(percentile(g.cold, 99)), unit: "ms", peer: `runc ${Math.round(percentile(r.cold, 99))} ms` },
+        { name: `${v.label} request latency p50 (keep-alive, sequential)`, value: us(g.latencyMs), unit: "µs", peer: `runc ${us(r.latencyMs)} µs` },
         { name: `${v.label} p50 latency / runc's [target <= 2]`, value: ratio(g.latencyMs / r.latencyMs), unit: "x" },
-        { name: `${v.label} throughput (wrk, 4 connections, 5 s)`, value: Math.round(g.rps), unit: "req/s", peer: `${peer} ${Math.round(r.rps)} req/s` },
+        { name: `${v.label} throughput (wrk, 4 connections, 5 s)`, value: Math.round(g.rps), unit: "req/s", peer: `runc ${Math.round(r.rps)} req/s` },
         { name: `${v.label} throughput / runc's [target >= 0.3]`, value: ratio(g.rps / r.rps), unit: "x" },
-        { name: `${v.label} instance CPU per request under wrk (cgroup, quota 1 CPU)`, value: Math.round(g.cpuUsPerRequest), unit: "µs", peer: `${peer} ${Math.round(r.cpuUsPerRequest)} µs` },
-        { name: `${v.label} idle instance, memory cgroup working set (sentry + gofer + app)`, value: mib(g.idleBytes), unit: "MiB", peer: `${peer} ${mib(r.idleBytes)} MiB` },
+        { name: `${v.label} instance CPU per request under wrk (cgroup, quota 1 CPU)`, value: Math.round(g.cpuUsPerRequest), unit: "µs", peer: `runc ${Math.round(r.cpuUsPerRequest)} µs` },
+        { name: `${v.label} idle instance, memory cgroup working set (sentry + gofer + app)`, value: mib(g.idleBytes), unit: "MiB", peer: `runc ${mib(r.idleBytes)} MiB` },
       );
     }
     return rows;
@@ -208,7 +184,7 @@ export async function benchGvisor(): Promise<BenchRow[]> {
     // measure() stops every instance it starts; the sweeps clear what an error left (this home's only).
     await gvisor.sweep(new Set());
     await runc.sweep(new Set());
-    for (const d of new Set(variants.map((v) => v.driver))) await d.close();
+    for (const v of variants) await v.driver.close();
     await runc.close();
     await network.teardown();
     await rm(root, { recursive: true, force: true });

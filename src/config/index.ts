@@ -17,7 +17,6 @@ export type { ConfigIssue, ConfigWarning } from "./config-issue.js";
 export { DURATION_FORMAT, EXPIRATION_FORMAT, expirationSeconds, parseDuration } from "./duration.js";
 export {
   defaultInstanceClass,
-  goMaxProcs,
   INSTANCE_CLASSES,
   limitsForClass,
   type InstanceClass,

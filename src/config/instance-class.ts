@@ -64,15 +64,3 @@ export function limitsForClass(cls?: string): ResourceLimits {
   }
   return Object.freeze({ ...MEMORY_AND_CPU[name], pids: PIDS_PER_INSTANCE });
 }
-
-/**
- * GOMAXPROCS for a Go app under these limits: the whole CPUs its quota amounts to, at least 1 and at most
- * the host's (uber-go/automaxprocs's rule). Go before 1.25 sizes its scheduler to the host's CPUs, 1.25
- * and later to the quota rounded up but never below 2; either way an F1 or F2 instance runs more threads
- * at once than its quota can run, and every handoff between them is a context switch charged to that
- * quota (under gVisor, where each system call is a round trip to the sentry, several).
- * bench/gvisor.ts measures what this is worth on runc and on gVisor.
- */
-export function goMaxProcs(limits: ResourceLimits, hostCpus: number): number {
-  return Math.max(1, Math.min(hostCpus, Math.floor(limits.cpuMillis / 1000)));
-}

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { availableParallelism } from "node:os";
-import { functionEnv, functionOf, goMaxProcs, lambdaLimits, limitsForClass, normalizeScaling, readStoredSpec, RUNTIMES, type AppYaml, type ScalingPolicy } from "../config/index.js";
+import { functionEnv, functionOf, lambdaLimits, limitsForClass, normalizeScaling, readStoredSpec, type AppYaml, type ScalingPolicy } from "../config/index.js";
 import type { ImageRef, InstanceSpec } from "../sandbox/index.js";
 import { StrataError } from "../errors.js";
 import type { VersionRecord } from "../store/index.js";
@@ -43,8 +42,6 @@ export function instanceSpecOf(v: VersionRecord, instanceId: string, policy: Sca
   // An image that EXPOSEs one port is reached there (as Cloud Run does); everything else listens on PORT.
   const port = v.artifact?.kind === "oci" && v.artifact.port !== undefined ? v.artifact.port : APP_PORT;
   const env: Record<string, string> = {
-    // The Go runtime's scheduler sized to the class's CPU quota (config/instance-class.ts); the app's own wins.
-    ...(RUNTIMES[v.runtime]?.language === "go" && { GOMAXPROCS: String(goMaxProcs(limits, availableParallelism())) }),
     ...(spec.env_variables ?? {}),
     PORT: String(port),
     GAE_SERVICE: v.app,
