@@ -79,6 +79,16 @@ const CAPABILITIES: Capabilities = Object.freeze({
  *   asked for: its controller enables spinning when it lowers switch latency, blind to the quota it burns.
  *   bench/gvisor.ts, 2 cores, quota 1 CPU: quiet host 7067 vs 5437 req/s (139 vs 183 µs of cgroup CPU per
  *   request, p50 489 vs 480 µs); loaded host, five alternating pairs, off ahead in all five (e.g. 4751 vs 1743).
+ *   Where the rest goes (2026-12-06, loaded host): ~75% of the instance's CPU is host-kernel time, nearly
+ *   all of it context switches. The Go app makes ~3.6 system calls per request (read 1.3, write 1, its
+ *   runtime's sysmon nanosleep 0.7, futex 0.4, epoll 0.1), each a sentry <-> stub handoff, and the cgroup
+ *   counts 7-12 context switches per request against runc's 1-2. No other flag of this runsc shortens that
+ *   path (checked: debug, strace, profile off; directfs and overlay2 do not touch sockets; gso is netstack's;
+ *   --cpu-num-from-quota already gives the app 2 CPUs, its floor; --systrap-disable-syscall-patching and a
+ *   cpuset of one CPU measured worse). GOMAXPROCS=1 for the app lowered it in some runs (median of three
+ *   pairs at load ~4: 140 vs 175 µs) and not in others (bench/results/2026-12-06T05-30-17-gvisor.md, load
+ *   ~8: 200 vs 185), but costs runc's app a sixth of its throughput (one thread leaves quota unused), so
+ *   Go's own choice stays (1.25+ picks 2 for a 1-CPU quota, as runsc shows the app 2 CPUs).
  */
 export class GvisorDriver implements SandboxDriver<OciPrepared> {
   readonly name = "gvisor" as const;

@@ -43,11 +43,13 @@ export class RuntimeCli {
 
   /**
    * Signals the container's init; a container that is not running (or gone) is not an error, nor is a runsc
-   * sandbox already winding down (its control server closed: "connecting to control server ... refused").
+   * sandbox already winding down (its control server closed: "connecting to control server ... refused", or
+   * closed while answering: a KILL right after the TERM the app exited on, "urpc method ... connection reset
+   * by peer").
    */
   async kill(id: string, signal: "TERM" | "KILL"): Promise<void> {
     const r = await exec(this.argv("kill", id, signal), { okCodes: OK_OR_REFUSED });
-    if (r.code !== 0 && !/not running|does not exist|not found|process already finished|No such|control server.*connection refused/i.test(r.stderr)) {
+    if (r.code !== 0 && !/not running|does not exist|not found|process already finished|No such|control server.*connection refused|urpc method .* connection reset by peer/i.test(r.stderr)) {
       throw new StrataError("DRIVER_FAILED", `${this.binary} kill ${id} ${signal}: ${r.stderr.trim()}`, { stderr: r.stderr.trim() });
     }
   }
