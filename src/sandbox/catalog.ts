@@ -2,7 +2,7 @@ import { StrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
 import { DRIVER_NAMES, isDriverName, type DriverName, type IsolationKind, type Probe, type SandboxDriver } from "./driver.js";
 import { HOST_PROBES } from "./host-probes.js";
-import { DEFAULT_SANDBOX } from "./runtime-defaults.js";
+import { ACCELERATED_SANDBOX, DEFAULT_SANDBOX } from "./runtime-defaults.js";
 import { createSandboxes, type Sandboxes } from "./drivers.js";
 
 /** What `strata doctor` prints for one driver. */
@@ -91,7 +91,8 @@ export class DriverCatalog {
 
   /**
    * The sandbox for a version: app.yaml `sandbox:` if given (it must be runnable here), else the first
-   * runnable default for its language. Fails with the probe's reason, so the user knows what to install.
+   * runnable default for its language (a VM-class one first where it runs on KVM: ACCELERATED_SANDBOX). Fails
+   * with the probe's reason, so the user knows what to install.
    */
   async choose(language: string, requested: DriverName | undefined): Promise<SandboxDriver> {
     if (requested) {
@@ -102,6 +103,11 @@ export class DriverCatalog {
         throw new StrataError("SANDBOX_UNAVAILABLE", `sandbox "${requested}" cannot run on this host: ${probe.reason}${probe.install?.length ? ` (install: ${probe.install.join(", ")})` : ""}`, { driver: requested, install: probe.install });
       }
       return d;
+    }
+    for (const name of ACCELERATED_SANDBOX[language] ?? []) {
+      const d = this.drivers.get(name);
+      const probe = await this.probe(name);
+      if (d && probe.available && probe.accelerated) return d;
     }
     const prefs = DEFAULT_SANDBOX[language];
     if (!prefs) throw new StrataError("UNSUPPORTED_RUNTIME", `no sandbox is known for ${language} apps`);

@@ -42,6 +42,8 @@ export interface Probe {
   readonly install?: readonly string[];
   /** Facts found (versions, chosen platform, paths), printed by `strata doctor`. */
   readonly details?: Readonly<Record<string, string>>;
+  /** A VM-class driver runs its guests on hardware virtualization (KVM), not software emulation (TCG). */
+  readonly accelerated?: boolean;
 }
 
 export interface InstanceLimits {

@@ -88,7 +88,7 @@ export class KataDriver implements SandboxDriver {
         // Kata runs the container in its VM's own kernel: no user namespace on the host side.
         userNamespace: false,
         globalArgs: async () => [],
-        probe: async () => ({ available: true, details: { "kata-runtime": mode.binary } }),
+        probe: async () => ({ available: true, accelerated: true, details: { "kata-runtime": mode.binary } }), // it needs KVM
       },
     });
     return this.runtime;

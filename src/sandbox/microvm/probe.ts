@@ -38,7 +38,11 @@ export async function probeMicrovm(backend: VmmBackend): Promise<Probe> {
     const probe = await backend.probe();
     const detail = await backend.detail();
     const summary = detail === "firecracker" ? "firecracker here" : `${detail} here; ${await firecrackerWhyNot(backend, detail)}`;
-    return { ...probe, details: { ...probe.details, backend: summary, kernel: `${kernel.release} (${kernel.vmlinux})` } };
+    return {
+      ...probe,
+      accelerated: !detail.endsWith("-tcg"),
+      details: { ...probe.details, backend: summary, kernel: `${kernel.release} (${kernel.vmlinux})` },
+    };
   } catch (err) {
     return { available: false, reason: `probing microvm failed: ${(err as Error).message}` };
   }

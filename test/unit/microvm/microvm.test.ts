@@ -24,6 +24,7 @@ describe("microvm driver", () => {
     const probe = await driver.probe();
     if (!probe.available) return t.skip(`microvm unavailable: ${probe.reason}`);
     assert.match(probe.details?.backend ?? "", /^qemu-(tcg|kvm) here; firecracker /);
+    assert.equal(probe.accelerated, probe.details?.backend?.startsWith("qemu-kvm"), "accelerated only on KVM (functions and Java default to VMs there)");
     const spec = testSpec("mv-kernel", { command: ["/bin/sh", "-c", "cat /proc/version"] });
     const { stdout, log } = await runToExit(driver, await conformanceImage(), spec, 60_000, (instance) => {
       assert.match(instance.detail ?? "", /^qemu-(tcg|kvm)$/, "the instance names its backend (strata instances)");
