@@ -166,7 +166,15 @@ async function elixirImage(app: string): Promise<{ image: ImageRef; layout: OciL
   }
 }
 
-export async function benchMicrovm(): Promise<BenchRow[]> {
+/**
+ * `microvm-small`: the small guest only (runc, cold, restored, idle memory), without the Elixir release's
+ * build and its minute-long cold starts, for measuring boot and restore changes on a shared host.
+ */
+export function benchMicrovmSmall(): Promise<BenchRow[]> {
+  return benchMicrovm({ elixir: false });
+}
+
+export async function benchMicrovm(opts: { elixir: boolean } = { elixir: true }): Promise<BenchRow[]> {
   const root = await mkdtemp(join("/var/tmp", "strata-bench-microvm-"));
   const home = new StrataHome(root);
   const network = new HostNetwork(home, { bridge: "stratabenchmv0", subnet: "10.233.12.0/24" });
@@ -183,13 +191,9 @@ export async function benchMicrovm(): Promise<BenchRow[]> {
     const rc = (await starts(runc, await runc.prepare(image, busyboxSpec("bench-rc-prep")), busyboxSpec, "rc", COLD_STARTS)).times;
     const small = await coldAndRestored(root, booted, snapshotting, image, busyboxSpec, "mv", true);
 
-    const elixir = await elixirImage(elixirApp);
-    elixirLayout = elixir.layout;
-    const ex = await coldAndRestored(root, booted, snapshotting, elixir.image, elixirSpec, "ex", false);
-
     const ms = (x: number) => Math.round(x);
     const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
-    return [
+    const smallRows: BenchRow[] = [
       { name: `microvm backend: ${probe.details?.backend ?? "?"}`, value: 0, unit: "-" },
       { name: `runc cold start (start → first 200), median of ${rc.length}`, value: ms(median(rc)), unit: "ms" },
       { name: "runc cold start, p99", value: ms(percentile(rc, 99)), unit: "ms" },
@@ -202,6 +206,14 @@ export async function benchMicrovm(): Promise<BenchRow[]> {
       { name: "microvm snapshot size on disk (64 MiB guest + 96 MiB overhead)", value: mib(small.snapshotBytes), unit: "MiB" },
       { name: "microvm idle booted instance, memory cgroup (VMM + guest RAM touched)", value: mib(small.coldIdle), unit: "MiB" },
       { name: "microvm idle restored instance, memory cgroup", value: mib(small.restoredIdle), unit: "MiB", peer: `booted ${mib(small.coldIdle)} MiB` },
+    ];
+    if (!opts.elixir) return smallRows;
+
+    const elixir = await elixirImage(elixirApp);
+    elixirLayout = elixir.layout;
+    const ex = await coldAndRestored(root, booted, snapshotting, elixir.image, elixirSpec, "ex", false);
+    return [
+      ...smallRows,
       { name: `Elixir release (examples/elixir-app) in a microvm, cold start (start → first 200), median of ${ex.cold.length}`, value: ms(median(ex.cold)), unit: "ms", peer: `restored ${ms(median(ex.restored))} ms` },
       { name: "Elixir release in a microvm, cold start, p99", value: ms(percentile(ex.cold, 99)), unit: "ms" },
       { name: `Elixir release restored from snapshot (start → first 200), median of ${ex.restored.length}`, value: ms(median(ex.restored)), unit: "ms", peer: `cold ${ms(median(ex.cold))} ms` },
