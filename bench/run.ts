@@ -16,7 +16,7 @@ import { benchLxc } from "./lxc.js";
 import { benchLxd } from "./lxd.js";
 import { benchFunctions } from "./functions.js";
 import { benchVm } from "./vm.js";
-import { benchMicrovm } from "./microvm.js";
+import { benchMicrovm, benchMicrovmSmall } from "./microvm.js";
 import { benchSnapshotUniqueness } from "./snapshot-uniqueness.js";
 import { benchKata } from "./kata.js";
 import { benchJavaVm } from "./java-vm.js";
@@ -36,7 +36,8 @@ const SUITES: Record<string, () => Promise<BenchRow[]>> = {
   lxd: benchLxd,
   functions: benchFunctions,
   vm: benchVm,
-  microvm: benchMicrovm,
+  microvm: () => benchMicrovm(),
+  "microvm-small": benchMicrovmSmall,
   "microvm-uniqueness": benchSnapshotUniqueness,
   kata: benchKata,
   "java-vm": benchJavaVm,

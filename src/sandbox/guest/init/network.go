@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"os/exec"
 	"syscall"
 	"unsafe"
 )
@@ -49,9 +48,61 @@ func setupNetwork(n NetConfig) error {
 	if err := addDefaultRoute(fd, gw); err != nil && err != syscall.EEXIST {
 		return fmt.Errorf("default route via %s: %w", n.Gateway, err)
 	}
-	// Tells the bridge where this MAC is now (after a restore, it moved). Nothing waits for it.
-	go func() { _ = exec.Command("/bin/busybox", "arping", "-U", "-c", "1", "-I", "eth0", n.Address).Run() }()
+	// Tells the bridge and the host where this address is now (after a restore, on a new MAC). Nothing waits for it.
+	go func() {
+		if err := announce("eth0", mac, addr, gw); err != nil {
+			logf("strata-guest-init: announcing eth0's address: %v", err)
+		}
+	}()
 	return nil
+}
+
+// announce sends two ARP requests from a packet socket, without starting a process (a fork and exec of
+// busybox arping cost tens of milliseconds under TCG, on a restored guest's path to answering): a
+// gratuitous one (RFC 5227's announcement, sender and target address both ours, as `arping -U`), which
+// updates a neighbour's stale entry for the address, and one for the gateway, which the host answers and,
+// as RFC 826 has a request's receiver do, learns our address from, so its first connection to the app
+// needs no ARP round trip of its own.
+func announce(ifname string, mac net.HardwareAddr, ip, gateway net.IP) error {
+	const ethPArp = 0x0806
+	fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, int(htons(ethPArp)))
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	index, err := ifIndex(fd, ifname)
+	if err != nil {
+		return err
+	}
+	// struct arphdr for Ethernet/IPv4 (RFC 826): hardware 1, protocol 0x0800, lengths 6 and 4, op 1 (request),
+	// then sender MAC and address, target MAC (unknown: zero) and address.
+	pkt := make([]byte, 28)
+	binary.BigEndian.PutUint16(pkt[0:], 1)
+	binary.BigEndian.PutUint16(pkt[2:], 0x0800)
+	pkt[4], pkt[5] = 6, 4
+	binary.BigEndian.PutUint16(pkt[6:], 1)
+	copy(pkt[8:14], mac)
+	copy(pkt[14:18], ip.To4())
+	to := &syscall.SockaddrLinklayer{Protocol: htons(ethPArp), Ifindex: index, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	for _, target := range []net.IP{ip, gateway} {
+		copy(pkt[24:28], target.To4())
+		if err := syscall.Sendto(fd, pkt, 0, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// ifIndex: SIOCGIFINDEX with a struct ifreq (the index is the union's first int).
+func ifIndex(fd int, name string) (int, error) {
+	var ifr [40]byte
+	copy(ifr[:syscall.IFNAMSIZ-1], name)
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCGIFINDEX, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
+		return 0, fmt.Errorf("index of %s: %w", name, e)
+	}
+	return int(int32(binary.LittleEndian.Uint32(ifr[syscall.IFNAMSIZ:]))), nil
 }
 
 // ifreqIoctl issues one SIOCSIF* ioctl with a struct ifreq: the name, then 16 (of 24) bytes of union.
