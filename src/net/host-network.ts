@@ -33,6 +33,9 @@ export interface Attachment {
   /** Bind-mountable network namespace file, for an OCI runtime's `linux.namespaces[].path` or nsenter. */
   netnsPath: string;
   address: string;
+  /** The subnet's prefix length and the host's address on the bridge (the namespace's default route). */
+  prefix: number;
+  gateway: string;
 }
 
 /**
@@ -239,7 +242,7 @@ export class HostNetwork {
   }
 
   private attachment(address: string): Attachment {
-    return { netnsPath: `/run/netns/${this.netnsName(address)}`, address };
+    return { netnsPath: `/run/netns/${this.netnsName(address)}`, address, prefix: this.subnet.prefix, gateway: this.subnet.gateway };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { exec, type ExecOptions } from "../../system/exec.js";
 import { macForAddress } from "../../net/index.js";
+import type { Attachment } from "../../net/index.js";
 import type { GuestNet } from "./run-file.js";
 
 /** The guest NIC's tap, inside the instance's own network namespace. */
@@ -13,35 +14,34 @@ export const TAP = "tap0";
  * bridge isolation, firewall rules and source guard (net/source-guard.ts: only its own MAC and address
  * pass) as a container. Returns the guest's network settings.
  */
-export async function plumbGuestNet(netnsPath: string): Promise<GuestNet> {
-  const net = await guestNetOf(netnsPath);
-  await nsExec(netnsPath, ["ip", "tuntap", "add", "dev", TAP, "mode", "tap"]);
-  await bridgeGuestNic(netnsPath, TAP);
-  return net;
+export async function plumbGuestNet(attachment: Attachment): Promise<GuestNet> {
+  await bridgeGuestNic(attachment.netnsPath, TAP, [`tuntap add dev ${TAP} mode tap`]);
+  return guestNetOf(attachment);
 }
 
-/** The guest's network settings: the address and default route HostNetwork gave the namespace's eth0. */
-export async function guestNetOf(netnsPath: string): Promise<GuestNet> {
-  const addrs = JSON.parse((await nsExec(netnsPath, ["ip", "-j", "-4", "addr", "show", "dev", "eth0"])).stdout || "[]") as Array<{
-    addr_info?: Array<{ local: string; prefixlen: number }>;
-  }>;
-  const info = addrs[0]?.addr_info?.[0];
-  const routes = JSON.parse((await nsExec(netnsPath, ["ip", "-j", "-4", "route", "show", "default"])).stdout || "[]") as Array<{ gateway?: string }>;
-  const gateway = routes[0]?.gateway;
-  if (!info || !gateway) throw new Error("the instance's network namespace has no address or default route on eth0");
-  return { address: info.local, prefix: info.prefixlen, gateway, mac: macForAddress(info.local) };
+/** The guest's network settings: the instance's address and default route, as HostNetwork gave them to eth0. */
+export function guestNetOf(attachment: Attachment): GuestNet {
+  return { address: attachment.address, prefix: attachment.prefix, gateway: attachment.gateway, mac: macForAddress(attachment.address) };
 }
 
 /**
  * Puts the guest's NIC backend `nic` (a tap, or a Xen vif moved into the namespace) in eth0's place: the
  * address leaves eth0 for the guest, and tc mirred redirects pass every frame between eth0 and `nic`.
+ * `ipFirst` are `ip` commands to run before (making the tap). One `ip -batch` and one `tc -batch`: every
+ * nsenter is a process start on an instance's cold and restore path.
  */
-export async function bridgeGuestNic(netnsPath: string, nic: string): Promise<void> {
-  await nsExec(netnsPath, ["ip", "-batch", "-"], { input: [`addr flush dev eth0`, `link set ${nic} up`].join("\n") + "\n" });
-  for (const [from, to] of [["eth0", nic], [nic, "eth0"]] as const) {
-    await nsExec(netnsPath, ["tc", "qdisc", "add", "dev", from, "ingress"]);
-    await nsExec(netnsPath, ["tc", "filter", "add", "dev", from, "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", to]);
-  }
+export async function bridgeGuestNic(netnsPath: string, nic: string, ipFirst: readonly string[] = []): Promise<void> {
+  await nsExec(netnsPath, ["ip", "-batch", "-"], { input: lines([...ipFirst, "addr flush dev eth0", `link set ${nic} up`]) });
+  await nsExec(netnsPath, ["tc", "-batch", "-"], {
+    input: lines([["eth0", nic], [nic, "eth0"]].flatMap(([from, to]) => [
+      `qdisc add dev ${from} ingress`,
+      `filter add dev ${from} parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev ${to}`,
+    ])),
+  });
+}
+
+function lines(commands: readonly string[]): string {
+  return commands.map((c) => `${c}\n`).join("");
 }
 
 function nsExec(netnsPath: string, argv: string[], opts: ExecOptions = {}) {

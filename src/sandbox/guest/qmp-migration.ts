@@ -7,6 +7,8 @@ import { StrataError } from "../../errors.js";
 import { QmpClient } from "./qmp.js";
 
 const MIGRATE_WAIT_MS = 60_000;
+/** query-migrate is a local round trip of well under 1 ms; a restore waits on this poll before its guest runs. */
+const MIGRATE_POLL_MS = 5;
 /** A migration bandwidth cap no local disk reaches (bytes/s). */
 const UNCAPPED_BYTES_PER_S = 64 * 1024 ** 3;
 /** The fd a restoring QEMU reads its snapshot from: the first one passed after stdio. */
@@ -70,7 +72,7 @@ async function waitMigration(qmp: QmpClient, want: string, signal?: AbortSignal)
     if (status.status === want) return;
     if (status.status === "failed") throw new StrataError("INSTANCE_FAILED", `snapshot migration failed: ${status["error-desc"] ?? "no reason given"}`);
     if (Date.now() > deadline) throw new StrataError("INSTANCE_FAILED", `snapshot migration still ${status.status ?? "not started"} after ${MIGRATE_WAIT_MS / 1000} s`);
-    await sleep(20);
+    await sleep(MIGRATE_POLL_MS);
   }
 }
 

@@ -145,8 +145,9 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     if (await pathExists(dir)) await this.cleanup(id); // a crashed earlier attempt with this id
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      const { netnsPath } = await this.opts.network.attach(id);
-      const net = await plumbGuestNet(netnsPath);
+      const attachment = await this.opts.network.attach(id);
+      const { netnsPath } = attachment;
+      const net = await plumbGuestNet(attachment);
       if (this.opts.profile) await this.opts.profile.writeRunDisk(join(dir, VM_FILES.run), { proc, spec, net });
       else await writeRunDisk(join(dir, VM_FILES.run), {
         args: proc.args, env: relayedEnv(proc.env, spec), cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: spec.limits.memoryMb, net,

@@ -141,8 +141,9 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     if (await pathExists(dir)) await this.cleanup(id); // a crashed earlier attempt with this id
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      const { netnsPath } = await this.opts.network.attach(id);
-      const net = await plumbGuestNet(netnsPath);
+      const attachment = await this.opts.network.attach(id);
+      const { netnsPath } = attachment;
+      const net = await plumbGuestNet(attachment);
       const dataDisk = machine.dataDiskMb ? join(dir, VM_FILES.data) : undefined;
       if (dataDisk) await makeDataDisk(dataDisk, machine.dataDiskMb!, proc.uid, proc.gid);
       await writeRunDisk(join(dir, VM_FILES.run), {

@@ -124,8 +124,9 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const vifScript = join(this.instances.root, "vif-strata");
       await writeVifScript(vifScript);
-      const { netnsPath } = await this.opts.network.attach(id);
-      const net = await guestNetOf(netnsPath);
+      const attachment = await this.opts.network.attach(id);
+      const { netnsPath } = attachment;
+      const net = guestNetOf(attachment);
       await writeRunDisk(join(dir, FILES.run), {
         args: proc.args, env: proc.env, cwd: proc.cwd, uid: proc.uid, gid: proc.gid, hostname: id, memoryMb: machine.appMemoryMb, net,
       });

@@ -124,7 +124,7 @@ describe("the source-address guard on every instance's bridge port", () => {
     vm = await net.attach(ids[0]!);
     ct = await net.attach(ids[1]!);
     // The first instance as a VM-class driver sets it up: its address leaves eth0 for a guest on tap0.
-    await plumbGuestNet(vm.netnsPath);
+    await plumbGuestNet(vm);
   });
 
   after(async () => {
