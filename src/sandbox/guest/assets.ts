@@ -8,6 +8,7 @@ import { pathExists } from "../../system/fs.js";
 import { withFileLock } from "../../system/file-lock.js";
 import { cpioNewc, type CpioEntry } from "./cpio.js";
 import { moduleClosure } from "./modinfo.js";
+import { withoutModuleSignature } from "./module-signature.js";
 
 /** Where scripts/guest-kernel.sh unpacks Debian's cloud kernel (`current` links the release in use). */
 export const GUEST_KERNEL_DIR = "/usr/local/lib/strata/guest/current";
@@ -100,7 +101,7 @@ export async function guestAssets(
   const kernel = await guestKernel(kernelDir);
   const init = await guestInitBinary(onProgress, cacheDir);
   const key = createHash("sha256")
-    .update(`${init}\0${kernel.release}\0${modules.join(",")}`)
+    .update(`${init}\0${kernel.release}\0${modules.join(",")}\0unsigned-modules`)
     .digest("hex")
     .slice(0, 16);
   const out = join(cacheDir, `initramfs-${key}.cpio`);
@@ -118,7 +119,7 @@ export async function guestAssets(
       { name: "init", mode: 0o100755, data: await readFile(init) },
       { name: "modules/order", mode: 0o100644, data: Buffer.from(closure.map((m) => m.replace(/^.*\//, "")).join("\n") + "\n") },
     ];
-    for (const m of closure) entries.push({ name: `modules/${m.replace(/^.*\//, "")}`, mode: 0o100644, data: await readFile(join(kernel.modulesDir, m)) });
+    for (const m of closure) entries.push({ name: `modules/${m.replace(/^.*\//, "")}`, mode: 0o100644, data: withoutModuleSignature(await readFile(join(kernel.modulesDir, m))) });
     const tmp = `${out}.tmp-${process.pid}`;
     await writeFile(tmp, cpioNewc(entries));
     await rename(tmp, out);

@@ -4,6 +4,7 @@
  * the host<->guest line protocol, and the per-instance bookkeeping the drivers compose (GuestInstances).
  */
 export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES, GUEST_OVERHEAD_MB } from "./assets.js";
+export { withoutModuleSignature } from "./module-signature.js";
 export type { GuestAssets, GuestKernel } from "./assets.js";
 export { cpioNewc } from "./cpio.js";
 export type { CpioEntry } from "./cpio.js";
