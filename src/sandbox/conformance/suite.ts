@@ -186,7 +186,7 @@ export function runConformance(opts: ConformanceOptions): void {
       try {
         const state = await waitForState(driver, instance, (s) => s.status !== "running", 30_000);
         assert.equal(state.status, "exited", `still ${state.status}; logs:\n${io.text()}`);
-        assert.equal(state.status === "exited" && state.reason, "oom-killed");
+        assert.equal(state.status === "exited" && state.reason, "oom-killed", `${JSON.stringify(state)}; logs:\n${io.text()}`);
       } finally {
         await stop(instance);
       }

@@ -202,12 +202,20 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
     const recorded = await readExit(this.ioDir(instance.id));
     if (recorded) return recorded;
     const state = await this.lxdState(client, instance.id);
-    if (!state) return { status: "gone" };
-    if (state.status === "Running") {
+    if (state?.status === "Running") {
       return { status: "running", cpuMs: Math.round((state.cpu?.usage ?? 0) / 1e6), ...(state.memory?.usage && { memoryBytes: state.memory.usage }) };
     }
     const data = HandleData.safeParse(instance.handle.data);
-    return endedWithoutRecord(data.success ? data.data.output : "console");
+    return this.endedState(instance.id, data.success ? data.data.output : "console", state !== null);
+  }
+
+  /**
+   * How an instance that LXD no longer reports running ended. The launcher's record is read again: it is
+   * written before the launcher exits, and the app may have ended between an earlier read and LXD's answer
+   * (LXD then says Stopping or Stopped, and a missing record would wrongly say killed).
+   */
+  private async endedState(id: string, output: "files" | "console", known: boolean): Promise<EndedState | { status: "gone" }> {
+    return (await readExit(this.ioDir(id))) ?? (known ? endedWithoutRecord(output) : { status: "gone" });
   }
 
   async exec(instance: Instance, argv: readonly string[], io: ExecIO): Promise<number> {
@@ -266,7 +274,7 @@ export class LxdDriver implements SandboxDriver<LxdPrepared> {
       this.instanceDir(id),
       { log: (stream, line) => io.log(stream, line), exited },
       async () => (await this.lxdState(client, id))?.status === "Running",
-      async () => (await readExit(this.ioDir(id))) ?? ((await this.lxdState(client, id)) ? endedWithoutRecord(output) : { status: "gone" }),
+      async () => this.endedState(id, output, (await this.lxdState(client, id)) !== null),
     );
     this.tails.set(id, watch);
     await watch.start();
