@@ -213,11 +213,16 @@ export class LxcDriver implements SandboxDriver<OciPrepared> {
   }
 
   private async stateOf(id: string): Promise<InstanceState> {
-    const exit = await readFile(join(this.instanceDir(id), "persist", "exit"), "utf8").catch(ignoreMissing(null));
+    const exitFile = join(this.instanceDir(id), "persist", "exit");
+    let exit = await readFile(exitFile, "utf8").catch(ignoreMissing(null));
     if (exit === null) {
-      if (!(await this.holderAlive(id))) return { status: "gone" };
-      const oomKills = await this.cgroups.oomKills(id);
-      return { status: "running", ...(await this.cgroups.stats(id)), ...(oomKills !== undefined && { oomKills }) };
+      if (await this.holderAlive(id)) {
+        const oomKills = await this.cgroups.oomKills(id);
+        return { status: "running", ...(await this.cgroups.stats(id)), ...(oomKills !== undefined && { oomKills }) };
+      }
+      // The holder writes the exit before it ends: one that ended since the first read has left it.
+      exit = await readFile(exitFile, "utf8").catch(ignoreMissing(null));
+      if (exit === null) return { status: "gone" };
     }
     const code = Number(exit.trim());
     const hit = await limitsHit(this.cgroups.pathFor(id).slice(1));
