@@ -1,6 +1,5 @@
 import { exec, type ExecOptions } from "../../system/exec.js";
-import { macForAddress } from "../../net/index.js";
-import type { Attachment } from "../../net/index.js";
+import { macForAddress, type Attachment } from "../../net/index.js";
 import type { GuestNet } from "./run-file.js";
 
 /** The guest NIC's tap, inside the instance's own network namespace. */
