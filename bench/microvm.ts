@@ -2,8 +2,10 @@
  * The microvm driver (QEMU microvm; TCG on this host) beside runc, in the same run: for a small guest (the
  * conformance busybox image serving a file with httpd) cold start (start() called → first HTTP 200) and
  * start restored from a snapshot of the version's first instance, medians and p99 of >= 10 each, how many
- * restores came from the snapshot (a failed restore boots instead), the snapshot's size on disk, and the
- * memory cgroup charge (the VMM with the guest's RAM) of an idle booted and an idle restored instance.
+ * restores came from the snapshot (a failed restore boots instead), the snapshot's size on disk, the
+ * memory of an idle booted and an idle restored instance (its memory cgroup's charge, the VMM with the
+ * guest's RAM, plus the huge pages the guest's RAM is on where the host has a pool), and restores after
+ * an idle pause with the guest's RAM on huge pages beside the same with anonymous memory (interleaved).
  * Then the same cold/restored pair for an Elixir release (examples/elixir-app, built here by the Elixir
  * buildpack), where a restore skips the BEAM's boot. Targets (issue 14, TCG): cold <= 2.5 s, restore
  * <= 500 ms for the small guest. What restored siblings share is measured by ./snapshot-uniqueness.ts.
@@ -21,12 +23,16 @@ import { OciLayout } from "../src/images/layout.js";
 import { HostNetwork } from "../src/net/index.js";
 import { conformanceImage } from "../src/sandbox/conformance/index.js";
 import type { ImageRef, Instance, InstanceSpec, Prepared, SandboxDriver } from "../src/sandbox/driver.js";
+import { hugetlbPool } from "../src/sandbox/guest/index.js";
 import { MicrovmDriver } from "../src/sandbox/microvm/index.js";
 import { OciDriver } from "../src/sandbox/oci/index.js";
 import { median, percentile, type BenchRow } from "./measure.js";
 
 const COLD_STARTS = 10;
 const RESTORES = 20;
+/** Restores after an idle pause, per kind of guest RAM, interleaved: what a scale from zero meets. */
+const IDLE_RESTORES = 8;
+const IDLE_PAUSE_MS = 4000;
 const io = { log: () => undefined };
 const ELIXIR_EXAMPLE = fileURLToPath(new URL("../examples/elixir-app/", import.meta.url));
 
@@ -139,13 +145,16 @@ interface ColdRestored {
   snapshotBytes: number;
   coldIdle: number;
   restoredIdle: number;
+  /** Restores after IDLE_PAUSE_MS with nothing running, guest RAM on huge pages and anonymous (when asked for). */
+  idleHuge: number[];
+  idleAnonymous: number[];
 }
 
 /**
  * Cold starts on a driver without snapshots; then, on one with them, the version's first instance (booted,
  * snapshotted once it listens) and `RESTORES` starts restored from its snapshot.
  */
-async function coldAndRestored(root: string, booted: MicrovmDriver, snapshotting: MicrovmDriver, image: ImageRef, specOf: SpecOf, tag: string, idle: boolean): Promise<ColdRestored> {
+async function coldAndRestored(root: string, booted: MicrovmDriver, snapshotting: MicrovmDriver, image: ImageRef, specOf: SpecOf, tag: string, idle: boolean, anonymous?: MicrovmDriver): Promise<ColdRestored> {
   const coldPrepared = await booted.prepare(image, specOf(`bench-${tag}-prep`));
   const cold = await starts(booted, coldPrepared, specOf, `${tag}c`, COLD_STARTS);
   const coldIdle = idle ? await idleBytes(booted, coldPrepared, specOf, `bench-${tag}-idle`) : 0;
@@ -164,8 +173,16 @@ async function coldAndRestored(root: string, booted: MicrovmDriver, snapshotting
   const snapshotBytes = await diskBytes(snapDir);
   const restored = await starts(snapshotting, prepared, specOf, `${tag}r`, RESTORES);
   const restoredIdle = idle ? await idleBytes(snapshotting, prepared, specOf, `bench-${tag}-ridle`) : 0;
+  const idleHuge: number[] = [];
+  const idleAnonymous: number[] = [];
+  for (let i = 0; anonymous && i < IDLE_RESTORES; i++) {
+    for (const [driver, times, kind] of [[anonymous, idleAnonymous, "a"], [snapshotting, idleHuge, "h"]] as const) {
+      await sleep(IDLE_PAUSE_MS);
+      times.push(...(await starts(driver, prepared, specOf, `${tag}i${kind}${i}`, 1)).times);
+    }
+  }
   await snapshotting.release(prepared);
-  return { cold: cold.times, restored: restored.times, coldCpu: cold.cpu, restoredCpu: restored.cpu, restoredCount: restored.restored, snapshotMs, snapshotBytes, coldIdle, restoredIdle };
+  return { cold: cold.times, restored: restored.times, coldCpu: cold.cpu, restoredCpu: restored.cpu, restoredCount: restored.restored, snapshotMs, snapshotBytes, coldIdle, restoredIdle, idleHuge, idleAnonymous };
 }
 
 /** The image store shared with the tests (base images are built there once per machine). */
@@ -202,6 +219,8 @@ export async function benchMicrovm(opts: { elixir: boolean } = { elixir: true })
   const network = new HostNetwork(home, { bridge: "stratabenchmv0", subnet: "10.233.12.0/24" });
   const booted = new MicrovmDriver({ home, network });
   const snapshotting = new MicrovmDriver({ home, network, snapshots: true });
+  // The same snapshots, restored with the guest's RAM anonymous instead of on the huge page pool.
+  const anonymous = new MicrovmDriver({ home, network, snapshots: true, hugePages: false });
   const runc = new OciDriver({ home, runtime: "runc", network });
   const elixirApp = `bench-mv-ex-${process.pid}`;
   let elixirLayout: OciLayout | undefined;
@@ -211,7 +230,8 @@ export async function benchMicrovm(opts: { elixir: boolean } = { elixir: true })
     await network.ensure();
     const image: ImageRef = await conformanceImage();
     const rc = (await starts(runc, await runc.prepare(image, busyboxSpec("bench-rc-prep")), busyboxSpec, "rc", COLD_STARTS)).times;
-    const small = await coldAndRestored(root, booted, snapshotting, image, busyboxSpec, "mv", true);
+    const pool = await hugetlbPool();
+    const small = await coldAndRestored(root, booted, snapshotting, image, busyboxSpec, "mv", true, pool ? anonymous : undefined);
 
     const ms = (x: number) => Math.round(x);
     const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
@@ -228,8 +248,14 @@ export async function benchMicrovm(opts: { elixir: boolean } = { elixir: true })
       { name: "microvm starts served from the snapshot (the rest fell back to a boot)", value: small.restoredCount, unit: `of ${small.restored.length}` },
       { name: "microvm first instance: start → its snapshot on disk", value: ms(small.snapshotMs), unit: "ms" },
       { name: "microvm snapshot size on disk (64 MiB guest + 96 MiB overhead)", value: mib(small.snapshotBytes), unit: "MiB" },
-      { name: "microvm idle booted instance, memory cgroup (VMM + guest RAM touched)", value: mib(small.coldIdle), unit: "MiB" },
-      { name: "microvm idle restored instance, memory cgroup", value: mib(small.restoredIdle), unit: "MiB", peer: `booted ${mib(small.coldIdle)} MiB` },
+      { name: "microvm idle booted instance, memory (cgroup: VMM + guest RAM touched; + its huge pages)", value: mib(small.coldIdle), unit: "MiB" },
+      { name: "microvm idle restored instance, memory", value: mib(small.restoredIdle), unit: "MiB", peer: `booted ${mib(small.coldIdle)} MiB` },
+      { name: `microvm guest RAM: ${pool ? `huge pages (${pool.mount}, ${mib(pool.freeBytes)} MiB free at the start)` : "anonymous memory (no hugetlbfs pool: scripts/setup-host.sh reserves one)"}`, value: 0, unit: "-" },
+      ...(small.idleHuge.length ? [
+        { name: `microvm restore after ${IDLE_PAUSE_MS / 1000} s idle, guest RAM on huge pages, median of ${small.idleHuge.length}`, value: ms(median(small.idleHuge)), unit: "ms", peer: `anonymous RAM ${ms(median(small.idleAnonymous))} ms` },
+        { name: `microvm restore after ${IDLE_PAUSE_MS / 1000} s idle, guest RAM on huge pages, p99`, value: ms(percentile(small.idleHuge, 99)), unit: "ms", peer: `anonymous RAM ${ms(percentile(small.idleAnonymous, 99))} ms` },
+        { name: `microvm restore after ${IDLE_PAUSE_MS / 1000} s idle, guest RAM anonymous, median of ${small.idleAnonymous.length}`, value: ms(median(small.idleAnonymous)), unit: "ms" },
+      ] : []),
     ];
     if (!opts.elixir) return smallRows;
 
@@ -248,9 +274,9 @@ export async function benchMicrovm(opts: { elixir: boolean } = { elixir: true })
     ];
   } finally {
     // starts() and idleBytes() stop every instance they start; the sweeps clear what an error left (this home's only).
-    for (const d of [booted, snapshotting]) await d.sweep(new Set());
+    for (const d of [booted, snapshotting, anonymous]) await d.sweep(new Set());
     await runc.sweep(new Set());
-    for (const d of [booted, snapshotting]) await d.close();
+    for (const d of [booted, snapshotting, anonymous]) await d.close();
     await runc.close();
     await network.teardown();
     if (elixirLayout) for (const img of await elixirLayout.list()) if (img.ref.startsWith(`apps/${elixirApp}:`)) await elixirLayout.untag(img.ref);

@@ -21,6 +21,8 @@ export interface VmSpec extends GuestBoot {
   readonly bootLog: string;
   /** A snapshot to restore instead of booting. */
   readonly incoming?: string;
+  /** Told what the instance's log should say about its launch (guest RAM that could not go on huge pages). */
+  readonly note?: (line: string) => void;
 }
 
 /** The files a backend keeps in an instance's directory, by name. */

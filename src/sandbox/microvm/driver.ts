@@ -11,7 +11,7 @@ import type {
   Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
+  chooseAccel, encodeControl, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, hugetlbBytes, placeVmm, plumbGuestNet, TAP,
   tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestControl, type GuestNet, type GuestPrepared, type SnapshotFiles,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -44,6 +44,8 @@ export interface MicrovmDriverOptions {
   readonly snapshotDiskMb?: number;
   /** For a driver built on this one (kata: an OCI container inside the guest); the microvm workload otherwise. */
   readonly profile?: MicrovmProfile;
+  /** Guest RAM from the host's hugetlbfs pool while it has room (default true; guest/hugepages.ts says why). */
+  readonly hugePages?: boolean;
 }
 
 /** What a driver built on the microvm lifecycle changes: its name, capabilities and what the guest runs. */
@@ -89,7 +91,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     this.name = opts.profile?.name ?? "microvm";
     this.capabilities = opts.profile?.capabilities ?? CAPABILITIES;
     const kvmRuns = async () => (await this.chooseAccel()).accel === "kvm";
-    this.backend = opts.backend ?? new ChosenBackend(new FirecrackerBackend(kvmRuns), new QemuBackend(() => this.chooseAccel()));
+    this.backend = opts.backend ?? new ChosenBackend(new FirecrackerBackend(kvmRuns), new QemuBackend(() => this.chooseAccel(), { hugePages: opts.hugePages }));
     this.cgroups = new CgroupV1(this.cgroupParent);
     this.instances = new GuestInstances(opts.home.runtime(this.name), VM_FILES);
     this.images = new GuestImages(this.name, opts.home, async () => guestAssets(opts.onProgress, undefined, undefined, await this.backend.guestModules?.()), opts.onProgress);
@@ -165,6 +167,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
         netnsPath, tap: TAP, mac: net.mac,
         logFile: join(dir, VM_FILES.log),
         bootLog: join(dir, VM_FILES.boot),
+        note: (line) => io.log("stderr", line),
       };
       let pid: number;
       if (snapshot) {
@@ -214,7 +217,21 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
 
   inspect(instance: Instance): Promise<InstanceState> {
     const id = instance.id;
-    return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, () => this.cgroups.stats(id));
+    return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, () => this.stats(id));
+  }
+
+  /** The cgroup's counters, with the guest RAM a hugetlbfs pool backs (which a memory cgroup v1 does not count). */
+  private async stats(id: string): Promise<{ cpuMs?: number; memoryBytes?: number; peakMemoryBytes?: number }> {
+    const stats = await this.cgroups.stats(id);
+    const pid = await this.pidOf(id);
+    const huge = pid ? await hugetlbBytes(pid) : 0;
+    if (huge === 0) return stats;
+    // A guest's huge pages stay mapped until its VMM exits: what it maps now is also its peak.
+    return {
+      ...stats,
+      ...(stats.memoryBytes !== undefined && { memoryBytes: stats.memoryBytes + huge }),
+      ...(stats.peakMemoryBytes !== undefined && { peakMemoryBytes: stats.peakMemoryBytes + huge }),
+    };
   }
 
   /**

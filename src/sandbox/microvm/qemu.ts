@@ -4,18 +4,22 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { exec, which } from "../../system/exec.js";
 import type { Probe } from "../driver.js";
-import { CTL_PORT, EXEC_PORT, INCOMING_ARGS, LOG_PORT, QmpClient, quitQemu, resumeIncoming, snapshotToFile, type AccelChoice } from "../guest/index.js";
+import { CTL_PORT, EXEC_PORT, hugePagesFor, hugetlbPool, INCOMING_ARGS, LOG_PORT, QmpClient, quitQemu, resumeIncoming, snapshotToFile, type AccelChoice } from "../guest/index.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 
 const QEMU = "qemu-system-x86_64";
 const LAUNCH_WAIT_MS = 10_000;
+/** QEMU's words when the hugetlbfs pool cannot back the guest's RAM (softmmu/physmem.c, file_ram_alloc). */
+const NO_ROOM_ON_POOL = /unable to map backing store for guest RAM/;
 
 /**
  * QEMU's argv for a microvm (docs/system/i386/microvm.rst): no PCI, no firmware, no option ROMs; the
  * kernel is booted directly (PVH); disks, NIC and the serial ports (log, control, exec) are virtio-mmio devices. The
  * VMM daemonizes with a pid file and a QMP socket, so it outlives the daemon and is re-adopted by them.
+ * `memPath`: a hugetlbfs mount the guest's RAM comes from (guest/hugepages.ts); a migration stream carries
+ * RAM by block name, so a snapshot taken with or without it restores either way.
  */
-export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec): string[] {
+export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec, memPath?: string): string[] {
   const f = (name: keyof typeof VM_FILES) => join(vm.dir, VM_FILES[name]);
   return [
     qemu,
@@ -24,6 +28,7 @@ export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec):
     "-accel", accel,
     "-cpu", accel === "kvm" ? "host" : "max",
     "-m", `${vm.memoryMb}M`,
+    ...(memPath ? ["-mem-path", memPath] : []),
     "-smp", String(vm.vcpus),
     "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
     "-kernel", vm.kernel, "-initrd", vm.initramfs, "-append", vm.cmdline,
@@ -62,8 +67,16 @@ export function guestCmdline(tscKhz: number | undefined): string {
   return ["console=ttyS0", "quiet", "panic=-1", "reboot=t", "pci=off", "rdinit=/init", "cryptomgr.notests", ...tsc].join(" ");
 }
 
+export interface QemuBackendOptions {
+  /** Guest RAM from the host's hugetlbfs pool when it has room (default true). */
+  readonly hugePages?: boolean;
+}
+
 export class QemuBackend implements VmmBackend {
-  constructor(private readonly accel: () => Promise<AccelChoice>) {}
+  constructor(
+    private readonly accel: () => Promise<AccelChoice>,
+    private readonly opts: QemuBackendOptions = {},
+  ) {}
 
   async detail(): Promise<string> {
     return `qemu-${(await this.accel()).accel}`;
@@ -74,13 +87,34 @@ export class QemuBackend implements VmmBackend {
     if (!qemu) return { available: false, reason: `${QEMU} is not installed`, install: ["qemu-system-x86"] };
     const version = (await exec([qemu, "--version"])).stdout.split("\n")[0] ?? "";
     const choice = await this.accel();
-    return { available: true, details: { qemu: `${qemu} (${version})`, accel: `${choice.accel} (${choice.why})` } };
+    return { available: true, details: { qemu: `${qemu} (${version})`, accel: `${choice.accel} (${choice.why})`, "guest RAM": await this.ramSource() } };
+  }
+
+  private async ramSource(): Promise<string> {
+    if (this.opts.hugePages === false) return "anonymous memory (huge pages turned off for this driver)";
+    const pool = await hugetlbPool();
+    if (!pool) return "anonymous memory (no hugetlbfs pool: scripts/setup-host.sh reserves one, STRATA_HUGEPAGES_MB)";
+    return `huge pages from ${pool.mount} while the pool has room (${Math.floor(pool.freeBytes / 1024 ** 2)} MiB free), else anonymous memory`;
   }
 
   async launch(vm: VmSpec): Promise<number> {
+    const memPath = this.opts.hugePages === false ? undefined : await hugePagesFor(vm.memoryMb);
+    if (!memPath) return this.launchOn(vm, undefined);
+    try {
+      return await this.launchOn(vm, memPath);
+    } catch (err) {
+      // Another VM took the pool's last pages between the check and QEMU's mmap of them: QEMU says so and
+      // exits before it daemonizes, so nothing is left, and this one runs on anonymous memory instead.
+      if (!NO_ROOM_ON_POOL.test((err as Error).message)) throw err;
+      vm.note?.(`strata: the huge page pool had no room left for ${vm.id}'s guest RAM; it is anonymous memory`);
+      return this.launchOn(vm, undefined);
+    }
+  }
+
+  private async launchOn(vm: VmSpec, memPath: string | undefined): Promise<number> {
     const qemu = await which(QEMU);
     if (!qemu) throw new StrataError("SANDBOX_UNAVAILABLE", `${QEMU} is not installed (run scripts/setup-host.sh)`);
-    const argv = qemuArgv(qemu, (await this.accel()).accel, vm);
+    const argv = qemuArgv(qemu, (await this.accel()).accel, vm, memPath);
     // The VMM runs in the instance's network namespace, where its tap is. A restore hands QEMU the
     // snapshot file itself: it reads the stream at its own pace, with no copy through this process.
     const incoming = vm.incoming ? await open(vm.incoming, "r") : undefined;

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { hugetlbfsMount, parseMeminfoHugePages, parseSmapsHugetlb } from "../../../src/sandbox/guest/hugepages.js";
+
+const TWO_MIB = 2 * 1024 * 1024;
+
+describe("huge page pool", () => {
+  it("reads the pool's size, free pages and page size from /proc/meminfo", () => {
+    const meminfo = "MemTotal:       24683520 kB\nHugePages_Total:     512\nHugePages_Free:      300\nHugePages_Rsvd:        4\nHugepagesize:       2048 kB\n";
+    assert.deepEqual(parseMeminfoHugePages(meminfo), { total: 512, free: 300, pageBytes: TWO_MIB });
+    assert.equal(parseMeminfoHugePages("MemTotal: 1 kB\n"), undefined, "a kernel without hugetlb");
+  });
+
+  it("finds the hugetlbfs mount of the default page size, not one of another size or another file system", () => {
+    const mounts = [
+      "proc /proc proc rw,relatime 0 0",
+      "hugetlbfs /mnt/huge1g hugetlbfs rw,relatime,pagesize=1024M 0 0",
+      "hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0",
+    ].join("\n");
+    assert.equal(hugetlbfsMount(mounts, TWO_MIB), "/dev/hugepages");
+    assert.equal(hugetlbfsMount("none /huge\\040pages hugetlbfs rw 0 0", TWO_MIB), "/huge pages", "no pagesize option: the default size; octal escapes decoded");
+    assert.equal(hugetlbfsMount("tmpfs /dev/hugepages tmpfs rw 0 0", TWO_MIB), undefined);
+  });
+
+  it("sums a process's shared and private huge pages from smaps_rollup", () => {
+    const rollup = "Rss:  1716 kB\nAnonHugePages:  2048 kB\nShared_Hugetlb:  4096 kB\nPrivate_Hugetlb:  161792 kB\nSwap:  0 kB\n";
+    assert.equal(parseSmapsHugetlb(rollup), (4096 + 161792) * 1024);
+    assert.equal(parseSmapsHugetlb(""), 0, "a process that is gone maps nothing");
+  });
+});
