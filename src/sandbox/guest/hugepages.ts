@@ -66,3 +66,43 @@ export function parseSmapsHugetlb(text: string): number {
   for (const m of text.matchAll(/^(?:Shared|Private)_Hugetlb:\s+(\d+) kB/gm)) kb += Number(m[1]);
   return kb * 1024;
 }
+
+/** QEMU's words when the hugetlbfs pool cannot back the guest's RAM (softmmu/physmem.c, file_ram_alloc). */
+const NO_ROOM_ON_POOL = /unable to map backing store for guest RAM/;
+
+/**
+ * Launches a QEMU guest of `memoryMb` with its RAM on the pool (`launch(mount)`, for `-mem-path`) when the
+ * pool has room and `enabled`, else on anonymous memory (`launch(undefined)`). A guest that loses the race
+ * for the pool's last pages to another launch is launched again on anonymous memory (QEMU says so and exits
+ * before it daemonizes, so nothing is left of the first try), and `note` is told.
+ */
+export async function launchOnHugePages<T>(memoryMb: number, enabled: boolean, launch: (memPath: string | undefined) => Promise<T>, note?: (line: string) => void): Promise<T> {
+  const memPath = enabled ? await hugePagesFor(memoryMb) : undefined;
+  if (!memPath) return launch(undefined);
+  try {
+    return await launch(memPath);
+  } catch (err) {
+    if (!NO_ROOM_ON_POOL.test((err as Error).message)) throw err;
+    note?.("strata: the huge page pool had no room left for this guest's RAM; it is anonymous memory");
+    return launch(undefined);
+  }
+}
+
+/** A VMM's cgroup counters with the huge pages it maps added: they stay mapped until it exits, so they are also its peak. */
+export async function withHugetlb<S extends { memoryBytes?: number; peakMemoryBytes?: number }>(stats: S, pid: number | undefined): Promise<S> {
+  const huge = pid ? await hugetlbBytes(pid) : 0;
+  if (huge === 0) return stats;
+  return {
+    ...stats,
+    ...(stats.memoryBytes !== undefined && { memoryBytes: stats.memoryBytes + huge }),
+    ...(stats.peakMemoryBytes !== undefined && { peakMemoryBytes: stats.peakMemoryBytes + huge }),
+  };
+}
+
+/** What `strata doctor` says about a VM driver's guest RAM. */
+export async function guestRamSource(enabled: boolean): Promise<string> {
+  if (!enabled) return "anonymous memory (huge pages turned off for this driver)";
+  const pool = await hugetlbPool();
+  if (!pool) return "anonymous memory (no hugetlbfs pool: scripts/setup-host.sh reserves one, STRATA_HUGEPAGES_MB)";
+  return `huge pages from ${pool.mount} while the pool has room (${Math.floor(pool.freeBytes / 1024 ** 2)} MiB free), else anonymous memory`;
+}

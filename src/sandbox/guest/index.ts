@@ -21,7 +21,7 @@ export { QmpClient } from "./qmp.js";
 export type { QmpCommands, QmpEvent } from "./qmp.js";
 export { bridgeGuestNic, guestNetOf, plumbGuestNet, TAP } from "./network.js";
 export { placeVmm } from "./vmm-cgroup.js";
-export { hugePagesFor, hugetlbBytes, hugetlbPool } from "./hugepages.js";
+export { guestRamSource, hugetlbBytes, hugetlbPool, launchOnHugePages, withHugetlb } from "./hugepages.js";
 export type { HugetlbPool } from "./hugepages.js";
 export { GuestLogFollower, lastGuestExit } from "./guest-log.js";
 export type { GuestExit } from "./guest-log.js";

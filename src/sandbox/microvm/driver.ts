@@ -11,8 +11,8 @@ import type {
   Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, hugetlbBytes, placeVmm, plumbGuestNet, TAP,
-  tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestControl, type GuestNet, type GuestPrepared, type SnapshotFiles,
+  chooseAccel, encodeControl, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
+  tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestControl, type GuestNet, type GuestPrepared, type SnapshotFiles, withHugetlb,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
 import { processFor } from "../oci/image-process.js";
@@ -217,21 +217,8 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
 
   inspect(instance: Instance): Promise<InstanceState> {
     const id = instance.id;
-    return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, () => this.stats(id));
-  }
-
-  /** The cgroup's counters, with the guest RAM a hugetlbfs pool backs (which a memory cgroup v1 does not count). */
-  private async stats(id: string): Promise<{ cpuMs?: number; memoryBytes?: number; peakMemoryBytes?: number }> {
-    const stats = await this.cgroups.stats(id);
-    const pid = await this.pidOf(id);
-    const huge = pid ? await hugetlbBytes(pid) : 0;
-    if (huge === 0) return stats;
-    // A guest's huge pages stay mapped until its VMM exits: what it maps now is also its peak.
-    return {
-      ...stats,
-      ...(stats.memoryBytes !== undefined && { memoryBytes: stats.memoryBytes + huge }),
-      ...(stats.peakMemoryBytes !== undefined && { peakMemoryBytes: stats.peakMemoryBytes + huge }),
-    };
+    // A memory cgroup v1 does not count the huge pages the guest's RAM may be on.
+    return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, async () => withHugetlb(await this.cgroups.stats(id), await this.pidOf(id)));
   }
 
   /**

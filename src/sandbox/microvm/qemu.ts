@@ -4,13 +4,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { exec, which } from "../../system/exec.js";
 import type { Probe } from "../driver.js";
-import { CTL_PORT, EXEC_PORT, hugePagesFor, hugetlbPool, INCOMING_ARGS, LOG_PORT, QmpClient, quitQemu, resumeIncoming, snapshotToFile, type AccelChoice } from "../guest/index.js";
+import { CTL_PORT, EXEC_PORT, guestRamSource, INCOMING_ARGS, launchOnHugePages, LOG_PORT, QmpClient, quitQemu, resumeIncoming, snapshotToFile, type AccelChoice } from "../guest/index.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 
 const QEMU = "qemu-system-x86_64";
 const LAUNCH_WAIT_MS = 10_000;
-/** QEMU's words when the hugetlbfs pool cannot back the guest's RAM (softmmu/physmem.c, file_ram_alloc). */
-const NO_ROOM_ON_POOL = /unable to map backing store for guest RAM/;
 
 /**
  * QEMU's argv for a microvm (docs/system/i386/microvm.rst): no PCI, no firmware, no option ROMs; the
@@ -87,28 +85,11 @@ export class QemuBackend implements VmmBackend {
     if (!qemu) return { available: false, reason: `${QEMU} is not installed`, install: ["qemu-system-x86"] };
     const version = (await exec([qemu, "--version"])).stdout.split("\n")[0] ?? "";
     const choice = await this.accel();
-    return { available: true, details: { qemu: `${qemu} (${version})`, accel: `${choice.accel} (${choice.why})`, "guest RAM": await this.ramSource() } };
-  }
-
-  private async ramSource(): Promise<string> {
-    if (this.opts.hugePages === false) return "anonymous memory (huge pages turned off for this driver)";
-    const pool = await hugetlbPool();
-    if (!pool) return "anonymous memory (no hugetlbfs pool: scripts/setup-host.sh reserves one, STRATA_HUGEPAGES_MB)";
-    return `huge pages from ${pool.mount} while the pool has room (${Math.floor(pool.freeBytes / 1024 ** 2)} MiB free), else anonymous memory`;
+    return { available: true, details: { qemu: `${qemu} (${version})`, accel: `${choice.accel} (${choice.why})`, "guest RAM": await guestRamSource(this.opts.hugePages !== false) } };
   }
 
   async launch(vm: VmSpec): Promise<number> {
-    const memPath = this.opts.hugePages === false ? undefined : await hugePagesFor(vm.memoryMb);
-    if (!memPath) return this.launchOn(vm, undefined);
-    try {
-      return await this.launchOn(vm, memPath);
-    } catch (err) {
-      // Another VM took the pool's last pages between the check and QEMU's mmap of them: QEMU says so and
-      // exits before it daemonizes, so nothing is left, and this one runs on anonymous memory instead.
-      if (!NO_ROOM_ON_POOL.test((err as Error).message)) throw err;
-      vm.note?.(`strata: the huge page pool had no room left for ${vm.id}'s guest RAM; it is anonymous memory`);
-      return this.launchOn(vm, undefined);
-    }
+    return launchOnHugePages(vm.memoryMb, this.opts.hugePages !== false, (memPath) => this.launchOn(vm, memPath), vm.note);
   }
 
   private async launchOn(vm: VmSpec, memPath: string | undefined): Promise<number> {

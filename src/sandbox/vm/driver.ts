@@ -11,8 +11,8 @@ import type {
   ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import {
-  chooseAccel, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_MODULES, hostTscKhz, placeVmm, plumbGuestNet, quitQemu,
-  resumeIncoming, snapshotToFile, TAP, tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared, type SnapshotFiles,
+  chooseAccel, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_MODULES, hostTscKhz, launchOnHugePages, placeVmm, plumbGuestNet, quitQemu,
+  resumeIncoming, snapshotToFile, TAP, tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared, type SnapshotFiles, withHugetlb,
 } from "../guest/index.js";
 import { SnapshotStore } from "../microvm/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -41,6 +41,8 @@ export interface VmDriverOptions {
    * disk is its own, and a snapshot's guest has its first instance's file system mounted.
    */
   readonly snapshots?: boolean;
+  /** Guest RAM from the host's hugetlbfs pool while it has room (default true; guest/hugepages.ts says why). */
+  readonly hugePages?: boolean;
 }
 
 const POLL_MS = 20;
@@ -104,7 +106,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   }
 
   probe(): Promise<Probe> {
-    return probeVm(() => this.chooseAccel());
+    return probeVm(() => this.chooseAccel(), this.opts.hugePages !== false);
   }
 
   prepare(image: ImageRef, _spec: InstanceSpec): Promise<Prepared<VmPrepared>> {
@@ -162,7 +164,8 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
       };
       const accel = (await this.chooseAccel()).accel;
       if (snapshot) await copyFile(snapshot.runDisk, vm.runDisk); // the disk the snapshotted guest knows
-      const pid = await launchVm(qemu, accel, { ...vm, ...(snapshot && { incoming: snapshot.state }) });
+      const launch = { ...vm, ...(snapshot && { incoming: snapshot.state }) };
+      const pid = await launchOnHugePages(vm.machine.memoryMb, this.opts.hugePages !== false, (memPath) => launchVm(qemu, accel, launch, memPath), (line) => io.log("stderr", line));
       await placeVmm(this.cgroupParent, id, pid, spec.limits.cpuMillis);
       if (snapshot) await resumeIncoming(join(dir, VM_FILES.control));
       await this.instances.follow(id, io);
@@ -204,7 +207,8 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
 
   inspect(instance: Instance): Promise<InstanceState> {
     const id = instance.id;
-    return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, () => this.cgroups.stats(id));
+    // A memory cgroup v1 does not count the huge pages the guest's RAM may be on.
+    return this.instances.state(id, async () => (await this.pidOf(id)) !== undefined, async () => withHugetlb(await this.cgroups.stats(id), await this.pidOf(id)));
   }
 
   /** Through the guest init's exec port (guest/exec-channel.ts): argv runs as the app does, in its root, as its user, with its env. */

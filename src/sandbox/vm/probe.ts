@@ -1,6 +1,6 @@
 import { exec, which } from "../../system/exec.js";
 import type { Probe } from "../driver.js";
-import { guestKernel, type AccelChoice } from "../guest/index.js";
+import { guestKernel, guestRamSource, type AccelChoice } from "../guest/index.js";
 
 export const QEMU = "qemu-system-x86_64";
 
@@ -8,7 +8,7 @@ export const QEMU = "qemu-system-x86_64";
  * Can this host run full VMs? The guest kernel (scripts/setup-host.sh), the tools the guest pipeline uses,
  * QEMU, and which accelerator it gets: KVM only where the KVM trial ran a guest, else TCG.
  */
-export async function probeVm(accel: () => Promise<AccelChoice>): Promise<Probe> {
+export async function probeVm(accel: () => Promise<AccelChoice>, hugePages: boolean): Promise<Probe> {
   try {
     const kernel = await guestKernel().catch((err: Error) => err);
     if (kernel instanceof Error) return { available: false, reason: kernel.message, install: ["scripts/setup-host.sh (guest kernel)"] };
@@ -22,7 +22,7 @@ export async function probeVm(accel: () => Promise<AccelChoice>): Promise<Probe>
     const backend = choice.accel === "kvm" ? "qemu-kvm here" : "qemu-tcg here (kvm where /dev/kvm runs guests)";
     return {
       available: true,
-      details: { backend, machines: "q35 (default), pc", qemu: `${qemu} (${version})`, accel: `${choice.accel} (${choice.why})`, kernel: `${kernel.release} (${kernel.vmlinux})` },
+      details: { backend, machines: "q35 (default), pc", qemu: `${qemu} (${version})`, accel: `${choice.accel} (${choice.why})`, kernel: `${kernel.release} (${kernel.vmlinux})`, "guest RAM": await guestRamSource(hugePages) },
     };
   } catch (err) {
     return { available: false, reason: `probing vm failed: ${(err as Error).message}` };

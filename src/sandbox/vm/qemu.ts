@@ -48,7 +48,7 @@ const SLOT = { net: 3, root: 4, run: 5, serial: 6, data: 7 } as const;
  * kernel is booted by QEMU's own loader (-kernel), as on microvm; the NIC's option ROM is left out (no
  * network boot). The VMM daemonizes with a pid file and a QMP socket, so it outlives the daemon.
  */
-export function vmQemuArgv(qemu: string, accel: QemuAccel, vm: VmLaunch): string[] {
+export function vmQemuArgv(qemu: string, accel: QemuAccel, vm: VmLaunch, memPath?: string): string[] {
   const f = (name: keyof typeof VM_FILES) => join(vm.dir, VM_FILES[name]);
   const at = (slot: number) => `addr=${slot.toString(16)}`;
   return [
@@ -58,6 +58,7 @@ export function vmQemuArgv(qemu: string, accel: QemuAccel, vm: VmLaunch): string
     "-accel", accel,
     "-cpu", accel === "kvm" ? "host" : "max",
     "-m", `${vm.machine.memoryMb}M`,
+    ...(memPath ? ["-mem-path", memPath] : []), // guest RAM on the hugetlbfs pool (guest/hugepages.ts)
     "-smp", String(vm.machine.vcpus),
     "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
     "-kernel", vm.kernel, "-initrd", vm.initramfs, "-append", vm.cmdline,
@@ -95,11 +96,11 @@ export function vmCmdline(tscKhz: number | undefined): string {
  * Starts QEMU detached inside the instance's network namespace (where its tap is) and returns its pid once
  * QMP answers and `query-status` says the guest runs (or, restoring, that it waits for the snapshot).
  */
-export async function launchVm(qemu: string, accel: QemuAccel, vm: VmLaunch): Promise<number> {
+export async function launchVm(qemu: string, accel: QemuAccel, vm: VmLaunch, memPath?: string): Promise<number> {
   // A restore hands QEMU the snapshot file itself: it reads the stream at its own pace.
   const incoming = vm.incoming ? await open(vm.incoming, "r") : undefined;
   try {
-    await exec(["nsenter", `--net=${vm.netnsPath}`, "--", ...vmQemuArgv(qemu, accel, vm)], { timeoutMs: LAUNCH_WAIT_MS, passFds: incoming ? [incoming.fd] : [] });
+    await exec(["nsenter", `--net=${vm.netnsPath}`, "--", ...vmQemuArgv(qemu, accel, vm, memPath)], { timeoutMs: LAUNCH_WAIT_MS, passFds: incoming ? [incoming.fd] : [] });
   } finally {
     await incoming?.close();
   }
