@@ -192,7 +192,11 @@ export class Supervisor {
     if (slot.stopped) return slot.stopped; // a push, a health check and a refused connection found the same exit
     const why = state.status === "exited" ? `${state.reason} (code ${state.code})` : "gone";
     pool.lastError = `instance ${slot.id} ${why}`;
-    this.recordCrash(pool);
+    // A function's runtime that ends during an invocation fails that invocation (its caller gets Unhandled,
+    // Runtime.ExitError), and the next one gets a new instance at once, as from Lambda: no backoff, and no
+    // crash loop that would refuse every invocation for a minute. An app's crash, or a function's failed
+    // start (an init that dies), still counts.
+    if (!(functionOf(pool.version.spec) && slot.inflight > 0)) this.recordCrash(pool);
     this.opts.store.addEvent({ type: "instance.failed", app: pool.version.app, version: pool.version.version, message: `instance ${slot.id} ${why}${found}` });
     // Its endpoint is gone now, not after the drain: what waits on it (a function's invocation) fails at once.
     if (slot.instance) this.opts.onEndpointGone?.(slot.instance);

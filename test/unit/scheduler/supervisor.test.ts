@@ -17,6 +17,7 @@ async function harness(t: TestContext, driverOpts: FakeDriverOptions = {}, extra
   const drivers = { get: (n: string) => (n === driver.name ? driver : undefined), sweep: async (keep: ReadonlySet<string>) => void (swept = keep) };
   const sup = new Supervisor({
     store, drivers, logs: nullLogs, clock, readiness, drainGraceMs: 30_000, onChange: (_p, failed) => void (failed && failedStarts.push(failed)),
+    runtimeApi: () => "127.0.0.1:9001", // where a function instance's runtime would find the daemon's Runtime API
     ...(extra.readyTimeoutMs !== undefined && { readyTimeoutMs: extra.readyTimeoutMs }),
   });
   const v = readyVersion(store, "app", driver.name, extra.spec);
@@ -114,6 +115,40 @@ const cases: Array<{ name: string; driver?: FakeDriverOptions; spec?: Record<str
       driver.exit(fourth.id, { status: "exited", code: 1, reason: "exited" });
       await settle();
       assert.equal(pool.crashLooping(clock.now()), true);
+    },
+  },
+  {
+    name: "a function's runtime that ends during an invocation is no crash (that invocation fails, as on Lambda); one that ends idle is, and so is an app's",
+    async run({ sup, driver, store, clock, pool: appPool }) {
+      const base = readyVersion(store, "fn", driver.name);
+      const v = { ...base, spec: storedSpec(functionVersionSpec(parseFunctionYaml("runtime: nodejs20.x\nhandler: index.handler\n"))) };
+      store.putVersion(v);
+      const pool = new VersionPool(v, policyOf(v));
+      for (let i = 0; i < 3; i++) {
+        const slot = await sup.start(pool);
+        slot.inflight = 1; // an invocation holds it
+        driver.exit(slot.id, { status: "exited", code: 137, reason: "oom-killed" });
+        await settle();
+        slot.inflight = 0; // the invocation fails once the endpoint is gone (onEndpointGone), which ends the drain
+        pool.changed.notify();
+        await settle();
+        assert.equal(pool.slots.size, 0, "the ended instance is retired");
+      }
+      assert.deepEqual(pool.crashes, []);
+      assert.equal(pool.crashLooping(clock.now()), false, "three invocations that killed their runtime do not refuse the next");
+      assert.ok(pool.nextRestartAt <= clock.now(), "the next invocation's instance starts without backoff");
+      const idle = await sup.start(pool);
+      driver.exit(idle.id, { status: "exited", code: 1, reason: "exited" });
+      await settle();
+      assert.equal(pool.crashes.length, 1, "a runtime that ends between invocations crashed");
+      const app = await sup.start(appPool);
+      app.inflight = 1;
+      driver.exit(app.id, { status: "exited", code: 1, reason: "exited" });
+      await settle();
+      app.inflight = 0;
+      appPool.changed.notify();
+      await settle();
+      assert.equal(appPool.crashes.length, 1, "an app that ends while serving a request crashed");
     },
   },
   {
