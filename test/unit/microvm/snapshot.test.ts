@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { execFile } from "node:child_process";
 import { readdir, rm, truncate } from "node:fs/promises";
-import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { conformanceImage, httpGet, leftovers, recordingIO, waitForHttp } from "../../../src/sandbox/conformance/index.js";
 import type { InstanceSpec } from "../../../src/sandbox/driver.js";
 import { hugetlbBytes, hugetlbPool } from "../../../src/sandbox/guest/index.js";
+import { exec } from "../../../src/system/exec.js";
 import { MicrovmDriver } from "../../../src/sandbox/microvm/index.js";
 import { driverHome } from "../../support/driver-home.js";
 import { assertDistinctRestores, SNAPSHOT_PROBE_APP } from "../../support/snapshot-app.js";
@@ -20,8 +19,6 @@ const { home, network } = await driverHome({
 const driver = new MicrovmDriver({ home, network, snapshots: true });
 /** The same home and snapshot cache, with guest RAM always anonymous (the swept runtime dir is the same too). */
 const anonymous = new MicrovmDriver({ home, network, snapshots: true, hugePages: false });
-
-const execFileP = promisify(execFile);
 
 const spec = (name: string, version = "v1"): InstanceSpec => ({
   instanceId: `mvs-${process.pid}-${name}`,
@@ -108,7 +105,7 @@ describe("microvm snapshots", () => {
     // A pool without room for the guest: its RAM is anonymous memory, and it runs all the same.
     const fill = join(pool.mount, `strata-test-fill-${process.pid}`);
     const free = (await hugetlbPool())!.freeBytes;
-    await execFileP("fallocate", ["-l", String(free - 64 * 1024 ** 2), fill]);
+    await exec(["fallocate", "-l", String(free - 64 * 1024 ** 2), fill]);
     try {
       const prepared = await anonymous.prepare(image, spec("nofit", "v4"));
       const booted = await driver.start(prepared, spec("nofit", "v4"), recordingIO());

@@ -28,11 +28,18 @@ async function harness(t: TestContext, driverOpts: FakeDriverOptions = {}, extra
 
 type H = Awaited<ReturnType<typeof harness>>;
 
-/** Version v1 of function "fn" on the harness's driver, with a stored instance `id` of it. */
-function functionWithInstance({ store, driver }: H, id: string) {
+/** Version v1 of function "fn" on the harness's driver. */
+function functionVersion({ store, driver }: H) {
   const base = readyVersion(store, "fn", driver.name);
   const v = { ...base, spec: storedSpec(functionVersionSpec(parseFunctionYaml("runtime: nodejs20.x\nhandler: index.handler\n"))) };
   store.putVersion(v);
+  return v;
+}
+
+/** functionVersion(), with a stored instance `id` of it. */
+function functionWithInstance(h: H, id: string) {
+  const { store, driver } = h;
+  const v = functionVersion(h);
   store.putInstance({ id, app: "fn", version: "v1", driver: driver.name, endpoint: { host: "10.0.0.9", port: 8080 }, handle: { id, driver: driver.name, data: {} }, createdAt: new Date().toISOString() });
   return v;
 }
@@ -119,10 +126,9 @@ const cases: Array<{ name: string; driver?: FakeDriverOptions; spec?: Record<str
   },
   {
     name: "a function's runtime that ends during an invocation is no crash (that invocation fails, as on Lambda); one that ends idle is, and so is an app's",
-    async run({ sup, driver, store, clock, pool: appPool }) {
-      const base = readyVersion(store, "fn", driver.name);
-      const v = { ...base, spec: storedSpec(functionVersionSpec(parseFunctionYaml("runtime: nodejs20.x\nhandler: index.handler\n"))) };
-      store.putVersion(v);
+    async run(h) {
+      const { sup, driver, clock, pool: appPool } = h;
+      const v = functionVersion(h);
       const pool = new VersionPool(v, policyOf(v));
       for (let i = 0; i < 3; i++) {
         const slot = await sup.start(pool);
