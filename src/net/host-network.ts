@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { pathExists } from "../system/fs.js";
 import { StrataError } from "../errors.js";
 import type { StrataHome } from "../home.js";
@@ -90,9 +90,17 @@ export class HostNetwork {
 
   /** Creates the bridge and installs the egress policy; safe to call at every start-up (attach calls it once). */
   async ensure(): Promise<void> {
+    // The bridge's MAC is set, never left to the kernel: a bridge without one takes the lowest MAC among its
+    // ports, so it changed whenever that port's instance stopped, and every instance's cached gateway MAC went
+    // stale with it. Their packets to the host (the Runtime API) were then lost until ARP found the new MAC
+    // and TCP's backed-off retransmit came, seconds later: a function invocation timed out that way.
+    const mac = macForAddress(this.subnet.gateway);
     if (!(await linkExists(this.bridge))) {
       // Exit 2 ("File exists"): another HostNetwork on this host created it meanwhile, which is as good.
-      await exec(["ip", "link", "add", this.bridge, "type", "bridge", "stp_state", "0"], { okCodes: [0, 2] });
+      await exec(["ip", "link", "add", this.bridge, "address", mac, "type", "bridge", "stp_state", "0"], { okCodes: [0, 2] });
+    }
+    if ((await readFile(`/sys/class/net/${this.bridge}/address`, "utf8")).trim() !== mac) {
+      await exec(["ip", "link", "set", this.bridge, "address", mac]); // a bridge made before the MAC was set
     }
     const addr = `${this.subnet.gateway}/${this.subnet.prefix}`;
     const shown = await exec(["ip", "-o", "-4", "addr", "show", "dev", this.bridge]);

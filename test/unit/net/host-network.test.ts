@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, mkdir, rm, writeFile, access } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm, writeFile, access } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { StrataHome } from "../../../src/home.js";
-import { HostNetwork, IpAllocator, ipToInt, parseSubnet } from "../../../src/net/index.js";
+import { HostNetwork, IpAllocator, ipToInt, macForAddress, parseSubnet } from "../../../src/net/index.js";
 import { exec } from "../../../src/system/exec.js";
 
 // A bridge and subnet of its own, so this test never touches a running daemon's bridge.
@@ -119,6 +119,29 @@ describe("HostNetwork", () => {
     assert.match(routes.stdout, new RegExp(`default via ${net.gateway.replaceAll(".", "\\.")} dev eth0`));
     const ruleset = await exec(["nft", "list", "table", "inet", BRIDGE]);
     assert.match(ruleset.stdout, /oifname "stratat0" drop/, "nothing is forwarded out of the bridge");
+  });
+
+  it("keeps the bridge's own MAC while ports come and go, so the gateway MAC instances cached stays right", async () => {
+    const expected = macForAddress(net.gateway);
+    const bridgeMac = async () => (await readFile(`/sys/class/net/${BRIDGE}/address`, "utf8")).trim();
+    assert.equal(await bridgeMac(), expected);
+    // A port with a lower MAC than the bridge's would become the bridge's MAC if the kernel chose it.
+    await exec(["ip", "link", "add", "stratat0low", "address", "02:00:00:00:00:01", "type", "veth", "peer", "name", "stratat0lowp"]);
+    try {
+      await exec(["ip", "link", "set", "stratat0low", "master", BRIDGE, "up"]);
+      assert.equal(await bridgeMac(), expected, "a lower MAC joining does not move the bridge's");
+    } finally {
+      await exec(["ip", "link", "delete", "stratat0low"]);
+    }
+    assert.equal(await bridgeMac(), expected, "nor does it leaving");
+    const a = await net.attach(ids[0]!);
+    await canConnect(a.netnsPath, net.gateway, 9); // any packet to the gateway: the namespace resolves its MAC
+    const neigh = await exec(["nsenter", `--net=${a.netnsPath}`, "ip", "-j", "neigh", "show", net.gateway]);
+    assert.equal((JSON.parse(neigh.stdout) as Array<{ lladdr?: string }>)[0]?.lladdr, expected);
+    // A bridge an older Strata made (its MAC the kernel's choice) gets the fixed one at the next start-up.
+    await exec(["ip", "link", "set", BRIDGE, "address", "02:00:00:00:00:09"]);
+    await net.ensure();
+    assert.equal(await bridgeMac(), expected);
   });
 
   it("keeps leases across a restart and sweeps what is not kept", async () => {
