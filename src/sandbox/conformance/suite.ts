@@ -18,6 +18,8 @@ export interface ConformanceOptions {
   /** The host's own address on the instance network (the bridge gateway) when the driver has ownNetns. */
   readonly hostAddress?: string;
   readonly limits?: InstanceLimits;
+  /** Variables the driver adds under the image's Env and the spec's (a guest on an emulated CPU: guest/emulated-cpu.ts). */
+  readonly envDefaults?: () => Promise<Readonly<Record<string, string>>>;
   /**
    * Tests this driver is known to fail today, by test name, each with the open issue's reason: they still
    * run and print their failure, marked TODO (node:test's `todo`), so a gap is visible, not hidden.
@@ -126,6 +128,7 @@ export function runConformance(opts: ConformanceOptions): void {
         assert.match(env, /^GAE_SERVICE=conformance$/m);
         assert.match(env, /^OVERRIDDEN=from-spec$/m);
         assert.match(env, /^IMAGE_ONLY=from-image$/m);
+        for (const [k, v] of Object.entries((await opts.envDefaults?.()) ?? {})) assert.ok(env.split("\n").includes(`${k}=${v}`), `${k}=${v} in:\n${env}`);
       } finally {
         await stop(instance);
       }

@@ -33,6 +33,8 @@ export const VM_FILES = {
 export interface VmmBackend {
   /** For `strata instances`: "qemu-tcg", "qemu-kvm", "firecracker". */
   detail(): Promise<string>;
+  /** Whether the guest's CPU is emulated (QEMU's TCG), not run by the host's (KVM). */
+  emulatesCpu(): Promise<boolean>;
   /** Can this host run the backend? What is missing, in words a user can act on. */
   probe(): Promise<Probe>;
   /** Starts the VMM detached (it outlives the daemon); returns its pid once its control socket answers. */

@@ -80,6 +80,10 @@ export class QemuBackend implements VmmBackend {
     return `qemu-${(await this.accel()).accel}`;
   }
 
+  async emulatesCpu(): Promise<boolean> {
+    return (await this.accel()).accel === "tcg";
+  }
+
   async probe(): Promise<Probe> {
     const qemu = await which(QEMU);
     if (!qemu) return { available: false, reason: `${QEMU} is not installed`, install: ["qemu-system-x86"] };

@@ -19,6 +19,7 @@ export class ChosenBackend implements VmmBackend {
   }
 
   async detail(): Promise<string> { return (await this.chosen()).detail(); }
+  async emulatesCpu(): Promise<boolean> { return (await this.chosen()).emulatesCpu(); }
   async probe(): Promise<Probe> { return (await this.chosen()).probe(); }
   async launch(vm: VmSpec): Promise<number> { return (await this.chosen()).launch(vm); }
   async kill(dir: string, pid: number): Promise<void> { return (await this.chosen()).kill(dir, pid); }

@@ -33,13 +33,16 @@ export async function imageProcess(config: ImageRuntimeConfig, layersTopFirst: r
   };
 }
 
-/** The instance's process: spec.command (run as given) or the image's; spec.env merged over the image's Env. */
-export function processFor(image: ImageProcess, spec: InstanceSpec): ProcessPlan {
+/**
+ * The instance's process: spec.command (run as given) or the image's; spec.env merged over the image's Env,
+ * and that over the sandbox's `defaults` (a guest on an emulated CPU: guest/emulated-cpu.ts).
+ */
+export function processFor(image: ImageProcess, spec: InstanceSpec, defaults: Readonly<Record<string, string>> = {}): ProcessPlan {
   const args = spec.command?.length ? [...spec.command] : [...image.entrypoint];
   if (!args.length) {
     throw new StrataError("INVALID_CONFIG", "the image has no Entrypoint or Cmd and app.yaml gives no entrypoint: nothing to run");
   }
-  const env = new Map<string, string>();
+  const env = new Map<string, string>(Object.entries(defaults));
   for (const kv of image.env) {
     const eq = kv.indexOf("=");
     if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));

@@ -11,7 +11,7 @@ import type {
   ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import {
-  chooseAccel, firstAnswer, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_MODULES, hostTscKhz, launchOnHugePages, placeVmm, plumbGuestNet, quitQemu,
+  chooseAccel, firstAnswer, guestAssets, guestEnvDefaults, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_MODULES, hostTscKhz, launchOnHugePages, placeVmm, plumbGuestNet, quitQemu,
   resumeIncoming, snapshotToFile, TAP, tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared, type SnapshotFiles, withHugetlb,
 } from "../guest/index.js";
 import { SnapshotStore } from "../microvm/index.js";
@@ -136,7 +136,8 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   private async launch(prepared: Prepared<VmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string | undefined, snapshot: SnapshotFiles | undefined): Promise<Instance> {
     const id = spec.instanceId;
     const dir = this.instanceDir(id);
-    const proc = processFor(prepared.data.image, spec);
+    const accel = (await this.chooseAccel()).accel;
+    const proc = processFor(prepared.data.image, spec, guestEnvDefaults(accel === "tcg"));
     const machine = machineFor(spec);
     const qemu = await which(QEMU);
     if (!qemu) throw new StrataError("SANDBOX_UNAVAILABLE", `${QEMU} is not installed (run scripts/setup-host.sh)`);
@@ -162,7 +163,6 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
         ...(dataDisk && { dataDisk }),
         netnsPath, tap: TAP, mac: net.mac,
       };
-      const accel = (await this.chooseAccel()).accel;
       if (snapshot) await copyFile(snapshot.runDisk, vm.runDisk); // the disk the snapshotted guest knows
       const launch = { ...vm, ...(snapshot && { incoming: snapshot.state }) };
       const pid = await launchOnHugePages(vm.machine.memoryMb, this.opts.hugePages !== false, (memPath) => launchVm(qemu, accel, launch, memPath), (line) => io.log("stderr", line));

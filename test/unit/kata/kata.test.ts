@@ -7,6 +7,7 @@ import type { ImageRef } from "../../../src/sandbox/driver.js";
 import { guestKernel } from "../../../src/sandbox/guest/index.js";
 import { KataDriver } from "../../../src/sandbox/kata/index.js";
 import { driverHome, runToExit, testSpec } from "../../support/driver-home.js";
+import { expectedGuestEnv } from "../../support/guest-env.js";
 
 const { home, network } = await driverHome({
   prefix: "kata", bridge: "stratakt0", subnet: "10.233.52.0/24",
@@ -18,6 +19,7 @@ runConformance({
   makeDriver: () => new KataDriver({ home, network }),
   image: () => conformanceImage(),
   hostAddress: network.gateway,
+  envDefaults: expectedGuestEnv,
 });
 
 /** The conformance image with `User: app` (uid 1000 in its /etc/passwd), as a Dockerfile's USER gives. */

@@ -5,6 +5,7 @@ import { conformanceImage, runConformance } from "../../../src/sandbox/conforman
 import { MicrovmDriver } from "../../../src/sandbox/microvm/index.js";
 import { guestKernel } from "../../../src/sandbox/guest/index.js";
 import { driverHome, runToExit, testSpec } from "../../support/driver-home.js";
+import { expectedGuestEnv } from "../../support/guest-env.js";
 
 const { home, network } = await driverHome({
   prefix: "microvm", bridge: "stratamv0", subnet: "10.233.40.0/24",
@@ -16,6 +17,7 @@ runConformance({
   makeDriver: () => new MicrovmDriver({ home, network }),
   image: () => conformanceImage(),
   hostAddress: network.gateway,
+  envDefaults: expectedGuestEnv,
 });
 
 describe("microvm driver", () => {

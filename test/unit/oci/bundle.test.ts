@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import type { InstanceSpec } from "../../../src/sandbox/driver.js";
 import { KEPT_CAPABILITIES, runtimeConfig, seccompProfile } from "../../../src/sandbox/oci/index.js";
 import { imageProcess, processFor } from "../../../src/sandbox/oci/image-process.js";
+import { guestEnvDefaults } from "../../../src/sandbox/guest/index.js";
 
 const spec: InstanceSpec = {
   instanceId: "app-v1-abc",
@@ -54,6 +55,19 @@ describe("OCI bundle", () => {
     assert.ok(p.env.some((e) => e.startsWith("PATH=")));
     assert.deepEqual(processFor(image, { ...spec, command: ["python", "main.py"] }).args, ["python", "main.py"]);
     assert.throws(() => processFor({ ...image, entrypoint: [] }, spec), /nothing to run/);
+  });
+
+  it("puts the sandbox's env defaults under the image's Env and the spec's: a guest on an emulated CPU gets the JVM's C1-only start", async () => {
+    const image = await imageProcess({ Entrypoint: ["/bin/app"], Env: ["MODE=image"] }, []);
+    const tcg = guestEnvDefaults(true);
+    assert.equal(tcg.JAVA_TOOL_OPTIONS, "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC");
+    assert.deepEqual(guestEnvDefaults(false), {}, "KVM guests and containers get none");
+    assert.ok(processFor(image, spec, tcg).env.includes(`JAVA_TOOL_OPTIONS=${tcg.JAVA_TOOL_OPTIONS}`));
+    const fromImage = await imageProcess({ Entrypoint: ["/bin/app"], Env: ["JAVA_TOOL_OPTIONS=-Xmx64m"] }, []);
+    assert.ok(processFor(fromImage, spec, tcg).env.includes("JAVA_TOOL_OPTIONS=-Xmx64m"), "the image's own wins");
+    const fromApp = { ...spec, env: { ...spec.env, JAVA_TOOL_OPTIONS: "-Xint" } };
+    assert.ok(processFor(fromImage, fromApp, tcg).env.includes("JAVA_TOOL_OPTIONS=-Xint"), "the app's wins over both");
+    assert.ok(processFor(image, spec, { MODE: "default" }).env.includes("MODE=spec"));
   });
 
   it("writes a locked-down config.json", () => {

@@ -1,6 +1,7 @@
 import { conformanceImage, runConformance } from "../../../src/sandbox/conformance/index.js";
 import { VmDriver } from "../../../src/sandbox/vm/index.js";
 import { driverHome } from "../../support/driver-home.js";
+import { expectedGuestEnv } from "../../support/guest-env.js";
 
 const { home, network } = await driverHome({
   prefix: "vm", bridge: "stratavm0", subnet: "10.233.44.0/24",
@@ -12,4 +13,5 @@ runConformance({
   makeDriver: () => new VmDriver({ home, network }),
   image: () => conformanceImage(),
   hostAddress: network.gateway,
+  envDefaults: expectedGuestEnv,
 });

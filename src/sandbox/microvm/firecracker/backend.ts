@@ -71,6 +71,11 @@ export class FirecrackerBackend implements VmmBackend {
     return "firecracker";
   }
 
+  /** Firecracker runs only on KVM. */
+  async emulatesCpu(): Promise<boolean> {
+    return false;
+  }
+
   async probe(): Promise<Probe> {
     const missing = await firecrackerMissing(await this.kvmRuns());
     if (missing.length) return { available: false, reason: `firecracker needs ${missing.join(" and ")}`, install: ["firecracker (a release binary from its GitHub releases, on PATH)"] };
