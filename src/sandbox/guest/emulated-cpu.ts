@@ -9,7 +9,7 @@
  * one run: start to first 200 in 60 s with these options, 134 s with the JVM's defaults, 167 s interpreted
  * only (-Xint). SerialGC is what the JVM picks on one vCPU anyway; it is named so the measured set is the set.
  */
-export const EMULATED_CPU_ENV: Readonly<Record<string, string>> = Object.freeze({
+const EMULATED_CPU_ENV: Readonly<Record<string, string>> = Object.freeze({
   JAVA_TOOL_OPTIONS: "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
 });
 

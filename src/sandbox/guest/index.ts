@@ -25,7 +25,7 @@ export { guestRamSource, hugetlbBytes, hugetlbPool, launchOnHugePages, withHuget
 export type { HugetlbPool } from "./hugepages.js";
 export { GuestLogFollower, lastGuestExit } from "./guest-log.js";
 export type { GuestExit } from "./guest-log.js";
-export { EMULATED_CPU_ENV, guestEnvDefaults } from "./emulated-cpu.js";
+export { guestEnvDefaults } from "./emulated-cpu.js";
 export { chooseAccel } from "./accel.js";
 export type { AccelChoice, QemuAccel } from "./accel.js";
 export { hostTscKhz } from "./host-tsc.js";

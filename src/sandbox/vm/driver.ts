@@ -136,11 +136,11 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   private async launch(prepared: Prepared<VmPrepared>, spec: InstanceSpec, io: InstanceIO, snapKey: string | undefined, snapshot: SnapshotFiles | undefined): Promise<Instance> {
     const id = spec.instanceId;
     const dir = this.instanceDir(id);
+    const qemu = await which(QEMU);
+    if (!qemu) throw new StrataError("SANDBOX_UNAVAILABLE", `${QEMU} is not installed (run scripts/setup-host.sh)`);
     const accel = (await this.chooseAccel()).accel;
     const proc = processFor(prepared.data.image, spec, guestEnvDefaults(accel === "tcg"));
     const machine = machineFor(spec);
-    const qemu = await which(QEMU);
-    if (!qemu) throw new StrataError("SANDBOX_UNAVAILABLE", `${QEMU} is not installed (run scripts/setup-host.sh)`);
     if (await pathExists(dir)) await this.cleanup(id); // a crashed earlier attempt with this id
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
