@@ -29,6 +29,7 @@ export { guestEnvDefaults } from "./emulated-cpu.js";
 export { chooseAccel } from "./accel.js";
 export type { AccelChoice, QemuAccel } from "./accel.js";
 export { hostTscKhz } from "./host-tsc.js";
+export { guestKernelArgs } from "./kernel-args.js";
 export { guestCapabilities } from "./capabilities.js";
 export { GuestInstances, guestInstance } from "./instances.js";
 export type { GuestEventFiles } from "./instances.js";

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { StrataError } from "../../errors.js";
 import { exec, which } from "../../system/exec.js";
 import type { Probe } from "../driver.js";
-import { CTL_PORT, EXEC_PORT, guestRamSource, INCOMING_ARGS, launchOnHugePages, LOG_PORT, QmpClient, quitQemu, resumeIncoming, snapshotToFile, type AccelChoice } from "../guest/index.js";
+import { CTL_PORT, EXEC_PORT, guestKernelArgs, guestRamSource, INCOMING_ARGS, launchOnHugePages, LOG_PORT, QmpClient, quitQemu, resumeIncoming, snapshotToFile, type AccelChoice } from "../guest/index.js";
 import { VM_FILES, type VmmBackend, type VmSpec } from "./backend.js";
 
 const QEMU = "qemu-system-x86_64";
@@ -52,17 +52,9 @@ export function qemuArgv(qemu: string, accel: AccelChoice["accel"], vm: VmSpec, 
   ];
 }
 
-/** The kernel command line: quiet console on the serial port, and a TSC that TCG guests can trust. */
+/** The kernel command line: the shared guest arguments, with no PCI to probe (microvm has none). */
 export function guestCmdline(tscKhz: number | undefined): string {
-  // Without tsc_early_khz the kernel calibrates the TSC against a timer TCG emulates slowly, and about one
-  // boot in three hangs there; with it (and tsc=reliable: no watchdog) microvm boots every time.
-  const tsc = tscKhz ? [`tsc_early_khz=${tscKhz}`, "tsc=reliable"] : [];
-  // cryptomgr.notests: Debian's kernel self-tests every crypto algorithm it registers at boot (the late
-  // crypto_algapi_init initcall); under TCG that was by far the slowest initcall (initcall_debug), and a
-  // guest gains nothing from re-checking the kernel's own implementations on every start (~750 ms less VMM
-  // CPU to the first 200 of ~4.2 s). Not added, measured: `audit=0 nowatchdog no_timer_check` (and the
-  // i8042/noreplace-smp switches) cost restores ~300 ms of VMM CPU for no clear gain at boot.
-  return ["console=ttyS0", "quiet", "panic=-1", "reboot=t", "pci=off", "rdinit=/init", "cryptomgr.notests", ...tsc].join(" ");
+  return [...guestKernelArgs(tscKhz), "pci=off"].join(" ");
 }
 
 export interface QemuBackendOptions {

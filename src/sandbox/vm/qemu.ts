@@ -2,7 +2,7 @@ import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../errors.js";
 import { exec } from "../../system/exec.js";
-import { CTL_PORT, EXEC_PORT, INCOMING_ARGS, LOG_PORT, QmpClient, type GuestBoot, type QemuAccel } from "../guest/index.js";
+import { CTL_PORT, EXEC_PORT, guestKernelArgs, INCOMING_ARGS, LOG_PORT, QmpClient, type GuestBoot, type QemuAccel } from "../guest/index.js";
 import type { VmMachine } from "./machine.js";
 
 /** The files of an instance's directory, by name. */
@@ -85,11 +85,9 @@ export function vmQemuArgv(qemu: string, accel: QemuAccel, vm: VmLaunch, memPath
   ];
 }
 
-/** The kernel command line: the console on the serial port, and a TSC that TCG guests can trust. */
+/** The kernel command line: the shared guest arguments (a PC probes its PCI bus, where its disks are). */
 export function vmCmdline(tscKhz: number | undefined): string {
-  // As on microvm: without tsc_early_khz a TCG guest calibrates the TSC against an emulated timer, slowly.
-  const tsc = tscKhz ? [`tsc_early_khz=${tscKhz}`, "tsc=reliable"] : [];
-  return ["console=ttyS0", "quiet", "panic=-1", "reboot=t", "rdinit=/init", ...tsc].join(" ");
+  return guestKernelArgs(tscKhz).join(" ");
 }
 
 /**
