@@ -65,7 +65,7 @@ test("the Spring Boot example in kata: the deploy snapshots the started JVM, and
   if (!(await registryOrSkip(t, "Maven Central", "https://repo.maven.apache.org/maven2/org/springframework/boot/spring-boot-starter-parent/3.5.7/spring-boot-starter-parent-3.5.7.pom"))) return;
   const dir = join(work, "java-app");
   await cp(join(REPO, "examples", "java-app"), dir, { recursive: true });
-  // F2, as App Engine advises for Java: F1's 0.6 CPU would stretch a JVM's start under TCG past minutes.
+  // F2's 1.2 CPUs: with F1's 0.6 a JVM's start under TCG would take minutes.
   await writeFile(join(dir, "app.yaml"), "runtime: java17\nsandbox: kata\ninstance_class: F2\nreadiness_check:\n  app_start_timeout_sec: 900\nautomatic_scaling:\n  min_instances: 0\n  idle_timeout: 2s\n");
   const r = await d.cli(["deploy", dir, "--app", "kjava", "--version", "v1"]);
   assert.equal(r.code, 0, r.stderr);

@@ -17,9 +17,10 @@ export function guestKernelArgs(tscKhz: number | undefined): string[] {
  * entries, and load the certificates that verify module signatures (the guest's modules carry none,
  * module-signature.ts). In four boots each: init_kprobe_trace 100-126 ms, crypto_kdf108_init 64-92 ms, the
  * rest 10-23 ms each of guest time; in two sets of interleaved boots of the small guest (12 and 16 each), the
- * VMM's CPU time to the first 200 fell from 3545 to 3080 and from 3365 to 3160 ms median. Not skipped: what a guest or its apps may use (cubic TCP,
- * IPv6, slab and ACPI set-up). Measured and not kept: `audit=0 nowatchdog no_timer_check` and the i8042
- * and noreplace-smp switches (restores took ~300 ms more VMM CPU for no clear gain at boot).
+ * VMM's CPU time to the first 200 fell from 3545 to 3080 and from 3365 to 3160 ms median. Not skipped: what a
+ * guest or its apps may use (cubic TCP, IPv6, slab and ACPI set-up). Measured and not kept: `audit=0
+ * nowatchdog no_timer_check` and the i8042 and noreplace-smp switches (restores took ~300 ms more VMM CPU for
+ * no clear gain at boot).
  */
 const SELF_CHECKS_SKIPPED = [
   "cryptomgr.notests",
