@@ -15,6 +15,8 @@ import { registryOrSkip } from "../unit/images/shared-store.js";
  * with the version's snapshot taken, so the first scale from zero restores instead of booting. Once with a
  * small Go image, once with the Spring Boot example, whose JVM takes a minute or more to start under TCG.
  */
+/** The deploy's line once its warm-up snapshot is on disk: seconds to the first answer, seconds to snapshot, MiB. */
+const SNAPSHOT_TAKEN = /snapshot: answered its first request ([\d.]+) s after it started; snapshot taken in ([\d.]+) s \((\d+) MiB\)/;
 let d: TestDaemon;
 let work: string;
 let unavailableReason: string | undefined;
@@ -51,7 +53,7 @@ test("a kata deploy with snapshots on ends with the snapshot taken, and the scal
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /starting 1 instance of kwarm\/v1 \(kata; up to 600 s to listen: app\.yaml readiness_check\.app_start_timeout_sec\)/);
   assert.match(r.stderr, /snapshot: sending i[0-9a-f]{12} its first request/);
-  const taken = /snapshot: answered its first request ([\d.]+) s after it started; snapshot taken in ([\d.]+) s \((\d+) MiB\)/.exec(r.stderr);
+  const taken = SNAPSHOT_TAKEN.exec(r.stderr);
   assert.ok(taken, `the deploy says the snapshot was taken:\n${r.stderr}`);
   t.diagnostic(`first answer ${taken[1]} s after start, snapshot ${taken[2]} s, ${taken[3]} MiB`);
 
@@ -71,7 +73,7 @@ test("the Spring Boot example in kata: the deploy snapshots the started JVM, and
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /start command \(default\): java -jar \/app\/java-app-1\.0\.0\.jar/);
   assert.match(r.stderr, /starting 1 instance of kjava\/v1 \(kata;/);
-  const taken = /snapshot: answered its first request ([\d.]+) s after it started; snapshot taken in ([\d.]+) s \((\d+) MiB\)/.exec(r.stderr);
+  const taken = SNAPSHOT_TAKEN.exec(r.stderr);
   assert.ok(taken, `the deploy says the snapshot was taken:\n${r.stderr}`);
   t.diagnostic(`JVM answered ${taken[1]} s after the VM started, snapshot ${taken[2]} s, ${taken[3]} MiB`);
 
