@@ -16,7 +16,8 @@ PACKAGES=(
   golang-go
   clang lld wasi-libc
   wrk caddy nginx-light
-  qemu-system-x86 e2fsprogs lz4 # microvm driver: the VMM, mkfs.ext4 -d for root disks, the guest kernel's payload
+  qemu-system-x86 e2fsprogs # microvm driver: the VMM, mkfs.ext4 -d for root disks
+  make gcc libc6-dev flex bison bc libelf-dev libssl-dev xz-utils # building the guest kernel (scripts/guest-kernel.sh)
   python3 # tests only: raw frames through a tap and AF_PACKET (source-guard), a real zombie
 )
 
@@ -79,9 +80,9 @@ if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     echo "==> could not install Rust: the Rust function tests skip, saying so"
 fi
 
-# The microvm driver's guest kernel (Debian's cloud kernel as a PVH vmlinux, and its modules).
+# The VM-class drivers' guest kernel, built from Debian's linux-source-6.1 (10-11 min on 2 cores, once).
 if ! scripts/guest-kernel.sh; then
-  echo "==> could not unpack the guest kernel: the microvm driver stays unavailable (strata doctor says why)"
+  echo "==> could not build the guest kernel: the VM-class drivers stay unavailable (strata doctor says why)"
 fi
 
 # A pool of huge pages for microVM guest RAM (src/sandbox/guest/hugepages.ts: on a host that hands its free

@@ -1,14 +1,12 @@
 /**
  * The guest pipeline every VM-class driver shares (microvm, kata, vm, xen, and the functions that run in them): an OCI image as a read-only ext4
- * root disk, Debian's cloud kernel as a PVH vmlinux, an initramfs with Strata's guest init, the run file,
+ * root disk, a guest kernel built from Debian's 6.1 source as a PVH vmlinux, an initramfs with Strata's guest init, the run file,
  * the host<->guest line protocol, and the per-instance bookkeeping the drivers compose (GuestInstances).
  */
-export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_MODULES, GUEST_OVERHEAD_MB } from "./assets.js";
-export { withoutModuleSignature } from "./module-signature.js";
+export { guestAssets, guestKernel, guestInitBinary, GUEST_KERNEL_DIR, GUEST_CACHE_DIR, GUEST_OVERHEAD_MB } from "./assets.js";
 export type { GuestAssets, GuestKernel } from "./assets.js";
 export { cpioNewc } from "./cpio.js";
 export type { CpioEntry } from "./cpio.js";
-export { modinfo, moduleClosure } from "./modinfo.js";
 export { rootDisk, rootDiskDir } from "./root-disk.js";
 export type { RootDisk } from "./root-disk.js";
 export { writeRunDisk, writeJsonDisk } from "./run-file.js";

@@ -48,8 +48,6 @@ export interface VmmBackend {
   snapshot(dir: string, file: string, signal: AbortSignal): Promise<void>;
   /** After launch() with `incoming`: waits for the restore to finish and resumes the guest. */
   resume(dir: string): Promise<void>;
-  /** Kernel modules the guest's initramfs needs for this backend's devices (default: GUEST_MODULES). */
-  guestModules?(): Promise<readonly string[]>;
   /** After a daemon restart, for a VM it re-adopts: takes up again what the daemon held for it (Firecracker's channel bridge). */
   adopt?(dir: string, pid: number): Promise<void>;
   /** Lets go of what the daemon holds for running VMs (they run on). */

@@ -94,7 +94,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
     this.backend = opts.backend ?? new ChosenBackend(new FirecrackerBackend(kvmRuns), new QemuBackend(() => this.chooseAccel(), { hugePages: opts.hugePages }));
     this.cgroups = new CgroupV1(this.cgroupParent);
     this.instances = new GuestInstances(opts.home.runtime(this.name), VM_FILES);
-    this.images = new GuestImages(this.name, opts.home, async () => guestAssets(opts.onProgress, undefined, undefined, await this.backend.guestModules?.()), opts.onProgress);
+    this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress), opts.onProgress);
     this.snapshots = new GuestSnapshots(
       new SnapshotStore(join(opts.home.root, "cache", "microvm-snapshots"), (opts.snapshotDiskMb ?? DEFAULT_SNAPSHOT_DISK_MB) * 1024 * 1024),
       opts.snapshots === true,

@@ -1,5 +1,4 @@
 import type { Probe } from "../driver.js";
-import { GUEST_MODULES } from "../guest/index.js";
 import type { VmmBackend, VmSpec } from "./backend.js";
 
 /**
@@ -25,11 +24,6 @@ export class ChosenBackend implements VmmBackend {
   async kill(dir: string, pid: number): Promise<void> { return (await this.chosen()).kill(dir, pid); }
   async snapshot(dir: string, file: string, signal: AbortSignal): Promise<void> { return (await this.chosen()).snapshot(dir, file, signal); }
   async resume(dir: string): Promise<void> { return (await this.chosen()).resume(dir); }
-
-  async guestModules(): Promise<readonly string[]> {
-    const b = await this.chosen();
-    return b.guestModules ? b.guestModules() : GUEST_MODULES;
-  }
 
   async adopt(dir: string, pid: number): Promise<void> {
     await (await this.chosen()).adopt?.(dir, pid);

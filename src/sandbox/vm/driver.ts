@@ -11,7 +11,7 @@ import type {
   ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import {
-  chooseAccel, firstAnswer, guestAssets, guestEnvDefaults, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_MODULES, hostTscKhz, launchOnHugePages, placeVmm, plumbGuestNet, quitQemu,
+  chooseAccel, firstAnswer, guestAssets, guestEnvDefaults, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, hostTscKhz, launchOnHugePages, placeVmm, plumbGuestNet, quitQemu,
   resumeIncoming, snapshotToFile, TAP, tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared, type SnapshotFiles, withHugetlb,
 } from "../guest/index.js";
 import { SnapshotStore } from "../microvm/index.js";
@@ -21,20 +21,12 @@ import { machineFor } from "./machine.js";
 import { probeVm, QEMU } from "./probe.js";
 import { launchVm, powerdown, vmCmdline, VM_FILES, watchVm, type VmLaunch } from "./qemu.js";
 
-/**
- * The guest modules of a PC: microvm's (virtio, overlay) plus the virtio-pci transport, and the ACPI
- * power button with evdev, through which the guest init hears system_powerdown.
- */
-export const VM_GUEST_MODULES = [...GUEST_MODULES, "virtio_pci", "button", "evdev"] as const;
-
 export interface VmDriverOptions {
   readonly home: StrataHome;
   /** The one HostNetwork every driver shares: each VM's tap lives in its instance's namespace on the bridge. */
   readonly network: HostNetwork;
   /** Streams long first-use work (building the init, making a root disk). */
   readonly onProgress?: (line: string) => void;
-  /** The initramfs's modules (default VM_GUEST_MODULES); the xen tests boot the Xen guest's initramfs so. */
-  readonly guestModules?: readonly string[];
   /**
    * Snapshot a version's first ready VM and restore later ones from it instead of booting (config.yaml
    * `vm.snapshots`; default false), as the microvm driver does. A VM with a data disk always boots: its
@@ -56,7 +48,7 @@ export type VmPrepared = GuestPrepared;
 /**
  * Each instance is a full QEMU PC (q35 by default, or i440FX `pc`): ACPI, PCI, every device virtio-pci.
  * What it boots is the guest pipeline microvm boots (sandbox/guest: the image as a read-only ext4 disk,
- * Debian's cloud kernel, Strata's init, the run file, the log and control ports), and its NIC is the same
+ * the guest kernel, Strata's init, the run file, the log and control ports), and its NIC is the same
  * tap in the instance's network namespace. QEMU runs detached in a cgroup of its own and is driven over
  * QMP: query-status after launch, system_powerdown (the ACPI power button) for a graceful stop, then quit.
  * The app's output and exit come through the guest's log port, as on microvm.
@@ -95,7 +87,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   }
 
   private assets(): Promise<GuestAssets> {
-    return guestAssets(this.opts.onProgress, undefined, undefined, this.opts.guestModules ?? VM_GUEST_MODULES);
+    return guestAssets(this.opts.onProgress);
   }
 
   /** KVM when microvm's trial guest runs on it (the verdict is kept until reboot), else TCG; decided once. */

@@ -13,20 +13,13 @@ import {
   bridgeGuestNic, guestAssets, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, guestNetOf, writeRunDisk, type GuestPrepared,
 } from "../guest/index.js";
 import { processFor } from "../oci/image-process.js";
-import { machineFor, VM_GUEST_MODULES } from "../vm/index.js";
+import { machineFor } from "../vm/index.js";
 import { ChannelPump } from "./channel.js";
 import { XenHandleData } from "./handle.js";
 import { probeXen } from "./probe.js";
 import { writeVifScript } from "./vif-script.js";
 import { Xl } from "./xl.js";
 import { xlConfig } from "./xl-config.js";
-
-/**
- * The initramfs's modules: the vm driver's and the PV block and network frontends (the PV console is built
- * into Debian's cloud kernel). One initramfs for both machines: under QEMU the Xen frontends refuse to load
- * (ENODEV, which the init skips), under Xen the virtio ones find no device; the tests boot it under QEMU.
- */
-export const XEN_GUEST_MODULES = [...VM_GUEST_MODULES, "xen_blkfront", "xen_netfront"] as const;
 
 /** The kernel command line: the PV console (hvc0) carries the kernel's own messages. */
 export const XEN_CMDLINE = "console=hvc0 quiet panic=-1 rdinit=/init";
@@ -57,7 +50,7 @@ export type XenPrepared = GuestPrepared;
  * Each instance is a Xen PVH domain on a dom0, created, watched and destroyed with xl (argv, never a
  * shell string): `xl create -p` from a generated xl.cfg, the vif moved into the instance's network
  * namespace, `xl unpause`; `xl domid` to watch it; `xl shutdown`, then `xl destroy` after the grace period.
- * It boots what the QEMU drivers boot (sandbox/guest: Debian's cloud kernel as PVH, Strata's init, the
+ * It boots what the QEMU drivers boot (sandbox/guest: the guest kernel as PVH, Strata's init, the
  * image as a read-only disk, the run file), and the app's output and exit come over a PV channel into
  * the same event file GuestLogFollower reads. Domains are named `strata-<home tag>-<instance id>`, so a
  * restarted daemon re-adopts them by name and sweeps the others by that prefix.
@@ -75,7 +68,7 @@ export class XenDriver implements SandboxDriver<XenPrepared> {
 
   constructor(private readonly opts: XenDriverOptions) {
     this.instances = new GuestInstances(opts.home.runtime("xen"), FILES);
-    this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress, undefined, undefined, XEN_GUEST_MODULES), opts.onProgress);
+    this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress), opts.onProgress);
   }
 
   private instanceDir(id: string): string {

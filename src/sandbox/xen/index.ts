@@ -2,7 +2,7 @@
  * Xen: each instance a PVH domain on a dom0, through xl, booting the guest pipeline the QEMU drivers boot
  * (sandbox/guest). Off a dom0, probe() says why not.
  */
-export { XenDriver, XEN_CMDLINE, XEN_GUEST_MODULES } from "./driver.js";
+export { XenDriver, XEN_CMDLINE } from "./driver.js";
 export type { XenDriverOptions, XenPrepared } from "./driver.js";
 export { probeXen } from "./probe.js";
 export { Xl } from "./xl.js";

@@ -1,5 +1,5 @@
-// Strata's guest init: PID 1 of every VM-class sandbox (microvm, vm, kata, xen). It loads the kernel
-// modules the initramfs carries, mounts the image's read-only root disk under a tmpfs overlay, configures
+// Strata's guest init: PID 1 of every VM-class sandbox (microvm, vm, kata, xen). It mounts the image's
+// read-only root disk under a tmpfs overlay (the guest kernel has its drivers built in), configures
 // the network, starts the app from the run file as the image's user, and speaks JSON lines with the host
 // over two virtio-serial ports (protocol.go). Standard library only, built static (CGO_ENABLED=0) by
 // src/sandbox/guest/assets.ts.
@@ -32,9 +32,6 @@ func main() {
 
 func run() error {
 	if err := mountBase(); err != nil {
-		return err
-	}
-	if err := loadModules("/modules"); err != nil {
 		return err
 	}
 	if err := openPorts(); err != nil {

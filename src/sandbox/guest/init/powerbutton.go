@@ -44,7 +44,7 @@ func watchPowerButton() {
 	}
 }
 
-// powerButtonDevice finds the ACPI button's event device; it appears shortly after evdev and button load.
+// powerButtonDevice finds the ACPI button's event device; it appears shortly after the kernel hands over to the init.
 func powerButtonDevice() string {
 	for i := 0; i < 50; i++ {
 		names, _ := filepath.Glob("/sys/class/input/event*/device/name")

@@ -16,7 +16,7 @@ import (
 )
 
 // diskPath is the block device for a virtio name ("vdb"): it, or its Xen name (xvdb), whichever appears.
-// xen-blkfront connects to its backend after its module has loaded, so wait a bounded moment for it.
+// xen-blkfront connects to its backend after the init starts, so wait a bounded moment for it.
 func diskPath(virtioName string) (string, error) {
 	candidates := []string{"/dev/" + virtioName, "/dev/x" + virtioName}
 	for i := 0; i < 300; i++ {

@@ -11,7 +11,6 @@ import { VM_FILES, type VmmBackend, type VmSpec } from "../backend.js";
 import { firecrackerMissing } from "../probe.js";
 import { FirecrackerApi } from "./api.js";
 import { packSnapshot, unpackState } from "./snapshot-file.js";
-import { GUEST_MODULES } from "../../guest/index.js";
 import { VsockBridge } from "./channels.js";
 import { GUEST_CID, VSOCK_KERNEL_ARG, VSOCK_UDS } from "./vsock.js";
 
@@ -81,11 +80,6 @@ export class FirecrackerBackend implements VmmBackend {
     if (missing.length) return { available: false, reason: `firecracker needs ${missing.join(" and ")}`, install: ["firecracker (a release binary from its GitHub releases, on PATH)"] };
     const bin = (await which(FIRECRACKER))!;
     return { available: true, details: { firecracker: `${bin} (${(await exec([bin, "--version"])).stdout.split("\n")[0] ?? ""})` } };
-  }
-
-  /** The vsock transport besides the usual devices (the guest's channels are vsock ports). */
-  async guestModules(): Promise<readonly string[]> {
-    return [...GUEST_MODULES, "vmw_vsock_virtio_transport"];
   }
 
   async launch(vm: VmSpec): Promise<number> {
