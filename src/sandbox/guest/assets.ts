@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, realpath, rename, writeFile } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { basename, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { StrataError } from "../../errors.js";
 import { exec, which } from "../../system/exec.js";
@@ -79,7 +79,7 @@ export async function guestInitBinary(onProgress?: (line: string) => void, cache
 export async function guestAssets(onProgress?: (line: string) => void, kernelDir = GUEST_KERNEL_DIR, cacheDir = GUEST_CACHE_DIR): Promise<GuestAssets> {
   const kernel = await guestKernel(kernelDir);
   const init = await guestInitBinary(onProgress, cacheDir);
-  const out = join(cacheDir, `initramfs-${init.replace(/^.*\/init-/, "")}.cpio`);
+  const out = join(cacheDir, `initramfs-${basename(init)}.cpio`);
   if (await pathExists(out)) return { kernel, initramfs: out };
   return withFileLock(`${out}.lock`, async () => {
     if (await pathExists(out)) return { kernel, initramfs: out };
