@@ -4,7 +4,7 @@
 # merged over it, into /usr/local/lib/strata/guest/<release>/: an uncompressed PVH `vmlinux` (QEMU's
 # microvm and Firecracker boot it directly; a compressed bzImage boots about 3x slower under TCG) and its
 # config. No modules: the guest's drivers are built in. Idempotent: quick when this source version and
-# config fragment are already built. A clean build is ~2000 objects, 10-11 min on 2 cores.
+# config fragment are already built. A clean build is 1910 files, 10 min on 2 cores.
 set -euo pipefail
 GUEST_DIR=/usr/local/lib/strata/guest
 fragment="$(cd "$(dirname "$0")" && pwd)/guest-kernel.config"
@@ -16,9 +16,9 @@ fi
 if [ "$config_version" != "$version" ]; then
   echo "    linux-config-6.1 is at ${config_version:-nothing}, linux-source-6.1 at $version: apt's lists are mid-update (run apt-get update)"; exit 1
 fi
-# The release (the guest's `uname -r` too) names the source version, Debian's revision and the fragment,
-# so a change to any of them builds a new kernel.
-localversion="-${version##*-}-strata-$(sha256sum "$fragment" | cut -c1-8)"
+# The release (the guest's `uname -r` too) names the source version, Debian's revision and the fragment's
+# settings (not its comments), so a change to any of them builds a new kernel.
+localversion="-${version##*-}-strata-$(grep -E '^(# )?CONFIG_' "$fragment" | sha256sum | cut -c1-8)"
 release="${version%-*}$localversion"
 dest="$GUEST_DIR/$release"
 if [ -f "$dest/vmlinux" ]; then
