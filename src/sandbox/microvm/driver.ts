@@ -11,7 +11,7 @@ import type {
   Capabilities, DriverName, ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import {
-  chooseAccel, encodeControl, firstAnswer, guestAssets, guestEnvDefaults, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
+  chooseAccel, encodeControl, firstAnswer, guestAssets, guestEnvDefaults, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, guestKernel, GuestSnapshots, GUEST_OVERHEAD_MB, hostTscKhz, placeVmm, plumbGuestNet, TAP,
   tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestControl, type GuestNet, type GuestPrepared, type SnapshotFiles, withHugetlb,
 } from "../guest/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -112,7 +112,7 @@ export class MicrovmDriver implements SandboxDriver<MicrovmPrepared> {
 
   /** KVM when a trial guest runs on it, else TCG; decided once (the verdict is also kept until reboot). */
   private chooseAccel(): Promise<AccelChoice> {
-    this.accel ??= guestAssets(this.opts.onProgress).then((a) => chooseAccel("qemu-system-x86_64", a.kernel.vmlinux));
+    this.accel ??= guestKernel().then((k) => chooseAccel("qemu-system-x86_64", k.vmlinux));
     this.accel.catch(() => (this.accel = undefined));
     return this.accel;
   }

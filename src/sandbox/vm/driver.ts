@@ -11,8 +11,8 @@ import type {
   ExecIO, ImageRef, Instance, InstanceHandle, InstanceIO, InstanceSpec, InstanceState, Prepared, Probe, SandboxDriver, SnapshotOutcome,
 } from "../driver.js";
 import {
-  chooseAccel, firstAnswer, guestAssets, guestEnvDefaults, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, GuestSnapshots, hostTscKhz, launchOnHugePages, placeVmm, plumbGuestNet, quitQemu,
-  resumeIncoming, snapshotToFile, TAP, tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestAssets, type GuestPrepared, type SnapshotFiles, withHugetlb,
+  chooseAccel, firstAnswer, guestAssets, guestEnvDefaults, guestCapabilities, GuestExec, GuestImages, guestInstance, GuestInstances, guestKernel, GuestSnapshots, hostTscKhz, launchOnHugePages, placeVmm, plumbGuestNet, quitQemu,
+  resumeIncoming, snapshotToFile, TAP, tellRestored, versionEnv, VmmHandleData, vmmPid, writeRunDisk, type AccelChoice, type GuestPrepared, type SnapshotFiles, withHugetlb,
 } from "../guest/index.js";
 import { SnapshotStore } from "../microvm/index.js";
 import { CgroupV1 } from "../oci/cgroup-v1.js";
@@ -70,7 +70,7 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
   constructor(private readonly opts: VmDriverOptions) {
     this.cgroups = new CgroupV1(this.cgroupParent);
     this.instances = new GuestInstances(opts.home.runtime("vm"), VM_FILES);
-    this.images = new GuestImages(this.name, opts.home, () => this.assets(), opts.onProgress);
+    this.images = new GuestImages(this.name, opts.home, () => guestAssets(opts.onProgress), opts.onProgress);
     this.snapshots = new GuestSnapshots(
       new SnapshotStore(join(opts.home.root, "cache", "vm-snapshots")),
       opts.snapshots === true,
@@ -86,13 +86,9 @@ export class VmDriver implements SandboxDriver<VmPrepared> {
     return this.instances.dir(id);
   }
 
-  private assets(): Promise<GuestAssets> {
-    return guestAssets(this.opts.onProgress);
-  }
-
   /** KVM when microvm's trial guest runs on it (the verdict is kept until reboot), else TCG; decided once. */
   private chooseAccel(): Promise<AccelChoice> {
-    this.accel ??= this.assets().then((a) => chooseAccel(QEMU, a.kernel.vmlinux));
+    this.accel ??= guestKernel().then((k) => chooseAccel(QEMU, k.vmlinux));
     this.accel.catch(() => (this.accel = undefined));
     return this.accel;
   }
